@@ -1,0 +1,115 @@
+"""What a local MLX model directory is, read from its files: architecture, size, parameters, capabilities.
+
+Everything /api/tags and /api/show report comes from here, so every number is measured from real files
+(safetensors headers, byte sizes), never a constant.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class NotAModelDir(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ModelDirInfo:
+    path: Path
+    architecture: str
+    size: int
+    parameter_count: int
+    quantization_level: str
+    context_length: int
+    embedding_length: int
+    chat_template: str
+    capabilities: tuple[str, ...]
+
+    @classmethod
+    def read(cls, path: Path) -> ModelDirInfo:
+        config_file = path / "config.json"
+        if not config_file.is_file():
+            raise NotAModelDir(f"{path} has no config.json")
+        config = json.loads(config_file.read_text())
+        weights = sorted(path.glob("*.safetensors"))
+        if not weights:
+            raise NotAModelDir(f"{path} has no .safetensors weights")
+        quant = config.get("quantization") or config.get("quantization_config") or {}
+        bits = quant.get("bits")
+        template = _chat_template(path)
+        return cls(
+            path=path,
+            architecture=str(config.get("model_type", "unknown")),
+            size=sum(f.stat().st_size for f in path.rglob("*") if f.is_file()),
+            parameter_count=sum(_parameter_count(w, quant) for w in weights),
+            quantization_level=f"Q{bits}" if bits else str(config.get("torch_dtype", "F32")).upper(),
+            context_length=int(config.get("max_position_embeddings") or 0),
+            embedding_length=int(config.get("hidden_size") or 0),
+            chat_template=template,
+            capabilities=_capabilities(template),
+        )
+
+    @property
+    def parameter_size(self) -> str:
+        return human_number(self.parameter_count)
+
+
+def _chat_template(path: Path) -> str:
+    jinja = path / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text()
+    tokenizer_config = path / "tokenizer_config.json"
+    if tokenizer_config.is_file():
+        template = json.loads(tokenizer_config.read_text()).get("chat_template") or ""
+        if isinstance(template, list):  # named templates: the default one is what chat uses
+            template = next((t["template"] for t in template if t.get("name") == "default"), "")
+        return str(template)
+    return ""
+
+
+def _capabilities(template: str) -> tuple[str, ...]:
+    """Mirror what mlx-lm's tokenizer wrapper will infer: tools when the template renders them, thinking
+    when it knows the <think> markers."""
+    caps = ["completion"]
+    if "tools" in template and "tool_call" in template:
+        caps.append("tools")
+    if "<think>" in template and "</think>" in template:
+        caps.append("thinking")
+    return tuple(caps)
+
+
+def _parameter_count(weights: Path, quantization: dict) -> int:
+    """Count logical parameters from the safetensors header: a quantized U32 matrix packs 32/bits values
+    per element (mlx-lm may override bits per layer), and its scales/biases are bookkeeping."""
+    with weights.open("rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(length))
+    header.pop("__metadata__", None)
+    total = 0
+    for name, entry in header.items():
+        if name.endswith((".scales", ".biases")):
+            continue
+        count = 1
+        for dim in entry["shape"]:
+            count *= dim
+        module = name.removesuffix(".weight")
+        if entry["dtype"] == "U32" and module + ".scales" in header:
+            layer = quantization.get(module)
+            bits = layer.get("bits") if isinstance(layer, dict) else quantization.get("bits", 4)
+            count = count * 32 // int(bits)
+        total += count
+    return total
+
+
+def human_number(n: int) -> str:
+    """Ollama's format.HumanNumber: 128704 -> '129K', 494032768 -> '494.03M', 7615616512 -> '7.6B'."""
+    for unit, scale, digits in (("B", 1_000_000_000, 1), ("M", 1_000_000, 2)):
+        if n >= scale:
+            value = n / scale
+            return f"{value:.0f}{unit}" if value == int(value) else f"{value:.{digits}f}{unit}"
+    if n >= 1000:
+        return f"{n / 1000:.0f}K"
+    return str(n)

@@ -1,0 +1,143 @@
+"""The local model store: one small JSON manifest per Ollama name under `MLX_SHIM_HOME/manifests/`.
+
+Layout mirrors Ollama's (`manifests/<host>/<namespace>/<model>/<tag>`) so names map to paths the same
+way. A manifest (schema 1) is:
+
+    {"schemaVersion": 1,
+     "source": {"type": "local", "path": "/abs/model/dir"},
+     "system": "...", "template": "...", "parameters": {"num_ctx": 512, "stop": ["</s>"]}}
+
+`system`, `template` and `parameters` are optional. The registry issue adds `{"type": "hf", ...}` sources.
+The digest Ollama reports is the sha256 of these bytes, and `modified_at` their mtime, so a manifest is
+only ever replaced whole (write to a temporary file, fsync, rename): a crash leaves the old one or the
+new one, never half of either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from registry.model_dir import ModelDirInfo
+from registry.names import ModelName
+
+SCHEMA_VERSION = 1
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("MLX_SHIM_HOME") or Path.home() / ".mlx-shim")
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    name: ModelName
+    manifest_path: Path
+    manifest: dict[str, Any]
+    digest: str
+    modified_ns: int
+
+    @property
+    def model_dir(self) -> Path:
+        return Path(self.manifest["source"]["path"])
+
+    @property
+    def system(self) -> str:
+        return str(self.manifest.get("system") or "")
+
+    @property
+    def template(self) -> str:
+        return str(self.manifest.get("template") or "")
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return dict(self.manifest.get("parameters") or {})
+
+    def info(self) -> ModelDirInfo:
+        return ModelDirInfo.read(self.model_dir)
+
+    def capabilities(self, info: ModelDirInfo) -> tuple[str, ...]:
+        """A Go TEMPLATE override decides what the model can do, as in Ollama (which reads the
+        template's variables); otherwise the model's own chat template does."""
+        if not self.template:
+            return info.capabilities
+        caps = ["completion"]
+        caps += ["tools"] if ".Tools" in self.template else []
+        caps += ["insert"] if ".Suffix" in self.template else []
+        caps += ["thinking"] if ".Think" in self.template else []
+        return tuple(caps)
+
+
+class Store:
+    def __init__(self, home: Path | None = None) -> None:
+        self.home = home or default_home()
+        self.manifests = self.home / "manifests"
+
+    def _path(self, name: ModelName) -> Path:
+        return self.manifests / name.host / name.namespace / name.model / name.tag
+
+    def _load(self, name: ModelName, path: Path) -> StoredModel | None:
+        try:
+            raw = path.read_bytes()
+            stat = path.stat()
+            manifest = json.loads(raw)
+        except (OSError, ValueError):
+            return None
+        if not isinstance(manifest, dict) or "source" not in manifest:
+            return None
+        return StoredModel(name, path, manifest, hashlib.sha256(raw).hexdigest(), stat.st_mtime_ns)
+
+    def list(self) -> list[StoredModel]:
+        """Every readable manifest, newest first (the order of Ollama's /api/tags)."""
+        found = []
+        if self.manifests.is_dir():
+            for path in self.manifests.glob("*/*/*/*"):
+                if not path.is_file() or path.name.startswith("."):
+                    continue
+                host, namespace, model = path.parts[-4:-1]
+                try:
+                    name = ModelName(host, namespace, model, path.name)
+                    name.validate(path.name)
+                except ValueError:
+                    continue
+                stored = self._load(name, path)
+                if stored is not None:
+                    found.append(stored)
+        return sorted(found, key=lambda m: m.modified_ns, reverse=True)
+
+    def get(self, name: ModelName) -> StoredModel | None:
+        """Exact path first, then a case-insensitive match that adopts the stored casing (as Ollama)."""
+        stored = self._load(name, self._path(name))
+        if stored is not None:
+            return stored
+        return next((m for m in self.list() if m.name.key() == name.key()), None)
+
+    def put(self, name: ModelName, manifest: dict[str, Any]) -> StoredModel:
+        existing = self.get(name)
+        target = existing.manifest_path if existing else self._path(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = json.dumps({"schemaVersion": SCHEMA_VERSION, **manifest}, indent=2).encode() + b"\n"
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        stored = self._load(existing.name if existing else name, target)
+        assert stored is not None
+        return stored
+
+    def remove(self, name: ModelName) -> bool:
+        stored = self.get(name)
+        if stored is None:
+            return False
+        stored.manifest_path.unlink()
+        return True

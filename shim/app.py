@@ -1,0 +1,53 @@
+"""The ASGI application: Ollama's routes over one engine, gin's 404/405 bodies, engine lifecycle."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from registry.store import Store
+from shim.config import Settings
+from shim.engine import Engine
+from shim.ollama.routes import OllamaAPI
+
+log = logging.getLogger("mlx_shim")
+
+
+async def _gin_error(request: Request, exc: Exception) -> Response:
+    """gin answers unknown paths and wrong methods with bare text/plain (no charset) bodies."""
+    assert isinstance(exc, HTTPException)
+    headers = {"Content-Type": "text/plain", **(exc.headers or {})}
+    if exc.status_code == 405:
+        return Response(b"405 method not allowed", 405, headers=headers)
+    if exc.status_code == 404:
+        return Response(b"404 page not found", 404, headers=headers)
+    return Response(str(exc.detail).encode(), exc.status_code, headers=headers)
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
+    settings = settings or Settings()
+    store = store or Store()
+    engine = Engine(
+        default_keep_alive=settings.keep_alive,
+        max_loaded_models=settings.max_loaded_models,
+    )
+    ollama = OllamaAPI(store, engine, settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine.start()
+        try:
+            yield
+        finally:
+            engine.stop()
+
+    app = Starlette(routes=ollama.routes(), lifespan=lifespan, exception_handlers={HTTPException: _gin_error})
+    app.state.engine = engine
+    app.state.store = store
+    return app

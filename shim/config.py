@@ -1,0 +1,88 @@
+"""Server settings read from the same environment variables Ollama reads."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+
+from shim.durations import default_keep_alive
+
+VERSION = "0.24.0"  # the Ollama release whose API we mirror; clients parse it as dotted integers
+
+
+@dataclass(frozen=True)
+class Bind:
+    scheme: str
+    host: str
+    port: int
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def hypercorn(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else (self.host or "0.0.0.0")
+        return f"{host}:{self.port}"
+
+
+def parse_ollama_host(raw: str | None) -> Bind:
+    """Port of Ollama's envconfig.Host(): `host`, `host:port`, `:port`, `scheme://host:port/path`,
+    `[::1]:port`; http defaults to 80 and https to 443 when a scheme is given, else 11434; an invalid
+    port falls back to the default port."""
+    s = (raw or "").strip()
+    default_port = 11434
+    scheme, sep, hostport = s.partition("://")
+    if not sep:
+        scheme, hostport = "http", s
+    elif scheme == "http":
+        default_port = 80
+    elif scheme == "https":
+        default_port = 443
+    hostport = hostport.split("/", 1)[0]
+    host, port_text = _split_host_port(hostport)
+    if port_text is None:
+        host = hostport.strip("[]") or "127.0.0.1"
+        port_text = str(default_port)
+    try:
+        port = int(port_text)
+        if not 0 <= port <= 65535:
+            raise ValueError
+    except ValueError:
+        port = default_port
+    return Bind(scheme, host, port)
+
+
+def _split_host_port(hostport: str) -> tuple[str, str | None]:
+    """Go's net.SplitHostPort: returns (host, None) where Go would return an error."""
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end == -1 or not hostport[end + 1 :].startswith(":"):
+            return hostport, None
+        return hostport[1:end], hostport[end + 2 :]
+    if hostport.count(":") != 1:
+        return hostport, None
+    host, port = hostport.split(":")
+    return host, port
+
+
+@dataclass(frozen=True)
+class Settings:
+    bind: Bind = field(default_factory=lambda: parse_ollama_host(os.environ.get("OLLAMA_HOST")))
+    context_length: int = field(default_factory=lambda: _env_int("OLLAMA_CONTEXT_LENGTH", 4096))
+    keep_alive: float = field(default_factory=default_keep_alive)
+    max_loaded_models: int = field(default_factory=lambda: _env_int("OLLAMA_MAX_LOADED_MODELS", 3))
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        value = int(os.environ.get(name, "").strip() or default)
+    except ValueError:
+        return default
+    return value if value > 0 else default

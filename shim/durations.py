@@ -1,0 +1,98 @@
+"""`keep_alive` values as Ollama reads them: JSON numbers are seconds, strings are Go durations.
+
+Ollama passes Go's own error texts to clients (`time: invalid duration "abc"`), so this is a faithful
+port of time.ParseDuration rather than a looser regex.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+FOREVER = math.inf  # Ollama stores math.MaxInt64 ns (about 292 years); infinity is the honest equivalent.
+
+_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,  # U+00B5 micro sign
+    "μs": 1e-6,  # U+03BC Greek mu
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+
+
+class DurationError(ValueError):
+    pass
+
+
+def parse_go_duration(text: str) -> float:
+    """Seconds from a Go duration string such as `5m`, `1h30m`, `-1s`, `0`, `.5s`."""
+    quoted = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    s = text
+    negative = False
+    if s[:1] in ("-", "+"):
+        negative = s[0] == "-"
+        s = s[1:]
+    if s == "0":
+        return 0.0
+    if not s:
+        raise DurationError(f"time: invalid duration {quoted}")
+    total = 0.0
+    while s:
+        i = 0
+        while i < len(s) and s[i].isdigit():
+            i += 1
+        whole, s = s[:i], s[i:]
+        frac = ""
+        if s.startswith("."):
+            j = 1
+            while j < len(s) and s[j].isdigit():
+                j += 1
+            frac, s = s[1:j], s[j:]
+        if not whole and not frac:
+            raise DurationError(f"time: invalid duration {quoted}")
+        j = 0
+        while j < len(s) and s[j] != "." and not s[j].isdigit():
+            j += 1
+        unit, s = s[:j], s[j:]
+        if not unit:
+            raise DurationError(f"time: missing unit in duration {quoted}")
+        if unit not in _UNITS:
+            raise DurationError(f'time: unknown unit "{unit}" in duration {quoted}')
+        total += float(f"{whole or '0'}.{frac or '0'}") * _UNITS[unit]
+    return -total if negative else total
+
+
+def keep_alive_seconds(value: object) -> float:
+    """Decode a request's `keep_alive` (never None here); negative means forever, as in Ollama."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise DurationError(f"Unsupported type: '{_go_type_name(value)}'")
+    seconds = float(value) if not isinstance(value, str) else parse_go_duration(value)
+    return FOREVER if seconds < 0 else seconds
+
+
+def default_keep_alive() -> float:
+    """OLLAMA_KEEP_ALIVE: a Go duration or integer seconds; negative means forever; default 5m."""
+    raw = os.environ.get("OLLAMA_KEEP_ALIVE", "").strip()
+    if not raw:
+        return 300.0
+    try:
+        seconds = parse_go_duration(raw)
+    except DurationError:
+        try:
+            seconds = float(int(raw))
+        except ValueError:
+            return 300.0
+    return FOREVER if seconds < 0 else seconds
+
+
+def _go_type_name(value: object) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, dict):
+        return "map[string]interface {}"
+    if isinstance(value, list):
+        return "[]interface {}"
+    return type(value).__name__

@@ -1,0 +1,206 @@
+"""The engine: one worker thread owns MLX; HTTP handlers talk to it through queues.
+
+MLX state (models, caches, the random generator) lives on the worker thread, so the asyncio loop never
+runs MLX code and never blocks. Each job carries an asyncio.Queue that the worker fills with
+`call_soon_threadsafe`; a handler that stops listening (client gone) sets the job's `cancelled` event,
+which the worker checks before starting the job and after every generated token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+
+from registry.store import StoredModel
+from shim.engine.loaded import LoadedModel, load_model, model_key, unload_model
+from shim.engine.prompt import build_prompt
+from shim.engine.runner import Cancelled, run_completion
+from shim.engine.types import CompletionRequest, Done, EngineError, Piece
+
+log = logging.getLogger("mlx_shim")
+
+Event = Piece | Done | EngineError
+
+
+class _Job:
+    def __init__(self, work: Callable[[_Job], None]) -> None:
+        self.work = work
+        self.loop = asyncio.get_running_loop()
+        self.events: asyncio.Queue[Event | None] = asyncio.Queue()
+        self.cancelled = threading.Event()
+        self.created_ns = time.perf_counter_ns()
+
+    def put(self, event: Event | None) -> None:
+        self.loop.call_soon_threadsafe(self.events.put_nowait, event)
+
+
+class Engine:
+    def __init__(self, *, default_keep_alive: float, max_loaded_models: int) -> None:
+        self.default_keep_alive = default_keep_alive
+        self.max_loaded_models = max_loaded_models
+        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._loaded: dict[str, LoadedModel] = {}
+        self._lock = threading.Lock()  # guards _loaded for readers on the event loop (/api/ps)
+        self._thread = threading.Thread(target=self._run, name="mlx-engine", daemon=True)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+        self._thread.join(timeout=30)
+
+    def loaded(self) -> list[LoadedModel]:
+        with self._lock:
+            return list(self._loaded.values())
+
+    # -- the async API the adapters use ------------------------------------------------------------
+
+    async def complete(self, req: CompletionRequest) -> AsyncIterator[Piece | Done]:
+        """Stream Pieces then one Done; raises EngineError. Closing the iterator early cancels the job."""
+
+        def work(job: _Job) -> None:
+            loaded = self._ensure_loaded(req.model)
+            load_ns = time.perf_counter_ns() - job.created_ns
+            try:
+                info = loaded.info
+                num_ctx = min(req.options.num_ctx, info.context_length or req.options.num_ctx)
+                opts = replace(req.options, num_ctx=num_ctx)
+                prompt = build_prompt(replace(req, options=opts), loaded.tokenizer, num_ctx)
+                done = run_completion(
+                    loaded.model,
+                    loaded.tokenizer,
+                    prompt,
+                    opts,
+                    think=bool(req.think),
+                    shift=req.shift,
+                    emit=job.put,
+                    cancelled=job.cancelled,
+                )
+                job.put(replace(done, load_duration=load_ns))
+            finally:
+                self._touch(loaded, req.keep_alive)
+
+        async for event in self._submit(work):
+            assert isinstance(event, (Piece, Done))
+            yield event
+
+    async def load(self, stored: StoredModel, keep_alive: float | None) -> int:
+        """Make the model resident (a load-only request); returns the load duration in ns."""
+        result: list[int] = []
+
+        def work(job: _Job) -> None:
+            loaded = self._ensure_loaded(stored)
+            result.append(time.perf_counter_ns() - job.created_ns)
+            self._touch(loaded, keep_alive)
+
+        async for _ in self._submit(work):
+            pass
+        return result[0]
+
+    async def unload(self, stored: StoredModel) -> None:
+        def work(job: _Job) -> None:
+            with self._lock:
+                loaded = self._loaded.pop(model_key(stored), None)
+            if loaded is not None:
+                unload_model(loaded)
+
+        async for _ in self._submit(work):
+            pass
+
+    async def _submit(self, work: Callable[[_Job], None]) -> AsyncIterator[Event]:
+        job = _Job(work)
+        self._jobs.put(job)
+        finished = False
+        try:
+            while True:
+                event = await job.events.get()
+                if event is None:
+                    finished = True
+                    return
+                if isinstance(event, EngineError):
+                    finished = True
+                    raise event
+                yield event
+        finally:
+            if not finished:
+                job.cancelled.set()
+
+    # -- the worker thread -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get(timeout=self._seconds_to_next_expiry())
+            except queue.Empty:
+                self._expire()
+                continue
+            if job is None:
+                break
+            if not job.cancelled.is_set():  # a client that left while queued costs nothing
+                try:
+                    job.work(job)
+                except Cancelled:
+                    log.info("generation cancelled: client disconnected")
+                except EngineError as e:
+                    job.put(e)
+                except Exception as e:
+                    log.exception("engine job failed")
+                    job.put(EngineError(str(e) or type(e).__name__))
+            job.put(None)
+            self._expire()
+        for loaded in self.loaded():
+            unload_model(loaded)
+
+    def _ensure_loaded(self, stored: StoredModel) -> LoadedModel:
+        key = model_key(stored)
+        with self._lock:
+            loaded = self._loaded.get(key)
+        if loaded is not None:
+            loaded.last_used = time.monotonic()
+            return loaded
+        self._evict_for_new_model()
+        try:
+            loaded = load_model(stored)
+        except Exception as e:
+            log.exception("loading %s failed", stored.name.display)
+            raise EngineError(f"unable to load model: {e}") from e
+        with self._lock:
+            self._loaded[key] = loaded
+        return loaded
+
+    def _evict_for_new_model(self) -> None:
+        while len(self._loaded) >= self.max_loaded_models:
+            with self._lock:
+                oldest = min(self._loaded.values(), key=lambda m: m.last_used)
+                del self._loaded[oldest.key]
+            unload_model(oldest)
+
+    def _touch(self, loaded: LoadedModel, keep_alive: float | None) -> None:
+        """Ollama restarts the expiry timer when a request finishes, with that request's keep_alive."""
+        keep = self.default_keep_alive if keep_alive is None else keep_alive
+        loaded.keep_alive = keep
+        loaded.last_used = time.monotonic()
+        loaded.expires_at = time.time() + keep if math.isfinite(keep) else math.inf
+
+    def _expire(self) -> None:
+        now = time.time()
+        with self._lock:
+            expired = [m for m in self._loaded.values() if m.expires_at <= now]
+            for m in expired:
+                del self._loaded[m.key]
+        for m in expired:
+            unload_model(m)
+
+    def _seconds_to_next_expiry(self) -> float | None:
+        with self._lock:
+            soonest = min((m.expires_at for m in self._loaded.values()), default=math.inf)
+        return None if math.isinf(soonest) else max(soonest - time.time(), 0.0)

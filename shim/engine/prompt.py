@@ -1,0 +1,111 @@
+"""From a CompletionRequest to prompt token ids, the way Ollama builds and truncates prompts.
+
+MLX models carry a Hugging Face chat template (Jinja), used unless a Go template overrides it (Modelfile
+TEMPLATE or the request's `template`), in which case we render Ollama's Go template exactly as Ollama
+would. Chat history that does not fit `num_ctx` loses its oldest non-system messages first (Ollama's
+chatPrompt); a prompt still too long keeps its first `num_keep` tokens and its tail (Ollama's runner).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shim.engine.types import CompletionRequest, EngineError, Message
+from shim.gotemplate import Template, TemplateError, chat_values
+
+
+def build_prompt(req: CompletionRequest, tokenizer: Any, num_ctx: int) -> list[int]:
+    if req.raw_prompt is not None:
+        return _truncate(_encode(tokenizer, req.raw_prompt, special=True), num_ctx, req)
+    assert req.messages is not None
+    lead = tokenizer.decode(req.context) if req.context else ""
+    template = _parse(req.template) if req.template else None
+
+    def render(messages: list[Message]) -> list[int]:
+        if template is not None:
+            return _encode(tokenizer, lead + _render_go(template, messages, req), special=True)
+        return _encode(tokenizer, lead + _render_hf(tokenizer, messages, req), special=False)
+
+    messages = req.messages
+    tokens = render(messages)
+    if req.truncate and len(tokens) > num_ctx and len(messages) > 1:
+        tokens = render(_fit_messages(messages, lambda m: len(render(m)) <= num_ctx))
+    return _truncate(tokens, num_ctx, req)
+
+
+def _fit_messages(messages: list[Message], fits: Any) -> list[Message]:
+    """Ollama's chatPrompt: always keep the last message; walk back while the prompt still fits,
+    keeping the system messages that precede the cut."""
+    n = len(messages) - 1
+    for i in range(len(messages) - 2, -1, -1):
+        candidate = [m for m in messages[:i] if m.role == "system"] + messages[i:]
+        if not fits(candidate):
+            break
+        n = i
+    return [m for m in messages[:n] if m.role == "system"] + messages[n:]
+
+
+def _truncate(tokens: list[int], num_ctx: int, req: CompletionRequest) -> list[int]:
+    if len(tokens) <= num_ctx:
+        return tokens
+    if not req.truncate:
+        raise EngineError("the input length exceeds the context length", 400)
+    keep = min(max(req.options.num_keep, 0), num_ctx // 2)
+    return tokens[:keep] + tokens[len(tokens) - (num_ctx - keep) :]
+
+
+def _encode(tokenizer: Any, text: str, special: bool) -> list[int]:
+    return list(tokenizer.encode(text, add_special_tokens=special))
+
+
+def _parse(text: str) -> Template:
+    try:
+        return Template.parse(text)
+    except TemplateError as e:
+        raise EngineError(str(e), 400) from e
+
+
+def _render_go(template: Template, messages: list[Message], req: CompletionRequest) -> str:
+    values = chat_values([_ollama_message(m) for m in messages], tools=req.tools, think=req.think)
+    try:
+        return template.execute(values)
+    except TemplateError as e:
+        raise EngineError(str(e), 400) from e
+
+
+def _ollama_message(m: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.thinking:
+        out["thinking"] = m.thinking
+    if m.tool_calls:
+        out["tool_calls"] = m.tool_calls
+    if m.tool_name:
+        out["tool_name"] = m.tool_name
+    return out
+
+
+def _render_hf(tokenizer: Any, messages: list[Message], req: CompletionRequest) -> str:
+    """Render with the model's own Jinja chat template; earlier thinking is never fed back."""
+    hf_messages = []
+    for m in messages:
+        entry: dict[str, Any] = {"role": m.role, "content": m.content}
+        if m.tool_calls:
+            entry["tool_calls"] = [
+                {"type": "function", "function": call.get("function", call)} for call in m.tool_calls
+            ]
+        if m.tool_name:
+            entry["name"] = m.tool_name
+        hf_messages.append(entry)
+    kwargs: dict[str, Any] = {}
+    if req.think is not None:
+        kwargs["enable_thinking"] = bool(req.think)
+        if isinstance(req.think, str):
+            kwargs["reasoning_effort"] = req.think
+    try:
+        return str(
+            tokenizer.apply_chat_template(
+                hf_messages, tools=req.tools or None, add_generation_prompt=True, tokenize=False, **kwargs
+            )
+        )
+    except Exception as e:  # Jinja raises its own error types for templates that reject the input
+        raise EngineError(f"chat template error: {e}", 500) from e

@@ -1,0 +1,67 @@
+"""The one internal request type both protocol adapters translate into, and the events they get back.
+
+Nothing here knows MLX or HTTP: the Ollama and OpenAI adapters build a CompletionRequest, the engine
+answers with Piece events and one Done (or an EngineError).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from registry.store import StoredModel
+from shim.options import GenerationOptions
+
+
+@dataclass
+class Message:
+    role: str
+    content: str = ""
+    thinking: str = ""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    tool_name: str = ""
+    images: list[bytes] = field(default_factory=list)
+
+
+@dataclass
+class CompletionRequest:
+    model: StoredModel
+    options: GenerationOptions
+    # Exactly one of these is the prompt source: chat-like messages, or raw text sent verbatim.
+    messages: list[Message] | None = None
+    raw_prompt: str | None = None
+    template: str = ""  # a Go template overriding the model's (request `template` or Modelfile TEMPLATE)
+    context: list[int] | None = None  # deprecated /api/generate context: detokenized and prepended
+    tools: list[dict[str, Any]] | None = None
+    think: bool | str | None = None
+    keep_alive: float | None = None
+    truncate: bool = True
+    shift: bool = True
+
+
+@dataclass
+class Piece:
+    """A streamed fragment of the answer; either part may be empty, never both."""
+
+    content: str = ""
+    thinking: str = ""
+
+
+@dataclass
+class Done:
+    done_reason: Literal["stop", "length"]
+    prompt_eval_count: int
+    prompt_eval_duration: int  # ns
+    eval_count: int
+    eval_duration: int  # ns
+    load_duration: int  # ns, from queueing to model ready
+    context: list[int]  # prompt tokens + generated tokens, for /api/generate's `context`
+
+
+class EngineError(Exception):
+    """A failure to report to the client with an HTTP status (Ollama uses 500 unless it says otherwise)."""
+
+    def __init__(self, message: str, status: int = 500) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status

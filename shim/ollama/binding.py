@@ -1,0 +1,204 @@
+"""Binding decoded JSON to Ollama's request structs with Go's semantics and Go's error texts.
+
+Go fills a struct field by field: null leaves the zero value, field names match case-insensitively,
+unknown keys are ignored, a wrong JSON type is remembered and reported after decoding finishes (the first
+one wins), while an error from a custom decoder (keep_alive, think, images, message) stops at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shim.durations import DurationError, keep_alive_seconds
+from shim.gojson import type_name, unmarshal_type_error
+
+THINK_LEVELS = ("high", "medium", "low", "max")
+_THINK_CHOICES = '("high", "medium", "low", "max", true, or false)'
+
+
+class BindError(ValueError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+Check = Callable[[Any, str, "_Errors"], Any]
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.first: str | None = None
+
+    def type_error(self, value: Any, path: str, go_type: str) -> None:
+        if self.first is None:
+            literal = repr(value) if isinstance(value, float) else None
+            self.first = unmarshal_type_error(value, path, go_type, literal=literal)
+
+
+def _scalar(python_type: type, go_type: str) -> Check:
+    def check(value: Any, path: str, errors: _Errors) -> Any:
+        # bool is an int in Python, never in Go; and Go rejects 1.0 for an int field.
+        if isinstance(value, python_type) and (python_type is bool or not isinstance(value, bool)):
+            return value
+        errors.type_error(value, path, go_type)
+        return None
+
+    return check
+
+
+STRING = _scalar(str, "string")
+BOOL = _scalar(bool, "bool")
+INT = _scalar(int, "int")
+
+
+def _any(value: Any, path: str, errors: _Errors) -> Any:
+    return value
+
+
+def _map(value: Any, path: str, errors: _Errors) -> Any:
+    if isinstance(value, dict):
+        return value
+    errors.type_error(value, path, "map[string]interface {}")
+    return None
+
+
+def _list_of(item: Check, go_type: str) -> Check:
+    def check(value: Any, path: str, errors: _Errors) -> Any:
+        if not isinstance(value, list):
+            errors.type_error(value, path, go_type)
+            return None
+        return [item(v, path, errors) for v in value if v is not None]
+
+    return check
+
+
+def _duration(value: Any, path: str, errors: _Errors) -> Any:
+    try:
+        return keep_alive_seconds(value)
+    except DurationError as e:
+        raise BindError(str(e)) from None
+
+
+def _think(value: Any, path: str, errors: _Errors) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        if value not in THINK_LEVELS:
+            raise BindError(f'invalid think value: "{value}" (must be "high", "medium", "low", "max", true, or false)')
+        return value
+    raise BindError(f"think must be a boolean or string {_THINK_CHOICES}")
+
+
+def _image(value: Any, path: str, errors: _Errors) -> Any:
+    if not isinstance(value, str):
+        errors.type_error(value, path, "api.ImageData")
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise BindError(f"illegal base64 data at input byte {_bad_base64_offset(value)}") from None
+
+
+def _bad_base64_offset(text: str) -> int:
+    alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+    for i, c in enumerate(text):
+        if c == "=":
+            return i if len(text) % 4 or i < len(text) - 2 else len(text)
+        if c not in alphabet:
+            return i
+    return len(text) - len(text) % 4
+
+
+@dataclass(frozen=True)
+class Struct:
+    name: str
+    fields: dict[str, Check]
+
+    def bind(self, data: Any) -> dict[str, Any]:
+        """Return {field: value} for fields present and non-null; raise BindError with Go's text."""
+        errors = _Errors()
+        out = self._bind(data, self.name, "", errors)
+        if errors.first is not None:
+            raise BindError(errors.first)
+        return out
+
+    def _bind(self, data: Any, struct: str, prefix: str, errors: _Errors) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            if data is None:
+                return {}
+            raise BindError(f"json: cannot unmarshal {type_name(data)} into Go value of type api.{struct}")
+        out: dict[str, Any] = {}
+        lowered = {k.lower(): k for k in self.fields}
+        for key, value in data.items():
+            field = key if key in self.fields else lowered.get(key.lower())
+            if field is None or value is None:
+                continue
+            checked = self.fields[field](value, f"{struct}.{prefix}{field}", errors)
+            if checked is not None:
+                out[field] = checked
+        return out
+
+
+def _message(value: Any, path: str, errors: _Errors) -> Any:
+    """api.Message has its own UnmarshalJSON (it lowercases the role) over a type alias, so errors
+    inside a message abort decoding and name the struct `Alias`."""
+    if not isinstance(value, dict):
+        errors.type_error(value, path, "api.Message")
+        return None
+    inner = _Errors()
+    bound = MESSAGE._bind(value, "Alias", "", inner)
+    if inner.first is not None:
+        raise BindError(inner.first)
+    bound["role"] = bound.get("role", "").lower()
+    return bound
+
+
+MESSAGE = Struct(
+    "Message",
+    {
+        "role": STRING,
+        "content": STRING,
+        "thinking": STRING,
+        "images": _list_of(_image, "[]api.ImageData"),
+        "tool_calls": _list_of(_map, "[]api.ToolCall"),
+        "tool_name": STRING,
+        "tool_call_id": STRING,
+    },
+)
+
+_COMMON = {
+    "model": STRING,
+    "stream": BOOL,
+    "format": _any,
+    "keep_alive": _duration,
+    "options": _map,
+    "think": _think,
+    "truncate": BOOL,
+    "shift": BOOL,
+    "logprobs": BOOL,
+    "top_logprobs": INT,
+    "_debug_render_only": BOOL,
+}
+
+GENERATE = Struct(
+    "GenerateRequest",
+    {
+        **_COMMON,
+        "prompt": STRING,
+        "suffix": STRING,
+        "system": STRING,
+        "template": STRING,
+        "context": _list_of(INT, "[]int"),
+        "raw": BOOL,
+        "images": _list_of(_image, "[]api.ImageData"),
+    },
+)
+
+CHAT = Struct(
+    "ChatRequest",
+    {**_COMMON, "messages": _list_of(_message, "[]api.Message"), "tools": _list_of(_map, "api.Tools")},
+)

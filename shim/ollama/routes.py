@@ -1,0 +1,283 @@
+"""Ollama's native endpoints, validated in Ollama's order with Ollama's status codes and texts.
+
+Each handler checks the request the way Ollama's GenerateHandler/ChatHandler do (body, fields, model
+name, existence, unload, capabilities, options, load-only), then hands one CompletionRequest to the
+engine and turns its events into NDJSON chunks or one JSON object.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from registry.names import InvalidName, ModelName
+from registry.store import Store, StoredModel
+from shim.config import VERSION, Settings
+from shim.engine import CompletionRequest, Done, Engine, EngineError, Message, Piece
+from shim.gojson import EmptyBody, GoJSONError, decode
+from shim.ollama import shapes
+from shim.ollama.binding import CHAT, GENERATE, BindError, Struct
+from shim.options import OptionError, resolve_options
+from shim.responses import error_response, json_response, ndjson_response, unless_disconnected
+
+
+class ApiError(Exception):
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+async def read_body(request: Request, struct: Struct) -> dict[str, Any]:
+    try:
+        return struct.bind(decode(await request.body()))
+    except EmptyBody:
+        raise ApiError("missing request body", 400) from None
+    except (GoJSONError, BindError) as e:
+        raise ApiError(e.message, 400) from None
+
+
+class OllamaAPI:
+    def __init__(self, store: Store, engine: Engine, settings: Settings) -> None:
+        self.store = store
+        self.engine = engine
+        self.settings = settings
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/", self.root, methods=["GET", "HEAD"]),
+            Route("/api/version", self.version, methods=["GET", "HEAD"]),
+            Route("/api/tags", self.tags, methods=["GET", "HEAD"]),
+            Route("/api/generate", self.guarded(self.generate), methods=["POST"]),
+            Route("/api/chat", self.guarded(self.chat), methods=["POST"]),
+        ]
+
+    @staticmethod
+    def guarded(handler: Any) -> Any:
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ApiError as e:
+                return error_response(e.message, e.status)
+
+        return endpoint
+
+    async def root(self, request: Request) -> Response:
+        return PlainTextResponse("Ollama is running")
+
+    async def version(self, request: Request) -> Response:
+        return json_response({"version": VERSION})
+
+    async def tags(self, request: Request) -> Response:
+        models = []
+        for stored in self.store.list():
+            try:
+                models.append(shapes.tags_entry(stored))
+            except (OSError, ValueError):
+                continue  # a manifest whose model directory is gone is not "really present"
+        return json_response({"models": models})
+
+    # -- shared checks -------------------------------------------------------------------------------
+
+    def _find(self, requested: str, *, empty_status: int, empty_message: str) -> StoredModel:
+        if not requested.strip():
+            raise ApiError(empty_message, empty_status)
+        try:
+            name = ModelName.parse(requested)
+        except InvalidName:
+            raise ApiError("invalid model name", 400) from None
+        stored = self.store.get(name)
+        if stored is None:
+            raise ApiError(f"model '{requested}' not found", 404)
+        return stored
+
+    @staticmethod
+    def _think(req: dict[str, Any], stored: StoredModel, capabilities: tuple[str, ...]) -> bool | str | None:
+        think = req.get("think")
+        if "thinking" in capabilities:
+            return True if think is None else think
+        if think:
+            raise ApiError(f'"{req["model"]}" does not support thinking', 400)
+        return think
+
+    def _options(self, stored: StoredModel, req: dict[str, Any]) -> Any:
+        try:
+            return resolve_options(self.settings.context_length, stored.parameters, req.get("options"))
+        except OptionError as e:
+            raise ApiError(str(e), 500) from None
+
+    @staticmethod
+    def _reject_format(req: dict[str, Any]) -> None:
+        fmt = req.get("format")
+        if fmt is not None and fmt != "":
+            raise ApiError("format (structured outputs) is not supported by mlx-shim yet", 501)
+
+    # -- /api/generate -------------------------------------------------------------------------------
+
+    async def generate(self, request: Request) -> Response:
+        started = time.perf_counter_ns()
+        req = await read_body(request, GENERATE)
+        if not 0 <= req.get("top_logprobs", 0) <= 20:
+            raise ApiError("top_logprobs must be between 0 and 20", 400)
+        requested = req.get("model", "")
+        stored = self._find(requested, empty_status=404, empty_message=f"model '{requested}' not found")
+        prompt = req.get("prompt", "")
+        if prompt == "" and req.get("keep_alive") == 0:
+            await self.engine.unload(stored)
+            return json_response(shapes.generate_final(requested, {"done_reason": "unload"}))
+        raw = req.get("raw", False)
+        if raw and (req.get("template") or req.get("system") or req.get("context")):
+            raise ApiError("raw mode does not support template, system, or context", 400)
+        capabilities = stored.capabilities(stored.info())
+        think = self._think(req, stored, capabilities)
+        if req.get("suffix"):
+            raise ApiError(f"{stored.name.full} does not support insert", 400)
+        if req.get("images"):
+            raise ApiError(f"{stored.name.full} does not support vision", 400)
+        options = self._options(stored, req)
+        self._reject_format(req)
+        if prompt == "":
+            await self._load(stored, req.get("keep_alive"))
+            return json_response(shapes.generate_final(requested, {"done_reason": "load"}))
+
+        messages = None
+        if not raw:
+            system = req.get("system") or stored.system
+            messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
+        completion = CompletionRequest(
+            model=stored,
+            options=options,
+            messages=messages,
+            raw_prompt=prompt if raw else None,
+            template=req.get("template") or stored.template,
+            context=req.get("context"),
+            think=think,
+            keep_alive=req.get("keep_alive"),
+            truncate=req.get("truncate", True),
+            shift=req.get("shift", True),
+        )
+
+        def chunk(piece: Piece) -> dict[str, Any]:
+            return shapes.generate_chunk(requested, piece)
+
+        def final(done: Done, content: str, thinking: str) -> dict[str, Any]:
+            extra = shapes.metrics(done, started, with_context=not raw)
+            return shapes.generate_final(requested, extra, content, thinking)
+
+        return await self._respond(request, completion, req.get("stream", True), chunk, final)
+
+    # -- /api/chat -----------------------------------------------------------------------------------
+
+    async def chat(self, request: Request) -> Response:
+        started = time.perf_counter_ns()
+        req = await read_body(request, CHAT)
+        if not 0 <= req.get("top_logprobs", 0) <= 20:
+            raise ApiError("top_logprobs must be between 0 and 20", 400)
+        requested = req.get("model", "")
+        stored = self._find(requested, empty_status=400, empty_message="model is required")
+        raw_messages = req.get("messages", [])
+        if not raw_messages and req.get("keep_alive") == 0:
+            await self.engine.unload(stored)
+            return json_response(shapes.chat_final(requested, {"done_reason": "unload"}))
+        capabilities = stored.capabilities(stored.info())
+        tools = req.get("tools") or None
+        if tools and "tools" not in capabilities:
+            raise ApiError(f"{stored.name.full} does not support tools", 400)
+        think = self._think(req, stored, capabilities)
+        if any(m.get("images") for m in raw_messages):
+            raise ApiError(f"{stored.name.full} does not support vision", 400)
+        options = self._options(stored, req)
+        self._reject_format(req)
+        if not raw_messages:
+            await self._load(stored, req.get("keep_alive"))
+            return json_response(shapes.chat_final(requested, {"done_reason": "load"}))
+
+        messages = [
+            Message(
+                role=m.get("role", ""),
+                content=m.get("content", ""),
+                thinking=m.get("thinking", ""),
+                tool_calls=m.get("tool_calls", []),
+                tool_name=m.get("tool_name", ""),
+            )
+            for m in raw_messages
+        ]
+        if messages[0].role != "system" and stored.system:
+            messages.insert(0, Message("system", stored.system))
+        completion = CompletionRequest(
+            model=stored,
+            options=options,
+            messages=messages,
+            template=stored.template,
+            tools=tools,
+            think=think,
+            keep_alive=req.get("keep_alive"),
+            truncate=req.get("truncate", True),
+            shift=req.get("shift", True),
+        )
+
+        def chunk(piece: Piece) -> dict[str, Any]:
+            return shapes.chat_chunk(requested, piece)
+
+        def final(done: Done, content: str, thinking: str) -> dict[str, Any]:
+            extra = shapes.metrics(done, started, with_context=False)
+            return shapes.chat_final(requested, extra, content, thinking)
+
+        return await self._respond(request, completion, req.get("stream", True), chunk, final)
+
+    # -- running a completion ------------------------------------------------------------------------
+
+    async def _load(self, stored: StoredModel, keep_alive: float | None) -> None:
+        try:
+            await self.engine.load(stored, keep_alive)
+        except EngineError as e:
+            raise ApiError(e.message, e.status) from None
+
+    async def _respond(
+        self, request: Request, completion: CompletionRequest, stream: bool, chunk: Any, final: Any
+    ) -> Response:
+        events = self.engine.complete(completion)
+        if not stream:
+            return await self._collect(request, events, final)
+        try:
+            first = await events.__anext__()
+        except EngineError as e:
+            return error_response(e.message, e.status)
+
+        async def lines() -> AsyncIterator[dict[str, Any]]:
+            event: Piece | Done = first
+            try:
+                while True:
+                    if isinstance(event, Done):
+                        yield final(event, "", "")
+                        return
+                    yield chunk(event)
+                    event = await events.__anext__()
+            except EngineError as e:
+                yield {"error": e.message}
+            finally:
+                await events.aclose()
+
+        return ndjson_response(lines())
+
+    async def _collect(self, request: Request, events: AsyncIterator[Piece | Done], final: Any) -> Response:
+        async def gather() -> Response:
+            content: list[str] = []
+            thinking: list[str] = []
+            try:
+                async for event in events:
+                    if isinstance(event, Done):
+                        return json_response(final(event, "".join(content), "".join(thinking)))
+                    content.append(event.content)
+                    thinking.append(event.thinking)
+            except EngineError as e:
+                return error_response(e.message, e.status)
+            return error_response("generation ended without a result", 500)
+
+        response = await unless_disconnected(request, gather())
+        return response if response is not None else Response(status_code=499)

@@ -1,0 +1,89 @@
+"""Ollama's response objects, field for field in Go's struct order, with Go's omitempty rules."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from registry.model_dir import ModelDirInfo
+from registry.store import StoredModel
+from shim.engine import Done, Piece
+from shim.timefmt import local_from_ns, now_utc
+
+
+def metrics(done: Done, started_ns: int, *, with_context: bool) -> dict[str, Any]:
+    """The final chunk's fields; Ollama omits each metric when it is zero."""
+    out: dict[str, Any] = {"done_reason": done.done_reason}
+    if with_context:
+        out["context"] = done.context
+    values = {
+        "total_duration": time.perf_counter_ns() - started_ns,
+        "load_duration": done.load_duration,
+        "prompt_eval_count": done.prompt_eval_count,
+        "prompt_eval_duration": done.prompt_eval_duration,
+        "eval_count": done.eval_count,
+        "eval_duration": done.eval_duration,
+    }
+    out.update({k: v for k, v in values.items() if v})
+    return out
+
+
+def generate_chunk(model: str, piece: Piece) -> dict[str, Any]:
+    chunk: dict[str, Any] = {"model": model, "created_at": now_utc(), "response": piece.content}
+    if piece.thinking:
+        chunk["thinking"] = piece.thinking
+    chunk["done"] = False
+    return chunk
+
+
+def chat_message(content: str, thinking: str = "") -> dict[str, Any]:
+    message = {"role": "assistant", "content": content}
+    if thinking:
+        message["thinking"] = thinking
+    return message
+
+
+def chat_chunk(model: str, piece: Piece) -> dict[str, Any]:
+    return {
+        "model": model,
+        "created_at": now_utc(),
+        "message": chat_message(piece.content, piece.thinking),
+        "done": False,
+    }
+
+
+def generate_final(model: str, extra: dict[str, Any], response: str = "", thinking: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {"model": model, "created_at": now_utc(), "response": response}
+    if thinking:
+        out["thinking"] = thinking
+    out["done"] = True
+    return {**out, **extra}
+
+
+def chat_final(model: str, extra: dict[str, Any], content: str = "", thinking: str = "") -> dict[str, Any]:
+    out = {"model": model, "created_at": now_utc(), "message": chat_message(content, thinking), "done": True}
+    return {**out, **extra}
+
+
+def details(info: ModelDirInfo) -> dict[str, Any]:
+    return {
+        "parent_model": "",
+        "format": "safetensors",
+        "family": info.architecture,
+        "families": [info.architecture],
+        "parameter_size": info.parameter_size,
+        "quantization_level": info.quantization_level,
+    }
+
+
+def tags_entry(stored: StoredModel) -> dict[str, Any]:
+    info = stored.info()
+    return {
+        "name": stored.name.display,
+        "model": stored.name.display,
+        "modified_at": local_from_ns(stored.modified_ns),
+        "size": info.size,
+        "digest": stored.digest,
+        "details": details(info),
+        "capabilities": list(stored.capabilities(info)),
+    }

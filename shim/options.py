@@ -1,0 +1,86 @@
+"""Generation options with Ollama's defaults, precedence and type errors.
+
+Precedence is built-in defaults < Modelfile PARAMETERs < request `options`. Unknown names and nulls are
+ignored (Ollama logs them); a wrong type is an error whose text names the Go type, and Ollama reports it
+as HTTP 500 because it surfaces while scheduling the runner.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from registry.parameters import OPTION_TYPES
+
+log = logging.getLogger("mlx_shim")
+
+# Runner options that configure llama.cpp's memory and threads; MLX manages those itself.
+IGNORED_ON_MLX = {"num_batch", "num_gpu", "main_gpu", "num_thread", "use_mmap", "typical_p"}
+
+
+class OptionError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    num_ctx: int = 4096
+    num_keep: int = 4
+    seed: int = -1
+    num_predict: int = -1
+    top_k: int = 40
+    top_p: float = 0.9
+    min_p: float = 0.0
+    repeat_last_n: int = 64
+    temperature: float = 0.8
+    repeat_penalty: float = 1.0
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    stop: tuple[str, ...] = ()
+
+
+_KNOWN = {f.name for f in fields(GenerationOptions)}
+
+
+def resolve_options(
+    num_ctx_default: int, model_parameters: dict[str, Any], request_options: dict[str, Any] | None
+) -> GenerationOptions:
+    opts = GenerationOptions(num_ctx=num_ctx_default)
+    for source in (model_parameters, request_options or {}):
+        updates = {}
+        for key, value in source.items():
+            if value is None:
+                continue
+            kind = OPTION_TYPES.get(key)
+            if kind is None:
+                log.warning("invalid option provided: %s", key)
+                continue
+            checked = _check(key, kind, value)
+            if key in _KNOWN:
+                updates[key] = checked
+            elif key in IGNORED_ON_MLX:
+                log.info("option %s has no effect on MLX", key)
+        opts = replace(opts, **updates)
+    return replace(opts, num_ctx=max(opts.num_ctx, 4))
+
+
+def _check(key: str, kind: str, value: Any) -> Any:
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "integer":
+        if not is_number:
+            raise OptionError(f'option "{key}" must be of type integer')
+        return int(value)
+    if kind == "float32":
+        if not is_number:
+            raise OptionError(f'option "{key}" must be of type float32')
+        return float(value)
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            raise OptionError(f'option "{key}" must be of type boolean')
+        return value
+    if not isinstance(value, list):
+        raise OptionError(f'option "{key}" must be of type array')
+    if not all(isinstance(v, str) for v in value):
+        raise OptionError(f'option "{key}" must be of an array of strings')
+    return tuple(value)

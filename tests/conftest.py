@@ -1,0 +1,122 @@
+"""Shared fixtures: one tiny real MLX model per test session, and a real server on a free port.
+
+The server runs as a separate process started the way a user starts it (`mlx-shim serve` with
+OLLAMA_HOST), and models are registered through the real `mlx-shim create` command.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+# A cold MLX compile costs 5-9 s per process on the CPU backend; tests do not need fused kernels.
+os.environ.setdefault("MLX_DISABLE_COMPILE", "1")
+
+# The Modelfile of the model behind the Ollama v0.24.0 recordings in compat-fixtures/ (its FROM differs).
+RECORDED_MODELFILE = '''FROM {path}
+TEMPLATE """{{{{ if .System }}}}<|system|>
+{{{{ .System }}}}</s>
+{{{{ end }}}}{{{{ if .Prompt }}}}<|user|>
+{{{{ .Prompt }}}}</s>
+{{{{ end }}}}<|assistant|>
+{{{{ .Response }}}}</s>
+"""
+SYSTEM You are a tiny test model.
+PARAMETER stop </s>
+PARAMETER num_ctx 512
+'''
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build the trained, 4-bit tiny model once per session (the real builder, seed 0)."""
+    from registry.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "shim.cli", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@dataclass
+class Server:
+    url: str
+    home: Path
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+
+    @property
+    def host(self) -> str:
+        return self.url.removeprefix("http://")
+
+
+def start_server(home: Path, extra_env: dict[str, str] | None = None) -> Server:
+    port = free_port()
+    env = {
+        **os.environ,
+        "OLLAMA_HOST": f"127.0.0.1:{port}",
+        "MLX_SHIM_HOME": str(home),
+        "MLX_SHIM_NO_BUILTIN": "1",
+        **(extra_env or {}),
+    }
+    log = (home / "server.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shim.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError((home / "server.log").read_text())
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return Server(url, home, env, process)
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("server did not start:\n" + (home / "server.log").read_text())
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[Server]:
+    """A server with two models: `tiny` (registered like the recorded Ollama model: Go TEMPLATE,
+    SYSTEM, stop, num_ctx 512) and `qwen-tiny` (the model's own chat template, tools and thinking)."""
+    home = tmp_path_factory.mktemp("home")
+    srv = start_server(home)
+    modelfiles = {
+        "tiny": RECORDED_MODELFILE.format(path=tiny_model_dir),
+        "qwen-tiny": f"FROM {tiny_model_dir}\n",
+    }
+    for name, text in modelfiles.items():
+        path = home / f"{name}.Modelfile"
+        path.write_text(text)
+        result = cli("create", name, "-f", str(path), env=srv.env)
+        assert result.returncode == 0, result.stderr
+    yield srv
+    stop_server(srv)

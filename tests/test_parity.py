@@ -1,0 +1,74 @@
+"""Replay each recorded exchange with real Ollama v0.24.0 against mlx-shim and compare the bytes that
+must match: status, content type, key sets and JSON types, NDJSON framing, and exact error texts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.recordings import Recording, all_names, load
+
+# The recorded `tiny` is registered under the same name in the `server` fixture, so request bodies,
+# error texts and model names apply unchanged.
+
+
+def shape(value: Any) -> Any:
+    """Keys and JSON types, recursively (the first element stands for a list)."""
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "int" if isinstance(value, int) else "number"
+    return type(value).__name__
+
+
+def send(server: Any, rec: Recording) -> httpx.Response:
+    return httpx.request(rec.method, server.url + rec.path, content=rec.body, timeout=120)
+
+
+@pytest.mark.parametrize("name", all_names())
+def test_recorded_exchange(server: Any, name: str) -> None:
+    rec = load(name)
+    resp = send(server, rec)
+    assert resp.status_code == rec.status, resp.text
+    assert resp.headers.get("content-type") == rec.headers.get("content-type")
+    if "allow" in rec.headers:
+        assert resp.headers.get("allow") == rec.headers["allow"]
+    if rec.method == "HEAD":
+        assert resp.content == b""
+        return
+    if not rec.headers.get("content-type", "").startswith("application/"):
+        assert resp.content == rec.response  # gin's plain-text 404/405 bodies and `Ollama is running`
+        return
+    if rec.status != 200 or name.startswith("03-"):
+        assert resp.content == rec.response  # error texts (and the version) are exact
+        return
+    if rec.headers["content-type"] == "application/x-ndjson":
+        assert_same_stream(rec, resp)
+        return
+    expected, actual = json.loads(rec.response), resp.json()
+    if name.startswith("04-"):  # our tags carry additive `capabilities`, as newer Ollama does
+        for model in actual["models"]:
+            model.pop("capabilities")
+        actual["models"] = [m for m in actual["models"] if m["name"] == "tiny:latest"]
+        expected["models"][0]["details"]["format"] = "safetensors"
+    assert shape(actual) == shape(expected)
+    assert resp.content.count(b"\n") == 0  # one compact object, as gin writes it
+
+
+def assert_same_stream(rec: Recording, resp: httpx.Response) -> None:
+    expected = [json.loads(line) for line in rec.response.strip().split(b"\n")]
+    raw = resp.content
+    assert raw.endswith(b"\n") and b"\n\n" not in raw and not raw.startswith(b"\n")
+    actual = [json.loads(line) for line in raw.split(b"\n")[:-1]]
+    assert all(b"\n" not in json.dumps(obj).encode() for obj in actual)
+    assert shape(actual[-1]) == shape(expected[-1])
+    for line in actual[:-1]:
+        assert shape(line) == shape(expected[0])
+    assert [line["done"] for line in actual] == [False] * (len(actual) - 1) + [True]
