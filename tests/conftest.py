@@ -38,7 +38,10 @@ PARAMETER num_ctx 512
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Build the trained, 4-bit tiny model once per session (the real builder, seed 0)."""
+    """Build the trained, 4-bit tiny model once per session (the real builder, seed 0).
+    MLX_SHIM_TEST_MODEL_DIR points at an already built one, to iterate faster."""
+    if os.environ.get("MLX_SHIM_TEST_MODEL_DIR"):
+        return Path(os.environ["MLX_SHIM_TEST_MODEL_DIR"])
     from registry.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)

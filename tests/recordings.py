@@ -29,10 +29,10 @@ def load(name: str) -> Recording:
     for line in lines[1:]:
         if line.startswith("### BODY: "):
             body = line.removeprefix("### BODY: ").encode()
-    status_line, _, rest = rest.partition(b"\n")
-    header_block, _, response = rest.partition(b"\n\n")
+    status_line, _, rest = rest.partition(b"\r\n")
+    header_block, _, response = rest.partition(b"\r\n\r\n")
     headers = {}
-    for line in header_block.decode().splitlines():
+    for line in header_block.decode().split("\r\n"):
         key, _, value = line.partition(": ")
         headers[key.lower()] = value
     return Recording(path.stem, method, target.strip(), body, int(status_line.split()[1]), headers, response)

@@ -82,6 +82,7 @@ class Engine:
                     opts,
                     think=bool(req.think),
                     shift=req.shift,
+                    tools=req.tools,
                     emit=job.put,
                     cancelled=job.cancelled,
                 )

@@ -19,6 +19,7 @@ from mlx_lm.sample_utils import make_logits_processors, make_sampler
 from shim.engine.detokenizer import IncrementalDetokenizer
 from shim.engine.stops import StopMatcher
 from shim.engine.thinking import ThinkingSplitter
+from shim.engine.toolcalls import ToolCallCollector
 from shim.engine.types import Done, Piece
 from shim.options import GenerationOptions
 
@@ -35,6 +36,7 @@ def run_completion(
     *,
     think: bool,
     shift: bool,
+    tools: list[dict[str, Any]] | None,
     emit: Callable[[Piece], None],
     cancelled: threading.Event,
 ) -> Done:
@@ -52,6 +54,7 @@ def run_completion(
         open_tag=getattr(tokenizer, "think_start", None) or "<think>",
         starts_open=think_start is not None and bool(prompt) and prompt[-1] == think_start,
     )
+    calls = ToolCallCollector(tokenizer, tools)
     stops = StopMatcher(opts.stop)
     detok = IncrementalDetokenizer(tokenizer._tokenizer.decode, prompt)
     eos = set(tokenizer.eos_token_ids)
@@ -88,17 +91,22 @@ def run_completion(
         if token in eos:
             reason = "stop"
             break
-        if token in (think_start, think_end):
-            # The marker ends whatever text was pending: it cannot be part of a stop string.
+        if calls.collecting:
+            out(calls.feed(token))
+            continue
+        if token in (think_start, think_end) or calls.begins(token):
+            # A marker ends whatever text was pending: it cannot be part of a stop string.
             if push(detok.flush()):
                 reason, stop_hit = "stop", True
                 break
             out(splitter.text(stops.flush()))
-            out(splitter.open() if token == think_start else splitter.close())
+            if token in (think_start, think_end):
+                out(splitter.open() if token == think_start else splitter.close())
             continue
         if push(detok.add(token)):
             reason, stop_hit = "stop", True
             break
+    out(calls.flush())
     if not stop_hit:
         if push(detok.flush()):
             reason = "stop"

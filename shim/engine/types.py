@@ -41,10 +41,11 @@ class CompletionRequest:
 
 @dataclass
 class Piece:
-    """A streamed fragment of the answer; either part may be empty, never both."""
+    """A streamed fragment of the answer: text, thinking, or parsed tool calls."""
 
     content: str = ""
     thinking: str = ""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

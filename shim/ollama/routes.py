@@ -165,9 +165,9 @@ class OllamaAPI:
         def chunk(piece: Piece) -> dict[str, Any]:
             return shapes.generate_chunk(requested, piece)
 
-        def final(done: Done, content: str, thinking: str) -> dict[str, Any]:
+        def final(done: Done, collected: Piece | None) -> dict[str, Any]:
             extra = shapes.metrics(done, started, with_context=not raw)
-            return shapes.generate_final(requested, extra, content, thinking)
+            return shapes.generate_final(requested, extra, collected)
 
         return await self._respond(request, completion, req.get("stream", True), chunk, final)
 
@@ -224,9 +224,9 @@ class OllamaAPI:
         def chunk(piece: Piece) -> dict[str, Any]:
             return shapes.chat_chunk(requested, piece)
 
-        def final(done: Done, content: str, thinking: str) -> dict[str, Any]:
+        def final(done: Done, collected: Piece | None) -> dict[str, Any]:
             extra = shapes.metrics(done, started, with_context=False)
-            return shapes.chat_final(requested, extra, content, thinking)
+            return shapes.chat_final(requested, extra, collected)
 
         return await self._respond(request, completion, req.get("stream", True), chunk, final)
 
@@ -254,7 +254,7 @@ class OllamaAPI:
             try:
                 while True:
                     if isinstance(event, Done):
-                        yield final(event, "", "")
+                        yield final(event, None)
                         return
                     yield chunk(event)
                     event = await events.__anext__()
@@ -269,12 +269,15 @@ class OllamaAPI:
         async def gather() -> Response:
             content: list[str] = []
             thinking: list[str] = []
+            tool_calls: list[dict[str, Any]] = []
             try:
                 async for event in events:
                     if isinstance(event, Done):
-                        return json_response(final(event, "".join(content), "".join(thinking)))
+                        collected = Piece("".join(content), "".join(thinking), tool_calls)
+                        return json_response(final(event, collected))
                     content.append(event.content)
                     thinking.append(event.thinking)
+                    tool_calls += event.tool_calls
             except EngineError as e:
                 return error_response(e.message, e.status)
             return error_response("generation ended without a result", 500)

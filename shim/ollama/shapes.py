@@ -36,10 +36,12 @@ def generate_chunk(model: str, piece: Piece) -> dict[str, Any]:
     return chunk
 
 
-def chat_message(content: str, thinking: str = "") -> dict[str, Any]:
-    message = {"role": "assistant", "content": content}
+def chat_message(content: str, thinking: str = "", tool_calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": content}
     if thinking:
         message["thinking"] = thinking
+    if tool_calls:
+        message["tool_calls"] = tool_calls
     return message
 
 
@@ -47,22 +49,24 @@ def chat_chunk(model: str, piece: Piece) -> dict[str, Any]:
     return {
         "model": model,
         "created_at": now_utc(),
-        "message": chat_message(piece.content, piece.thinking),
+        "message": chat_message(piece.content, piece.thinking, piece.tool_calls),
         "done": False,
     }
 
 
-def generate_final(model: str, extra: dict[str, Any], response: str = "", thinking: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {"model": model, "created_at": now_utc(), "response": response}
-    if thinking:
-        out["thinking"] = thinking
+def generate_final(model: str, extra: dict[str, Any], collected: Piece | None = None) -> dict[str, Any]:
+    piece = collected or Piece()
+    out: dict[str, Any] = {"model": model, "created_at": now_utc(), "response": piece.content}
+    if piece.thinking:
+        out["thinking"] = piece.thinking
     out["done"] = True
     return {**out, **extra}
 
 
-def chat_final(model: str, extra: dict[str, Any], content: str = "", thinking: str = "") -> dict[str, Any]:
-    out = {"model": model, "created_at": now_utc(), "message": chat_message(content, thinking), "done": True}
-    return {**out, **extra}
+def chat_final(model: str, extra: dict[str, Any], collected: Piece | None = None) -> dict[str, Any]:
+    piece = collected or Piece()
+    message = chat_message(piece.content, piece.thinking, piece.tool_calls)
+    return {"model": model, "created_at": now_utc(), "message": message, "done": True, **extra}
 
 
 def details(info: ModelDirInfo) -> dict[str, Any]:
