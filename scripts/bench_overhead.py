@@ -29,47 +29,46 @@ from tests.conftest import cli, start_server, stop_server  # noqa: E402  (the sa
 PROMPT = "import os\nimport sys\n\n\ndef main(argv):\n    parser = argparse.ArgumentParser("
 
 
-def in_process(model_dir: Path, tokens: int, runs: int) -> list[tuple[float, float, int]]:
-    import mlx.core as mx
-    from mlx_lm import load
-    from mlx_lm.generate import stream_generate
-    from mlx_lm.sample_utils import make_sampler
+class InProcess:
+    """mlx-lm's own streaming loop on the same weights, loaded once like the server's copy."""
 
-    model, tokenizer = load(str(model_dir))
-    model.set_dtype(mx.float32)
-    results = []
-    for _ in range(runs + 1):
+    def __init__(self, model_dir: Path) -> None:
+        import mlx.core as mx
+        from mlx_lm import load
+
+        self.model, self.tokenizer = load(str(model_dir))
+        self.model.set_dtype(mx.float32)  # what the server does on the CPU backend
+
+    def run(self, tokens: int) -> tuple[float, float, int]:
+        from mlx_lm.generate import stream_generate
+        from mlx_lm.sample_utils import make_sampler
+
         started = time.perf_counter()
         first = last = 0.0
         count = 0
-        for response in stream_generate(model, tokenizer, PROMPT, max_tokens=tokens, sampler=make_sampler(0.0)):
+        for response in stream_generate(self.model, self.tokenizer, PROMPT, max_tokens=tokens,
+                                        sampler=make_sampler(0.0)):  # fmt: skip
             now = time.perf_counter()
             first = first or now
             last, count = now, response.generation_tokens
-        results.append((first - started, (count - 1) / (last - first), count))
-    return results[1:]  # the first run warms caches, as a loaded server would be
+        return first - started, (count - 1) / (last - first), count
 
 
-def over_http(url: str, tokens: int, runs: int) -> list[tuple[float, float, int]]:
+def over_http(client: httpx.Client, url: str, tokens: int) -> tuple[float, float, int]:
     body = {"model": "bench", "prompt": PROMPT, "raw": True,
             "options": {"temperature": 0, "num_predict": tokens, "seed": 0}}  # fmt: skip
-    results = []
-    with httpx.Client(timeout=300) as client:
-        for _ in range(runs + 1):
-            started = time.perf_counter()
-            first = last = 0.0
-            count = 0
-            with client.stream("POST", url + "/api/generate", json=body) as resp:
-                for line in resp.iter_lines():
-                    now = time.perf_counter()
-                    chunk = json.loads(line)
-                    if chunk["done"]:
-                        count = chunk["eval_count"]
-                        last = now
-                    elif not first:
-                        first = now
-            results.append((first - started, (count - 1) / (last - first), count))
-    return results[1:]
+    started = time.perf_counter()
+    first = last = 0.0
+    count = 0
+    with client.stream("POST", url + "/api/generate", json=body) as resp:
+        for line in resp.iter_lines():
+            now = time.perf_counter()
+            chunk = json.loads(line)
+            if chunk["done"]:
+                count, last = chunk["eval_count"], now
+            elif not first:
+                first = now
+    return first - started, (count - 1) / (last - first), count
 
 
 def main() -> int:
@@ -86,15 +85,20 @@ def main() -> int:
 
         model_dir = build_tiny_model(work / "model", seed=0)
 
-    server = start_server(work / "home" if (work / "home").mkdir() is None else work)
+    (work / "home").mkdir()
+    server = start_server(work / "home")
     try:
         (work / "Modelfile").write_text(f"FROM {model_dir}\n")
         created = cli("create", "bench", "-f", str(work / "Modelfile"), env=server.env)
         assert created.returncode == 0, created.stderr
+        local_model = InProcess(model_dir)
         http, local = [], []
-        for _ in range(args.runs):  # interleave so drift on a shared machine hits both paths alike
-            http += over_http(server.url, args.tokens, 1)
-            local += in_process(model_dir, args.tokens, 1)
+        with httpx.Client(timeout=300) as client:
+            over_http(client, server.url, args.tokens)  # warm-up: load, caches
+            local_model.run(args.tokens)
+            for _ in range(args.runs):  # interleaved, so drift on a shared machine hits both paths alike
+                http.append(over_http(client, server.url, args.tokens))
+                local.append(local_model.run(args.tokens))
     finally:
         stop_server(server)
 

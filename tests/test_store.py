@@ -1,0 +1,98 @@
+"""The model store and `mlx-shim create`: manifests, digests, atomic writes, Modelfile handling, and the
+embedded default model's one-time registration."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from registry.builtin import BUILTIN_NAME, ensure_builtin_model
+from registry.local import LocalModelError, create_from_modelfile
+from registry.names import ModelName
+from registry.store import Store
+from tests.conftest import cli
+
+
+def test_create_writes_a_manifest_with_real_digest_and_size(tmp_path: Path, tiny_model_dir: Path) -> None:
+    store = Store(tmp_path)
+    stored = create_from_modelfile(
+        store, ModelName.parse("My-Model:v1"), 'FROM model\nSYSTEM "hi"\nPARAMETER num_ctx 256\n', tiny_model_dir.parent
+    )
+    raw = stored.manifest_path.read_bytes()
+    assert stored.manifest_path == tmp_path / "manifests/registry.ollama.ai/library/My-Model/v1"
+    assert stored.digest == hashlib.sha256(raw).hexdigest()
+    assert json.loads(raw) == {"schemaVersion": 1, "source": {"type": "local", "path": str(tiny_model_dir)},
+                               "system": "hi", "parameters": {"num_ctx": 256}}  # fmt: skip
+    info = stored.info()
+    assert info.size == sum(f.stat().st_size for f in tiny_model_dir.rglob("*") if f.is_file())
+    assert info.architecture == "qwen2" and info.quantization_level == "Q4"
+    assert info.parameter_count > 100_000
+    # Lookup is case-insensitive and adopts the stored casing, as Ollama's getExistingName does.
+    found = store.get(ModelName.parse("my-model:V1"))
+    assert found is not None and found.name.display == "My-Model:v1"
+
+
+def test_from_an_existing_name_inherits_and_overrides(tmp_path: Path, tiny_model_dir: Path) -> None:
+    store = Store(tmp_path)
+    create_from_modelfile(store, ModelName.parse("base"), f"FROM {tiny_model_dir}\nSYSTEM one\n", tmp_path)
+    child = create_from_modelfile(store, ModelName.parse("child"), "FROM base\nPARAMETER temperature 0.1\n", tmp_path)
+    assert child.system == "one" and child.parameters == {"temperature": 0.1}
+    assert child.model_dir == tiny_model_dir
+
+
+@pytest.mark.parametrize(
+    ("modelfile", "message"),
+    [("FROM /nonexistent/dir\n", "neither a model directory nor a model in the store"),
+     ("FROM {tmp}\n", "is not an MLX model directory"),
+     ('FROM {model}\nTEMPLATE "{{{{ template \\"x\\" }}}}"\n', "TEMPLATE"),
+     ("FROM {model}\nMESSAGE user hi\n", "unsupported Modelfile instruction 'MESSAGE'")],
+)  # fmt: skip
+def test_create_rejects_what_it_cannot_honour(tmp_path: Path, tiny_model_dir: Path, modelfile: str, message: str) -> None:
+    text = modelfile.format(tmp=tmp_path, model=tiny_model_dir)
+    with pytest.raises(LocalModelError, match=message):
+        create_from_modelfile(Store(tmp_path), ModelName.parse("x"), text, tmp_path)
+    assert Store(tmp_path).list() == []
+
+
+def test_failed_write_keeps_the_old_manifest(tmp_path: Path, tiny_model_dir: Path) -> None:
+    store = Store(tmp_path)
+    name = ModelName.parse("keep")
+    before = create_from_modelfile(store, name, f"FROM {tiny_model_dir}\n", tmp_path)
+    with pytest.raises(TypeError):
+        store.put(name, {"source": {"type": "local", "path": str(tiny_model_dir)}, "bad": object()})
+    after = store.get(name)
+    assert after is not None and after.digest == before.digest
+    assert [p.name for p in before.manifest_path.parent.iterdir()] == ["latest"]  # no temporary files left
+
+
+def test_cli_create_and_errors(tmp_path: Path, tiny_model_dir: Path) -> None:
+    env = {"MLX_SHIM_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    (tmp_path / "Modelfile").write_text(f"FROM {tiny_model_dir}\n")
+    ok = cli("create", "cli-model", "-f", str(tmp_path / "Modelfile"), env=env)
+    assert ok.returncode == 0 and "cli-model:latest" in ok.stdout
+    bad = cli("create", "bad name!", "-f", str(tmp_path / "Modelfile"), env=env)
+    assert bad.returncode == 1 and "invalid model name" in bad.stderr
+    missing = cli("create", "x", "-f", str(tmp_path / "nope"), env=env)
+    assert missing.returncode == 1 and "Error:" in missing.stderr
+
+
+def test_builtin_model_is_registered_once(tmp_path: Path, tiny_model_dir: Path) -> None:
+    builds = []
+
+    def build(out: Path, seed: int) -> Path:
+        builds.append(seed)
+        shutil.copytree(tiny_model_dir, out)
+        return out
+
+    store = Store(tmp_path)
+    ensure_builtin_model(store, build)
+    stored = store.get(ModelName.parse(BUILTIN_NAME))
+    assert stored is not None and stored.info().architecture == "qwen2"
+    assert not [p for p in (tmp_path / "builtin").iterdir() if p.name.startswith(".build-")]
+    store.remove(stored.name)  # a user who deletes it does not get it back on the next start
+    ensure_builtin_model(store, build)
+    assert store.get(ModelName.parse(BUILTIN_NAME)) is None and builds == [0]
