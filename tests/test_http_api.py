@@ -20,40 +20,91 @@ def post(server: Any, path: str, body: dict[str, Any], timeout: float = 120) -> 
 @pytest.mark.parametrize(
     ("path", "body", "status", "error"),
     [
-        ("/api/generate", {"model": "tiny", "prompt": "hi", "raw": True, "system": "s"}, 400,
-         "raw mode does not support template, system, or context"),
-        ("/api/generate", {"model": "tiny", "prompt": "hi", "options": {"temperature": "hot"}}, 500,
-         'option "temperature" must be of type float32'),
-        ("/api/generate", {"model": "tiny", "prompt": "hi", "options": {"num_ctx": "big"}}, 500,
-         'option "num_ctx" must be of type integer'),
-        ("/api/generate", {"model": "tiny", "prompt": "hi", "options": {"stop": "x"}}, 500,
-         'option "stop" must be of type array'),
-        ("/api/generate", {"model": "tiny", "prompt": "hi", "options": {"stop": [1]}}, 500,
-         'option "stop" must be of an array of strings'),
-        ("/api/generate", {"model": "tiny", "prompt": "hi", "keep_alive": "abc"}, 400,
-         'time: invalid duration "abc"'),
-        ("/api/generate", {"model": "tiny", "prompt": "hi", "keep_alive": "10"}, 400,
-         'time: missing unit in duration "10"'),
+        (
+            "/api/generate",
+            {"model": "tiny", "prompt": "hi", "raw": True, "system": "s"},
+            400,
+            "raw mode does not support template, system, or context",
+        ),
+        (
+            "/api/generate",
+            {"model": "tiny", "prompt": "hi", "options": {"temperature": "hot"}},
+            500,
+            'option "temperature" must be of type float32',
+        ),
+        (
+            "/api/generate",
+            {"model": "tiny", "prompt": "hi", "options": {"num_ctx": "big"}},
+            500,
+            'option "num_ctx" must be of type integer',
+        ),
+        (
+            "/api/generate",
+            {"model": "tiny", "prompt": "hi", "options": {"stop": "x"}},
+            500,
+            'option "stop" must be of type array',
+        ),
+        (
+            "/api/generate",
+            {"model": "tiny", "prompt": "hi", "options": {"stop": [1]}},
+            500,
+            'option "stop" must be of an array of strings',
+        ),
+        ("/api/generate", {"model": "tiny", "prompt": "hi", "keep_alive": "abc"}, 400, 'time: invalid duration "abc"'),
+        (
+            "/api/generate",
+            {"model": "tiny", "prompt": "hi", "keep_alive": "10"},
+            400,
+            'time: missing unit in duration "10"',
+        ),
         ("/api/generate", {"model": "tiny", "prompt": "hi", "keep_alive": True}, 400, "Unsupported type: 'bool'"),
-        ("/api/generate", {"model": "tiny", "prompt": "hi", "think": "extreme"}, 400,
-         'invalid think value: "extreme" (must be "high", "medium", "low", "max", true, or false)'),
-        ("/api/generate", {"model": "tiny", "prompt": "hi", "top_logprobs": 21}, 400,
-         "top_logprobs must be between 0 and 20"),
+        (
+            "/api/generate",
+            {"model": "tiny", "prompt": "hi", "think": "extreme"},
+            400,
+            'invalid think value: "extreme" (must be "high", "medium", "low", "max", true, or false)',
+        ),
+        (
+            "/api/generate",
+            {"model": "tiny", "prompt": "hi", "top_logprobs": 21},
+            400,
+            "top_logprobs must be between 0 and 20",
+        ),
         ("/api/generate", {"model": "bad name!", "prompt": "hi"}, 400, "invalid model name"),
         ("/api/chat", {"model": "bad name!", "messages": []}, 400, "invalid model name"),
-        ("/api/generate", {"model": "tiny", "prompt": "a", "suffix": "b"}, 400,
-         "registry.ollama.ai/library/tiny:latest does not support insert"),
-        ("/api/generate", {"model": "tiny", "prompt": "hi", "images": ["aGVsbG8="]}, 400,
-         "registry.ollama.ai/library/tiny:latest does not support vision"),
-        ("/api/generate", {"model": "tiny", "prompt": "hi", "images": ["not base64!"]}, 400,
-         "illegal base64 data at input byte 3"),
-        ("/api/chat", {"model": "tiny", "messages": [{"role": "user", "content": 2}]}, 400,
-         "json: cannot unmarshal number into Go struct field Alias.content of type string"),
-        ("/api/chat", {"model": "tiny", "messages": "hi"}, 400,
-         "json: cannot unmarshal string into Go struct field ChatRequest.messages of type []api.Message"),
-        ("/api/generate", {"model": "tiny", "prompt": "hi", "template": "{{ template \"x\" }}"}, 400, None),
+        (
+            "/api/generate",
+            {"model": "tiny", "prompt": "a", "suffix": "b"},
+            400,
+            "registry.ollama.ai/library/tiny:latest does not support insert",
+        ),
+        (
+            "/api/generate",
+            {"model": "tiny", "prompt": "hi", "images": ["aGVsbG8="]},
+            400,
+            "registry.ollama.ai/library/tiny:latest does not support vision",
+        ),
+        (
+            "/api/generate",
+            {"model": "tiny", "prompt": "hi", "images": ["not base64!"]},
+            400,
+            "illegal base64 data at input byte 3",
+        ),
+        (
+            "/api/chat",
+            {"model": "tiny", "messages": [{"role": "user", "content": 2}]},
+            400,
+            "json: cannot unmarshal number into Go struct field Alias.content of type string",
+        ),
+        (
+            "/api/chat",
+            {"model": "tiny", "messages": "hi"},
+            400,
+            "json: cannot unmarshal string into Go struct field ChatRequest.messages of type []api.Message",
+        ),
+        ("/api/generate", {"model": "tiny", "prompt": "hi", "template": '{{ template "x" }}'}, 400, None),
     ],
-)  # fmt: skip
+)
 def test_error_statuses_and_texts(server: Any, path: str, body: dict[str, Any], status: int, error: str | None) -> None:
     resp = post(server, path, body)
     assert resp.status_code == status, resp.text
@@ -73,8 +124,11 @@ def test_wrong_method_and_unknown_route(server: Any) -> None:
 def test_format_is_never_silently_ignored(server: Any) -> None:
     resp = post(server, "/api/generate", {"model": "qwen-tiny", "prompt": "hi", "format": "json", "stream": False})
     assert resp.status_code >= 400 and "format" in resp.json()["error"]
-    resp = post(server, "/api/generate", {"model": "qwen-tiny", "prompt": "hi", "format": "", "stream": False,
-                                          "think": False, "options": GREEDY})  # fmt: skip
+    resp = post(
+        server,
+        "/api/generate",
+        {"model": "qwen-tiny", "prompt": "hi", "format": "", "stream": False, "think": False, "options": GREEDY},
+    )
     assert resp.status_code == 200  # LangChain's OllamaLLM sends format:"" meaning none
 
 
@@ -84,55 +138,111 @@ def test_load_and_unload_requests(server: Any) -> None:
         assert resp.status_code == 200 and resp.json()["done_reason"] == "load"
         assert "total_duration" not in resp.json()
     resp = post(server, "/api/chat", {"model": "qwen-tiny", "messages": [], "keep_alive": 0})
-    assert resp.json() == {**resp.json(), "done": True, "done_reason": "unload",
-                           "message": {"role": "assistant", "content": ""}}  # fmt: skip
+    assert resp.json() == {
+        **resp.json(),
+        "done": True,
+        "done_reason": "unload",
+        "message": {"role": "assistant", "content": ""},
+    }
 
 
 def test_case_insensitive_name_is_echoed(server: Any) -> None:
-    resp = post(server, "/api/generate", {"model": "QWEN-TINY", "prompt": "hi", "stream": False, "think": False,
-                                          "options": GREEDY})  # fmt: skip
+    resp = post(
+        server,
+        "/api/generate",
+        {"model": "QWEN-TINY", "prompt": "hi", "stream": False, "think": False, "options": GREEDY},
+    )
     assert resp.status_code == 200 and resp.json()["model"] == "QWEN-TINY"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z", resp.json()["created_at"])
 
 
 def test_raw_has_no_context_and_context_continues(server: Any) -> None:
-    raw = post(server, "/api/generate", {"model": "qwen-tiny", "prompt": "The sky is", "raw": True,
-                                         "stream": False, "options": GREEDY}).json()  # fmt: skip
+    raw = post(
+        server,
+        "/api/generate",
+        {"model": "qwen-tiny", "prompt": "The sky is", "raw": True, "stream": False, "options": GREEDY},
+    ).json()
     assert "context" not in raw and raw["done"]
-    first = post(server, "/api/generate", {"model": "qwen-tiny", "prompt": "Hello!", "stream": False,
-                                           "think": False, "options": GREEDY}).json()  # fmt: skip
-    follow = post(server, "/api/generate", {"model": "qwen-tiny", "prompt": "And you?", "stream": False,
-                                            "think": False, "context": first["context"], "options": GREEDY}).json()  # fmt: skip
+    first = post(
+        server,
+        "/api/generate",
+        {"model": "qwen-tiny", "prompt": "Hello!", "stream": False, "think": False, "options": GREEDY},
+    ).json()
+    follow = post(
+        server,
+        "/api/generate",
+        {
+            "model": "qwen-tiny",
+            "prompt": "And you?",
+            "stream": False,
+            "think": False,
+            "context": first["context"],
+            "options": GREEDY,
+        },
+    ).json()
     assert follow["prompt_eval_count"] > len(first["context"])
     assert follow["context"][: len(first["context"])] == first["context"]
 
 
 def test_request_template_override(server: Any) -> None:
-    resp = post(server, "/api/generate", {"model": "qwen-tiny", "prompt": "Hello", "stream": False, "think": False,
-                                          "template": "<|im_start|>user\n{{ .Prompt }}<|im_end|>\n<|im_start|>assistant\n",
-                                          "options": GREEDY})  # fmt: skip
+    resp = post(
+        server,
+        "/api/generate",
+        {
+            "model": "qwen-tiny",
+            "prompt": "Hello",
+            "stream": False,
+            "think": False,
+            "template": "<|im_start|>user\n{{ .Prompt }}<|im_end|>\n<|im_start|>assistant\n",
+            "options": GREEDY,
+        },
+    )
     assert resp.status_code == 200
     # The Go template renders exactly this prompt, so the count is that prompt's token count.
-    plain = post(server, "/api/generate", {"model": "qwen-tiny", "raw": True, "stream": False, "options": GREEDY,
-                                           "prompt": "<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n"})  # fmt: skip
+    plain = post(
+        server,
+        "/api/generate",
+        {
+            "model": "qwen-tiny",
+            "raw": True,
+            "stream": False,
+            "options": GREEDY,
+            "prompt": "<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n",
+        },
+    )
     assert resp.json()["prompt_eval_count"] == plain.json()["prompt_eval_count"]
 
 
 def test_long_history_is_truncated_to_num_ctx(server: Any) -> None:
     history = []
     for i in range(30):
-        history += [{"role": "user", "content": f"Question number {i} about the weather?"},
-                    {"role": "assistant", "content": f"Answer number {i}: it is sunny."}]  # fmt: skip
+        history += [
+            {"role": "user", "content": f"Question number {i} about the weather?"},
+            {"role": "assistant", "content": f"Answer number {i}: it is sunny."},
+        ]
     messages = [{"role": "system", "content": "Be brief."}, *history, {"role": "user", "content": "Hi"}]
-    resp = post(server, "/api/chat", {"model": "qwen-tiny", "messages": messages, "stream": False, "think": False,
-                                      "options": {**GREEDY, "num_ctx": 128}})  # fmt: skip
+    resp = post(
+        server,
+        "/api/chat",
+        {
+            "model": "qwen-tiny",
+            "messages": messages,
+            "stream": False,
+            "think": False,
+            "options": {**GREEDY, "num_ctx": 128},
+        },
+    )
     assert resp.status_code == 200
     assert resp.json()["prompt_eval_count"] <= 128
 
 
 def test_stream_framing(server: Any) -> None:
-    with httpx.stream("POST", server.url + "/api/chat", json={"model": "qwen-tiny", "think": False, "options": GREEDY,
-                      "messages": [{"role": "user", "content": "Hi"}]}, timeout=120) as resp:  # fmt: skip
+    with httpx.stream(
+        "POST",
+        server.url + "/api/chat",
+        json={"model": "qwen-tiny", "think": False, "options": GREEDY, "messages": [{"role": "user", "content": "Hi"}]},
+        timeout=120,
+    ) as resp:
         assert resp.headers["content-type"] == "application/x-ndjson"
         body = resp.read()
     lines = body.split(b"\n")
@@ -143,8 +253,12 @@ def test_stream_framing(server: Any) -> None:
 def test_disconnect_cancels_generation(server: Any) -> None:
     log = server.home / "server.log"
     before = log.read_text().count("generation cancelled")
-    body = {"model": "qwen-tiny", "prompt": "Tell me everything.", "raw": True,
-            "options": {"num_predict": 100000, "temperature": 1, "top_k": 0, "seed": 1}}  # fmt: skip
+    body = {
+        "model": "qwen-tiny",
+        "prompt": "Tell me everything.",
+        "raw": True,
+        "options": {"num_predict": 100000, "temperature": 1, "top_k": 0, "seed": 1},
+    }
     with httpx.stream("POST", server.url + "/api/generate", json=body, timeout=120) as resp:
         lines = resp.iter_lines()
         for _ in range(3):
@@ -153,6 +267,10 @@ def test_disconnect_cancels_generation(server: Any) -> None:
     while log.read_text().count("generation cancelled") == before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert log.read_text().count("generation cancelled") == before + 1
-    ok = post(server, "/api/generate", {"model": "qwen-tiny", "prompt": "hi", "stream": False, "think": False,
-                                        "options": GREEDY}, timeout=30)  # fmt: skip
+    ok = post(
+        server,
+        "/api/generate",
+        {"model": "qwen-tiny", "prompt": "hi", "stream": False, "think": False, "options": GREEDY},
+        timeout=30,
+    )
     assert ok.status_code == 200

@@ -84,7 +84,9 @@ def test_stop_string_cuts_output(client: ollama.Client) -> None:
     assert len(base) > 6
     stop = base[3:6]
     expected = base[: base.index(stop)]
-    cut = client.generate(model="qwen-tiny", prompt="What is your name?", options={**GREEDY, "stop": [stop]}, think=False)
+    cut = client.generate(
+        model="qwen-tiny", prompt="What is your name?", options={**GREEDY, "stop": [stop]}, think=False
+    )
     assert cut.response == expected
     assert cut.done_reason == "stop"
     streamed = client.generate(

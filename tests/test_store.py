@@ -25,8 +25,12 @@ def test_create_writes_a_manifest_with_real_digest_and_size(tmp_path: Path, tiny
     raw = stored.manifest_path.read_bytes()
     assert stored.manifest_path == tmp_path / "manifests/registry.ollama.ai/library/My-Model/v1"
     assert stored.digest == hashlib.sha256(raw).hexdigest()
-    assert json.loads(raw) == {"schemaVersion": 1, "source": {"type": "local", "path": str(tiny_model_dir)},
-                               "system": "hi", "parameters": {"num_ctx": 256}}  # fmt: skip
+    assert json.loads(raw) == {
+        "schemaVersion": 1,
+        "source": {"type": "local", "path": str(tiny_model_dir)},
+        "system": "hi",
+        "parameters": {"num_ctx": 256},
+    }
     info = stored.info()
     assert info.size == sum(f.stat().st_size for f in tiny_model_dir.rglob("*") if f.is_file())
     assert info.architecture == "qwen2" and info.quantization_level == "Q4"
@@ -46,12 +50,16 @@ def test_from_an_existing_name_inherits_and_overrides(tmp_path: Path, tiny_model
 
 @pytest.mark.parametrize(
     ("modelfile", "message"),
-    [("FROM /nonexistent/dir\n", "neither a model directory nor a model in the store"),
-     ("FROM {tmp}\n", "is not an MLX model directory"),
-     ('FROM {model}\nTEMPLATE "{{{{ template \\"x\\" }}}}"\n', "TEMPLATE"),
-     ("FROM {model}\nMESSAGE user hi\n", "unsupported Modelfile instruction 'MESSAGE'")],
-)  # fmt: skip
-def test_create_rejects_what_it_cannot_honour(tmp_path: Path, tiny_model_dir: Path, modelfile: str, message: str) -> None:
+    [
+        ("FROM /nonexistent/dir\n", "neither a model directory nor a model in the store"),
+        ("FROM {tmp}\n", "is not an MLX model directory"),
+        ('FROM {model}\nTEMPLATE "{{{{ template \\"x\\" }}}}"\n', "TEMPLATE"),
+        ("FROM {model}\nMESSAGE user hi\n", "unsupported Modelfile instruction 'MESSAGE'"),
+    ],
+)
+def test_create_rejects_what_it_cannot_honour(
+    tmp_path: Path, tiny_model_dir: Path, modelfile: str, message: str
+) -> None:
     text = modelfile.format(tmp=tmp_path, model=tiny_model_dir)
     with pytest.raises(LocalModelError, match=message):
         create_from_modelfile(Store(tmp_path), ModelName.parse("x"), text, tmp_path)

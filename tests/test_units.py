@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from registry.modelfile import ModelfileError, parse_modelfile
 from registry.model_dir import human_number
+from registry.modelfile import ModelfileError, parse_modelfile
 from registry.names import InvalidName, ModelName
 from shim.config import parse_ollama_host
 from shim.durations import DurationError, keep_alive_seconds, parse_go_duration
@@ -110,7 +110,7 @@ def test_loopback_detection() -> None:
 def test_modelfile_parsing() -> None:
     mf = parse_modelfile(
         '# comment\nFROM ./model\nSYSTEM """Be\nbrief."""\nTEMPLATE "{{ .Prompt }}"\n'
-        "PARAMETER temperature 0.5\nPARAMETER stop </s>\nPARAMETER stop \"<|end|>\"\nparameter num_ctx 512\n"
+        'PARAMETER temperature 0.5\nPARAMETER stop </s>\nPARAMETER stop "<|end|>"\nparameter num_ctx 512\n'
     )
     assert mf.from_ == "./model"
     assert mf.system == "Be\nbrief."
