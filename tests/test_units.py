@@ -157,7 +157,10 @@ def test_thinking_splitter() -> None:
     s = ThinkingSplitter(enabled=True)
     assert s.text("\n") is None
     assert s.open() is None
-    assert s.text("plan") == Piece(thinking="plan")
+    assert s.text("\n") is None
+    assert s.text(" plan") == Piece(thinking="plan")
+    assert s.text(" more\n") == Piece(thinking=" more")
+    assert s.text("\n") is None
     assert s.close() is None
     assert s.text("\n\n") is None
     assert s.text("Answer") == Piece(content="Answer")

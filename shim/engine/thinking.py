@@ -2,7 +2,9 @@
 
 The think markers are single special tokens in every model mlx-lm recognises, so deciding on token ids
 is exact where Ollama's text parser has to guess at split tags. As in Ollama's thinking.Parser, only a
-think block at the very start (after whitespace) counts; whitespace after `</think>` is dropped.
+think block at the very start (after whitespace) counts, whitespace around the thinking is trimmed, and
+whitespace after `</think>` is dropped. Trailing whitespace is held back until we know whether the block
+ends there, so streamed and collected thinking are the same text.
 """
 
 from __future__ import annotations
@@ -13,26 +15,34 @@ from shim.engine.types import Piece
 class ThinkingSplitter:
     def __init__(self, enabled: bool, open_tag: str = "<think>", starts_open: bool = False) -> None:
         self.open_tag = open_tag
-        self.state = "thinking" if starts_open else ("start" if enabled else "content")
+        self.state = "opened" if starts_open else ("start" if enabled else "content")
         self.held = ""
 
     def open(self) -> Piece | None:
         """The think-start token: opens the block only before any content, else it is content."""
         if self.state == "start":
-            self.state, self.held = "thinking", ""
+            self.state, self.held = "opened", ""
             return None
         return self.text(self.open_tag) if self.state == "content" else None
 
     def close(self) -> None:
         """The think-end token; returns None so callers can treat open/close alike."""
-        if self.state == "thinking":
-            self.state = "after"
+        if self.state in ("opened", "thinking"):
+            self.state, self.held = "after", ""
 
     def text(self, text: str) -> Piece | None:
         if not text:
             return None
-        if self.state == "thinking":
-            return Piece(thinking=text)
+        if self.state in ("opened", "thinking"):
+            if self.state == "opened":
+                text = text.lstrip()
+                if not text:
+                    return None
+                self.state = "thinking"
+            body = self.held + text
+            kept = body.rstrip()
+            self.held = body[len(kept) :]
+            return Piece(thinking=kept) if kept else None
         if self.state in ("start", "after"):
             if not text.strip():
                 self.held += text if self.state == "start" else ""
@@ -42,6 +52,6 @@ class ThinkingSplitter:
         return Piece(content=text)
 
     def flush(self) -> Piece | None:
-        """Whitespace held at the start was the whole answer after all."""
+        """At the end: whitespace held at the start was the whole answer; held thinking whitespace goes."""
         held, self.held = self.held, ""
         return Piece(content=held) if held and self.state == "start" else None
