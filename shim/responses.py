@@ -29,10 +29,12 @@ def error_response(message: str, status: int) -> Response:
     return json_response({"error": message}, status)
 
 
-def ndjson_response(lines: AsyncIterator[Any]) -> StreamingResponse:
+def ndjson_response(batches: AsyncIterator[list[Any]]) -> StreamingResponse:
+    """One compact JSON object per line; the objects that are ready together go out in one write."""
+
     async def body() -> AsyncIterator[bytes]:
-        async for obj in lines:
-            yield go_json(obj) + b"\n"
+        async for objects in batches:
+            yield b"".join(go_json(obj) + b"\n" for obj in objects)
 
     return StreamingResponse(body(), media_type=NDJSON)
 

@@ -9,6 +9,7 @@ which the worker checks before starting the job and after every generated token.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import math
 import queue
@@ -29,15 +30,39 @@ Event = Piece | Done | EngineError
 
 
 class _Job:
+    """A unit of work for the worker thread and the channel its events come back through.
+
+    Events go into a deque; the event loop is woken only when it is not already due to wake, so a reader
+    that falls behind drains several tokens per wake-up instead of paying one loop wake-up per token."""
+
     def __init__(self, work: Callable[[_Job], None]) -> None:
         self.work = work
         self.loop = asyncio.get_running_loop()
-        self.events: asyncio.Queue[Event | None] = asyncio.Queue()
+        self.events: collections.deque[Event | None] = collections.deque()
+        self.ready = asyncio.Event()
+        self.wake_pending = False
         self.cancelled = threading.Event()
         self.created_ns = time.perf_counter_ns()
 
     def put(self, event: Event | None) -> None:
-        self.loop.call_soon_threadsafe(self.events.put_nowait, event)
+        """Worker thread side: append first, then wake the loop unless a wake-up is already queued."""
+        self.events.append(event)
+        if not self.wake_pending:
+            self.wake_pending = True
+            self.loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        self.wake_pending = False
+        self.ready.set()
+
+    async def take(self) -> list[Event | None]:
+        """Everything that has arrived (at least one event), oldest first."""
+        while not self.events:
+            self.ready.clear()
+            if self.events:
+                break
+            await self.ready.wait()
+        return [self.events.popleft() for _ in range(len(self.events))]
 
 
 class Engine:
@@ -64,8 +89,9 @@ class Engine:
 
     # -- the async API the adapters use ------------------------------------------------------------
 
-    async def complete(self, req: CompletionRequest) -> AsyncIterator[Piece | Done]:
-        """Stream Pieces then one Done; raises EngineError. Closing the iterator early cancels the job."""
+    async def complete(self, req: CompletionRequest) -> AsyncIterator[list[Piece | Done]]:
+        """Stream Pieces then one Done, in batches of whatever is ready (so a busy reader writes several
+        tokens at once); raises EngineError. Closing the iterator early cancels the job."""
 
         def work(job: _Job) -> None:
             loaded = self._ensure_loaded(req.model)
@@ -90,9 +116,8 @@ class Engine:
             finally:
                 self._touch(loaded, req.keep_alive)
 
-        async for event in self._submit(work):
-            assert isinstance(event, (Piece, Done))
-            yield event
+        async for batch in self._submit(work):
+            yield batch
 
     async def load(self, stored: StoredModel, keep_alive: float | None) -> int:
         """Make the model resident (a load-only request); returns the load duration in ns."""
@@ -117,20 +142,24 @@ class Engine:
         async for _ in self._submit(work):
             pass
 
-    async def _submit(self, work: Callable[[_Job], None]) -> AsyncIterator[Event]:
+    async def _submit(self, work: Callable[[_Job], None]) -> AsyncIterator[list[Piece | Done]]:
+        """Yield the job's events in batches (what arrived since the last look); raise its EngineError."""
         job = _Job(work)
         self._jobs.put(job)
         finished = False
         try:
             while True:
-                event = await job.events.get()
-                if event is None:
-                    finished = True
-                    return
-                if isinstance(event, EngineError):
-                    finished = True
-                    raise event
-                yield event
+                batch = []
+                for event in await job.take():
+                    if event is None or isinstance(event, EngineError):
+                        finished = True
+                        if batch:
+                            yield batch
+                        if event is None:
+                            return
+                        raise event
+                    batch.append(event)
+                yield batch
         finally:
             if not finished:
                 job.cancelled.set()

@@ -241,43 +241,43 @@ class OllamaAPI:
     async def _respond(
         self, request: Request, completion: CompletionRequest, stream: bool, chunk: Any, final: Any
     ) -> Response:
-        events = self.engine.complete(completion)
+        batches = self.engine.complete(completion)
         if not stream:
-            return await self._collect(request, events, final)
+            return await self._collect(request, batches, final)
         try:
-            first = await events.__anext__()
-        except EngineError as e:
+            first = await anext(batches)
+        except EngineError as e:  # nothing sent yet: answer with the error's own status
             return error_response(e.message, e.status)
 
-        async def lines() -> AsyncIterator[dict[str, Any]]:
-            event: Piece | Done = first
+        async def lines() -> AsyncIterator[list[dict[str, Any]]]:
+            batch = first
             try:
                 while True:
-                    if isinstance(event, Done):
-                        yield final(event, None)
+                    yield [final(e, None) if isinstance(e, Done) else chunk(e) for e in batch]
+                    if isinstance(batch[-1], Done):
                         return
-                    yield chunk(event)
-                    event = await events.__anext__()
-            except EngineError as e:
-                yield {"error": e.message}
+                    batch = await anext(batches)
+            except EngineError as e:  # already streaming: the error becomes one more line
+                yield [{"error": e.message}]
             finally:
-                await events.aclose()
+                await batches.aclose()
 
         return ndjson_response(lines())
 
-    async def _collect(self, request: Request, events: AsyncIterator[Piece | Done], final: Any) -> Response:
+    async def _collect(self, request: Request, batches: AsyncIterator[list[Piece | Done]], final: Any) -> Response:
         async def gather() -> Response:
             content: list[str] = []
             thinking: list[str] = []
             tool_calls: list[dict[str, Any]] = []
             try:
-                async for event in events:
-                    if isinstance(event, Done):
-                        collected = Piece("".join(content), "".join(thinking), tool_calls)
-                        return json_response(final(event, collected))
-                    content.append(event.content)
-                    thinking.append(event.thinking)
-                    tool_calls += event.tool_calls
+                async for batch in batches:
+                    for event in batch:
+                        if isinstance(event, Done):
+                            collected = Piece("".join(content), "".join(thinking), tool_calls)
+                            return json_response(final(event, collected))
+                        content.append(event.content)
+                        thinking.append(event.thinking)
+                        tool_calls += event.tool_calls
             except EngineError as e:
                 return error_response(e.message, e.status)
             return error_response("generation ended without a result", 500)
