@@ -279,3 +279,17 @@ def test_disconnect_cancels_generation(server: Any) -> None:
     assert log.read_text().count("generation cancelled") == before + 1
     body = {"model": "qwen-tiny", "prompt": "hi", "stream": False, "think": False, "options": GREEDY}
     assert post(server, "/api/generate", body, timeout=30).status_code == 200
+
+
+def test_concurrent_requests_are_all_answered(server: Any) -> None:
+    import concurrent.futures
+
+    def one(i: int) -> dict[str, Any]:
+        body = {"model": "qwen-tiny", "prompt": f"Question {i}?", "stream": False, "think": False, "options": GREEDY}
+        return post(server, "/api/generate", body).json()
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(one, range(6)))
+    assert all(r["done"] and r["response"] for r in results)
+    # Each answer is what the same request gets alone: queued requests do not disturb each other.
+    assert results[2]["response"] == one(2)["response"]

@@ -1,0 +1,64 @@
+"""Prompt building on the real tiny tokenizer: chat templates, Go templates, Ollama's truncation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlx_lm.tokenizer_utils import load as load_tokenizer
+
+from registry.names import ModelName
+from registry.store import StoredModel
+from shim.engine.prompt import build_prompt
+from shim.engine.types import CompletionRequest, EngineError, Message
+from shim.options import GenerationOptions
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model_dir: Path) -> Any:
+    return load_tokenizer(tiny_model_dir)
+
+
+def request(tiny_model_dir: Path, messages: list[Message], **kwargs: Any) -> CompletionRequest:
+    stored = StoredModel(ModelName.parse("t"), tiny_model_dir, {"source": {"path": str(tiny_model_dir)}}, "0", 0)
+    return CompletionRequest(model=stored, options=GenerationOptions(), messages=messages, **kwargs)
+
+
+def history(turns: int) -> list[Message]:
+    out = [Message("system", "SYSTEM-PROMPT stays.")]
+    for i in range(turns):
+        out += [Message("user", f"question {i} about the weather"), Message("assistant", f"answer {i} is sunny")]
+    return out + [Message("user", "LAST-QUESTION")]
+
+
+def test_oldest_messages_go_first_and_system_stays(tokenizer: Any, tiny_model_dir: Path) -> None:
+    tokens = build_prompt(request(tiny_model_dir, history(40), think=False), tokenizer, 200)
+    text = tokenizer.decode(tokens)
+    assert len(tokens) <= 200
+    assert "SYSTEM-PROMPT stays." in text and "LAST-QUESTION" in text
+    assert "question 0 " not in text and "question 39 " in text
+    assert text.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+
+
+def test_everything_fits_untouched(tokenizer: Any, tiny_model_dir: Path) -> None:
+    tokens = build_prompt(request(tiny_model_dir, history(2)), tokenizer, 4096)
+    assert "question 0 " in tokenizer.decode(tokens)
+
+
+def test_a_single_long_message_keeps_head_and_tail(tokenizer: Any, tiny_model_dir: Path) -> None:
+    long = Message("user", "START " + "word " * 400 + "END")
+    tokens = build_prompt(request(tiny_model_dir, [long]), tokenizer, 64)
+    assert len(tokens) == 64
+    full = build_prompt(request(tiny_model_dir, [long]), tokenizer, 4096)
+    assert tokens[:4] == full[:4] and tokens[4:] == full[-60:]  # num_keep (4) tokens, then the newest
+    with pytest.raises(EngineError, match="exceeds the context length"):
+        build_prompt(request(tiny_model_dir, [long], truncate=False), tokenizer, 64)
+
+
+def test_go_template_and_raw(tokenizer: Any, tiny_model_dir: Path) -> None:
+    req = request(tiny_model_dir, [Message("system", "S"), Message("user", "P")],
+                  template="{{ if .System }}[{{ .System }}]{{ end }}<{{ .Prompt }}>")  # fmt: skip
+    assert tokenizer.decode(build_prompt(req, tokenizer, 4096)) == "[S]<P>"
+    raw = CompletionRequest(model=req.model, options=req.options, raw_prompt="The sky is")
+    assert tokenizer.decode(build_prompt(raw, tokenizer, 4096)) == "The sky is"
