@@ -125,3 +125,40 @@ def test_errors_surface_as_response_error(client: ollama.Client) -> None:
 def test_list_shows_registered_models(client: ollama.Client) -> None:
     names = {m.model for m in client.list().models}
     assert {"tiny:latest", "qwen-tiny:latest"} <= names
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather for a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+def test_tool_calls_are_parsed_not_leaked(client: ollama.Client) -> None:
+    messages = [{"role": "user", "content": "What is the weather in Paris?"}]
+    whole = client.chat(model="qwen-tiny", messages=messages, tools=[WEATHER_TOOL], options=GREEDY, think=False)
+    calls = whole.message.tool_calls
+    assert calls and calls[0].function.name == "get_weather"
+    assert isinstance(calls[0].function.arguments, dict)
+    assert "<tool_call>" not in whole.message.content
+    streamed = list(
+        client.chat(
+            model="qwen-tiny", messages=messages, tools=[WEATHER_TOOL], options=GREEDY, think=False, stream=True
+        )
+    )
+    streamed_calls = [c for chunk in streamed for c in (chunk.message.tool_calls or [])]
+    assert [c.function.name for c in streamed_calls] == ["get_weather"]
+    assert all("<tool_call>" not in chunk.message.content for chunk in streamed)
+
+
+def test_tool_call_ids_and_index_on_the_wire(server: Any) -> None:
+    import httpx
+
+    body = {"model": "qwen-tiny", "messages": [{"role": "user", "content": "Weather in Oslo?"}], "stream": False,
+            "think": False, "tools": [WEATHER_TOOL], "options": GREEDY}  # fmt: skip
+    call = httpx.post(server.url + "/api/chat", json=body, timeout=60).json()["message"]["tool_calls"][0]
+    assert call["id"].startswith("call_") and len(call["id"]) == 13
+    assert call["function"]["index"] == 0 and isinstance(call["function"]["arguments"], dict)

@@ -97,7 +97,7 @@ class OllamaAPI:
         return stored
 
     @staticmethod
-    def _think(req: dict[str, Any], stored: StoredModel, capabilities: tuple[str, ...]) -> bool | str | None:
+    def _think(req: dict[str, Any], capabilities: tuple[str, ...]) -> bool | str | None:
         think = req.get("think")
         if "thinking" in capabilities:
             return True if think is None else think
@@ -112,10 +112,14 @@ class OllamaAPI:
             raise ApiError(str(e), 500) from None
 
     @staticmethod
-    def _reject_format(req: dict[str, Any]) -> None:
-        fmt = req.get("format")
-        if fmt is not None and fmt != "":
+    def _reject_unsupported(req: dict[str, Any]) -> None:
+        """Fields we cannot honour yet get a clear error: accepting and ignoring them would be a lie."""
+        if req.get("format") not in (None, ""):
             raise ApiError("format (structured outputs) is not supported by mlx-shim yet", 501)
+        if req.get("logprobs"):
+            raise ApiError("logprobs are not supported by mlx-shim yet", 501)
+        if req.get("_debug_render_only"):
+            raise ApiError("_debug_render_only is not supported by mlx-shim yet", 501)
 
     # -- /api/generate -------------------------------------------------------------------------------
 
@@ -134,13 +138,13 @@ class OllamaAPI:
         if raw and (req.get("template") or req.get("system") or req.get("context")):
             raise ApiError("raw mode does not support template, system, or context", 400)
         capabilities = stored.capabilities(stored.info())
-        think = self._think(req, stored, capabilities)
+        think = self._think(req, capabilities)
         if req.get("suffix"):
             raise ApiError(f"{stored.name.full} does not support insert", 400)
         if req.get("images"):
             raise ApiError(f"{stored.name.full} does not support vision", 400)
         options = self._options(stored, req)
-        self._reject_format(req)
+        self._reject_unsupported(req)
         if prompt == "":
             await self._load(stored, req.get("keep_alive"))
             return json_response(shapes.generate_final(requested, {"done_reason": "load"}))
@@ -188,11 +192,11 @@ class OllamaAPI:
         tools = req.get("tools") or None
         if tools and "tools" not in capabilities:
             raise ApiError(f"{stored.name.full} does not support tools", 400)
-        think = self._think(req, stored, capabilities)
+        think = self._think(req, capabilities)
         if any(m.get("images") for m in raw_messages):
             raise ApiError(f"{stored.name.full} does not support vision", 400)
         options = self._options(stored, req)
-        self._reject_format(req)
+        self._reject_unsupported(req)
         if not raw_messages:
             await self._load(stored, req.get("keep_alive"))
             return json_response(shapes.chat_final(requested, {"done_reason": "load"}))
