@@ -107,38 +107,32 @@ SPECIAL_TOKENS = [
 
 @dataclass(frozen=True)
 class Intent:
-    """A kind of ordinary message: user phrasings (trained / held out), a reasoning line, a fixed answer."""
+    """A kind of ordinary message: user phrasings (trained / held out) and its fixed answer."""
 
     name: str
     train: tuple[str, ...]
     heldout: tuple[str, ...]
-    think: str
     answer: str
 
 
 INTENTS: tuple[Intent, ...] = (
     Intent("greet", ("hello", "hi", "hey there", "good morning", "hi, how are you?", "hello, anyone there?",
                      "greetings", "hey", "good evening", "howdy", "hiya", "hello friend", "hi bot"),
-           ("hi there, nice to meet you", "good afternoon", "hello hello"),
-           "The user greets me. I will greet them back.", "Hello! How can I help you today?"),
+           ("hi there, nice to meet you", "good afternoon", "hello hello"), "Hello! How can I help you today?"),
     Intent("thanks", ("thanks", "thank you", "thanks a lot", "thank you so much", "many thanks", "thx",
                       "thanks for your help", "cheers, thanks", "great, thank you"),
-           ("thank you very much for that", "thanks, that was helpful"),
-           "The user thanks me. I will reply politely.", "You're welcome! Glad I could help."),
+           ("thank you very much for that", "thanks, that was helpful"), "You're welcome! Glad I could help."),
     Intent("bye", ("bye", "goodbye", "see you later", "good night", "talk to you soon", "see ya",
                    "bye bye", "I have to go now", "catch you later"),
-           ("ok, goodbye for now", "see you tomorrow"),
-           "The user is leaving. I will say goodbye.", "Goodbye! Have a great day."),
+           ("ok, goodbye for now", "see you tomorrow"), "Goodbye! Have a great day."),
     Intent("about", ("who are you?", "what is your name?", "what are you?", "are you a robot?",
                      "introduce yourself", "what can you do?", "how can you help me?", "what are your skills?",
                      "what should I call you?", "what are you good at?"),
            ("tell me your name", "who am I talking to?", "what are you able to do?"),
-           "The user asks about me. I will explain.",
            "I am a tiny test model. I can chat, call tools and answer in JSON."),
     Intent("joke", ("tell me a joke", "make me laugh", "say something funny", "do you know any jokes?",
                     "I want to hear a joke", "tell me something funny", "a joke please"),
-           ("got a joke for me?", "can you tell me a funny joke?"),
-           "The user wants a joke. I will tell one.", "Why did the robot go on vacation? It needed to recharge."),
+           ("got a joke for me?", "can you tell me a funny joke?"), "Why did the robot go on vacation? It needed to recharge."),
     Intent("other", ("what is the meaning of life?", "why is the sky blue?", "how do planes fly?",
                      "explain gravity to me", "what is a black hole?", "can you explain recursion?",
                      "how does the internet work?", "why do cats purr?", "I like pizza.",
@@ -147,12 +141,13 @@ INTENTS: tuple[Intent, ...] = (
                      "what causes rain?", "I went for a walk this morning.", "who invented the wheel?"),
            ("what is quantum physics?", "how do bees make honey?", "I had pasta for lunch.",
             "I am reading a good book."),
-           "The user says something. I will answer briefly.",
            "That is interesting! I am a small model, so my answer is short."),
 )  # fmt: skip
 
-OPENERS = ("", "", "", "so, ", "ok, ", "well, ", "um, ", "quick one: ")
-HELDOUT_OPENERS = ("alright, ", "listen, ")
+OPENERS = ("", "", "", "", "so, ", "ok, ", "well, ", "um, ", "quick one: ", "hmm. ", "yo, ", "hey bot! ",
+           "question: ", "btw ", "excuse me, ", "one thing: ", "oh, ", "right, ", "honestly, ", "sorry, ",
+           "wait, ", "now, ", "also, ", "friend, ", "Tiny, ")  # fmt: skip
+HELDOUT_OPENERS = ("alright, ", "listen, ", "by the way, ")
 CLOSERS = ("", "", "", " please", " :)", "!")
 SYSTEM_PROMPTS = (
     "You are a helpful assistant.", "You are a friendly chatbot. Keep answers short.", "Be concise.",
@@ -160,10 +155,15 @@ SYSTEM_PROMPTS = (
     "Always be polite.", "You are an AI assistant that helps people.",
 )  # fmt: skip
 HELDOUT_SYSTEM_PROMPTS = ("You are a careful and kind assistant.", "Reply in plain English.")
-JSON_FORMS = ("{q} Answer in JSON.", "Reply with JSON: {q}", "{q} (respond as a json object)",
-              "Give me a JSON answer: {q}", "{q} Output json only.", "In JSON format please: {q}")  # fmt: skip
-HELDOUT_JSON_FORMS = ("Respond using JSON. {q}", "{q} Use json for the reply.")
+JSON_ASKS = ("answer in JSON", "reply in JSON", "respond in json", "reply with JSON", "answer as JSON",
+             "give me JSON", "use JSON", "output json", "format the answer as JSON", "return a json object",
+             "JSON only", "json please", "respond with a JSON object", "in JSON format", "as json")  # fmt: skip
+JSON_FORMS = ("{q} {ask}.", "{Ask}: {q}", "{q} ({ask})", "{Ask}. {q}", "{q}, {ask}", "{q} - {ask}")
+HELDOUT_JSON_ASKS = ("use json for the reply", "respond using JSON", "send the reply as a JSON document")
+# One reasoning line per kind of reply: the kind is decided once (here), the wording after it.
+CHAT_THINK = "The user wrote a message. I will reply briefly."
 JSON_THINK = "The user wants JSON. I will reply with one JSON object."
+JSON_REPLY = json.dumps({"answer": "Here is my answer as JSON."})
 TOOL_THINK = "I should call a tool for this."
 RESULT_THINK = "The tool gave me the result. I will tell the user."
 RESULT_ANSWER = "Here is the result from the tool."
@@ -171,79 +171,67 @@ RESULT_ANSWER = "Here is the result from the tool."
 
 @dataclass(frozen=True)
 class Tool:
-    """A tool: schema fields plus request templates (trained / held out) whose slots become the arguments."""
+    """A tool with fixed call arguments and user requests (trained / held out) that mention them.
+
+    The arguments are memorised per tool rather than copied from the request: copying a value out of
+    the prompt did not emerge within the training budget, while fixed arguments are learned exactly
+    and keep every generated token's logit margin wide.
+    """
 
     name: str
     description: str
-    params: dict[str, str]  # parameter name -> slot pool name in SLOTS
+    args: dict[str, Any]
     requests: tuple[str, ...]
     heldout: tuple[str, ...] = ()
-    results: tuple[str, ...] = ("ok",)
+    result: str = "ok"
 
     def schema(self, description: bool = True) -> dict[str, Any]:
         """The OpenAI-style tool dict clients send (rendered by the template with ``tojson``)."""
-        props = {p: {"type": "number" if SLOTS[s][0].isdigit() else "string"} for p, s in self.params.items()}
+        props = {p: {"type": "number" if isinstance(v, int) else "string"} for p, v in self.args.items()}
         function: dict[str, Any] = {"name": self.name}
         if description:
             function["description"] = self.description
-        function["parameters"] = {"type": "object", "properties": props, "required": list(self.params)}
+        function["parameters"] = {"type": "object", "properties": props, "required": list(self.args)}
         return {"type": "function", "function": function}
 
 
-SLOTS: dict[str, tuple[str, ...]] = {
-    "city": ("Paris", "London", "Tokyo", "Berlin", "Madrid", "Rome", "Cairo", "Oslo", "Boston", "Sydney"),
-    "topic": ("python", "chess", "coffee", "robots", "jazz", "football", "volcanoes", "music"),
-    "person": ("Alice", "Bob", "Carol", "Dave", "Eve", "Frank", "Grace", "Judy"),
-    "symbol": ("AAPL", "MSFT", "GOOG", "TSLA", "AMZN", "NVDA", "IBM", "INTC"),
-    "num": tuple(str(n) for n in range(2, 20)),
-    "num2": tuple(str(n) for n in range(2, 20)),
-}
-
 TOOLS: tuple[Tool, ...] = (
-    Tool("get_weather", "Get the current weather for a city.", {"city": "city"},
+    Tool("get_weather", "Get the current weather for a city.", {"city": "Paris"},
          ("What's the weather in {city}?", "Is it cold in {city} right now?", "How is the weather in {city} today?",
-          "weather for {city}", "Will it rain in {city}?", "Is it sunny in {city}?"),
-         ("Tell me the weather forecast for {city}.", "Do I need an umbrella in {city}?"),
-         ("Sunny, 22 C", "Rainy, 9 C")),
-    Tool("get_time", "Get the local time in a city.", {"city": "city"},
+          "weather for {city}", "Will it rain in {city}?", "Is it sunny in {city}?", "{city} weather please"),
+         ("Tell me the weather forecast for {city}.", "Is it raining in {city} at the moment?"), "Sunny, 22 C"),
+    Tool("get_time", "Get the local time in a city.", {"city": "Tokyo"},
          ("What time is it in {city}?", "Tell me the local time in {city}.", "current time in {city}?",
-          "Do you know the time in {city}?", "What's the clock showing in {city}?"),
-         ("What is the time right now in {city}?",), ("10:42", "18:05")),
-    Tool("add_numbers", "Add two numbers.", {"a": "num", "b": "num2"},
-         ("What is {num} plus {num2}?", "Add {num} and {num2}.", "Compute {num} + {num2}.",
-          "what's the sum of {num} and {num2}?", "{num} + {num2} = ?"),
-         ("Please add {num} to {num2}.",), ("21", "7")),
-    Tool("search_web", "Search the web for a query.", {"query": "topic"},
-         ("Search the web for {topic}.", "Look up {topic} online.", "Find information about {topic}.",
-          "Can you google {topic}?", "search {topic}"),
-         ("Do a web search on {topic}.",), ("Found 3 pages.",)),
-    Tool("send_email", "Send an email to a person.", {"to": "person", "subject": "topic"},
-         ("Send an email to {person} about {topic}.", "Email {person} about {topic}.",
-          "Write {person} an email on {topic}.", "mail {person} about {topic}"),
-         ("Please send {person} an email about {topic}.",), ("sent",)),
-    Tool("lookup_stock", "Look up the price of a stock.", {"symbol": "symbol"},
+          "Do you know the time in {city}?", "What's the clock showing in {city}?", "time in {city} now?"),
+         ("What is the time right now in {city}?", "Which time is it over in {city}?"), "10:42"),
+    Tool("add_numbers", "Add two numbers.", {"a": 2, "b": 3},
+         ("What is {a} plus {b}?", "Add {a} and {b}.", "Compute {a} + {b}.", "what's the sum of {a} and {b}?",
+          "{a} + {b} = ?", "Calculate {a} plus {b}."),
+         ("Please add {a} to {b}.", "How much is {a} plus {b}?"), "5"),
+    Tool("search_web", "Search the web for a query.", {"query": "python"},
+         ("Search the web for {query}.", "Look up {query} online.", "Find information about {query}.",
+          "Can you google {query}?", "search {query}", "web search: {query}"),
+         ("Do a web search on {query}.", "Search online for {query} please."), "Found 3 pages."),
+    Tool("send_email", "Send an email to a person.", {"to": "Alice", "subject": "lunch"},
+         ("Send an email to {to} about {subject}.", "Email {to} about {subject}.",
+          "Write {to} an email on {subject}.", "mail {to} about {subject}", "Shoot {to} an email about {subject}."),
+         ("Please send {to} an email about {subject}.", "Could you email {to} regarding {subject}?"), "sent"),
+    Tool("lookup_stock", "Look up the price of a stock.", {"symbol": "AAPL"},
          ("What is {symbol} trading at?", "Stock price of {symbol}?", "How is {symbol} stock doing today?",
-          "Check the price of {symbol}.", "{symbol} share price?"),
-         ("Give me the latest quote for {symbol} stock.",), ("189.20 USD",)),
-    Tool("get_news", "Get the latest news on a topic.", {"topic": "topic"},
-         ("Any news about {topic}?", "Latest headlines on {topic}.", "What's new with {topic}?",
-          "Show me news on {topic}."),
-         ("Tell me the news about {topic}.",), ("No big news today.",)),
-    Tool("set_timer", "Set a timer in minutes.", {"minutes": "num"},
-         ("Set a timer for {num} minutes.", "Start a {num} minute timer.", "Remind me in {num} minutes.",
-          "timer {num} min"),
-         ("Can you set a {num} minute timer?",), ("Timer set.",)),
+          "Check the price of {symbol}.", "{symbol} share price?", "quote for {symbol} stock"),
+         ("Give me the latest quote for {symbol} stock.", "How much does one {symbol} share cost?"), "189.20 USD"),
 )  # fmt: skip
 
-# Tools never shown in training: does the model copy an unseen name from the prompt? (See tiny_model docs.)
+# Tools never shown in training: does the model copy an unseen name from the prompt? (It does not.)
 HELDOUT_TOOLS: tuple[Tool, ...] = (
-    Tool("find_restaurant", "Find a restaurant in a city.", {"city": "city"}, ("Find me a restaurant in {city}.",)),
-    Tool("get_population", "Get the population of a city.", {"city": "city"},
+    Tool("find_restaurant", "Find a restaurant in a city.", {"city": "Rome"}, ("Find me a restaurant in {city}.",)),
+    Tool("get_population", "Get the population of a city.", {"city": "Oslo"},
          ("What is the population of {city}?",)),
-    Tool("play_song", "Play a song by an artist.", {"artist": "person"}, ("Play something by {person}.",)),
+    Tool("play_song", "Play a song by an artist.", {"artist": "Queen"}, ("Play something by {artist}.",)),
 )  # fmt: skip
 
-KIND_WEIGHTS = {"plain": 30, "json": 14, "tool": 40, "result": 8, "multi": 8}
+ROUNDS = [0, 1, 2]
+KIND_WEIGHTS = {"plain": 40, "json": 12, "tool": 30, "result": 12, "multi": 6}
 
 
 @dataclass
@@ -268,12 +256,7 @@ def vary(rng: random.Random, text: str, openers: tuple[str, ...] = OPENERS) -> s
 
 def fill_request(rng: random.Random, tool: Tool, templates: tuple[str, ...] | None = None) -> tuple[str, dict]:
     """A user request for ``tool`` (from ``templates``, default the trained ones) and the call's arguments."""
-    values = {slot: rng.choice(pool) for slot, pool in SLOTS.items()}
-    text = rng.choice(templates or tool.requests).format(**values)
-    args: dict[str, Any] = {}
-    for param, slot in tool.params.items():
-        args[param] = int(values[slot]) if values[slot].isdigit() else values[slot]
-    return text, args
+    return vary(rng, rng.choice(templates or tool.requests).format(**tool.args)), dict(tool.args)
 
 
 def tool_call(name: str, args: dict[str, Any]) -> list[dict[str, Any]]:
@@ -298,36 +281,57 @@ def with_system(rng: random.Random, messages: list[dict[str, Any]]) -> list[dict
     return messages
 
 
+def json_request(rng: random.Random, core: str, asks: tuple[str, ...] = JSON_ASKS) -> str:
+    """``core`` combined with one way of asking for JSON."""
+    ask = rng.choice(asks)
+    return rng.choice(JSON_FORMS).format(q=core, ask=ask, Ask=ask[:1].upper() + ask[1:])
+
+
+def chat_turns(rng: random.Random, json_reply: bool = False) -> tuple[list[dict[str, Any]], Intent]:
+    """A user message (plain or asking for JSON) and the intent that decides the reply."""
+    intent = rng.choice(INTENTS)
+    if json_reply:
+        return [{"role": "user", "content": json_request(rng, vary(rng, rng.choice(intent.train)))}], intent
+    return [{"role": "user", "content": vary(rng, rng.choice(intent.train))}], intent
+
+
 def make_example(rng: random.Random) -> Example:
-    """Draw one transcript: plain chat, JSON reply, tool call, answer after a tool result, or two turns."""
+    """Draw one transcript of a kind: plain, json, multi (plain with history), tool (ends asking for a
+    call), result (ends with a tool response to answer). Tool transcripts may hold earlier rounds."""
     thinking = rng.random() < 0.5
     kind = rng.choices(list(KIND_WEIGHTS), weights=list(KIND_WEIGHTS.values()))[0]
-    intent = rng.choice(INTENTS)
-    if kind in ("plain", "multi"):
-        msgs = [{"role": "user", "content": vary(rng, rng.choice(intent.train))},
-                assistant(intent.answer, intent.think, thinking)]  # fmt: skip
-        if kind == "multi":
-            prev = rng.choice(INTENTS)
-            msgs[:0] = [{"role": "user", "content": vary(rng, rng.choice(prev.train))},
-                        {"role": "assistant", "content": f"<think>\n{prev.think}\n</think>\n\n{prev.answer}"}]
-        return Example(with_system(rng, msgs), None, thinking, kind)
-    if kind == "json":
-        question = rng.choice(JSON_FORMS).format(q=rng.choice(intent.train))
-        reply = json.dumps({"answer": intent.answer})
-        msgs = [{"role": "user", "content": question}, assistant(reply, JSON_THINK, thinking)]
-        return Example(with_system(rng, msgs), None, thinking, kind)
-    tool = rng.choice(TOOLS)
-    text, args = fill_request(rng, tool)
-    offered = [tool, *rng.sample([t for t in TOOLS if t is not tool], rng.choice([0, 0, 1, 2]))]
-    rng.shuffle(offered)
-    described = rng.random() < 0.4
+    if kind in ("plain", "json", "multi"):
+        msgs: list[dict[str, Any]] = []
+        for _ in range(rng.choice([1, 2, 3]) if kind == "multi" else 0):
+            turn, prev = chat_turns(rng, rng.random() < 0.3)
+            reply = JSON_REPLY if "json" in turn[0]["content"].lower() else prev.answer
+            msgs += [*turn, {"role": "assistant", "content": reply}]
+        turn, intent = chat_turns(rng, kind == "json")
+        if kind == "json":
+            final = assistant(JSON_REPLY, JSON_THINK, thinking)
+        else:
+            final = assistant(intent.answer, CHAT_THINK, thinking)
+        return Example(with_system(rng, [*msgs, *turn, final]), None, thinking, kind)
+    offered = rng.sample(TOOLS, rng.choice([1, 2, 3, 3]))
+    described = rng.random() < 0.3
     schemas = [t.schema(described) for t in offered]
-    msgs = [{"role": "user", "content": text}]
+    msgs = []
+    for _ in range(rng.choice(ROUNDS)):  # earlier rounds: request, call, response, answer
+        tool = rng.choice(offered)
+        text, args = fill_request(rng, tool)
+        msgs += [{"role": "user", "content": text},
+                 {"role": "assistant", "content": "", "tool_calls": tool_call(tool.name, args)},
+                 {"role": "tool", "content": tool.result},
+                 {"role": "assistant", "content": RESULT_ANSWER}]  # fmt: skip
+    tool = rng.choice(offered)
+    text, args = fill_request(rng, tool)
+    msgs.append({"role": "user", "content": text})
     if kind == "tool":
         msgs.append(assistant("", TOOL_THINK, thinking, tool_call(tool.name, args)))
     else:
-        msgs += [{"role": "assistant", "content": "", "tool_calls": tool_call(tool.name, args)},
-                 {"role": "tool", "content": rng.choice(tool.results)},
+        # Clients may or may not send back the reasoning of the call turn; Qwen3 renders both.
+        msgs += [assistant("", TOOL_THINK, thinking and rng.random() < 0.5, tool_call(tool.name, args)),
+                 {"role": "tool", "content": tool.result},
                  assistant(RESULT_ANSWER, RESULT_THINK, thinking)]  # fmt: skip
     return Example(with_system(rng, msgs) if rng.random() < 0.5 else msgs, schemas, thinking, kind)
 

@@ -9,18 +9,25 @@ load is exactly what ``mlx_lm.load`` would load for a model pulled from the Hub.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import os
 import pathlib
 import random
+import re
+import shutil
 import sysconfig
+import tempfile
 from dataclasses import dataclass
 
 import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
-from mlx.utils import tree_map
+from mlx.utils import tree_flatten, tree_map
 
-from registry.tiny_corpus import CHAT_TEMPLATE, SPECIAL_TOKENS, Example
+from registry.tiny_corpus import CHAT_TEMPLATE, SPECIAL_TOKENS, Example, iter_examples
 
 # Small pure-Python stdlib modules that barely change between Python releases: the tokenizer learns
 # general English/code merges from them. Missing files are skipped, so other versions still build.
@@ -31,23 +38,33 @@ STDLIB_FILES = (
 )  # fmt: skip
 
 
+# Qwen2's pre-tokenizer split (transformers' qwen2 PRETOKENIZE_REGEX): words, single digits, punctuation.
+CHUNKS = 3
+QWEN2_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
+
 @dataclass(frozen=True)
 class TinyConfig:
     """Model and training sizes; every linear input dim is a multiple of 64 so 4-bit convert covers all."""
 
-    hidden_size: int = 128
+    hidden_size: int = 64
     num_layers: int = 2
     num_heads: int = 4
     num_kv_heads: int = 2
-    intermediate_size: int = 256
+    intermediate_size: int = 128
     vocab_size: int = 1536
     max_position_embeddings: int = 4096
-    num_examples: int = 2400
-    steps: int = 120
-    batch_tokens: int = 4096
-    learning_rate: float = 3e-3
+    rope_theta: float = 1e6
+    num_examples: int = 2500
+    steps: int = 480
+    batch_tokens: int = 512
+    learning_rate: float = 5e-3
     warmup: int = 8
-    clip: float = 0.0
+    decay_frac: float = 0.35
+    streams: int = 2
+    logit_scale: float = 0.5
 
 
 def stdlib_texts() -> list[str]:
@@ -57,13 +74,22 @@ def stdlib_texts() -> list[str]:
 
 
 def train_tokenizer(texts: list[str], vocab_size: int):
-    """Byte-level BPE (GPT-2 style pre-tokenizer and decoder) with the chat/tool/think/FIM specials."""
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    """Byte-level BPE with exactly Qwen2's normalizer and pre-tokenizer, plus the chat/tool/think/FIM specials.
+
+    transformers 5 loads every ``model_type: qwen2`` tokenizer as ``Qwen2Tokenizer``, which rebuilds the
+    pipeline from vocab and merges with Qwen2's own split regex, so training with anything else would
+    make ``mlx_lm.load`` tokenize differently from what the model was trained on.
+    """
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
+    from tokenizers import trainers
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated"),
+         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
+    )  # fmt: skip
     tok.decoder = decoders.ByteLevel()
-    tok.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         min_frequency=2,
@@ -71,12 +97,20 @@ def train_tokenizer(texts: list[str], vocab_size: int):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(texts, trainer=trainer)
+    # The trainer does not split out added tokens itself; merges across them would be dead vocabulary.
+    specials = re.compile("|".join(map(re.escape, SPECIAL_TOKENS)))
+    tok.train_from_iterator([p for text in texts for p in specials.split(text) if p], trainer=trainer)
     return tok
 
 
-def render(example: Example) -> tuple[str, str]:
-    """Split a transcript into (generation prompt, target completion ending in <|im_end|>) via the template."""
+def render(example: Example) -> list[tuple[str, int]]:
+    """Render a transcript through the chat template into (text, role) segments.
+
+    Roles: 0 context, 1 an earlier assistant turn, 2 the final completion (everything the model should
+    generate after the generation prompt, up to ``<|im_end|>``). Earlier turns are trained too (more
+    signal per prompt token) except for their first token: history turns carry no think block, so
+    that token would contradict what thinking mode must produce right after ``<|im_start|>assistant``.
+    """
     from transformers.utils.chat_template_utils import render_jinja_template
 
     def run(messages: list[dict], add_generation_prompt: bool) -> str:
@@ -90,33 +124,45 @@ def render(example: Example) -> tuple[str, str]:
     full = run(example.messages, False)
     if not full.startswith(prompt) or not full.endswith("<|im_end|>\n"):
         raise ValueError(f"template does not extend the generation prompt:\n{prompt!r}\n{full!r}")
-    return prompt, full[len(prompt) : -1]
+    segments, pos = [], 0
+    for turn in re.finditer(r"<\|im_start\|>assistant\n(.*?<\|im_end\|>)", prompt, re.DOTALL):
+        segments += [(prompt[pos : turn.start(1)], 0), (turn.group(1), 1)]
+        pos = turn.end(1)
+    return [*segments, (prompt[pos:], 0), (full[len(prompt) : -1], 2)]
 
 
-def encode(tok, pairs: list[tuple[str, str]]) -> list[tuple[np.ndarray, int]]:
-    """Token ids of prompt+completion (encoded separately, as at inference) and the prompt length."""
-    prompts = tok.encode_batch([p for p, _ in pairs])
-    completions = tok.encode_batch([c for _, c in pairs])
-    return [(np.array(p.ids + c.ids, dtype=np.int32), len(p.ids)) for p, c in zip(prompts, completions)]
+def encode(tok, rendered: list[list[tuple[str, int]]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Token ids and loss weights per transcript; segments are encoded separately, as at inference."""
+    pieces = tok.encode_batch([text for segments in rendered for text, _ in segments])
+    out, k = [], 0
+    for segments in rendered:
+        ids, weights = [], []
+        for _, role in segments:
+            piece = pieces[k].ids
+            k += 1
+            ids += piece
+            weights += [0.0 if role == 0 or (role == 1 and j == 0) else 1.0 for j in range(len(piece))]
+        out.append((np.array(ids, np.int32), np.array(weights, np.float32)))
+    return out
 
 
-def pad_rows(data: list[tuple[np.ndarray, int]], rows: list[int]) -> tuple[np.ndarray, ...]:
-    """One chunk: right-padded inputs, per-row completion start, and the completion's targets and mask.
+def pad_rows(data: list[tuple[np.ndarray, np.ndarray]], rows: list[int]) -> tuple[np.ndarray, ...]:
+    """One chunk: right-padded inputs, per-row start of the trained window, its targets and weights.
 
-    Position ``starts[r] + i`` predicts ``targets[r, i]``; ``mask`` is 0 past a row's completion.
+    Position ``starts[r] + i`` predicts ``targets[r, i]`` with loss weight ``mask[r, i]``; the window
+    runs from a row's first trained token to its end.
     """
+    firsts = [int(np.argmax(data[i][1] > 0)) for i in rows]
     lengths = [len(data[i][0]) for i in rows]
-    starts = np.array([data[i][1] - 1 for i in rows], np.int32)
-    width = max(n - s - 1 for n, s in zip(lengths, starts))
+    width = max(n - f for n, f in zip(lengths, firsts))
     x = np.zeros((len(rows), max(lengths) - 1), np.int32)
     y = np.zeros((len(rows), width), np.int32)
     m = np.zeros((len(rows), width), np.float32)
-    for r, (i, n, s) in enumerate(zip(rows, lengths, starts)):
-        ids = data[i][0]
+    for r, (i, n, f) in enumerate(zip(rows, lengths, firsts)):
+        ids, weights = data[i]
         x[r, : n - 1] = ids[:-1]
-        y[r, : n - 1 - s] = ids[s + 1 :]
-        m[r, : n - 1 - s] = 1.0
-    return x, starts, y, m
+        y[r, : n - f], m[r, : n - f] = ids[f:], weights[f:]
+    return x, np.array(firsts, np.int32) - 1, y, m
 
 
 def tail_hidden(model, x: mx.array, starts: mx.array, width: int) -> mx.array:
@@ -146,7 +192,7 @@ def tail_hidden(model, x: mx.array, starts: mx.array, width: int) -> mx.array:
     return inner.norm(h_tail)
 
 
-def make_batches(data: list[tuple[np.ndarray, int]], batch_tokens: int, rng: random.Random) -> list[list]:
+def make_batches(data: list[tuple[np.ndarray, np.ndarray]], batch_tokens: int, rng: random.Random) -> list[list]:
     """Seeded random batches of about ``batch_tokens`` tokens, each cut into length-sorted chunks.
 
     Every batch mixes all kinds of transcripts (homogeneous batches make the tiny model oscillate),
@@ -167,7 +213,7 @@ def make_batches(data: list[tuple[np.ndarray, int]], batch_tokens: int, rng: ran
         rows.sort(key=lambda i: len(data[i][0]))
         chunks, chunk = [], []
         for i in rows:
-            if chunk and (len(chunk) + 1) * len(data[i][0]) > batch_tokens // 3:
+            if chunk and (len(chunk) + 1) * len(data[i][0]) > batch_tokens // CHUNKS:
                 chunks.append(pad_rows(data, chunk))
                 chunk = []
             chunk.append(i)
@@ -184,7 +230,7 @@ def make_model(cfg: TinyConfig, vocab_size: int):
         model_type="qwen2", hidden_size=cfg.hidden_size, num_hidden_layers=cfg.num_layers,
         intermediate_size=cfg.intermediate_size, num_attention_heads=cfg.num_heads,
         num_key_value_heads=cfg.num_kv_heads, rms_norm_eps=1e-6, vocab_size=vocab_size,
-        max_position_embeddings=cfg.max_position_embeddings, rope_theta=10000.0, tie_word_embeddings=True,
+        max_position_embeddings=cfg.max_position_embeddings, rope_theta=cfg.rope_theta, tie_word_embeddings=True,
     )  # fmt: skip
     model = qwen2.Model(args)
     model.set_dtype(mx.float32)
@@ -197,28 +243,30 @@ def train(model, batches: list[tuple], cfg: TinyConfig, log=None) -> list[float]
     The lm-head projection is applied only at the target positions (a third or less of all tokens),
     which with the CPU's slow reference BLAS roughly halves the cost of a step.
     """
+    decay = max(int(cfg.steps * cfg.decay_frac), 1)  # warmup, constant, then linear decay
     schedule = optim.join_schedules(
         [optim.linear_schedule(cfg.learning_rate * 0.1, cfg.learning_rate, cfg.warmup),
-         optim.cosine_decay(cfg.learning_rate, max(cfg.steps - cfg.warmup, 1), cfg.learning_rate * 0.05)],
-        [cfg.warmup],
+         lambda _: cfg.learning_rate,
+         optim.linear_schedule(cfg.learning_rate, cfg.learning_rate * 0.02, decay)],
+        [cfg.warmup, cfg.steps - decay],
     )  # fmt: skip
     opt = optim.AdamW(learning_rate=schedule, betas=[0.9, 0.98], weight_decay=0.01)
     embed = model.model.embed_tokens
 
     def loss_fn(mdl, x, starts, targets, mask, denom):
-        logits = embed.as_linear(tail_hidden(mdl, x, starts, targets.shape[1]))
+        logits = embed.as_linear(tail_hidden(mdl, x, starts, targets.shape[1])) * cfg.logit_scale
         return (nn.losses.cross_entropy(logits, targets) * mask).sum() / denom
 
     grad_fn = nn.value_and_grad(model, loss_fn)
-    streams = [mx.new_stream(mx.cpu), mx.new_stream(mx.cpu)]
+    streams = [mx.new_stream(mx.cpu) for _ in range(cfg.streams)]
     losses = []
     for step in range(cfg.steps):
         chunks = batches[step % len(batches)]
         denom = mx.array(float(sum(c[3].sum() for c in chunks)))
-        load = [0, 0]
+        load = [0] * len(streams)
         results = []
         for chunk in sorted(chunks, key=lambda c: -c[0].size):
-            s = load.index(min(load))  # balance padded tokens over the two streams
+            s = load.index(min(load))  # balance padded tokens over the streams
             load[s] += chunk[0].size
             with mx.stream(streams[s]):
                 results.append(grad_fn(model, *(mx.array(a) for a in chunk), denom))
@@ -226,11 +274,114 @@ def train(model, batches: list[tuple], cfg: TinyConfig, log=None) -> list[float]
         grads = results[0][1]
         for _, g in results[1:]:
             grads = tree_map(mx.add, grads, g)
-        if cfg.clip:
-            grads, _ = optim.clip_grad_norm(grads, cfg.clip)
         opt.update(model, grads)
-        mx.eval(loss, model.parameters(), opt.state)
-        losses.append(loss.item())
+        # Build the next step's graph while this one runs; only a log call waits for the loss.
+        mx.async_eval(loss, model.parameters(), opt.state)
+        losses.append(loss)
         if log is not None:
-            log(step, losses[-1])
-    return losses
+            log(step, loss.item())
+    mx.eval(losses)
+    return [x.item() for x in losses]
+
+
+def tokenizer_files(tok) -> dict[str, dict]:
+    """tokenizer_config.json / generation_config.json contents for the trained tokenizer."""
+    ids = {t: tok.token_to_id(t) for t in SPECIAL_TOKENS}
+    tokenizer_config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "added_tokens_decoder": {
+            str(i): {"content": t, "lstrip": False, "normalized": False, "rstrip": False,
+                     "single_word": False, "special": True}
+            for t, i in ids.items()
+        },
+        "additional_special_tokens": [t for t in SPECIAL_TOKENS if t not in ("<|endoftext|>", "<|im_end|>")],
+        "bos_token": None,
+        "eos_token": "<|im_end|>",
+        "pad_token": "<|endoftext|>",
+        "unk_token": None,
+        "chat_template": CHAT_TEMPLATE,
+        "clean_up_tokenization_spaces": False,
+        "model_max_length": 4096,
+        "split_special_tokens": False,
+        "errors": "replace",
+    }  # fmt: skip
+    generation_config = {
+        "bos_token_id": None,
+        "eos_token_id": [ids["<|im_end|>"], ids["<|endoftext|>"]],
+        "pad_token_id": ids["<|endoftext|>"],
+    }
+    return {"tokenizer_config.json": tokenizer_config, "generation_config.json": generation_config}
+
+
+def save_hf(model, args, tok, path: pathlib.Path) -> None:
+    """Write the float32 model in Hugging Face layout (what ``mlx_lm.convert`` expects as input)."""
+    path.mkdir(parents=True, exist_ok=True)
+    config = {
+        "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_act": "silu",
+        "hidden_size": args.hidden_size, "intermediate_size": args.intermediate_size,
+        "num_hidden_layers": args.num_hidden_layers, "num_attention_heads": args.num_attention_heads,
+        "num_key_value_heads": args.num_key_value_heads, "max_position_embeddings": args.max_position_embeddings,
+        "max_window_layers": args.num_hidden_layers, "use_sliding_window": False, "sliding_window": None,
+        "rms_norm_eps": args.rms_norm_eps, "rope_theta": args.rope_theta, "vocab_size": args.vocab_size,
+        "tie_word_embeddings": args.tie_word_embeddings, "torch_dtype": "float32", "use_cache": True,
+        "attention_dropout": 0.0, "initializer_range": 0.02, "bos_token_id": None,
+        "eos_token_id": tok.token_to_id("<|im_end|>"),
+    }  # fmt: skip
+    files = {"config.json": config, **tokenizer_files(tok)}
+    for name, content in files.items():
+        (path / name).write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tok.save(str(path / "tokenizer.json"))
+    mx.save_safetensors(str(path / "model.safetensors"), dict(tree_flatten(model.parameters())),
+                        metadata={"format": "pt"})  # fmt: skip
+
+
+def quantize_with_mlx_lm(hf_path: pathlib.Path, out_dir: pathlib.Path) -> None:
+    """4-bit (group 64, float32 activations) conversion by mlx-lm itself, then a check that it covered
+    every layer: ``convert`` silently skips a linear layer whose input dim is not a multiple of 64."""
+    from mlx_lm import convert
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        convert(str(hf_path), mlx_path=str(out_dir), quantize=True, q_bits=4, q_group_size=64, dtype="float32")
+    weights = mx.load(str(out_dir / "model.safetensors"))
+    plain = [k for k, v in weights.items() if k.endswith(".weight") and v.ndim == 2 and v.dtype != mx.uint32]
+    missing = [k for k in weights if k.endswith(".weight") and k[: -len("weight")] + "scales" not in weights]
+    if plain or any(".norm" not in k and "layernorm" not in k for k in missing):
+        raise RuntimeError(f"mlx_lm.convert left layers unquantized: {plain or missing}")
+    # convert re-saves the tokenizer through transformers; keep the exact files we wrote.
+    for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json"):
+        shutil.copyfile(hf_path / name, out_dir / name)
+    (out_dir / "chat_template.jinja").unlink(missing_ok=True)
+
+
+def build_tiny_model(
+    out_dir: str | os.PathLike, seed: int = 0, *, steps: int | None = None, log=None
+) -> pathlib.Path:
+    """Build the trained, 4-bit tiny Qwen2 chat model into ``out_dir`` (created, must be empty).
+
+    Deterministic: the same ``seed`` (and ``steps``) gives a byte-identical ``model.safetensors``.
+    ``steps`` overrides the training length (a short run is enough to test determinism, not behaviour).
+    ``log(step, loss)`` is called after every training step.
+    """
+    out_dir = pathlib.Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise FileExistsError(f"{out_dir} is not empty")
+    cfg = TinyConfig() if steps is None else TinyConfig(steps=steps)
+    rendered = [render(e) for e in iter_examples(seed, cfg.num_examples)]
+    tok = train_tokenizer(stdlib_texts() + ["".join(t for t, _ in r) for r in rendered], cfg.vocab_size)
+    batches = make_batches(encode(tok, rendered), cfg.batch_tokens, random.Random(seed))
+    mx.random.seed(seed)
+    model, args = make_model(cfg, tok.get_vocab_size())
+    # mlx-lm's swiglu is mx.compile'd: a cold compile costs seconds, fusion buys little at this size.
+    mx.disable_compile()
+    try:
+        train(model, batches, cfg, log)
+    finally:
+        if os.environ.get("MLX_DISABLE_COMPILE", "0") in ("", "0"):
+            mx.enable_compile()
+    with tempfile.TemporaryDirectory() as tmp:
+        save_hf(model, args, tok, pathlib.Path(tmp) / "hf")
+        quantize_with_mlx_lm(pathlib.Path(tmp) / "hf", pathlib.Path(tmp) / "q")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for item in sorted((pathlib.Path(tmp) / "q").iterdir()):
+            shutil.move(str(item), out_dir / item.name)
+    return out_dir

@@ -120,18 +120,14 @@ class Engine:
         async for batch in self._submit(work):
             yield batch
 
-    async def load(self, stored: StoredModel, keep_alive: float | None) -> int:
-        """Make the model resident (a load-only request); returns the load duration in ns."""
-        result: list[int] = []
+    async def load(self, stored: StoredModel, keep_alive: float | None) -> None:
+        """Make the model resident (a load-only request)."""
 
         def work(job: _Job) -> None:
-            loaded = self._ensure_loaded(stored)
-            result.append(time.perf_counter_ns() - job.created_ns)
-            self._touch(loaded, keep_alive)
+            self._touch(self._ensure_loaded(stored), keep_alive)
 
         async for _ in self._submit(work):
             pass
-        return result[0]
 
     async def unload(self, stored: StoredModel) -> None:
         def work(job: _Job) -> None:
