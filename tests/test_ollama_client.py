@@ -70,13 +70,13 @@ def test_num_predict_limits_tokens(client: ollama.Client) -> None:
 
 
 def test_seed_gives_same_output(client: ollama.Client) -> None:
-    options = {"temperature": 1.5, "top_k": 0, "top_p": 1.0, "seed": 1234, "num_predict": 24}
+    options = {"temperature": 8, "top_k": 0, "top_p": 1.0, "seed": 1234, "num_predict": 24}
     prompt = "Write something random."
     first = client.generate(model="qwen-tiny", prompt=prompt, options=options, think=False).response
     second = client.generate(model="qwen-tiny", prompt=prompt, options=options, think=False).response
     other = client.generate(model="qwen-tiny", prompt=prompt, options={**options, "seed": 99}, think=False).response
     assert first == second
-    assert first != other  # at temperature 1.5 without top-k two seeds diverge within 24 tokens
+    assert first != other  # this hot, two seeds diverge within 24 tokens
 
 
 def test_stop_string_cuts_output(client: ollama.Client) -> None:
