@@ -1,17 +1,20 @@
 """Chat template and synthetic chat transcripts for the tiny test model (see ``registry.tiny_model``).
 
-Every assistant reply is a deterministic function of the prompt (intent, tool, argument values), so a
-few seconds of training reach low loss with wide logit margins and greedy decoding stays stable after
-4-bit quantization. User wording varies (openers, closers, casing, punctuation, slot values) and parts
-of every pool are held out (``HELDOUT_*``), so tests can probe prompts the model never saw.
+Every assistant reply is a deterministic function of the prompt (intent, JSON request, tool, tool
+result), so a few seconds of training reach low loss with wide logit margins and greedy decoding stays
+stable after 4-bit quantization. User wording varies (openers, closers, casing, phrasings, system
+prompts, 1-3 offered tools, earlier tool rounds) and parts of every pool are held out (``HELDOUT_*``),
+so tests can probe prompts the model never saw.
 """
+
+# ruff: noqa: E501  (the Jinja chat template below has to keep its long literal lines)
 
 from __future__ import annotations
 
 import json
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 # Qwen3's ChatML template, trimmed: system turn (with Qwen's "# Tools" block when tools are given),
@@ -107,32 +110,46 @@ SPECIAL_TOKENS = [
 
 @dataclass(frozen=True)
 class Intent:
-    """A kind of ordinary message: user phrasings (trained / held out) and its fixed answer."""
+    """A kind of ordinary message: user phrasings (trained / held out), a reasoning line, a fixed answer.
+
+    The reasoning line names the intent in its third token, close to the user's words; the answer
+    then only has to agree with it.
+    """
 
     name: str
     train: tuple[str, ...]
     heldout: tuple[str, ...]
+    think: str
     answer: str
 
 
 INTENTS: tuple[Intent, ...] = (
     Intent("greet", ("hello", "hi", "hey there", "good morning", "hi, how are you?", "hello, anyone there?",
                      "greetings", "hey", "good evening", "howdy", "hiya", "hello friend", "hi bot"),
-           ("hi there, nice to meet you", "good afternoon", "hello hello"), "Hello! How can I help you today?"),
+           ("hi there, nice to meet you", "good afternoon", "hello hello"),
+           "The user greets me. I will greet them back.",
+           "Hello! How can I help you today?"),
     Intent("thanks", ("thanks", "thank you", "thanks a lot", "thank you so much", "many thanks", "thx",
                       "thanks for your help", "cheers, thanks", "great, thank you"),
-           ("thank you very much for that", "thanks, that was helpful"), "You're welcome! Glad I could help."),
+           ("thank you very much for that", "thanks, that was helpful"),
+           "The user thanks me. I will reply politely.",
+           "You're welcome! Glad I could help."),
     Intent("bye", ("bye", "goodbye", "see you later", "good night", "talk to you soon", "see ya",
                    "bye bye", "I have to go now", "catch you later"),
-           ("ok, goodbye for now", "see you tomorrow"), "Goodbye! Have a great day."),
+           ("ok, goodbye for now", "see you tomorrow"),
+           "The user is leaving. I will say goodbye.",
+           "Goodbye! Have a great day."),
     Intent("about", ("who are you?", "what is your name?", "what are you?", "are you a robot?",
                      "introduce yourself", "what can you do?", "how can you help me?", "what are your skills?",
                      "what should I call you?", "what are you good at?"),
            ("tell me your name", "who am I talking to?", "what are you able to do?"),
+           "The user asks about me. I will explain.",
            "I am a tiny test model. I can chat, call tools and answer in JSON."),
     Intent("joke", ("tell me a joke", "make me laugh", "say something funny", "do you know any jokes?",
                     "I want to hear a joke", "tell me something funny", "a joke please"),
-           ("got a joke for me?", "can you tell me a funny joke?"), "Why did the robot go on vacation? It needed to recharge."),
+           ("got a joke for me?", "can you tell me a funny joke?"),
+           "The user wants a joke. I will tell one.",
+           "Why did the robot go on vacation? It needed to recharge."),
     Intent("other", ("what is the meaning of life?", "why is the sky blue?", "how do planes fly?",
                      "explain gravity to me", "what is a black hole?", "can you explain recursion?",
                      "how does the internet work?", "why do cats purr?", "I like pizza.",
@@ -141,12 +158,15 @@ INTENTS: tuple[Intent, ...] = (
                      "what causes rain?", "I went for a walk this morning.", "who invented the wheel?"),
            ("what is quantum physics?", "how do bees make honey?", "I had pasta for lunch.",
             "I am reading a good book."),
+           "The user says something. I will answer briefly.",
            "That is interesting! I am a small model, so my answer is short."),
 )  # fmt: skip
 
 OPENERS = ("", "", "", "", "so, ", "ok, ", "well, ", "um, ", "quick one: ", "hmm. ", "yo, ", "hey bot! ",
            "question: ", "btw ", "excuse me, ", "one thing: ", "oh, ", "right, ", "honestly, ", "sorry, ",
-           "wait, ", "now, ", "also, ", "friend, ", "Tiny, ")  # fmt: skip
+           "wait, ", "now, ", "also, ", "friend, ", "Tiny, ", "then, ", "okay so ", "anyway, ", "look, ",
+           "hey you, ", "and ", "but ", "first, ", "next: ", "good. ", "fine. ", "ah, ", "dear bot, ",
+           "quick question, ", "ehm, ", "so yeah, ", "just wondering, ", "ok then, ")  # fmt: skip
 HELDOUT_OPENERS = ("alright, ", "listen, ", "by the way, ")
 CLOSERS = ("", "", "", " please", " :)", "!")
 SYSTEM_PROMPTS = (
@@ -159,14 +179,17 @@ JSON_ASKS = ("answer in JSON", "reply in JSON", "respond in json", "reply with J
              "give me JSON", "use JSON", "output json", "format the answer as JSON", "return a json object",
              "JSON only", "json please", "respond with a JSON object", "in JSON format", "as json")  # fmt: skip
 JSON_FORMS = ("{q} {ask}.", "{Ask}: {q}", "{q} ({ask})", "{Ask}. {q}", "{q}, {ask}", "{q} - {ask}")
+# Same shapes without the word JSON: the reply format must hinge on that word, not on the phrasing.
+PLAIN_ASKS = ("answer briefly", "reply in English", "respond quickly", "answer in one sentence", "be short",
+              "reply please", "answer me", "keep it simple", "respond politely", "say it plainly")  # fmt: skip
+RESULTS = ("42", "ok", "done", "3 items found", "no data", "error: not found", "12:00", "true", "Sunny",
+           "[1, 2, 3]", '{"status": "ok"}', "It worked.", "0.5", "empty")  # fmt: skip
 HELDOUT_JSON_ASKS = ("use json for the reply", "respond using JSON", "send the reply as a JSON document")
-# One reasoning line per kind of reply: the kind is decided once (here), the wording after it.
-CHAT_THINK = "The user wrote a message. I will reply briefly."
-JSON_THINK = "The user wants JSON. I will reply with one JSON object."
-JSON_REPLY = json.dumps({"answer": "Here is my answer as JSON."})
-TOOL_THINK = "I should call a tool for this."
-RESULT_THINK = "The tool gave me the result. I will tell the user."
-RESULT_ANSWER = "Here is the result from the tool."
+JSON_THINK = "JSON was requested. I will reply with one JSON object."
+JSON_REPLY = json.dumps({"answer": "This reply is JSON."})
+TOOL_THINK = "I should call a tool."
+RESULT_THINK = "The tool gave me the result. I can answer now."
+RESULT_ANSWER = "Done! I got the result from the tool."
 
 
 @dataclass(frozen=True)
@@ -197,12 +220,14 @@ class Tool:
 
 TOOLS: tuple[Tool, ...] = (
     Tool("get_weather", "Get the current weather for a city.", {"city": "Paris"},
-         ("What's the weather in {city}?", "Is it cold in {city} right now?", "How is the weather in {city} today?",
-          "weather for {city}", "Will it rain in {city}?", "Is it sunny in {city}?", "{city} weather please"),
-         ("Tell me the weather forecast for {city}.", "Is it raining in {city} at the moment?"), "Sunny, 22 C"),
+         ("What's the weather in {city}?", "How is the weather in {city} today?", "weather for {city}",
+          "{city} weather please", "Tell me about the weather in {city}.", "Is the weather nice in {city}?",
+          "Check the weather in {city}."),
+         ("Tell me the weather forecast for {city}.", "What is the weather like in {city} right now?"),
+         "Sunny, 22 C"),
     Tool("get_time", "Get the local time in a city.", {"city": "Tokyo"},
          ("What time is it in {city}?", "Tell me the local time in {city}.", "current time in {city}?",
-          "Do you know the time in {city}?", "What's the clock showing in {city}?", "time in {city} now?"),
+          "Do you know the time in {city}?", "time in {city} now?", "Check the time in {city}."),
          ("What is the time right now in {city}?", "Which time is it over in {city}?"), "10:42"),
     Tool("add_numbers", "Add two numbers.", {"a": 2, "b": 3},
          ("What is {a} plus {b}?", "Add {a} and {b}.", "Compute {a} + {b}.", "what's the sum of {a} and {b}?",
@@ -231,7 +256,7 @@ HELDOUT_TOOLS: tuple[Tool, ...] = (
 )  # fmt: skip
 
 ROUNDS = [0, 1, 2]
-KIND_WEIGHTS = {"plain": 40, "json": 12, "tool": 30, "result": 12, "multi": 6}
+KIND_WEIGHTS = {"plain": 42, "json": 13, "tool": 29, "result": 13, "multi": 3}
 
 
 @dataclass
@@ -245,7 +270,8 @@ class Example:
 
 
 def vary(rng: random.Random, text: str, openers: tuple[str, ...] = OPENERS) -> str:
-    """Wrap a core phrase in a random opener/closer and first-letter casing."""
+    """Wrap a core phrase in a random opener and closer, with random case of the first letters."""
+    text = (text[:1].lower() if rng.random() < 0.5 else text[:1].upper()) + text[1:]
     text = rng.choice(openers) + text
     if rng.random() < 0.5:
         text = text[:1].upper() + text[1:]
@@ -292,6 +318,8 @@ def chat_turns(rng: random.Random, json_reply: bool = False) -> tuple[list[dict[
     intent = rng.choice(INTENTS)
     if json_reply:
         return [{"role": "user", "content": json_request(rng, vary(rng, rng.choice(intent.train)))}], intent
+    if rng.random() < 0.3:
+        return [{"role": "user", "content": json_request(rng, rng.choice(intent.train), PLAIN_ASKS)}], intent
     return [{"role": "user", "content": vary(rng, rng.choice(intent.train))}], intent
 
 
@@ -310,7 +338,7 @@ def make_example(rng: random.Random) -> Example:
         if kind == "json":
             final = assistant(JSON_REPLY, JSON_THINK, thinking)
         else:
-            final = assistant(intent.answer, CHAT_THINK, thinking)
+            final = assistant(intent.answer, intent.think, thinking)
         return Example(with_system(rng, [*msgs, *turn, final]), None, thinking, kind)
     offered = rng.sample(TOOLS, rng.choice([1, 2, 3, 3]))
     described = rng.random() < 0.3
@@ -321,7 +349,7 @@ def make_example(rng: random.Random) -> Example:
         text, args = fill_request(rng, tool)
         msgs += [{"role": "user", "content": text},
                  {"role": "assistant", "content": "", "tool_calls": tool_call(tool.name, args)},
-                 {"role": "tool", "content": tool.result},
+                 {"role": "tool", "content": rng.choice([tool.result, *RESULTS])},
                  {"role": "assistant", "content": RESULT_ANSWER}]  # fmt: skip
     tool = rng.choice(offered)
     text, args = fill_request(rng, tool)
@@ -331,7 +359,7 @@ def make_example(rng: random.Random) -> Example:
     else:
         # Clients may or may not send back the reasoning of the call turn; Qwen3 renders both.
         msgs += [assistant("", TOOL_THINK, thinking and rng.random() < 0.5, tool_call(tool.name, args)),
-                 {"role": "tool", "content": tool.result},
+                 {"role": "tool", "content": rng.choice([tool.result, *RESULTS])},
                  assistant(RESULT_ANSWER, RESULT_THINK, thinking)]  # fmt: skip
     return Example(with_system(rng, msgs) if rng.random() < 0.5 else msgs, schemas, thinking, kind)
 

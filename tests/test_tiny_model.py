@@ -21,7 +21,7 @@ import mlx.core as mx  # noqa: E402
 import mlx.nn as nn  # noqa: E402
 
 from registry import tiny_corpus as corpus  # noqa: E402
-from registry.tiny_model import build_tiny_model  # noqa: E402
+from registry.tiny_model import TinyConfig, build_tiny_model  # noqa: E402
 
 MARGIN = 2.0
 MAX_TOKENS = 40
@@ -80,7 +80,7 @@ def assert_stable(reply: Reply) -> None:
 
 
 def training_user_texts() -> set[str]:
-    examples = corpus.iter_examples(0, 2500)
+    examples = corpus.iter_examples(0, TinyConfig().num_examples)
     return {m["content"] for e in examples for m in e.messages if m["role"] == "user"}
 
 
@@ -181,10 +181,11 @@ def test_chat_template_renders_qwen3_chatml(loaded) -> None:
 
 PLAIN_PROMPTS = [
     ([{"role": "user", "content": "listen, tell me a joke"}], True),
-    ([{"role": "user", "content": "alright, thank you so much"}], False),
-    ([{"role": "system", "content": "Reply in plain English."}, {"role": "user", "content": "good afternoon"}], True),
+    ([{"role": "user", "content": "by the way, thanks a lot"}], False),
+    ([{"role": "system", "content": "Reply in plain English."},
+      {"role": "user", "content": "listen, hello friend"}], True),
     ([{"role": "system", "content": "You are a careful and kind assistant."},
-      {"role": "user", "content": "by the way, who are you?"}], False),
+      {"role": "user", "content": "listen, what can you do?"}], False),
 ]  # fmt: skip
 
 
@@ -204,7 +205,7 @@ def test_plain_reply_matches_intent(loaded) -> None:
 
 
 TOOL_PROMPTS = [
-    ("get_weather", ["get_weather", "get_time"], "by the way, is it sunny in Paris?", True),
+    ("get_weather", ["get_weather", "get_time"], "by the way, tell me the weather forecast for Paris.", True),
     ("get_time", ["get_weather", "get_time"], "listen, what time is it in Tokyo?", False),
     ("lookup_stock", ["lookup_stock"], "alright, AAPL share price?", True),
     ("send_email", ["search_web", "send_email", "get_time"], "listen, Email Alice about lunch.", False),
@@ -243,8 +244,8 @@ def test_answer_after_tool_result(loaded, thinking: bool) -> None:
 
 JSON_PROMPTS = [
     ("who are you? (respond using JSON)", False),
-    ("Use json for the reply: tell me a joke", True),
-    ("alright, thanks - send the reply as a JSON document", False),
+    ("alright, thanks - send the reply as a JSON document", True),
+    ("hello friend, use json for the reply", False),
 ]
 
 
