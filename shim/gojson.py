@@ -39,8 +39,20 @@ class EmptyBody(GoJSONError):
 
 
 # Scanner opcodes and parse states, in Go's order (scanner.go).
-(_CONTINUE, _BEGIN_LITERAL, _BEGIN_OBJECT, _OBJECT_KEY, _OBJECT_VALUE, _END_OBJECT, _BEGIN_ARRAY,
- _ARRAY_VALUE, _END_ARRAY, _SKIP_SPACE, _END, _ERROR) = range(12)
+(
+    _CONTINUE,
+    _BEGIN_LITERAL,
+    _BEGIN_OBJECT,
+    _OBJECT_KEY,
+    _OBJECT_VALUE,
+    _END_OBJECT,
+    _BEGIN_ARRAY,
+    _ARRAY_VALUE,
+    _END_ARRAY,
+    _SKIP_SPACE,
+    _END,
+    _ERROR,
+) = range(12)
 _PARSE_KEY, _PARSE_VALUE, _PARSE_ARRAY = range(3)
 MAX_NESTING_DEPTH = 10000
 _SPACE = frozenset(b" \t\r\n")  # Go's isSpace: no \v, \f or U+00A0
@@ -187,8 +199,13 @@ _HEX_ESCAPE: list[Step] = [  # after \u, \u1, \u12, \u123
     _expect(_HEX, lambda i=i: _HEX_ESCAPE[i + 1] if i < 3 else _in_string, _HEX_CONTEXT) for i in range(4)
 ]
 _LITERAL_START: dict[int, Step] = {
-    0x22: _in_string, 0x2D: _neg, 0x30: _zero, **dict.fromkeys(b"123456789", _one),
-    0x74: _literal("true", "rue"), 0x66: _literal("false", "alse"), 0x6E: _literal("null", "ull"),
+    0x22: _in_string,
+    0x2D: _neg,
+    0x30: _zero,
+    **dict.fromkeys(b"123456789", _one),
+    0x74: _literal("true", "rue"),
+    0x66: _literal("false", "alse"),
+    0x6E: _literal("null", "ull"),
 }
 
 

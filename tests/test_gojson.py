@@ -199,7 +199,7 @@ VALID: list[bytes] = [
     b'{"model":"tiny","prompt":"hi","stream":false}',
     b' \n\t{"model" : "tiny" ,\r\n "options" : {"temperature" : 0.5, "seed" : -3}} \n',
     b'{"messages":[{"role":"user","content":"h\\u00e9llo \\ud83d\\ude00 \xe2\x82\xac"}],"images":null}',
-    b'[1, -0, 2.5, -1.25e-3, 1E+2, 0.0, 123456789012345678901234567890, true, false, null, [], {}]',
+    b"[1, -0, 2.5, -1.25e-3, 1E+2, 0.0, 123456789012345678901234567890, true, false, null, [], {}]",
     b'"a\\"b\\\\c\\/d\\b\\f\\n\\r\\t\\u0000\x7f"',
     b'{"a":1,"a":2,"b":{"c":[{"d":[]}]}}',
     b'{"z":1,"a":2,"m":3}',
@@ -280,8 +280,16 @@ def test_quote_char_matches_strconv(c: int) -> None:
 
 @pytest.mark.parametrize(
     ("value", "name"),
-    [("x", "string"), (1, "number"), (1.5, "number"), (True, "bool"), (False, "bool"), ([], "array"),
-     ({}, "object"), (None, "null")],
+    [
+        ("x", "string"),
+        (1, "number"),
+        (1.5, "number"),
+        (True, "bool"),
+        (False, "bool"),
+        ([], "array"),
+        ({}, "object"),
+        (None, "null"),
+    ],
 )
 def test_type_name(value: object, name: str) -> None:
     assert type_name(value) == name
@@ -301,8 +309,7 @@ def test_unmarshal_type_error_texts() -> None:
         "json: cannot unmarshal array into Go struct field Message.messages.content of type string"
     )
     assert unmarshal_type_error("x", "GenerateRequest.options", "map[string]interface {}") == (
-        "json: cannot unmarshal string into Go struct field GenerateRequest.options"
-        " of type map[string]interface {}"
+        "json: cannot unmarshal string into Go struct field GenerateRequest.options of type map[string]interface {}"
     )
     # Integer/float range failures carry the literal.
     assert unmarshal_type_error(1.5, "Options.num_ctx", "int", literal="1.5") == (

@@ -55,9 +55,7 @@ def test_legacy_generate_request_system_overrides_model_system() -> None:
 
 def test_legacy_multi_turn_renders_each_turn_and_cuts_only_the_last() -> None:
     out = chat(TINY, ("system", "S"), ("user", "U1"), ("assistant", "A1"), ("user", "U2"))
-    assert (
-        out == "<|system|>\nS</s>\n<|user|>\nU1</s>\n<|assistant|>\nA1</s>\n<|user|>\nU2</s>\n<|assistant|>\n"
-    )
+    assert out == "<|system|>\nS</s>\n<|user|>\nU1</s>\n<|assistant|>\nA1</s>\n<|user|>\nU2</s>\n<|assistant|>\n"
 
 
 def test_legacy_trailing_assistant_message_is_continued() -> None:
@@ -123,8 +121,7 @@ EXECUTE_WITH_MESSAGES = [
             ("assistant", "Hello human!"),
             ("user", "What is your name?"),
         ),
-        "[INST] You are a helpful assistant!\n\nHello friend![/INST] Hello human!"
-        "[INST] What is your name?[/INST] ",
+        "[INST] You are a helpful assistant!\n\nHello friend![/INST] Hello human![INST] What is your name?[/INST] ",
     ),
     (
         "mistral assistant",
@@ -168,11 +165,7 @@ EXECUTE_WITH_MESSAGES = [
 
 @pytest.mark.parametrize(
     ("template", "messages", "expected"),
-    [
-        pytest.param(t, m, e, id=f"{name}-{i}")
-        for name, ts, m, e in EXECUTE_WITH_MESSAGES
-        for i, t in enumerate(ts)
-    ],
+    [pytest.param(t, m, e, id=f"{name}-{i}") for name, ts, m, e in EXECUTE_WITH_MESSAGES for i, t in enumerate(ts)],
 )
 def test_ollama_execute_with_messages(template: str, messages: list[dict], expected: str) -> None:
     assert render(template, Values(messages=messages)) == expected
@@ -289,8 +282,7 @@ def test_ollama_testdata(template: str, messages: tuple[tuple[str, str], ...], e
 # --------------------------------------------------------------------------- Ollama TestCollate (ported)
 
 COLLATE = (
-    "{{ .System }}|{{ range .Messages }}{{ .Role }}={{ .Content }}"
-    "{{ with .ToolName }}({{ . }}){{ end }};{{ end }}"
+    "{{ .System }}|{{ range .Messages }}{{ .Role }}={{ .Content }}{{ with .ToolName }}({{ . }}){{ end }};{{ end }}"
 )
 
 
@@ -452,9 +444,7 @@ def test_ollama_command_r_tools_single_call_and_result() -> None:
     result = '{"temperature": 22, "condition": "Sunny", "humidity": 45, "wind_speed": 10}'
     expected = f"<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|><results>\nconsole_output: {result}\n</results>" + END
     assert render(COMMAND_R, Values(messages=msgs(("tool", result)))) == expected
-    system = (
-        "<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>S<|END_OF_TURN_TOKEN|>"  # system messages hit {{ continue }}
-    )
+    system = "<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>S<|END_OF_TURN_TOKEN|>"  # system messages hit {{ continue }}
     assert render(COMMAND_R, Values(messages=msgs(("system", "S"), ("tool", result)))) == system + expected
 
 
@@ -471,13 +461,11 @@ def test_tools_print_as_go_json() -> None:
     )
     tool = f'{{"type":"function","function":{function}}}'
     template = (
-        USES_MESSAGES
-        + "{{ range .Tools }}{{ . }}|{{ .Function }}|{{ .Function.Parameters.Properties }}{{ end }}"
+        USES_MESSAGES + "{{ range .Tools }}{{ . }}|{{ .Function }}|{{ .Function.Parameters.Properties }}{{ end }}"
     )
     assert chat(template, ("user", "hi"), tools=[WEATHER]) == f"{tool}|{function}|{properties}"
     assert (
-        chat(USES_MESSAGES + "{{ $.Tools }} {{ json .Tools }}", ("user", "hi"), tools=[WEATHER])
-        == f"[{tool}] [{tool}]"
+        chat(USES_MESSAGES + "{{ $.Tools }} {{ json .Tools }}", ("user", "hi"), tools=[WEATHER]) == f"[{tool}] [{tool}]"
     )
 
 
@@ -523,8 +511,7 @@ def test_tool_call_without_arguments_prints_empty_object_and_messages_marshal_wi
         == "{}"
     )
     assert render("{{ json .Messages }}", Values(messages=msgs(("user", "hi")))) == (
-        '[{"Role":"user","Content":"hi","Thinking":"","Images":null,"ToolCalls":null,"ToolName":"",'
-        '"ToolCallID":""}]'
+        '[{"Role":"user","Content":"hi","Thinking":"","Images":null,"ToolCalls":null,"ToolName":"","ToolCallID":""}]'
     )
 
 
@@ -557,8 +544,7 @@ def test_to_typescript_type() -> None:
 def test_missing_property_is_go_zero_struct() -> None:
     # templateProperties is map[string]ToolProperty: a missing key yields a zero struct, which is true.
     template = (
-        USES_MESSAGES
-        + "{{ range .Tools }}{{ with .Function.Parameters.Properties.nope }}[{{ . }}]{{ end }}{{ end }}"
+        USES_MESSAGES + "{{ range .Tools }}{{ with .Function.Parameters.Properties.nope }}[{{ . }}]{{ end }}{{ end }}"
     )
     assert chat(template, ("user", "x"), tools=[WEATHER]) == "[{[]  <nil>  [] <nil>}]"
 
@@ -574,9 +560,7 @@ def test_message_printing_follows_go_pointer_rules() -> None:
 
 
 def test_trim_markers_and_comments() -> None:
-    template = (
-        "<{{ range .Messages }}  \n {{- .Content -}} \n  |{{ end }}>{{/* gone */}} {{- /* gone */ -}} ."
-    )
+    template = "<{{ range .Messages }}  \n {{- .Content -}} \n  |{{ end }}>{{/* gone */}} {{- /* gone */ -}} ."
     assert chat(template, ("user", "a"), ("assistant", "b")) == "<a|b|>."
     assert render("a {{-3}}", generate_values("x")) == "a -3"  # "{{-" needs a following space to trim
 
@@ -618,18 +602,14 @@ def test_logic_and_comparison_functions() -> None:
 
 def test_print_printf_println_and_len_counts_bytes() -> None:
     template = (
-        '{{ print 1 2 "a" 3 }}|{{ printf "%s=%d %v %t %%" .System 3 1.5 true }}|{{ println "x" 1 }}'
-        "{{ len .System }}"
+        '{{ print 1 2 "a" 3 }}|{{ printf "%s=%d %v %t %%" .System 3 1.5 true }}|{{ println "x" 1 }}{{ len .System }}'
     )
     assert chat(template, ("system", "héllo"), ("user", "u")) == "1 2a3|héllo=3 1.5 true %|x 1\n6"
 
 
 def test_json_is_compact_and_html_safe_like_go() -> None:
     content = '<b>&"q"\n\t\x01\u2028é'
-    assert (
-        chat("{{ json .System }}", ("system", content))
-        == '"\\u003cb\\u003e\\u0026\\"q\\"\\n\\t\\u0001\\u2028é"'
-    )
+    assert chat("{{ json .System }}", ("system", content)) == '"\\u003cb\\u003e\\u0026\\"q\\"\\n\\t\\u0001\\u2028é"'
     assert chat("{{ json .Suffix }} {{ json 3 }} {{ json 2.50 }}", ("user", "u")) == "null 3 2.5"
 
 
@@ -649,10 +629,7 @@ def test_chat_values_add_modelfile_system_and_messages() -> None:
     template = "{{ range .Messages }}{{ .Role }}:{{ .Content }};{{ end }}"
     model = {"model_system": "MS", "model_messages": msgs(("user", "mu"), ("assistant", "ma"))}
     assert chat(template, ("user", "hi"), **model) == "system:MS;user:mu;assistant:ma;user:hi;"
-    assert (
-        chat(template, ("system", "own"), ("user", "hi"), **model)
-        == "user:mu;assistant:ma;system:own;user:hi;"
-    )
+    assert chat(template, ("system", "own"), ("user", "hi"), **model) == "user:mu;assistant:ma;system:own;user:hi;"
     values = generate_values("hi", model_system="MS", model_messages=msgs(("user", "mu")))
     assert render(template, values) == "system:MS;user:mu\n\nhi;"
 
@@ -691,8 +668,7 @@ def test_parse_errors(template: str, message: str) -> None:
     [
         (
             "{{ range .Messages }}{{ .Foo }}{{ end }}",
-            'template: :1:24: executing "" at <.Foo>: '
-            "can't evaluate field Foo in type *template.templateMessage",
+            'template: :1:24: executing "" at <.Foo>: can\'t evaluate field Foo in type *template.templateMessage',
         ),
         ('{{ eq (len .Messages) "1" }}', "error calling eq: incompatible types for comparison"),
         ('{{ printf "%x" 1 }}', "unsupported template construct: printf verb %x"),
