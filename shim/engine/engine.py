@@ -27,7 +27,7 @@ from shim.engine.types import CompletionRequest, Done, EngineError, Piece
 log = logging.getLogger("mlx_shim")
 
 Event = Piece | Done | EngineError
-BATCH_INTERVAL = 0.002  # seconds between two batches of one stream, at most 500 writes a second
+BATCH_INTERVAL = 0.005  # seconds between two batches of one stream, at most 200 writes a second
 
 
 class _Job:
