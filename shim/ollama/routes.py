@@ -22,7 +22,7 @@ from shim.engine import CompletionRequest, Done, Engine, EngineError, Message, P
 from shim.gojson import EmptyBody, GoJSONError, decode
 from shim.ollama import shapes
 from shim.ollama.binding import CHAT, GENERATE, BindError, Struct
-from shim.options import OptionError, resolve_options
+from shim.options import GenerationOptions, OptionError, resolve_options
 from shim.responses import error_response, json_response, ndjson_response, unless_disconnected
 
 
@@ -105,7 +105,7 @@ class OllamaAPI:
             raise ApiError(f'"{req["model"]}" does not support thinking', 400)
         return think
 
-    def _options(self, stored: StoredModel, req: dict[str, Any]) -> Any:
+    def _options(self, stored: StoredModel, req: dict[str, Any]) -> GenerationOptions:
         try:
             return resolve_options(self.settings.context_length, stored.parameters, req.get("options"))
         except OptionError as e:
@@ -153,17 +153,15 @@ class OllamaAPI:
         if not raw:
             system = req.get("system") or stored.system
             messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
-        completion = CompletionRequest(
-            model=stored,
-            options=options,
+        completion = self._completion(
+            stored,
+            options,
+            req,
+            think,
             messages=messages,
             raw_prompt=prompt if raw else None,
             template=req.get("template") or stored.template,
             context=req.get("context"),
-            think=think,
-            keep_alive=req.get("keep_alive"),
-            truncate=req.get("truncate", True),
-            shift=req.get("shift", True),
         )
 
         def chunk(piece: Piece) -> dict[str, Any]:
@@ -213,16 +211,8 @@ class OllamaAPI:
         ]
         if messages[0].role != "system" and stored.system:
             messages.insert(0, Message("system", stored.system))
-        completion = CompletionRequest(
-            model=stored,
-            options=options,
-            messages=messages,
-            template=stored.template,
-            tools=tools,
-            think=think,
-            keep_alive=req.get("keep_alive"),
-            truncate=req.get("truncate", True),
-            shift=req.get("shift", True),
+        completion = self._completion(
+            stored, options, req, think, messages=messages, template=stored.template, tools=tools
         )
 
         def chunk(piece: Piece) -> dict[str, Any]:
@@ -235,6 +225,21 @@ class OllamaAPI:
         return await self._respond(request, completion, req.get("stream", True), chunk, final)
 
     # -- running a completion ------------------------------------------------------------------------
+
+    @staticmethod
+    def _completion(
+        stored: StoredModel, options: GenerationOptions, req: dict[str, Any], think: bool | str | None, **prompt: Any
+    ) -> CompletionRequest:
+        """The fields generate and chat share; `prompt` says where the prompt comes from."""
+        return CompletionRequest(
+            model=stored,
+            options=options,
+            think=think,
+            keep_alive=req.get("keep_alive"),
+            truncate=req.get("truncate", True),
+            shift=req.get("shift", True),
+            **prompt,
+        )
 
     async def _load(self, stored: StoredModel, keep_alive: float | None) -> None:
         try:
