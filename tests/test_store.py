@@ -104,3 +104,27 @@ def test_builtin_model_is_registered_once(tmp_path: Path, tiny_model_dir: Path) 
     store.remove(stored.name)  # a user who deletes it does not get it back on the next start
     ensure_builtin_model(store, build)
     assert store.get(ModelName.parse(BUILTIN_NAME)) is None and builds == [0]
+
+
+def test_a_model_whose_directory_vanished_is_not_found(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """The store keeps the manifest (it is the user's), but the server neither lists nor runs the model."""
+    import httpx
+
+    from tests.conftest import start_server, stop_server
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_model_dir, copy)
+    home = tmp_path / "home"
+    home.mkdir()
+    create_from_modelfile(Store(home), ModelName.parse("gone"), f"FROM {copy}\n", tmp_path)
+    shutil.rmtree(copy)
+    server = start_server(home)
+    try:
+        assert httpx.get(server.url + "/api/tags").json() == {"models": []}
+        resp = httpx.post(
+            server.url + "/api/chat", json={"model": "gone", "messages": [{"role": "user", "content": "hi"}]}
+        )
+        assert (resp.status_code, resp.json()) == (404, {"error": "model 'gone' not found"})
+        assert httpx.get(server.url + "/").status_code == 200
+    finally:
+        stop_server(server)

@@ -7,6 +7,7 @@ engine and turns its events into NDJSON chunks or one JSON object.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,6 +25,8 @@ from shim.ollama import shapes
 from shim.ollama.binding import CHAT, GENERATE, BindError, Struct
 from shim.options import GenerationOptions, OptionError, resolve_options
 from shim.responses import error_response, json_response, ndjson_response, unless_disconnected
+
+log = logging.getLogger("mlx_shim")
 
 
 class ApiError(Exception):
@@ -64,6 +67,9 @@ class OllamaAPI:
                 return await handler(request)
             except ApiError as e:
                 return error_response(e.message, e.status)
+            except Exception as e:  # a bug must still answer in Ollama's shape and leave the server up
+                log.exception("unexpected error in %s", request.url.path)
+                return error_response(str(e) or type(e).__name__, 500)
 
         return endpoint
 
@@ -83,6 +89,14 @@ class OllamaAPI:
         return json_response({"models": models})
 
     # -- shared checks -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _capabilities(stored: StoredModel, requested: str) -> tuple[str, ...]:
+        """A manifest whose model directory is gone is a missing model, as a missing blob is in Ollama."""
+        try:
+            return stored.capabilities(stored.info())
+        except (OSError, ValueError):
+            raise ApiError(f"model '{requested}' not found", 404) from None
 
     def _find(self, requested: str, *, empty_status: int, empty_message: str) -> StoredModel:
         if not requested.strip():
@@ -137,7 +151,7 @@ class OllamaAPI:
         raw = req.get("raw", False)
         if raw and (req.get("template") or req.get("system") or req.get("context")):
             raise ApiError("raw mode does not support template, system, or context", 400)
-        capabilities = stored.capabilities(stored.info())
+        capabilities = self._capabilities(stored, requested)
         think = self._think(req, capabilities)
         if req.get("suffix"):
             raise ApiError(f"{stored.name.full} does not support insert", 400)
@@ -186,7 +200,7 @@ class OllamaAPI:
         if not raw_messages and req.get("keep_alive") == 0:
             await self.engine.unload(stored)
             return json_response(shapes.chat_final(requested, {"done_reason": "unload"}))
-        capabilities = stored.capabilities(stored.info())
+        capabilities = self._capabilities(stored, requested)
         tools = req.get("tools") or None
         if tools and "tools" not in capabilities:
             raise ApiError(f"{stored.name.full} does not support tools", 400)
