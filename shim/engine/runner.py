@@ -47,8 +47,9 @@ def run_completion(
         room = max(num_ctx - len(prompt), 1)
         limit = room if limit < 0 else min(limit, room)
 
-    think_start = getattr(tokenizer, "think_start_id", None) if think else None
-    think_end = getattr(tokenizer, "think_end_id", None) if think else None
+    # Markers of one special token each are split here; multi-token markers (Gemma's channels) stay text.
+    think_start = _single(getattr(tokenizer, "think_start_tokens", None)) if think else None
+    think_end = _single(getattr(tokenizer, "think_end_tokens", None)) if think else None
     splitter = ThinkingSplitter(
         enabled=think_start is not None,
         open_tag=getattr(tokenizer, "think_start", None) or "<think>",
@@ -125,6 +126,10 @@ def run_completion(
         load_duration=0,
         context=context,
     )
+
+
+def _single(tokens: tuple[int, ...] | None) -> int | None:
+    return tokens[0] if tokens and len(tokens) == 1 else None
 
 
 def _sampler(opts: GenerationOptions) -> Callable[[mx.array], mx.array]:
