@@ -62,3 +62,13 @@ def test_go_template_and_raw(tokenizer: Any, tiny_model_dir: Path) -> None:
     assert tokenizer.decode(build_prompt(req, tokenizer, 4096)) == "[S]<P>"
     raw = CompletionRequest(model=req.model, options=req.options, raw_prompt="The sky is")
     assert tokenizer.decode(build_prompt(raw, tokenizer, 4096)) == "The sky is"
+
+
+def test_a_model_without_chat_template_gets_ollamas_default(tokenizer: Any, tiny_model_dir: Path) -> None:
+    template = tokenizer.chat_template
+    tokenizer.chat_template = None
+    try:
+        req = request(tiny_model_dir, [Message("system", "S"), Message("user", "just the prompt")])
+        assert tokenizer.decode(build_prompt(req, tokenizer, 4096)) == "just the prompt"
+    finally:
+        tokenizer.chat_template = template

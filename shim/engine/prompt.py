@@ -13,6 +13,8 @@ from typing import Any
 from shim.engine.types import CompletionRequest, EngineError, Message
 from shim.gotemplate import Template, TemplateError, chat_values
 
+DEFAULT_TEMPLATE = "{{ .Prompt }}"  # Ollama's template for models that come without one
+
 
 def build_prompt(req: CompletionRequest, tokenizer: Any, num_ctx: int) -> list[int]:
     if req.raw_prompt is not None:
@@ -20,6 +22,8 @@ def build_prompt(req: CompletionRequest, tokenizer: Any, num_ctx: int) -> list[i
     assert req.messages is not None
     lead = tokenizer.decode(req.context) if req.context else ""
     template = _parse(req.template) if req.template else None
+    if template is None and not getattr(tokenizer, "chat_template", None):
+        template = _parse(DEFAULT_TEMPLATE)  # a base model without a chat template, as Ollama treats one
 
     def render(messages: list[Message]) -> list[int]:
         if template is not None:
