@@ -221,7 +221,6 @@ class Engine:
     def _touch(self, loaded: LoadedModel, keep_alive: float | None) -> None:
         """Ollama restarts the expiry timer when a request finishes, with that request's keep_alive."""
         keep = self.default_keep_alive if keep_alive is None else keep_alive
-        loaded.keep_alive = keep
         loaded.last_used = time.monotonic()
         loaded.expires_at = time.time() + keep if math.isfinite(keep) else math.inf
 

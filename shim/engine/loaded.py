@@ -28,14 +28,8 @@ class LoadedModel:
     info: ModelDirInfo
     model: Any
     tokenizer: Any
-    load_ns: int
     expires_at: float = 0.0  # time.time() seconds; math.inf for forever
-    keep_alive: float = 300.0
     last_used: float = field(default_factory=time.monotonic)
-
-    @property
-    def weights_bytes(self) -> int:
-        return self.info.size
 
 
 def model_key(stored: StoredModel) -> str:
@@ -52,7 +46,7 @@ def load_model(stored: StoredModel) -> LoadedModel:
         model.set_dtype(mx.float32)
     elapsed = time.perf_counter_ns() - started
     log.info("loaded %s from %s in %.2fs", stored.name.display, stored.model_dir, elapsed / 1e9)
-    return LoadedModel(model_key(stored), stored, info, model, tokenizer, elapsed)
+    return LoadedModel(model_key(stored), stored, info, model, tokenizer)
 
 
 def unload_model(loaded: LoadedModel) -> None:

@@ -20,7 +20,6 @@ class Message:
     thinking: str = ""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     tool_name: str = ""
-    images: list[bytes] = field(default_factory=list)
 
 
 @dataclass
