@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from registry.store import Store
+from shim.browser_safety import BrowserSafety, allowed_origins
 from shim.config import Settings
 from shim.engine import Engine
 from shim.ollama.routes import OllamaAPI
@@ -47,7 +49,13 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         finally:
             engine.stop()
 
-    app = Starlette(routes=ollama.routes(), lifespan=lifespan, exception_handlers={HTTPException: _gin_error})
+    safety = Middleware(BrowserSafety, origins=allowed_origins(), guard_hosts=settings.bind.is_loopback)
+    app = Starlette(
+        routes=ollama.routes(),
+        middleware=[safety],
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _gin_error},
+    )
     app.state.engine = engine
     app.state.store = store
     return app

@@ -71,11 +71,11 @@ class Server:
         return self.url.removeprefix("http://")
 
 
-def start_server(home: Path, extra_env: dict[str, str] | None = None) -> Server:
+def start_server(home: Path, extra_env: dict[str, str] | None = None, bind_host: str = "127.0.0.1") -> Server:
     port = free_port()
     env = {
         **os.environ,
-        "OLLAMA_HOST": f"127.0.0.1:{port}",
+        "OLLAMA_HOST": f"{bind_host}:{port}",
         "MLX_SHIM_HOME": str(home),
         "MLX_SHIM_NO_BUILTIN": "1",
         **(extra_env or {}),
