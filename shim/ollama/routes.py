@@ -140,6 +140,22 @@ class OllamaAPI:
     async def generate(self, request: Request) -> Response:
         started = time.perf_counter_ns()
         req = await read_body(request, GENERATE)
+        completion = await self.prepare_generate(req)
+        if isinstance(completion, dict):
+            return json_response(completion)
+        requested, raw = req.get("model", ""), completion.raw_prompt is not None
+
+        def chunk(piece: Piece) -> dict[str, Any]:
+            return shapes.generate_chunk(requested, piece)
+
+        def final(done: Done, collected: Piece | None) -> dict[str, Any]:
+            extra = shapes.metrics(done, started, with_context=not raw)
+            return shapes.generate_final(requested, extra, collected)
+
+        return await self._respond(request, completion, req.get("stream", True), chunk, final)
+
+    async def prepare_generate(self, req: dict[str, Any]) -> CompletionRequest | dict[str, Any]:
+        """GenerateHandler's checks in its order; a load or unload request is answered here (the dict)."""
         if not 0 <= req.get("top_logprobs", 0) <= 20:
             raise ApiError("top_logprobs must be between 0 and 20", 400)
         requested = req.get("model", "")
@@ -147,7 +163,7 @@ class OllamaAPI:
         prompt = req.get("prompt", "")
         if prompt == "" and req.get("keep_alive") == 0:
             await self.engine.unload(stored)
-            return json_response(shapes.generate_final(requested, {"done_reason": "unload"}))
+            return shapes.generate_final(requested, {"done_reason": "unload"})
         raw = req.get("raw", False)
         if raw and (req.get("template") or req.get("system") or req.get("context")):
             raise ApiError("raw mode does not support template, system, or context", 400)
@@ -161,13 +177,13 @@ class OllamaAPI:
         self._reject_unsupported(req)
         if prompt == "":
             await self._load(stored, req.get("keep_alive"))
-            return json_response(shapes.generate_final(requested, {"done_reason": "load"}))
+            return shapes.generate_final(requested, {"done_reason": "load"})
 
         messages = None
         if not raw:
             system = req.get("system") or stored.system
             messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
-        completion = self._completion(
+        return self._completion(
             stored,
             options,
             req,
@@ -178,20 +194,27 @@ class OllamaAPI:
             context=req.get("context"),
         )
 
-        def chunk(piece: Piece) -> dict[str, Any]:
-            return shapes.generate_chunk(requested, piece)
-
-        def final(done: Done, collected: Piece | None) -> dict[str, Any]:
-            extra = shapes.metrics(done, started, with_context=not raw)
-            return shapes.generate_final(requested, extra, collected)
-
-        return await self._respond(request, completion, req.get("stream", True), chunk, final)
-
     # -- /api/chat -----------------------------------------------------------------------------------
 
     async def chat(self, request: Request) -> Response:
         started = time.perf_counter_ns()
         req = await read_body(request, CHAT)
+        completion = await self.prepare_chat(req)
+        if isinstance(completion, dict):
+            return json_response(completion)
+        requested = req.get("model", "")
+
+        def chunk(piece: Piece) -> dict[str, Any]:
+            return shapes.chat_chunk(requested, piece)
+
+        def final(done: Done, collected: Piece | None) -> dict[str, Any]:
+            extra = shapes.metrics(done, started, with_context=False)
+            return shapes.chat_final(requested, extra, collected)
+
+        return await self._respond(request, completion, req.get("stream", True), chunk, final)
+
+    async def prepare_chat(self, req: dict[str, Any]) -> CompletionRequest | dict[str, Any]:
+        """ChatHandler's checks in its order; a load or unload request is answered here (the dict)."""
         if not 0 <= req.get("top_logprobs", 0) <= 20:
             raise ApiError("top_logprobs must be between 0 and 20", 400)
         requested = req.get("model", "")
@@ -199,7 +222,7 @@ class OllamaAPI:
         raw_messages = req.get("messages", [])
         if not raw_messages and req.get("keep_alive") == 0:
             await self.engine.unload(stored)
-            return json_response(shapes.chat_final(requested, {"done_reason": "unload"}))
+            return shapes.chat_final(requested, {"done_reason": "unload"})
         capabilities = self._capabilities(stored, requested)
         tools = req.get("tools") or None
         if tools and "tools" not in capabilities:
@@ -211,7 +234,7 @@ class OllamaAPI:
         self._reject_unsupported(req)
         if not raw_messages:
             await self._load(stored, req.get("keep_alive"))
-            return json_response(shapes.chat_final(requested, {"done_reason": "load"}))
+            return shapes.chat_final(requested, {"done_reason": "load"})
 
         messages = [
             Message(
@@ -225,18 +248,7 @@ class OllamaAPI:
         ]
         if messages[0].role != "system" and stored.system:
             messages.insert(0, Message("system", stored.system))
-        completion = self._completion(
-            stored, options, req, think, messages=messages, template=stored.template, tools=tools
-        )
-
-        def chunk(piece: Piece) -> dict[str, Any]:
-            return shapes.chat_chunk(requested, piece)
-
-        def final(done: Done, collected: Piece | None) -> dict[str, Any]:
-            extra = shapes.metrics(done, started, with_context=False)
-            return shapes.chat_final(requested, extra, collected)
-
-        return await self._respond(request, completion, req.get("stream", True), chunk, final)
+        return self._completion(stored, options, req, think, messages=messages, template=stored.template, tools=tools)
 
     # -- running a completion ------------------------------------------------------------------------
 
