@@ -237,3 +237,18 @@ class Engine:
         with self._lock:
             soonest = min((m.expires_at for m in self._loaded.values()), default=math.inf)
         return None if math.isinf(soonest) else max(soonest - time.time(), 0.0)
+
+
+async def collect(batches: AsyncIterator[list[Piece | Done]]) -> tuple[Piece, Done]:
+    """A whole answer for a non-streaming response: the pieces joined, and the final Done."""
+    content: list[str] = []
+    thinking: list[str] = []
+    tool_calls: list[dict] = []
+    async for batch in batches:
+        for event in batch:
+            if isinstance(event, Done):
+                return Piece("".join(content), "".join(thinking), tool_calls), event
+            content.append(event.content)
+            thinking.append(event.thinking)
+            tool_calls += event.tool_calls
+    raise EngineError("generation ended without a result")

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from registry.names import InvalidName, ModelName
 from registry.store import Store, StoredModel
 from shim.config import VERSION, Settings
-from shim.engine import CompletionRequest, Done, Engine, EngineError, Message, Piece
+from shim.engine import CompletionRequest, Done, Engine, EngineError, Message, Piece, collect
 from shim.gojson import EmptyBody, GoJSONError, decode
 from shim.ollama import shapes
 from shim.ollama.binding import CHAT, GENERATE, BindError, Struct
@@ -301,21 +301,11 @@ class OllamaAPI:
 
     async def _collect(self, request: Request, batches: AsyncIterator[list[Piece | Done]], final: Any) -> Response:
         async def gather() -> Response:
-            content: list[str] = []
-            thinking: list[str] = []
-            tool_calls: list[dict[str, Any]] = []
             try:
-                async for batch in batches:
-                    for event in batch:
-                        if isinstance(event, Done):
-                            collected = Piece("".join(content), "".join(thinking), tool_calls)
-                            return json_response(final(event, collected))
-                        content.append(event.content)
-                        thinking.append(event.thinking)
-                        tool_calls += event.tool_calls
+                collected, done = await collect(batches)
             except EngineError as e:
                 return error_response(e.message, e.status)
-            return error_response("generation ended without a result", 500)
+            return json_response(final(done, collected))
 
         response = await unless_disconnected(request, gather())
         return response if response is not None else Response(status_code=499)
