@@ -1,0 +1,160 @@
+"""OpenAI request bodies to Ollama's native ones, as Ollama's openai middleware converts them.
+
+Converting (rather than re-implementing) keeps one set of checks: after this step a request meets exactly
+the validation, capabilities and errors of /api/chat or /api/generate.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+import orjson
+
+_EFFORTS = {"none": False, "minimal": "low", "low": "low", "medium": "medium", "high": "high", "max": "max",
+            "xhigh": "max", "ultra": "max"}  # fmt: skip
+
+
+class OpenAIError(Exception):
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def go_type(value: Any) -> str:
+    """How Go names a decoded JSON value's type (encoding/json into interface{})."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "float64"
+    if isinstance(value, dict):
+        return "map[string]interface {}"
+    if isinstance(value, list):
+        return "[]interface {}"
+    return "string"
+
+
+def chat_request(body: dict[str, Any]) -> dict[str, Any]:
+    messages = body.get("messages")
+    if not messages:
+        raise OpenAIError("[] is too short - 'messages'")
+    if not isinstance(messages, list):
+        raise OpenAIError("invalid message format")
+    native: dict[str, Any] = {"model": body.get("model", ""), "messages": _messages(messages)}
+    native["options"] = _options(body)
+    if body.get("tools"):
+        native["tools"] = body["tools"]
+    think = _think(body)
+    if think is not None:
+        native["think"] = think
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") == "json_object":
+        native["format"] = "json"
+    elif response_format.get("type") == "json_schema":
+        native["format"] = (response_format.get("json_schema") or {}).get("schema") or {}
+    if body.get("logprobs"):
+        native["logprobs"] = True
+    return native
+
+
+def completion_request(body: dict[str, Any]) -> dict[str, Any]:
+    prompt = body.get("prompt", "")
+    if not isinstance(prompt, str):
+        raise OpenAIError(f"invalid type for 'prompt' field: {go_type(prompt)}")
+    native: dict[str, Any] = {"model": body.get("model", ""), "prompt": prompt, "options": _options(body)}
+    if body.get("suffix"):
+        native["suffix"] = body["suffix"]
+    if body.get("logprobs"):
+        native["logprobs"] = True
+    return native
+
+
+def _options(body: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's defaults differ from Ollama's: temperature and top_p are 1.0 unless given."""
+    options: dict[str, Any] = {
+        "temperature": body["temperature"] if body.get("temperature") is not None else 1.0,
+        "top_p": body["top_p"] if body.get("top_p") else 1.0,
+    }
+    max_tokens = body.get("max_tokens", body.get("max_completion_tokens"))
+    if max_tokens is not None:
+        options["num_predict"] = max_tokens
+    for key in ("seed", "frequency_penalty", "presence_penalty"):
+        if body.get(key) is not None:
+            options[key] = body[key]
+    stop = body.get("stop")
+    if isinstance(stop, str):
+        options["stop"] = [stop]
+    elif isinstance(stop, list):
+        for item in stop:
+            if not isinstance(item, str):
+                raise OpenAIError(f"invalid type for 'stop' field: {go_type(item)}")
+        options["stop"] = stop
+    elif stop is not None:
+        raise OpenAIError(f"invalid type for 'stop' field: {go_type(stop)}")
+    return options
+
+
+def _think(body: dict[str, Any]) -> bool | str | None:
+    effort = body.get("reasoning_effort") or (body.get("reasoning") or {}).get("effort")
+    if effort is None:
+        return None
+    if effort not in _EFFORTS:
+        choices = ", ".join(f'"{e}"' for e in _EFFORTS)
+        raise OpenAIError(f'invalid reasoning value: "{effort}" (must be {choices})')
+    return _EFFORTS[effort]
+
+
+def _messages(messages: list[Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    names_by_call_id: dict[str, str] = {}
+    for m in messages:
+        if not isinstance(m, dict):
+            raise OpenAIError("invalid message format")
+        base: dict[str, Any] = {"role": m.get("role", "")}
+        calls = [_tool_call(i, call, names_by_call_id) for i, call in enumerate(m.get("tool_calls") or [])]
+        if calls:
+            base["tool_calls"] = calls
+        if m.get("role") == "tool":
+            base["tool_name"] = m.get("name") or names_by_call_id.get(m.get("tool_call_id", ""), "")
+        if m.get("reasoning"):
+            base["thinking"] = m["reasoning"]
+        content = m.get("content")
+        if content is None or isinstance(content, str):
+            out.append({**base, "content": content or ""})
+        elif isinstance(content, list):
+            out += [{**base, **_part(part)} for part in content]  # each part is its own message, as Ollama
+        else:
+            raise OpenAIError(f"invalid message content type: {go_type(content)}")
+    return out
+
+
+def _tool_call(index: int, call: Any, names: dict[str, str]) -> dict[str, Any]:
+    function = (call or {}).get("function") or {}
+    arguments = function.get("arguments") or "{}"
+    if isinstance(arguments, str):
+        try:
+            arguments = orjson.loads(arguments)
+        except orjson.JSONDecodeError:
+            raise OpenAIError("invalid tool call arguments") from None
+    names[call.get("id", "")] = function.get("name", "")
+    return {"id": call.get("id", ""), "function": {"index": index, "name": function.get("name", ""),
+                                                   "arguments": arguments}}  # fmt: skip
+
+
+def _part(part: Any) -> dict[str, Any]:
+    kind = part.get("type") if isinstance(part, dict) else None
+    if kind == "text":
+        return {"content": part.get("text", "")}
+    if kind == "image_url":
+        image = part.get("image_url")
+        url = image.get("url", "") if isinstance(image, dict) else image if isinstance(image, str) else ""
+        if url.startswith(("http://", "https://")):
+            raise OpenAIError("image URLs are not currently supported, please use base64 encoded data instead")
+        _, _, data = url.partition(";base64,")
+        try:
+            return {"content": "", "images": [base64.b64decode(data, validate=True)]}
+        except (binascii.Error, ValueError):
+            raise OpenAIError("invalid image input") from None
+    raise OpenAIError("invalid message format")
