@@ -35,8 +35,9 @@ class _Job:
 
     Events go into a deque and the event loop is woken at most once per BATCH_INTERVAL for pieces: a model
     decoding faster than that (the tiny model makes a token every ~0.8 ms on two CPU cores) has its tokens
-    written a few at a time, a piece that arrives sooner rides along with the next event (at most one token
-    later), and the final event always wakes the loop at once. A slower model gets every token immediately."""
+    written a few at a time, a piece that arrives sooner rides along with the next event (the next piece, a
+    tool call, or the final event, which always wakes the loop at once). A model slower than that, which is
+    any model of useful size, gets every token written immediately."""
 
     def __init__(self, work: Callable[[_Job], None]) -> None:
         self.work = work
