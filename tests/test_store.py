@@ -128,3 +128,31 @@ def test_a_model_whose_directory_vanished_is_not_found(tmp_path: Path, tiny_mode
         assert httpx.get(server.url + "/").status_code == 200
     finally:
         stop_server(server)
+
+
+def test_a_model_that_fails_to_load_answers_500_and_the_server_keeps_serving(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    import httpx
+
+    from tests.conftest import start_server, stop_server
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1000])  # the header still parses, the tensors are cut short
+    home = tmp_path / "home"
+    home.mkdir()
+    create_from_modelfile(Store(home), ModelName.parse("broken"), f"FROM {broken}\n", tmp_path)
+    create_from_modelfile(Store(home), ModelName.parse("fine"), f"FROM {tiny_model_dir}\n", tmp_path)
+    server = start_server(home)
+    try:
+        body = {"messages": [{"role": "user", "content": "hi"}], "stream": False, "think": False}
+        resp = httpx.post(server.url + "/api/chat", json={"model": "broken", **body}, timeout=60)
+        assert resp.status_code == 500 and resp.json()["error"].startswith("unable to load model")
+        streamed = httpx.post(server.url + "/api/chat", json={"model": "broken", **body, "stream": True}, timeout=60)
+        assert streamed.status_code == 500 and list(streamed.json()) == ["error"]
+        ok = httpx.post(server.url + "/api/chat", json={"model": "fine", **body}, timeout=60)
+        assert ok.status_code == 200 and ok.json()["done"]
+    finally:
+        stop_server(server)
