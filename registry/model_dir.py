@@ -10,6 +10,7 @@ import json
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 class NotAModelDir(ValueError):
@@ -27,6 +28,7 @@ class ModelDirInfo:
     embedding_length: int
     chat_template: str
     capabilities: tuple[str, ...]
+    config: dict[str, Any]
 
     @classmethod
     def read(cls, path: Path) -> ModelDirInfo:
@@ -50,6 +52,7 @@ class ModelDirInfo:
             embedding_length=int(config.get("hidden_size") or 0),
             chat_template=template,
             capabilities=_capabilities(template),
+            config=config,
         )
 
     @property
@@ -81,13 +84,19 @@ def _capabilities(template: str) -> tuple[str, ...]:
     return tuple(caps)
 
 
-def _parameter_count(weights: Path, quantization: dict) -> int:
-    """Count logical parameters from the safetensors header: a quantized U32 matrix packs 32/bits values
-    per element (mlx-lm may override bits per layer), and its scales/biases are bookkeeping."""
+def safetensors_header(weights: Path) -> dict[str, Any]:
+    """Tensor name -> {dtype, shape, data_offsets}, read from the file's JSON header alone."""
     with weights.open("rb") as f:
         (length,) = struct.unpack("<Q", f.read(8))
         header = json.loads(f.read(length))
     header.pop("__metadata__", None)
+    return dict(header)
+
+
+def _parameter_count(weights: Path, quantization: dict) -> int:
+    """Count logical parameters from the safetensors header: a quantized U32 matrix packs 32/bits values
+    per element (mlx-lm may override bits per layer), and its scales/biases are bookkeeping."""
+    header = safetensors_header(weights)
     total = 0
     for name, entry in header.items():
         if name.endswith((".scales", ".biases")):

@@ -162,3 +162,24 @@ def test_tool_call_ids_and_index_on_the_wire(server: Any) -> None:
     call = httpx.post(server.url + "/api/chat", json=body, timeout=60).json()["message"]["tool_calls"][0]
     assert call["id"].startswith("call_") and len(call["id"]) == 13
     assert call["function"]["index"] == 0 and isinstance(call["function"]["arguments"], dict)
+
+
+def test_show(client: ollama.Client, server: Any) -> None:
+    import httpx
+
+    shown = client.show("tiny")
+    assert shown.modelfile and "FROM " in shown.modelfile and "TEMPLATE" in shown.modelfile
+    assert httpx.post(server.url + "/api/show", json={"model": "tiny"}).json()["system"] == "You are a tiny test model."
+    assert shown.parameters and 'stop                           "</s>"' in shown.parameters
+    assert shown.details and shown.details.family == "qwen2" and shown.details.format == "safetensors"
+    assert shown.modelinfo and shown.modelinfo["general.architecture"] == "qwen2"
+    assert shown.modelinfo["qwen2.block_count"] >= 1 and shown.modelinfo["general.parameter_count"] > 100_000
+    assert shown.capabilities == ["completion"]  # its Go TEMPLATE has no .Tools or .Think
+    own = client.show("qwen-tiny")
+    assert own.capabilities == ["completion", "tools", "thinking"] and "<|im_start|>" in (own.template or "")
+    body = {"model": "tiny", "system": "Other.", "options": {"temperature": 0.5}}
+    overridden = httpx.post(server.url + "/api/show", json=body).json()
+    assert overridden["system"] == "Other." and "temperature                    0.5" in overridden["parameters"]
+    assert httpx.post(server.url + "/api/show", json={"name": "tiny"}).status_code == 200  # legacy `name`
+    missing = httpx.post(server.url + "/api/show", json={"model": "nope"})
+    assert (missing.status_code, missing.json()) == (404, {"error": "model 'nope' not found"})

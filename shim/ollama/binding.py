@@ -202,3 +202,8 @@ CHAT = Struct(
     "ChatRequest",
     {**_COMMON, "messages": _list_of(_message, "[]api.Message"), "tools": _list_of(_map, "api.Tools")},
 )
+
+SHOW = Struct(
+    "ShowRequest",
+    {"model": STRING, "name": STRING, "system": STRING, "template": STRING, "verbose": BOOL, "options": _map},
+)

@@ -22,7 +22,8 @@ from shim.config import VERSION, Settings
 from shim.engine import CompletionRequest, Done, Engine, EngineError, Message, Piece, collect
 from shim.gojson import EmptyBody, GoJSONError, decode
 from shim.ollama import shapes
-from shim.ollama.binding import CHAT, GENERATE, BindError, Struct
+from shim.ollama.binding import CHAT, GENERATE, SHOW, BindError, Struct
+from shim.ollama.show import show_response
 from shim.options import GenerationOptions, OptionError, resolve_options
 from shim.responses import error_response, json_response, ndjson_response, unless_disconnected
 
@@ -58,6 +59,7 @@ class OllamaAPI:
             Route("/api/tags", self.tags, methods=["GET", "HEAD"]),
             Route("/api/generate", self.guarded(self.generate), methods=["POST"]),
             Route("/api/chat", self.guarded(self.chat), methods=["POST"]),
+            Route("/api/show", self.guarded(self.show), methods=["POST"]),
         ]
 
     @staticmethod
@@ -87,6 +89,18 @@ class OllamaAPI:
             except (OSError, ValueError):
                 continue  # a manifest whose model directory is gone is not "really present"
         return json_response({"models": models})
+
+    async def show(self, request: Request) -> Response:
+        req = await read_body(request, SHOW)
+        requested = req.get("model") or req.get("name") or ""
+        if not requested:
+            raise ApiError("model is required", 400)
+        stored = self._find(requested, empty_status=400, empty_message="model is required")
+        try:
+            info = stored.info()
+        except (OSError, ValueError):
+            raise ApiError(f"model '{requested}' not found", 404) from None
+        return json_response(show_response(stored, info, req.get("system", ""), req.get("options")))
 
     # -- shared checks -------------------------------------------------------------------------------
 
