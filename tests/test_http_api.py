@@ -286,3 +286,28 @@ def test_concurrent_requests_are_all_answered(server: Any) -> None:
     assert all(r["done"] and r["response"] for r in results)
     # Each answer is what the same request gets alone: queued requests do not disturb each other.
     assert results[2]["response"] == one(2)["response"]
+
+
+def test_copy_and_delete(server: Any, tiny_model_dir: Any) -> None:
+    def tags() -> dict[str, Any]:
+        return {m["name"]: m for m in httpx.get(server.url + "/api/tags").json()["models"]}
+
+    assert post(server, "/api/copy", {"source": "qwen-tiny", "destination": "Copied:v1"}).status_code == 200
+    assert tags()["Copied:v1"]["digest"] == tags()["qwen-tiny:latest"]["digest"]
+    for body, status, error in [
+        ({"source": "", "destination": "y"}, 400, 'source "" is invalid'),
+        ({"source": "qwen-tiny", "destination": "bad name!"}, 400, 'destination "bad name!" is invalid'),
+        ({"source": "nope", "destination": "y"}, 404, 'model "nope" not found'),
+    ]:
+        resp = post(server, "/api/copy", body)
+        assert (resp.status_code, resp.json()) == (status, {"error": error})
+    gone = httpx.request("DELETE", server.url + "/api/delete", json={"name": "copied:V1"})  # legacy field, any case
+    assert (gone.status_code, gone.content) == (200, b"")
+    assert "Copied:v1" not in tags() and tiny_model_dir.is_dir()  # the weights are the user's: kept
+    for body, status, error in [
+        ({"model": "copied:v1"}, 404, "model 'copied:v1' not found"),
+        ({}, 400, "model is required"),
+        ({"model": "bad name!"}, 400, 'name "bad name!" is invalid'),
+    ]:
+        resp = httpx.request("DELETE", server.url + "/api/delete", json=body)
+        assert (resp.status_code, resp.json()) == (status, {"error": error})

@@ -207,3 +207,6 @@ SHOW = Struct(
     "ShowRequest",
     {"model": STRING, "name": STRING, "system": STRING, "template": STRING, "verbose": BOOL, "options": _map},
 )
+
+COPY = Struct("CopyRequest", {"source": STRING, "destination": STRING})
+DELETE = Struct("DeleteRequest", {"model": STRING, "name": STRING})

@@ -7,6 +7,7 @@ engine and turns its events into NDJSON chunks or one JSON object.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -22,12 +23,17 @@ from shim.config import VERSION, Settings
 from shim.engine import CompletionRequest, Done, Engine, EngineError, Message, Piece, collect
 from shim.gojson import EmptyBody, GoJSONError, decode
 from shim.ollama import shapes
-from shim.ollama.binding import CHAT, GENERATE, SHOW, BindError, Struct
+from shim.ollama.binding import CHAT, COPY, DELETE, GENERATE, SHOW, BindError, Struct
 from shim.ollama.show import show_response
 from shim.options import GenerationOptions, OptionError, resolve_options
 from shim.responses import error_response, json_response, ndjson_response, unless_disconnected
 
 log = logging.getLogger("mlx_shim")
+
+
+def go_quote(text: str) -> str:
+    """Go's %q for the texts in Ollama's errors (close to JSON string quoting for these inputs)."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 class ApiError(Exception):
@@ -60,6 +66,8 @@ class OllamaAPI:
             Route("/api/generate", self.guarded(self.generate), methods=["POST"]),
             Route("/api/chat", self.guarded(self.chat), methods=["POST"]),
             Route("/api/show", self.guarded(self.show), methods=["POST"]),
+            Route("/api/copy", self.guarded(self.copy), methods=["POST"]),
+            Route("/api/delete", self.guarded(self.delete), methods=["DELETE"]),
         ]
 
     @staticmethod
@@ -101,6 +109,38 @@ class OllamaAPI:
         except (OSError, ValueError):
             raise ApiError(f"model '{requested}' not found", 404) from None
         return json_response(show_response(stored, info, req.get("system", ""), req.get("options")))
+
+    async def copy(self, request: Request) -> Response:
+        """A copy is the same manifest under a new name (same bytes, so the same digest, as in Ollama)."""
+        req = await read_body(request, COPY)
+        source, destination = req.get("source", ""), req.get("destination", "")
+        try:
+            source_name = ModelName.parse(source)
+        except InvalidName:
+            raise ApiError(f"source {go_quote(source)} is invalid", 400) from None
+        try:
+            destination_name = ModelName.parse(destination)
+        except InvalidName:
+            raise ApiError(f"destination {go_quote(destination)} is invalid", 400) from None
+        stored = self.store.get(source_name)
+        if stored is None:
+            raise ApiError(f"model {go_quote(source)} not found", 404)
+        self.store.put(destination_name, {k: v for k, v in stored.manifest.items() if k != "schemaVersion"})
+        return Response(status_code=200)
+
+    async def delete(self, request: Request) -> Response:
+        """Removes the name only: the weights stay where the user keeps them (a FROM directory is theirs)."""
+        req = await read_body(request, DELETE)
+        requested = req.get("model") or req.get("name") or ""
+        if not requested:
+            raise ApiError("model is required", 400)
+        try:
+            name = ModelName.parse(requested)
+        except InvalidName:
+            raise ApiError(f"name {go_quote(requested)} is invalid", 400) from None
+        if not self.store.remove(name):
+            raise ApiError(f"model '{requested}' not found", 404)
+        return Response(status_code=200)
 
     # -- shared checks -------------------------------------------------------------------------------
 
