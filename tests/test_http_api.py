@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -311,3 +312,18 @@ def test_copy_and_delete(server: Any, tiny_model_dir: Any) -> None:
     ]:
         resp = httpx.request("DELETE", server.url + "/api/delete", json=body)
         assert (resp.status_code, resp.json()) == (status, {"error": error})
+
+
+def test_ps_lists_loaded_models_with_true_numbers(server: Any) -> None:
+    post(server, "/api/generate", {"model": "qwen-tiny", "keep_alive": 0})  # a fresh load: the default num_ctx
+    post(server, "/api/generate", {"model": "qwen-tiny", "keep_alive": "10m"})
+    entry = next(m for m in httpx.get(server.url + "/api/ps").json()["models"] if m["name"] == "qwen-tiny:latest")
+    assert entry["size"] > 100_000 and entry["size_vram"] == 0  # the CPU backend: nothing in VRAM
+    assert entry["context_length"] == 4096 and len(entry["digest"]) == 64
+    expires = datetime.fromisoformat(entry["expires_at"])
+    assert 9 * 60 < (expires - datetime.now(expires.tzinfo)).total_seconds() <= 10 * 60
+    post(server, "/api/generate", {"model": "qwen-tiny", "keep_alive": -1})
+    forever = next(m for m in httpx.get(server.url + "/api/ps").json()["models"] if m["name"] == "qwen-tiny:latest")
+    assert int(forever["expires_at"][:4]) > 2200  # Ollama's "forever" is MaxInt64 ns from now
+    post(server, "/api/generate", {"model": "qwen-tiny", "keep_alive": 0})
+    assert "qwen-tiny:latest" not in {m["name"] for m in httpx.get(server.url + "/api/ps").json()["models"]}

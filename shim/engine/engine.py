@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 from registry.store import StoredModel
-from shim.engine.loaded import LoadedModel, load_model, model_key, unload_model
+from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model
 from shim.engine.prompt import build_prompt
 from shim.engine.runner import Cancelled, run_completion
 from shim.engine.types import CompletionRequest, Done, EngineError, Piece
@@ -96,6 +96,10 @@ class Engine:
         with self._lock:
             return list(self._loaded.values())
 
+    @staticmethod
+    def on_gpu() -> bool:
+        return on_gpu()
+
     # -- the async API the adapters use ------------------------------------------------------------
 
     async def complete(self, req: CompletionRequest) -> AsyncIterator[list[Piece | Done]]:
@@ -108,6 +112,7 @@ class Engine:
             try:
                 info = loaded.info
                 num_ctx = min(req.options.num_ctx, info.context_length or req.options.num_ctx)
+                loaded.context_length = num_ctx
                 opts = replace(req.options, num_ctx=num_ctx)
                 prompt = build_prompt(replace(req, options=opts), loaded.tokenizer, num_ctx)
                 done = run_completion(

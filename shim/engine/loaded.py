@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import mlx.core as mx
+from mlx.utils import tree_flatten
 from mlx_lm import load as mlx_load
 
 from registry.model_dir import ModelDirInfo
@@ -28,8 +29,15 @@ class LoadedModel:
     info: ModelDirInfo
     model: Any
     tokenizer: Any
+    memory_bytes: int  # the MLX arrays of the weights, as loaded (float32 norms and scales on the CPU backend)
+    context_length: int = 0  # the num_ctx the last request ran with
     expires_at: float = 0.0  # time.time() seconds; math.inf for forever
     last_used: float = field(default_factory=time.monotonic)
+
+
+def on_gpu() -> bool:
+    """Metal or CUDA: Ollama reports such memory as VRAM; on the CPU backend size_vram is 0."""
+    return bool(mx.default_device().type == mx.gpu)
 
 
 def model_key(stored: StoredModel) -> str:
@@ -46,7 +54,8 @@ def load_model(stored: StoredModel) -> LoadedModel:
         model.set_dtype(mx.float32)
     elapsed = time.perf_counter_ns() - started
     log.info("loaded %s from %s in %.2fs", stored.name.display, stored.model_dir, elapsed / 1e9)
-    return LoadedModel(model_key(stored), stored, info, model, tokenizer)
+    memory = sum(array.nbytes for _, array in tree_flatten(model.parameters()))
+    return LoadedModel(model_key(stored), stored, info, model, tokenizer, memory)
 
 
 def unload_model(loaded: LoadedModel) -> None:

@@ -63,6 +63,7 @@ class OllamaAPI:
             Route("/", self.root, methods=["GET", "HEAD"]),
             Route("/api/version", self.version, methods=["GET", "HEAD"]),
             Route("/api/tags", self.tags, methods=["GET", "HEAD"]),
+            Route("/api/ps", self.ps, methods=["GET"]),
             Route("/api/generate", self.guarded(self.generate), methods=["POST"]),
             Route("/api/chat", self.guarded(self.chat), methods=["POST"]),
             Route("/api/show", self.guarded(self.show), methods=["POST"]),
@@ -96,6 +97,30 @@ class OllamaAPI:
                 models.append(shapes.tags_entry(stored))
             except (OSError, ValueError):
                 continue  # a manifest whose model directory is gone is not "really present"
+        return json_response({"models": models})
+
+    async def ps(self, request: Request) -> Response:
+        """Loaded models, the longest time left first. Size is the weights' MLX arrays: no KV cache is kept
+        between requests yet, so there is none to count."""
+        models = []
+        for loaded in sorted(self.engine.loaded(), key=lambda m: m.expires_at, reverse=True):
+            stored = loaded.stored
+            num_ctx = loaded.context_length or min(
+                resolve_options(self.settings.context_length, stored.parameters, None).num_ctx,
+                loaded.info.context_length or self.settings.context_length,
+            )
+            models.append(
+                {
+                    "name": stored.name.display,
+                    "model": stored.name.display,
+                    "size": loaded.memory_bytes,
+                    "digest": stored.digest,
+                    "details": shapes.details(loaded.info),
+                    "expires_at": shapes.expires_at(loaded.expires_at),
+                    "size_vram": loaded.memory_bytes if self.engine.on_gpu() else 0,
+                    "context_length": num_ctx,
+                }
+            )
         return json_response({"models": models})
 
     async def show(self, request: Request) -> Response:

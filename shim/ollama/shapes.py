@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -91,3 +92,13 @@ def tags_entry(stored: StoredModel) -> dict[str, Any]:
         "details": details(info),
         "capabilities": list(stored.capabilities(info)),
     }
+
+
+FOREVER_NS = 2**63 - 1  # Go's math.MaxInt64 duration: a "forever" keep_alive expires around the year 2318
+
+
+def expires_at(seconds: float) -> str:
+    now = time.time_ns()
+    if math.isinf(seconds):
+        return local_from_ns(now + FOREVER_NS)
+    return local_from_ns(int(seconds * 1e9))
