@@ -9,14 +9,7 @@ import httpx
 import openai
 import pytest
 
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Get the current weather for a city.",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}
+from tests.test_ollama_client import WEATHER_TOOL as WEATHER
 
 
 @pytest.fixture(scope="module")
