@@ -65,6 +65,11 @@ def resolve_options(
     return replace(opts, num_ctx=max(opts.num_ctx, 4))
 
 
+def capped_num_ctx(num_ctx: int, trained_context: int) -> int:
+    """Ollama caps num_ctx at the context the model was trained for (0: the model does not say)."""
+    return min(num_ctx, trained_context) if trained_context else num_ctx
+
+
 def _check(key: str, kind: str, value: Any) -> Any:
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind == "integer":

@@ -23,6 +23,7 @@ from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unloa
 from shim.engine.prompt import build_prompt
 from shim.engine.runner import Cancelled, run_completion
 from shim.engine.types import CompletionRequest, Done, EngineError, Piece
+from shim.options import capped_num_ctx
 
 log = logging.getLogger("mlx_shim")
 
@@ -110,8 +111,7 @@ class Engine:
             loaded = self._ensure_loaded(req.model)
             load_ns = time.perf_counter_ns() - job.created_ns
             try:
-                info = loaded.info
-                num_ctx = min(req.options.num_ctx, info.context_length or req.options.num_ctx)
+                num_ctx = capped_num_ctx(req.options.num_ctx, loaded.info.context_length)
                 loaded.context_length = num_ctx
                 opts = replace(req.options, num_ctx=num_ctx)
                 prompt = build_prompt(replace(req, options=opts), loaded.tokenizer, num_ctx)

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from registry.model_dir import ModelDirInfo
 from registry.names import InvalidName, ModelName
 from registry.store import Store, StoredModel
 from shim.config import VERSION, Settings
@@ -25,7 +26,7 @@ from shim.gojson import EmptyBody, GoJSONError, decode
 from shim.ollama import shapes
 from shim.ollama.binding import CHAT, COPY, DELETE, GENERATE, SHOW, BindError, Struct
 from shim.ollama.show import show_response
-from shim.options import GenerationOptions, OptionError, resolve_options
+from shim.options import GenerationOptions, OptionError, capped_num_ctx, resolve_options
 from shim.responses import error_response, json_response, ndjson_response, unless_disconnected
 
 log = logging.getLogger("mlx_shim")
@@ -105,10 +106,8 @@ class OllamaAPI:
         models = []
         for loaded in sorted(self.engine.loaded(), key=lambda m: m.expires_at, reverse=True):
             stored = loaded.stored
-            num_ctx = loaded.context_length or min(
-                resolve_options(self.settings.context_length, stored.parameters, None).num_ctx,
-                loaded.info.context_length or self.settings.context_length,
-            )
+            default = resolve_options(self.settings.context_length, stored.parameters, None).num_ctx
+            num_ctx = loaded.context_length or capped_num_ctx(default, loaded.info.context_length)
             models.append(
                 {
                     "name": stored.name.display,
@@ -129,10 +128,7 @@ class OllamaAPI:
         if not requested:
             raise ApiError("model is required", 400)
         stored = self._find(requested, empty_status=400, empty_message="model is required")
-        try:
-            info = stored.info()
-        except (OSError, ValueError):
-            raise ApiError(f"model '{requested}' not found", 404) from None
+        info = self._info(stored, requested)
         return json_response(show_response(stored, info, req.get("system", ""), req.get("options")))
 
     async def copy(self, request: Request) -> Response:
@@ -170,12 +166,15 @@ class OllamaAPI:
     # -- shared checks -------------------------------------------------------------------------------
 
     @staticmethod
-    def _capabilities(stored: StoredModel, requested: str) -> tuple[str, ...]:
+    def _info(stored: StoredModel, requested: str) -> ModelDirInfo:
         """A manifest whose model directory is gone is a missing model, as a missing blob is in Ollama."""
         try:
-            return stored.capabilities(stored.info())
+            return stored.info()
         except (OSError, ValueError):
             raise ApiError(f"model '{requested}' not found", 404) from None
+
+    def _capabilities(self, stored: StoredModel, requested: str) -> tuple[str, ...]:
+        return stored.capabilities(self._info(stored, requested))
 
     def _find(self, requested: str, *, empty_status: int, empty_message: str) -> StoredModel:
         if not requested.strip():
