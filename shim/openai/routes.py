@@ -3,6 +3,7 @@ code, run on the same engine, answered in OpenAI's shapes (SSE laid out as Ollam
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable
@@ -19,6 +20,8 @@ from shim.jsonbytes import go_json
 from shim.ollama.routes import ApiError, OllamaAPI
 from shim.openai.convert import OpenAIError, chat_request, completion_request
 from shim.responses import unless_disconnected
+
+log = logging.getLogger("mlx_shim")
 
 JSON = "application/json"  # Ollama's /v1 answers carry no charset, and end in a newline (json.Encoder)
 
@@ -70,6 +73,9 @@ class OpenAIAPI:
                 return await handler(request)
             except (ApiError, OpenAIError) as e:
                 return openai_error(e.message, e.status)
+            except Exception as e:  # a bug must still answer in OpenAI's shape and leave the server up
+                log.exception("unexpected error in %s", request.url.path)
+                return openai_error(str(e) or type(e).__name__, 500)
 
         return endpoint
 
