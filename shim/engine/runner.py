@@ -1,20 +1,17 @@
-"""One completion on a loaded model: sampling, stop strings, thinking split, honest timings.
+"""One completion's per-token pipeline: stop strings, incremental detokenizing, thinking split, tool calls,
+honest counts. The scheduler (shim/engine/batch.py) feeds it the tokens its sequence gets from the batch.
 
-Runs on the engine's worker thread only. `emit` hands each Piece to the waiting HTTP handler;
-`cancelled` is checked after every token so a client that leaves stops generation within one token.
+Runs on the engine's worker thread only. `emit` hands each Piece to the waiting HTTP handler.
 """
 
 from __future__ import annotations
 
-import secrets
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import mlx.core as mx
-from mlx_lm.generate import generate_step
-from mlx_lm.sample_utils import make_logits_processors, make_sampler
+from mlx_lm.sample_utils import apply_min_p, apply_top_k, apply_top_p, make_logits_processors, make_sampler
 
 from shim.engine.detokenizer import IncrementalDetokenizer
 from shim.engine.stops import StopMatcher
@@ -24,108 +21,102 @@ from shim.engine.types import Done, Piece
 from shim.options import GenerationOptions
 
 
-class Cancelled(Exception):
-    pass
+class Completion:
+    """The state of one request's answer; `feed` takes each generated token and says when the answer ends."""
 
+    def __init__(
+        self,
+        tokenizer: Any,
+        prompt: list[int],
+        opts: GenerationOptions,
+        *,
+        think: bool,
+        shift: bool,
+        tools: list[dict[str, Any]] | None,
+        emit: Callable[[Piece], None],
+    ) -> None:
+        self.prompt = prompt
+        num_ctx = opts.num_ctx
+        limit = opts.num_predict if opts.num_predict > 0 else -1
+        if not shift:
+            room = max(num_ctx - len(prompt), 1)
+            limit = room if limit < 0 else min(limit, room)
+        self.limit = limit
 
-def run_completion(
-    model: Any,
-    tokenizer: Any,
-    prompt: list[int],
-    opts: GenerationOptions,
-    *,
-    think: bool,
-    shift: bool,
-    tools: list[dict[str, Any]] | None,
-    emit: Callable[[Piece], None],
-    cancelled: threading.Event,
-) -> Done:
-    mx.random.seed(opts.seed if opts.seed >= 0 else secrets.randbits(63))
-    num_ctx = opts.num_ctx
-    limit = opts.num_predict if opts.num_predict > 0 else -1
-    if not shift:
-        room = max(num_ctx - len(prompt), 1)
-        limit = room if limit < 0 else min(limit, room)
+        # Markers of one special token each are split here; multi-token markers (Gemma's channels) stay text.
+        self.think_start = _single(getattr(tokenizer, "think_start_tokens", None)) if think else None
+        self.think_end = _single(getattr(tokenizer, "think_end_tokens", None)) if think else None
+        self.splitter = ThinkingSplitter(
+            enabled=self.think_start is not None,
+            open_tag=getattr(tokenizer, "think_start", None) or "<think>",
+            starts_open=self.think_start is not None and bool(prompt) and prompt[-1] == self.think_start,
+        )
+        self.calls = ToolCallCollector(tokenizer, tools)
+        self.stops = StopMatcher(opts.stop)
+        self.detok = IncrementalDetokenizer(tokenizer._tokenizer.decode, prompt)
+        self.eos = set(tokenizer.eos_token_ids)
+        self.emit = emit
+        self.generated: list[int] = []
+        self.reason = "length"
+        self.stop_hit = False
+        self.started = time.perf_counter_ns()
+        self.first = 0
 
-    # Markers of one special token each are split here; multi-token markers (Gemma's channels) stay text.
-    think_start = _single(getattr(tokenizer, "think_start_tokens", None)) if think else None
-    think_end = _single(getattr(tokenizer, "think_end_tokens", None)) if think else None
-    splitter = ThinkingSplitter(
-        enabled=think_start is not None,
-        open_tag=getattr(tokenizer, "think_start", None) or "<think>",
-        starts_open=think_start is not None and bool(prompt) and prompt[-1] == think_start,
-    )
-    calls = ToolCallCollector(tokenizer, tools)
-    stops = StopMatcher(opts.stop)
-    detok = IncrementalDetokenizer(tokenizer._tokenizer.decode, prompt)
-    eos = set(tokenizer.eos_token_ids)
-
-    def out(piece: Piece | None) -> None:
+    def _out(self, piece: Piece | None) -> None:
         if piece is not None:
-            emit(piece)
+            self.emit(piece)
 
-    def push(text: str) -> bool:
+    def _push(self, text: str) -> bool:
         """Pass decoded text through the stop matcher to the splitter; True when a stop string hit."""
-        safe, hit = stops.feed(text)
-        out(splitter.text(safe))
+        safe, hit = self.stops.feed(text)
+        self._out(self.splitter.text(safe))
         return hit
 
-    generated: list[int] = []
-    reason = "length"
-    stop_hit = False
-    started = time.perf_counter_ns()
-    first = 0
-    steps = generate_step(
-        mx.array(prompt),
-        model,
-        max_tokens=limit,
-        sampler=_sampler(opts),
-        logits_processors=_processors(opts),
-        max_kv_size=num_ctx if shift else None,
-    )
-    for token, _ in steps:
-        if not first:
-            first = time.perf_counter_ns()
-        if cancelled.is_set():
-            raise Cancelled
-        generated.append(token)
-        if token in eos:
-            reason = "stop"
-            break
+    def feed(self, token: int) -> bool:
+        """One generated token; True when the answer is over (end of turn, stop string or token limit)."""
+        if not self.first:
+            self.first = time.perf_counter_ns()
+        self.generated.append(token)
+        if token in self.eos:
+            self.reason = "stop"
+            return True
+        calls, splitter = self.calls, self.splitter
         if calls.collecting:
-            out(calls.feed(token))
-            continue
-        if token in (think_start, think_end) or calls.begins(token):
+            self._out(calls.feed(token))
+        elif token in (self.think_start, self.think_end) or calls.begins(token):
             # A marker ends whatever text was pending: it cannot be part of a stop string.
-            if push(detok.flush()):
-                reason, stop_hit = "stop", True
-                break
-            out(splitter.text(stops.flush()))
-            if token in (think_start, think_end):
-                out(splitter.open() if token == think_start else splitter.close())
-            continue
-        if push(detok.add(token)):
-            reason, stop_hit = "stop", True
-            break
-    out(calls.flush())
-    if not stop_hit:
-        if push(detok.flush()):
-            reason = "stop"
-        else:
-            out(splitter.text(stops.flush()))
-    out(splitter.flush())
-    finished = time.perf_counter_ns()
-    first = first or finished
-    context = prompt + [t for t in generated if t not in eos]
-    return Done(
-        done_reason=reason,  # type: ignore[arg-type]
-        prompt_eval_count=len(prompt),
-        prompt_eval_duration=first - started,
-        eval_count=len(generated),
-        eval_duration=finished - first,
-        load_duration=0,
-        context=context,
-    )
+            if self._push(self.detok.flush()):
+                self.reason, self.stop_hit = "stop", True
+                return True
+            self._out(splitter.text(self.stops.flush()))
+            if token in (self.think_start, self.think_end):
+                self._out(splitter.open() if token == self.think_start else splitter.close())
+        elif self._push(self.detok.add(token)):
+            self.reason, self.stop_hit = "stop", True
+            return True
+        return 0 < self.limit <= len(self.generated)
+
+    def finish(self) -> Done:
+        """Flush what is held back and report the answer's true counts and timings."""
+        self._out(self.calls.flush())
+        if not self.stop_hit:
+            if self._push(self.detok.flush()):
+                self.reason = "stop"
+            else:
+                self._out(self.splitter.text(self.stops.flush()))
+        self._out(self.splitter.flush())
+        finished = time.perf_counter_ns()
+        first = self.first or finished
+        context = self.prompt + [t for t in self.generated if t not in self.eos]
+        return Done(
+            done_reason=self.reason,  # type: ignore[arg-type]
+            prompt_eval_count=len(self.prompt),
+            prompt_eval_duration=first - self.started,
+            eval_count=len(self.generated),
+            eval_duration=finished - first,
+            load_duration=0,
+            context=context,
+        )
 
 
 def _single(tokens: tuple[int, ...] | None) -> int | None:
@@ -133,10 +124,34 @@ def _single(tokens: tuple[int, ...] | None) -> int | None:
 
 
 def _sampler(opts: GenerationOptions) -> Callable[[mx.array], mx.array]:
+    """Greedy requests share mlx-lm's one greedy sampler object, so a greedy batch samples in one call."""
     if opts.temperature <= 0:
         return make_sampler(0.0)
     top_p = opts.top_p if 0 < opts.top_p < 1 else 0.0
-    return make_sampler(opts.temperature, top_p=top_p, min_p=opts.min_p, top_k=max(opts.top_k, 0))
+    top_k = max(opts.top_k, 0)
+    if opts.seed < 0:
+        return make_sampler(opts.temperature, top_p=top_p, min_p=opts.min_p, top_k=top_k)
+    return _seeded_sampler(opts.temperature, top_p, opts.min_p, top_k, opts.seed)
+
+
+def _seeded_sampler(temp: float, top_p: float, min_p: float, top_k: int, seed: int) -> Callable[[mx.array], mx.array]:
+    """make_sampler's chain on a random stream of its own, so what other sequences draw cannot change this
+    one's tokens. Splitting the key as MLX's global generator does gives the draws `mx.random.seed(seed)`
+    would give."""
+    key = mx.random.key(seed)
+
+    def sample(logprobs: mx.array) -> mx.array:
+        nonlocal key
+        if top_p:
+            logprobs = apply_top_p(logprobs, top_p)
+        if min_p:
+            logprobs = apply_min_p(logprobs, min_p)
+        if top_k:
+            logprobs = apply_top_k(logprobs, top_k)
+        key, draw = mx.random.split(key)
+        return mx.random.categorical(logprobs * (1.0 / temp), key=draw)
+
+    return sample
 
 
 def _processors(opts: GenerationOptions) -> list[Callable[[mx.array, mx.array], mx.array]]:

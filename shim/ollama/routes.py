@@ -101,22 +101,23 @@ class OllamaAPI:
         return json_response({"models": models})
 
     async def ps(self, request: Request) -> Response:
-        """Loaded models, the longest time left first. Size is the weights' MLX arrays: no KV cache is kept
-        between requests yet, so there is none to count."""
+        """Loaded models, the longest time left first. Size is the weights' MLX arrays plus the model's KV caches
+        (running requests and the prefix cache)."""
         models = []
         for loaded in sorted(self.engine.loaded(), key=lambda m: m.expires_at, reverse=True):
             stored = loaded.stored
             default = resolve_options(self.settings.context_length, stored.parameters, None).num_ctx
             num_ctx = loaded.context_length or capped_num_ctx(default, loaded.info.context_length)
+            size = loaded.memory_bytes + loaded.kv_bytes
             models.append(
                 {
                     "name": stored.name.display,
                     "model": stored.name.display,
-                    "size": loaded.memory_bytes,
+                    "size": size,
                     "digest": stored.digest,
                     "details": shapes.details(loaded.info),
                     "expires_at": shapes.expires_at(loaded.expires_at),
-                    "size_vram": loaded.memory_bytes if self.engine.on_gpu() else 0,
+                    "size_vram": size if self.engine.on_gpu() else 0,
                     "context_length": num_ctx,
                 }
             )
