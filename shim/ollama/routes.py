@@ -359,9 +359,11 @@ class OllamaAPI:
         if not stream:
             return await self._collect(request, batches, final)
         try:
-            first = await anext(batches)
+            first = await unless_disconnected(request, anext(batches))
         except EngineError as e:  # nothing sent yet: answer with the error's own status
             return error_response(e.message, e.status)
+        if first is None:  # the client left while the request waited: it was dropped without generating
+            return Response(status_code=499)
 
         async def lines() -> AsyncIterator[list[dict[str, Any]]]:
             batch = first

@@ -160,7 +160,7 @@ class OpenAIAPI:
             saw_tools = saw_tools or bool(piece.tool_calls)
             return chunks(piece)
 
-        return await self._stream(completion, on_piece, final)
+        return await self._stream(request, completion, on_piece, final)
 
     async def completions(self, request: Request) -> Response:
         body = await self._body(request)
@@ -192,7 +192,7 @@ class OpenAIAPI:
             out = [frame([{"text": "", "index": 0, "finish_reason": done.done_reason}])]
             return out + ([frame([], _usage(done))] if include_usage else [])
 
-        return await self._stream(completion, on_piece, final)
+        return await self._stream(request, completion, on_piece, final)
 
     # -- running -----------------------------------------------------------------------------------------
 
@@ -207,15 +207,18 @@ class OpenAIAPI:
 
     async def _stream(
         self,
+        request: Request,
         completion: CompletionRequest,
         on_piece: Callable[[Piece], list[dict[str, Any]]],
         final: Callable[[Done], list[dict[str, Any]]],
     ) -> Response:
         batches = self.native.engine.complete(completion)
         try:
-            first = await anext(batches)
+            first = await unless_disconnected(request, anext(batches))
         except EngineError as e:
             return openai_error(e.message, e.status)
+        if first is None:  # the client left while the request waited: it was dropped without generating
+            raise OpenAIError("request canceled", 499)
 
         async def frames() -> AsyncIterator[bytes]:
             batch = first
