@@ -201,6 +201,13 @@ def test_keep_alive_expiry_unloads_and_lru_evicts(lifecycle: Server) -> None:
     assert post(srv, "/api/generate", {**body, "model": "qwen-tiny", "keep_alive": "2s"}).status_code == 200
     assert post(srv, "/api/generate", {**body, "model": "second"}).status_code == 200
     assert {m["name"] for m in ps(srv)} == {"qwen-tiny:latest", "second:latest"}
+    table = cli("ps", env=srv.env)
+    assert table.returncode == 0, table.stderr
+    header, *rows = table.stdout.splitlines()
+    assert header.split() == ["NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL"]
+    digest = next(m["digest"] for m in ps(srv) if m["name"] == "second:latest")
+    assert rows[0].split()[:2] == ["second:latest", digest[:12]]  # the latest expiry first
+    assert rows[0].split()[4:] == ["100%", "CPU", "4096", "4", "minutes", "from", "now"]
     deadline = time.monotonic() + 10
     while len(ps(srv)) > 1 and time.monotonic() < deadline:
         time.sleep(0.1)
