@@ -52,7 +52,6 @@ class Sequence:
     num_ctx: int
     num_keep: int
     load_ns: int
-    keep_alive: float | None
     context: list[int] = field(default_factory=list)
 
 
@@ -108,7 +107,7 @@ class ModelBatch:
         gone = [uid for uid, seq in self.sequences.items() if seq.listener.cancelled.is_set()]
         for uid in gone:
             seq = self.sequences.pop(uid)
-            self._keep(self.generator.remove([uid], return_prompt_caches=True).get(uid))
+            self.generator.remove([uid])
             log.info("generation cancelled: client disconnected")
             seq.listener.put(None)
             ended.append(seq)

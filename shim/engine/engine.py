@@ -255,9 +255,11 @@ class Engine:
     def _start(self, job: _Job, key: str) -> bool:
         """Start the job if it can start now; False to wait. A job that ends here has had its None sent."""
         if job.kind == "unload":
-            if self._busy(key):
-                return False
-            self._unload(key)
+            loaded = self._loaded.get(key)
+            if loaded is not None and self._busy(key):
+                loaded.keep_alive = 0.0  # as Ollama: expires the moment its running requests end
+            else:
+                self._unload(key)
             job.put(None)
             return True
         loaded = self._loaded.get(key)
@@ -295,7 +297,6 @@ class Engine:
             num_ctx=num_ctx,
             num_keep=opts.num_keep,
             load_ns=load_ns,
-            keep_alive=job.keep_alive,
         )
         batch.admit(sequence)
         return True
@@ -309,8 +310,8 @@ class Engine:
         loaded = self._loaded.get(key)
         if loaded is not None:
             loaded.kv_bytes = batch.kv_bytes
-            for seq in ended:
-                self._touch(loaded, seq.keep_alive)
+            if ended:
+                self._restart_timer(loaded)
 
     def _make_room(self, stored: StoredModel) -> bool:
         """Unload idle models, least recently used first, until the new one fits the model count and the
@@ -352,9 +353,15 @@ class Engine:
             unload_model(loaded)
 
     def _touch(self, loaded: LoadedModel, keep_alive: float | None) -> None:
-        """Ollama restarts the expiry timer when a request finishes, with that request's keep_alive."""
-        keep = self.default_keep_alive if keep_alive is None else keep_alive
+        """A request arrives: as in Ollama, its keep_alive becomes the model's session duration."""
+        loaded.keep_alive = self.default_keep_alive if keep_alive is None else keep_alive
+        self._restart_timer(loaded)
+
+    def _restart_timer(self, loaded: LoadedModel) -> None:
+        """The expiry timer restarts when a request starts and when one ends (an idle model then counts
+        down from its last request's end)."""
         loaded.last_used = time.monotonic()
+        keep = loaded.keep_alive
         loaded.expires_at = time.time() + keep if math.isfinite(keep) else math.inf
 
     def _expire(self) -> None:

@@ -32,6 +32,7 @@ class LoadedModel:
     memory_bytes: int  # the MLX arrays of the weights, as loaded (float32 norms and scales on the CPU backend)
     kv_bytes: int = 0  # KV caches: running sequences and the prefix cache (the engine's worker keeps it current)
     context_length: int = 0  # the num_ctx the last request ran with
+    keep_alive: float = 0.0  # seconds to stay loaded once idle: the latest request's keep_alive, as Ollama
     expires_at: float = 0.0  # time.time() seconds; math.inf for forever
     last_used: float = field(default_factory=time.monotonic)
 
