@@ -139,9 +139,9 @@ class ModelBatch:
         return ended
 
     def fail(self, error: EngineError) -> list[Sequence]:
-        """After an MLX error the batch's state is unknown: end every sequence with the error, start afresh."""
+        """After an MLX error the batch's state is unknown: end every sequence with the error (the engine
+        then replaces this batch with a fresh one)."""
         ended = list(self.sequences.values())
-        self.generator.remove(list(self.sequences))
         self.sequences.clear()
         for seq in ended:
             seq.listener.put(error)

@@ -302,16 +302,17 @@ class Engine:
         return True
 
     def _step(self, key: str, batch: ModelBatch) -> None:
+        loaded = self._loaded[key]
         try:
             ended = batch.step()
         except Exception as e:
             log.exception("batch step failed")
             ended = batch.fail(EngineError(str(e) or type(e).__name__))
-        loaded = self._loaded.get(key)
-        if loaded is not None:
-            loaded.kv_bytes = batch.kv_bytes
-            if ended:
-                self._restart_timer(loaded)
+            batch.close()
+            batch = self._batches[key] = self._new_batch(loaded)
+        if ended:
+            self._restart_timer(loaded)
+        loaded.kv_bytes = batch.kv_bytes
 
     def _make_room(self, stored: StoredModel) -> bool:
         """Unload idle models, least recently used first, until the new one fits the model count and the
@@ -336,12 +337,13 @@ class Engine:
         except Exception as e:
             log.exception("loading %s failed", stored.name.display)
             raise EngineError(f"unable to load model: {e}") from e
-        self._batches[key] = ModelBatch(
-            loaded.model, num_parallel=self.num_parallel, cache_bytes=self.prompt_cache_bytes
-        )
+        self._batches[key] = self._new_batch(loaded)
         with self._lock:
             self._loaded[key] = loaded
         return loaded
+
+    def _new_batch(self, loaded: LoadedModel) -> ModelBatch:
+        return ModelBatch(loaded.model, num_parallel=self.num_parallel, cache_bytes=self.prompt_cache_bytes)
 
     def _unload(self, key: str) -> None:
         with self._lock:
