@@ -79,6 +79,19 @@ def test_parallel_greedy_requests_match_one_by_one(batching: Server) -> None:
     assert len({r["response"] for r in alone}) >= 4  # different intents, different answers: no mix-ups
 
 
+def test_seeded_request_among_others_gives_its_output_alone(batching: Server) -> None:
+    """Seeded sampling runs outside the batch: its neighbours cannot change its tokens."""
+    seeded = {"temperature": 8, "top_k": 0, "top_p": 1.0, "seed": 1234, "num_predict": 48}
+    alone = generate(batching, "tell me a joke", seeded)["response"]
+    busy = {**HOT, "num_predict": 200}
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        others = [pool.submit(generate, batching, f"Go on {i}.", busy, raw=True) for i in range(3)]
+        time.sleep(0.05)
+        crowded = pool.submit(generate, batching, "tell me a joke", seeded)
+        assert crowded.result()["response"] == alone
+        assert all(o.result()["done"] for o in others)
+
+
 def _stream(server: Server, prompt: str, options: dict[str, Any], log: list[tuple[str, float]]) -> dict[str, Any]:
     body = {"model": "qwen-tiny", "prompt": prompt, "raw": True, "options": options}
     with httpx.stream("POST", server.url + "/api/generate", json=body, timeout=120) as resp:
