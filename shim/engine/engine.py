@@ -188,9 +188,7 @@ class Engine:
         mx.random.seed(secrets.randbits(63))  # unseeded sampling differs from one server run to the next
         while self._take_jobs():
             self._start_waiting()
-            for key, batch in list(self._batches.items()):
-                if batch.sequences:
-                    self._step(key, batch)
+            self._step_all()
             self._expire()
         for job in self._waiting:
             job.put(None)
@@ -301,6 +299,13 @@ class Engine:
         batch.admit(sequence)
         return True
 
+    def _step_all(self) -> None:
+        """One token for every running sequence of every model. (A method of its own, so no local variable
+        outlives the step: an unloaded model's batch must have no reference left, or its memory stays.)"""
+        for key, batch in list(self._batches.items()):
+            if batch.sequences:
+                self._step(key, batch)
+
     def _step(self, key: str, batch: ModelBatch) -> None:
         loaded = self._loaded[key]
         try:
@@ -351,6 +356,7 @@ class Engine:
         batch = self._batches.pop(key, None)
         if batch is not None:
             batch.close()
+            del batch  # the last reference to its generator and caches: gone before unload_model frees memory
         if loaded is not None:
             unload_model(loaded)
 
