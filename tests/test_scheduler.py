@@ -260,6 +260,32 @@ def test_full_queue_answers_503_and_a_waiting_client_that_leaves_is_dropped(life
     assert log.read_text().count("generation cancelled") == 0
 
 
+def test_concurrent_requests_for_a_cold_model_load_it_once(tmp_path: Path, tiny_model_dir: Path) -> None:
+    srv = start_server(tmp_path)
+    try:
+        _register(srv, tiny_model_dir, "qwen-tiny")
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda p: generate(srv, p, GREEDY), PROMPTS[:4]))
+        assert all(r["done"] for r in results)
+        assert (srv.home / "server.log").read_text().count("loaded qwen-tiny:latest") == 1
+    finally:
+        stop_server(srv)
+
+
+def test_memory_budget_unloads_idle_models_to_make_room(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """A budget for one model but not two: loading the second unloads the first (idle) one."""
+    weights = sum(p.stat().st_size for p in tiny_model_dir.glob("*.safetensors"))
+    srv = start_server(tmp_path, {"MLX_SHIM_MEMORY_BUDGET": str(weights * 3 // 2)})
+    try:
+        _register(srv, tiny_model_dir, "qwen-tiny", "second")
+        body = {"prompt": "hi", "stream": False, "think": False, "options": {"temperature": 0, "num_predict": 2}}
+        assert post(srv, "/api/generate", {**body, "model": "qwen-tiny"}).status_code == 200
+        assert post(srv, "/api/generate", {**body, "model": "second"}).status_code == 200
+        assert [m["name"] for m in ps(srv)] == ["second:latest"]
+    finally:
+        stop_server(srv)
+
+
 def test_model_larger_than_the_memory_budget_is_refused(tmp_path: Path, tiny_model_dir: Path) -> None:
     srv = start_server(tmp_path, {"MLX_SHIM_MEMORY_BUDGET": "1000"})
     try:
