@@ -69,6 +69,7 @@ class _Job:
         self.last_wake = 0.0
         self.cancelled = threading.Event()
         self.created_ns = time.perf_counter_ns()
+        self.ready_ns = 0  # when its model was first found loaded (Ollama's load_duration ends there)
 
     def put(self, event: Event | None) -> None:
         """Worker thread side: append first, then wake the loop unless a wake-up is queued or recent."""
@@ -266,6 +267,7 @@ class Engine:
                 return False
             loaded = self._load(job.stored, key)
         loaded.last_used = time.monotonic()
+        job.ready_ns = job.ready_ns or time.perf_counter_ns()  # load_duration ends here, not at admission
         if job.kind == "load":
             self._touch(loaded, job.keep_alive)
             job.put(None)
@@ -276,7 +278,6 @@ class Engine:
         exclusive = req.options.seed >= 0 and req.options.temperature > 0
         if not batch.has_room(exclusive):
             return False
-        load_ns = time.perf_counter_ns() - job.created_ns
         self._touch(loaded, job.keep_alive)
         num_ctx = capped_num_ctx(req.options.num_ctx, loaded.info.context_length)
         loaded.context_length = num_ctx
@@ -294,7 +295,7 @@ class Engine:
             shift=req.shift,
             num_ctx=num_ctx,
             num_keep=opts.num_keep,
-            load_ns=load_ns,
+            load_ns=job.ready_ns - job.created_ns,
         )
         batch.admit(sequence)
         return True
