@@ -137,9 +137,14 @@ def _describe(e: Exception) -> str:
         return "unauthorized: access denied (a private or gated repository needs HF_TOKEN)"
     if status == 404:
         return "file does not exist"
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
     if status is not None:
-        return f"{status}: {str(e).splitlines()[0]}"
-    return str(e).splitlines()[0] if str(e) else type(e).__name__
+        return f"{status}: {text}"
+    try:  # a network failure: say what was asked, like Go's `Get "<url>": dial tcp ...`
+        request = e.request  # type: ignore[attr-defined]
+        return f'{request.method.capitalize()} "{request.url}": {text}'
+    except (AttributeError, RuntimeError):
+        return text
 
 
 def _fetched_before(store: Store, repo: str, commit: str) -> set[str]:
@@ -306,8 +311,11 @@ def release_weights(store: Store, removed: StoredModel) -> None:
     if source.get("type") != "hf" or not source.get("downloaded"):
         return
     key = (source.get("repo"), source.get("revision"))
+    snapshot = hf_cache.snapshot_dir(source["repo"], source["revision"]).resolve()
     for other in store.list():
         other_source = other.manifest.get("source", {})
         if other_source.get("type") == "hf" and (other_source.get("repo"), other_source.get("revision")) == key:
             return
+        if other_source.get("type") == "local" and Path(other_source.get("path", "")).resolve() == snapshot:
+            return  # someone created a model FROM the snapshot directory itself
     hf_cache.remove_files(source["repo"], source["revision"], list(source["downloaded"]))

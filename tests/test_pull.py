@@ -186,7 +186,8 @@ def test_hub_errors(srv: Server, hub: StandinHub) -> None:
     hub.faults.status = None
     hub.faults.hang_up = True  # the network fails: the hub closes every connection without an answer
     _, lines = pull(srv, {"model": "hf.co/mlx-community/tiny-errors"})
-    assert lines[0] == {"status": "pulling manifest"} and lines[-1]["error"].startswith("pull model manifest: ")
+    assert lines[0] == {"status": "pulling manifest"}
+    assert lines[-1]["error"].startswith(f'pull model manifest: Get "{hub.url}/api/models/mlx-community/tiny-errors/')
     listed = tags(srv)
     assert not any("private-model" in name or "tiny-errors" in name for name in listed)
     assert not (srv.home / "manifests" / "hf.co" / "mlx-community" / "tiny-errors").exists()
@@ -271,6 +272,18 @@ def test_delete_never_touches_a_local_from_directory(srv: Server, tiny_model_dir
     before = {p.name: p.read_bytes() for p in tiny_model_dir.iterdir()}
     assert httpx.request("DELETE", f"{srv.url}/api/delete", json={"model": "local-tiny"}).status_code == 200
     assert {p.name: p.read_bytes() for p in tiny_model_dir.iterdir()} == before
+
+    # A model created FROM a pulled snapshot directory keeps that snapshot alive when the pulled name goes.
+    assert pull(srv, {"model": "hf.co/mlx-community/tiny-from"})[1][-1] == {"status": "success"}
+    snapshot = cache_repo(srv, "mlx-community/tiny-from") / "snapshots" / COMMIT
+    modelfile.write_text(f"FROM {snapshot}\n")
+    assert cli("create", "from-snapshot", "-f", str(modelfile), env=srv.env).returncode == 0
+    assert (
+        httpx.request("DELETE", f"{srv.url}/api/delete", json={"model": "hf.co/mlx-community/tiny-from"}).status_code
+        == 200
+    )
+    assert (snapshot / WEIGHTS).read_bytes() == (tiny_model_dir / WEIGHTS).read_bytes()
+    assert "from-snapshot:latest" in tags(srv)
 
 
 def test_missing_snapshot_files_are_not_listed(srv: Server) -> None:
