@@ -70,10 +70,12 @@ def remove_files(repo: str, commit: str, filenames: list[str]) -> None:
             blob.unlink(missing_ok=True)
     _prune_empty(snapshot, stop=root / "snapshots")
     snapshots = root / "snapshots"
-    if not (snapshots.is_dir() and any(snapshots.iterdir())):
-        for ref in (root / "refs").rglob("*"):
-            if ref.is_file() and ref.read_text().strip() == commit:
-                ref.unlink()
+    gone = not snapshot.exists()
+    nothing_left = not (snapshots.is_dir() and any(snapshots.iterdir()))
+    for ref in list((root / "refs").rglob("*")):
+        if ref.is_file() and (nothing_left or (gone and ref.read_text().strip() == commit)):
+            ref.unlink()  # a branch pointing at a snapshot that is no longer here
+    if nothing_left:
         for sub in ("refs", "blobs", "snapshots", ""):
             _prune_empty(root / sub, stop=root.parent)
 

@@ -9,9 +9,9 @@ deletes it on any failure, so a pull that is interrupted (client gone, connectio
 would start again from zero. Here each file goes to `blobs/<etag>.incomplete`, which the next pull
 continues with a Range request, through huggingface_hub's own HEAD and GET (`get_hf_file_metadata`,
 `http_get`: auth, redirects, retries), and enters the cache only after its hash matched: sha256 for LFS
-files (the hub's X-Linked-Etag / LFS oid), the git blob sha1 for the others. A file that does not match is
-thrown away and nothing is registered. The manifest is written last, so a model is listed only once every
-file is in place.
+files (the hub's X-Linked-Etag / LFS oid), the git blob sha1 the hub lists for the others. A file that does
+not match is thrown away and nothing is registered. The manifest is written last, so a model is listed
+only once every file is in place.
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ class PullCancelled(Exception):
 class RemoteFile:
     path: str
     size: int
-    sha256: str | None  # LFS files: the content's sha256, known before download
+    sha256: str | None  # LFS files: the content's sha256 (the LFS oid), known before download
+    git_oid: str | None  # other files: the git blob sha1 the hub lists for them
     etag: str = ""  # the blob's name in the cache
     location: str = ""
     fetched: bool = False  # this pull downloaded it (so it must be verified)
@@ -115,7 +116,7 @@ def _remote_manifest(resolved: Resolved) -> tuple[str, list[RemoteFile]]:
     except Exception as e:
         raise PullError(f"pull model manifest: {_describe(e)}") from None
     files = [
-        RemoteFile(s.rfilename, int(s.size or 0), s.lfs.sha256 if s.lfs else None)
+        RemoteFile(s.rfilename, int(s.size or 0), s.lfs.sha256 if s.lfs else None, None if s.lfs else s.blob_id)
         for s in info.siblings or []
         if any(fnmatch.fnmatch(s.rfilename, p) for p in ALLOW_PATTERNS)
     ]
@@ -226,7 +227,8 @@ def _verify_and_place(repo: str, commit: str, file: RemoteFile) -> str | None:
     if file.sha256:
         want, got = file.sha256, _sha256(partial)
     else:
-        want, got = file.etag, _git_blob_sha1(partial)
+        want = file.git_oid or ""
+        got = _git_blob_sha1(partial) if want else ""  # a hub that lists no blob id leaves nothing to compare
     if got != want:
         partial.unlink(missing_ok=True)
         kind = "sha256" if file.sha256 else "git-sha1"
