@@ -16,13 +16,14 @@ only once every file is in place.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import functools
 import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,7 +162,7 @@ def _fetched_before(store: Store, repo: str, commit: str) -> set[str]:
 def _fetch(repo: str, commit: str, file: RemoteFile, emit: Emit, cancelled: threading.Event) -> None:
     from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
     from huggingface_hub.file_download import http_get
-    from huggingface_hub.utils import WeakFileLock, build_hf_headers
+    from huggingface_hub.utils import build_hf_headers
 
     if cancelled.is_set():
         raise PullCancelled
@@ -184,11 +185,9 @@ def _fetch(repo: str, commit: str, file: RemoteFile, emit: Emit, cancelled: thre
     blobs = hf_cache.repo_dir(repo) / "blobs"
     blobs.mkdir(parents=True, exist_ok=True)
     partial = blobs / f"{file.etag}.incomplete"
-    locks = hf_cache.hub_cache() / ".locks" / hf_cache.repo_dir(repo).name
-    locks.mkdir(parents=True, exist_ok=True)
     digest = f"sha256:{file.sha256}" if file.sha256 else ""
     reporter = _Reporter(digest, file.size, emit, cancelled)
-    with WeakFileLock(locks / f"{file.etag}.lock"):
+    with _file_lock(repo, file.etag):
         if (blobs / file.etag).is_file() and (blobs / file.etag).stat().st_size == file.size:
             partial.unlink(missing_ok=True)
             file.fetched = False  # another download finished it meanwhile
@@ -224,18 +223,36 @@ def _verify_and_place(repo: str, commit: str, file: RemoteFile) -> str | None:
     manifest is written. Files that match are placed either way, so a retry fetches only the bad one."""
     blobs = hf_cache.repo_dir(repo) / "blobs"
     partial = blobs / f"{file.etag}.incomplete"
-    if file.sha256:
-        want, got = file.sha256, _sha256(partial)
-    else:
-        want = file.git_oid or ""
-        got = _git_blob_sha1(partial) if want else ""  # a hub that lists no blob id leaves nothing to compare
-    if got != want:
-        partial.unlink(missing_ok=True)
-        kind = "sha256" if file.sha256 else "git-sha1"
-        return f"digest mismatch, file must be downloaded again: want {kind}:{want}, got {kind}:{got}"
-    partial.replace(blobs / file.etag)
+    with _file_lock(repo, file.etag):
+        if not partial.exists() and (blobs / file.etag).is_file():
+            return _placed(repo, commit, file)  # a pull running beside this one verified it first
+        if file.sha256:
+            want, got = file.sha256, _sha256(partial)
+        else:
+            want = file.git_oid or ""
+            got = _git_blob_sha1(partial) if want else ""  # a hub that lists no blob id leaves nothing to compare
+        if got != want:
+            partial.unlink(missing_ok=True)
+            kind = "sha256" if file.sha256 else "git-sha1"
+            return f"digest mismatch, file must be downloaded again: want {kind}:{want}, got {kind}:{got}"
+        partial.replace(blobs / file.etag)
+        return _placed(repo, commit, file)
+
+
+def _placed(repo: str, commit: str, file: RemoteFile) -> None:
     hf_cache.link_blob(repo, commit, file.path, file.etag)
     return None
+
+
+@contextlib.contextmanager
+def _file_lock(repo: str, etag: str) -> Iterator[None]:
+    """huggingface_hub's own lock file for this blob, so its downloads and ours never write one file twice."""
+    from huggingface_hub.utils import WeakFileLock
+
+    locks = hf_cache.hub_cache() / ".locks" / hf_cache.repo_dir(repo).name
+    locks.mkdir(parents=True, exist_ok=True)
+    with WeakFileLock(locks / f"{etag}.lock"):
+        yield
 
 
 def _sha256(path: Path) -> str:

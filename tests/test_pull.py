@@ -12,6 +12,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -224,6 +225,29 @@ def test_interrupted_pull_resumes_where_it_stopped(srv: Server, hub: StandinHub,
     assert hub.downloads(WEIGHTS) == [f"bytes={kept}-"]
     snapshot = cache_repo(srv, "mlx-community/tiny-resume") / "snapshots" / COMMIT
     assert (snapshot / WEIGHTS).read_bytes() == (tiny_model_dir / WEIGHTS).read_bytes()
+
+
+def test_a_cut_connection_is_resumed_within_the_same_pull(srv: Server, hub: StandinHub, tiny_model_dir: Path) -> None:
+    data = (tiny_model_dir / WEIGHTS).read_bytes()
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    hub.faults.cut_after, hub.faults.cut_times = 70000, 1
+    _, lines = pull(srv, {"model": "hf.co/mlx-community/tiny-retry"})
+    assert lines[-1] == {"status": "success"}
+    ranges = hub.downloads(WEIGHTS)
+    assert len(ranges) == 2 and ranges[0] == "" and ranges[1].startswith("bytes=") and ranges[1] != "bytes=0-"
+    completed = [line.get("completed", 0) for line in lines if line.get("digest") == digest]
+    assert completed == sorted(completed) and completed[-1] == len(data)
+    snapshot = cache_repo(srv, "mlx-community/tiny-retry") / "snapshots" / COMMIT
+    assert (snapshot / WEIGHTS).read_bytes() == data
+
+
+def test_two_clients_pulling_one_model_at_once_both_succeed(srv: Server, hub: StandinHub) -> None:
+    hub.faults.delay_per_chunk = 0.1
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: pull(srv, {"model": "hf.co/mlx-community/tiny-twice"})[1], range(2)))
+    assert [lines[-1] for lines in results] == [{"status": "success"}] * 2
+    assert len(hub.downloads(WEIGHTS)) == 1  # the second waited for the first one's file instead of fetching it
+    assert "hf.co/mlx-community/tiny-twice:latest" in tags(srv)
 
 
 def test_client_that_disconnects_stops_the_download(srv: Server, hub: StandinHub, tiny_model_dir: Path) -> None:
