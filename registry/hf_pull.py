@@ -160,9 +160,7 @@ def _fetched_before(store: Store, repo: str, commit: str) -> set[str]:
 
 
 def _fetch(repo: str, commit: str, file: RemoteFile, emit: Emit, cancelled: threading.Event) -> None:
-    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
-    from huggingface_hub.file_download import http_get
-    from huggingface_hub.utils import build_hf_headers
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
     if cancelled.is_set():
         raise PullCancelled
@@ -188,33 +186,43 @@ def _fetch(repo: str, commit: str, file: RemoteFile, emit: Emit, cancelled: thre
     digest = f"sha256:{file.sha256}" if file.sha256 else ""
     reporter = _Reporter(digest, file.size, emit, cancelled)
     with _file_lock(repo, file.etag):
-        if (blobs / file.etag).is_file() and (blobs / file.etag).stat().st_size == file.size:
+        blob = blobs / file.etag
+        if blob.is_file() and blob.stat().st_size == file.size:
             partial.unlink(missing_ok=True)
             file.fetched = False  # another download finished it meanwhile
             hf_cache.link_blob(repo, commit, file.path, file.etag)
         else:
-            with partial.open("ab") as f:
-                resume = f.tell()
-                if resume > file.size:
-                    f.truncate(0)
-                    resume = 0
-                constants.DOWNLOAD_CHUNK_SIZE = _chunk_bytes()
-                try:
-                    http_get(
-                        meta.location,
-                        f,
-                        resume_size=resume,
-                        headers=build_hf_headers(),
-                        expected_size=file.size,
-                        tqdm_class=functools.partial(_Bar, reporter),  # type: ignore[arg-type]
-                    )
-                except PullCancelled:
-                    raise
-                except Exception as e:
-                    raise PullError(f"download {file.path}: {_describe(e)}") from None
-    file.digest = digest or f"sha256:{_sha256(partial if file.fetched else blobs / file.etag)}"
+            _download(meta.location, partial, file, reporter)
+        file.digest = digest or f"sha256:{_sha256(partial if file.fetched else blob)}"
     reporter.digest = file.digest
     reporter.finish()
+
+
+def _download(url: str, partial: Path, file: RemoteFile, reporter: _Reporter) -> None:
+    """Append to the partial file from where it ends (a Range request), through huggingface_hub's http_get."""
+    from huggingface_hub import constants
+    from huggingface_hub.file_download import http_get
+    from huggingface_hub.utils import build_hf_headers
+
+    with partial.open("ab") as f:
+        resume = f.tell()
+        if resume > file.size:
+            f.truncate(0)
+            resume = 0
+        constants.DOWNLOAD_CHUNK_SIZE = _chunk_bytes()
+        try:
+            http_get(
+                url,
+                f,
+                resume_size=resume,
+                headers=build_hf_headers(),
+                expected_size=file.size,
+                tqdm_class=functools.partial(_Bar, reporter),  # type: ignore[arg-type]
+            )
+        except PullCancelled:
+            raise
+        except Exception as e:
+            raise PullError(f"download {file.path}: {_describe(e)}") from None
 
 
 def _verify_and_place(repo: str, commit: str, file: RemoteFile) -> str | None:
@@ -224,23 +232,18 @@ def _verify_and_place(repo: str, commit: str, file: RemoteFile) -> str | None:
     blobs = hf_cache.repo_dir(repo) / "blobs"
     partial = blobs / f"{file.etag}.incomplete"
     with _file_lock(repo, file.etag):
-        if not partial.exists() and (blobs / file.etag).is_file():
-            return _placed(repo, commit, file)  # a pull running beside this one verified it first
-        if file.sha256:
-            want, got = file.sha256, _sha256(partial)
-        else:
-            want = file.git_oid or ""
-            got = _git_blob_sha1(partial) if want else ""  # a hub that lists no blob id leaves nothing to compare
-        if got != want:
-            partial.unlink(missing_ok=True)
-            kind = "sha256" if file.sha256 else "git-sha1"
-            return f"digest mismatch, file must be downloaded again: want {kind}:{want}, got {kind}:{got}"
-        partial.replace(blobs / file.etag)
-        return _placed(repo, commit, file)
-
-
-def _placed(repo: str, commit: str, file: RemoteFile) -> None:
-    hf_cache.link_blob(repo, commit, file.path, file.etag)
+        if partial.exists():  # else a pull running beside this one verified and placed it first
+            if file.sha256:
+                want, got = file.sha256, _sha256(partial)
+            else:
+                want = file.git_oid or ""
+                got = _git_blob_sha1(partial) if want else ""  # a hub that lists no blob id leaves nothing to check
+            if got != want:
+                partial.unlink()
+                kind = "sha256" if file.sha256 else "git-sha1"
+                return f"digest mismatch, file must be downloaded again: want {kind}:{want}, got {kind}:{got}"
+            partial.replace(blobs / file.etag)
+        hf_cache.link_blob(repo, commit, file.path, file.etag)
     return None
 
 
