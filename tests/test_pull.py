@@ -145,7 +145,8 @@ def test_official_client_pull_and_already_present_pull(srv: Server, hub: Standin
     assert len(hub.downloads(WEIGHTS)) == 1
     hub.requests.clear()
     started = time.monotonic()
-    response = httpx.post(f"{srv.url}/api/pull", json={"name": "hf.co/mlx-community/tiny-client", "stream": False})
+    body = {"name": "hf.co/mlx-community/tiny-client", "stream": False, "insecure": True}
+    response = httpx.post(f"{srv.url}/api/pull", json=body)
     elapsed = time.monotonic() - started
     assert response.status_code == 200 and response.json() == {"status": "success"}
     assert response.headers["content-type"] == "application/json"
@@ -269,6 +270,21 @@ def test_client_that_disconnects_stops_the_download(srv: Server, hub: StandinHub
     hub.requests.clear()
     assert pull(srv, {"model": "hf.co/mlx-community/tiny-gone"})[1][-1] == {"status": "success"}
     assert hub.downloads(WEIGHTS) == [f"bytes={kept}-"]
+
+
+def test_non_streaming_client_that_gives_up_stops_the_download(
+    srv: Server, hub: StandinHub, tiny_model_dir: Path
+) -> None:
+    digest = hashlib.sha256((tiny_model_dir / WEIGHTS).read_bytes()).hexdigest()
+    hub.faults.delay_per_chunk = 0.4
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{srv.url}/api/pull", json={"model": "hf.co/mlx-community/tiny-waits", "stream": False}, timeout=2)
+    partial = cache_repo(srv, "mlx-community/tiny-waits") / "blobs" / f"{digest}.incomplete"
+    time.sleep(1.5)
+    kept = partial.stat().st_size
+    time.sleep(1.2)
+    assert 0 < partial.stat().st_size == kept < len((tiny_model_dir / WEIGHTS).read_bytes())
+    assert "hf.co/mlx-community/tiny-waits:latest" not in tags(srv)
 
 
 def test_delete_keeps_shared_weights_and_removes_unshared_downloads(srv: Server) -> None:

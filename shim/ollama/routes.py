@@ -167,7 +167,10 @@ class OllamaAPI:
         stored = self.store.get(name)
         if stored is None or not self.store.remove(name):
             raise ApiError(f"model '{requested}' not found", 404)
-        await asyncio.to_thread(release_weights, self.store, stored)
+        try:
+            await asyncio.to_thread(release_weights, self.store, stored)
+        except OSError:  # the name is gone either way; leftover files are not worth failing the delete for
+            log.exception("could not remove the downloaded weights of %s", requested)
         return Response(status_code=200)
 
     async def pull(self, request: Request) -> Response:
