@@ -20,6 +20,7 @@ def test_every_builtin_entry_is_well_formed_and_unique() -> None:
     assert len(set(repos)) == len(repos), "two tags point at one repository"
     for key, entry in catalog.models.items():
         assert entry.repo.startswith("mlx-community/"), key
+        assert ("-4bit" in entry.repo) == (entry.quantization_level == "Q4"), key  # the level says what the repo is
         assert set(entry.capabilities) <= set(CAPABILITIES)
         assert ("embedding" in entry.capabilities) == (entry.capabilities == ("embedding",)), key
         assert entry.parameter_size[-1] in "KMB" and entry.parameter_size[:-1].replace(".", "").isdigit(), key
