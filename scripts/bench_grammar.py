@@ -6,6 +6,8 @@ the mask of allowed tokens into a bitmask, check the sampled token is in it, adv
 one-time costs (tokenizer side per model, compile per schema) and microseconds per token. The 151k
 tokenizer is a byte-level BPE trained offline on the Python sources of this virtualenv (~30 s once, then
 cached), so its vocabulary has the size and the byte-level token shapes of Qwen2/Llama-3 vocabularies.
+Per-token costs are the best of `--rounds` passes (the machine is shared: the best pass is the one least
+disturbed); compile times are single runs per schema.
 
     .venv/bin/python scripts/bench_grammar.py [--model-dir DIR] [--rounds N]
 """
@@ -166,9 +168,10 @@ def processor_us(documents: list[tuple[str, dict[str, Any], str]], tok: Tokenize
     """The server's whole per-token step: advance, mask, unpack the bits, bias an MLX logits row."""
     grammars = Grammars(tok.to_str(), [eos])
     logits = mx.zeros((1, tok.get_vocab_size()))
-    per_token = []
+    best: list[float] = []
     for _, schema, text in documents:
         ids = tok.encode(text, add_special_tokens=False).ids
+        rounds_s = []
         for _ in range(rounds):
             constraint = JsonConstraint(grammars.matcher(schema), grammars, [eos], think_start=None, think_end=None,
                                         thinking=False)  # fmt: skip
@@ -176,8 +179,9 @@ def processor_us(documents: list[tuple[str, dict[str, Any], str]], tok: Tokenize
             t = time.perf_counter()
             for token in ids:
                 mx.eval(constraint(mx.array([token]), logits))
-            per_token.append((time.perf_counter() - t) / len(ids))
-    return 1e6 * statistics.median(per_token)
+            rounds_s.append((time.perf_counter() - t) / len(ids))
+        best.append(min(rounds_s))
+    return 1e6 * statistics.mean(best)
 
 
 def run(label: str, tok: Tokenizer, eos: int, rounds: int) -> None:
@@ -186,7 +190,7 @@ def run(label: str, tok: Tokenizer, eos: int, rounds: int) -> None:
     results: dict[str, dict[str, float]] = {}
     for engine_type in (LLGuidance, OutlinesCore):
         engine = engine_type(tok, eos)
-        per_token: list[float] = []
+        best: dict[str, float] = {}  # per document: the best pass, seconds per token
         for name, schema, text in documents:
             ids = tok.encode(text, add_special_tokens=False).ids + [eos]
             if name == "json" and engine_type is OutlinesCore:
@@ -194,18 +198,23 @@ def run(label: str, tok: Tokenizer, eos: int, rounds: int) -> None:
             t = time.perf_counter()
             compiled = engine.compile(schema)
             engine.compile_s.append(time.perf_counter() - t)
+            passes = []
             for _ in range(rounds):
                 step = engine.start(compiled)
                 t = time.perf_counter()
                 for token in ids:
                     assert step(token), f"{engine.name} refused token {token} of {text!r}"
-                per_token.append((time.perf_counter() - t) / len(ids))
+                passes.append((time.perf_counter() - t) / len(ids))
+            best[name] = min(passes)
+        shared = [best[name] for name, _, _ in documents if name != "json"]
         results[engine.name] = {
             "setup_s": engine.setup_s,
             "compile_ms": 1e3 * statistics.median(engine.compile_s),
             "compile_first_ms": 1e3 * engine.compile_s[0],
-            "us_per_token": 1e6 * statistics.median(per_token),
+            "us_per_token": 1e6 * statistics.mean(shared),
         }
+        if "json" in best:
+            results[engine.name]["json_us"] = 1e6 * best["json"]
     print(f"{'':>28}" + "".join(f"{name:>16}" for name in results))
     rows = [
         ("tokenizer side, once (s)", "setup_s", "{:.2f}"),
@@ -215,10 +224,11 @@ def run(label: str, tok: Tokenizer, eos: int, rounds: int) -> None:
     ]
     for title, key, fmt in rows:
         print(f"{title:>28}" + "".join(f"{fmt.format(r[key]):>16}" for r in results.values()))
+    print(f"{'format json (µs/token)':>28}{results['llguidance']['json_us']:>16.1f}{'(no CFG)':>16}")
     processor = processor_us(documents, tok, eos, rounds)
     print(f"{'logits processor (µs/token)':>28}{processor:>16.1f}   (what the server runs: llguidance -> MLX row)")
     a, b = results["llguidance"]["us_per_token"], results["outlines-core"]["us_per_token"]
-    print(f'{"llguidance/outlines-core":>28}{a / b:>16.2f}x per token (outlines-core skips format:"json")')
+    print(f"{'llguidance/outlines-core':>28}{a / b:>16.2f}x per token on the same schema documents")
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ Processor = Callable[[mx.array, mx.array], mx.array]
 ANY_OBJECT: dict[str, Any] = {"type": "object"}
 # Between JSON tokens: nothing, one space, or a line break or two and an indent of at most 20 (llama.cpp's
 # bound). Unbounded whitespace lets a small model spend its whole budget on newlines and never close.
-WHITESPACE = r" "
+WHITESPACE = r"(?: |\n{1,2}[ \t]{0,20})"
 COMPILE_OPTIONS: llguidance.JsonCompileOptions = {"whitespace_pattern": WHITESPACE}
 CACHED_SCHEMAS = 32
 # Added to a forbidden token's logit: exp() of it is exactly 0 after any temperature, and unlike -inf it
