@@ -2,7 +2,7 @@
 
 llguidance computes at each step the set of tokens that keep the output a prefix of some document the
 schema accepts (an Earley parser walking a token trie: tens of µs per token on a 151k vocabulary, see
-scripts/bench_grammar.py), and the logits processor here sends every other token to -inf. EOS is in that
+scripts/bench_grammar.py), and the logits processor here pushes every other token to -1e30. EOS is in that
 set only once the document is complete, so a generation that stops on EOS is a valid document.
 
 Thinking stays free: while a think block is open nothing is masked except EOS (an answer must follow),
@@ -44,8 +44,8 @@ _DIGITS = frozenset(b"0123456789")
 
 
 class Grammars:
-    """llguidance's view of one model's tokenizer (about a second to build for a 151k vocabulary, so once
-    per loaded model) and the schemas compiled for it, the most recently used kept."""
+    """llguidance's view of one model's tokenizer (2-4 s to build for a 151k vocabulary on two CPU cores,
+    so once per loaded model) and the schemas compiled for it, the most recently used kept."""
 
     def __init__(self, tokenizer_json: str, eos: list[int]) -> None:
         self.tokenizer = llguidance.LLTokenizer(tokenizer_json, eos_token=eos)
