@@ -25,6 +25,7 @@ from registry.store import Store, StoredModel
 from shim.config import VERSION, Settings
 from shim.engine import CompletionRequest, Done, Engine, EngineError, Message, Piece, collect
 from shim.gojson import EmptyBody, GoJSONError, decode
+from shim.jsonbytes import go_json
 from shim.ollama import shapes
 from shim.ollama.binding import CHAT, COPY, DELETE, GENERATE, PULL, SHOW, BindError, Struct
 from shim.ollama.pull import PullRequestError, pull_response, start_pull
@@ -222,10 +223,20 @@ class OllamaAPI:
             raise ApiError(str(e), 500) from None
 
     @staticmethod
+    def _format(req: dict[str, Any]) -> str | dict[str, Any] | None:
+        """`format` as Ollama's runner checks it: null and "" mean none, "json" any JSON object, an object
+        a JSON schema; anything else is a 500 with the raw value quoted (Go's %q of the JSON bytes)."""
+        fmt = req.get("format")
+        if fmt is None or fmt == "":
+            return None
+        if fmt == "json" or isinstance(fmt, dict):
+            return fmt
+        raw = go_json(fmt).decode()
+        raise ApiError(f'invalid format: {go_quote(raw)}; expected "json" or a valid JSON Schema object', 500)
+
+    @staticmethod
     def _reject_unsupported(req: dict[str, Any]) -> None:
         """Fields we cannot honour yet get a clear error: accepting and ignoring them would be a lie."""
-        if req.get("format") not in (None, ""):
-            raise ApiError("format (structured outputs) is not supported by mlx-shim yet", 501)
         if req.get("logprobs"):
             raise ApiError("logprobs are not supported by mlx-shim yet", 501)
         if req.get("_debug_render_only"):
@@ -357,6 +368,7 @@ class OllamaAPI:
             model=stored,
             options=options,
             think=think,
+            format=OllamaAPI._format(req),
             keep_alive=req.get("keep_alive"),
             truncate=req.get("truncate", True),
             shift=req.get("shift", True),
