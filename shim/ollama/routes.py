@@ -260,7 +260,8 @@ class OllamaAPI:
         messages = None
         if not raw:
             system = req.get("system") or stored.system
-            messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
+            history = [] if "context" in req else _stored_messages(stored)
+            messages = ([Message("system", system)] if system else []) + history + [Message("user", prompt)]
         return self._completion(
             stored,
             options,
@@ -314,7 +315,7 @@ class OllamaAPI:
             await self._load(stored, req.get("keep_alive"))
             return shapes.chat_final(requested, {"done_reason": "load"})
 
-        messages = [
+        messages = _stored_messages(stored) + [
             Message(
                 role=m.get("role", ""),
                 content=m.get("content", ""),
@@ -324,7 +325,7 @@ class OllamaAPI:
             )
             for m in raw_messages
         ]
-        if messages[0].role != "system" and stored.system:
+        if raw_messages[0].get("role") != "system" and stored.system:
             messages.insert(0, Message("system", stored.system))
         return self._completion(stored, options, req, think, messages=messages, template=stored.template, tools=tools)
 
@@ -387,3 +388,8 @@ class OllamaAPI:
 
         response = await unless_disconnected(request, gather())
         return response if response is not None else Response(status_code=499)
+
+
+def _stored_messages(stored: StoredModel) -> list[Message]:
+    """A model's MESSAGE history goes before the request's own messages, as in Ollama."""
+    return [Message(m.get("role", ""), m.get("content", "")) for m in stored.messages]
