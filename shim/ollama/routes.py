@@ -7,6 +7,7 @@ engine and turns its events into NDJSON chunks or one JSON object.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -129,7 +130,10 @@ class OllamaAPI:
             raise ApiError("model is required", 400)
         stored = self._find(requested, empty_status=400, empty_message="model is required")
         info = self._info(stored, requested)
-        return json_response(show_response(stored, info, req.get("system", ""), req.get("options")))
+        shown = await asyncio.to_thread(
+            show_response, stored, info, req.get("system", ""), req.get("options"), req.get("verbose", False)
+        )
+        return json_response(shown)
 
     async def copy(self, request: Request) -> Response:
         """A copy is the same manifest under a new name (same bytes, so the same digest, as in Ollama)."""
