@@ -32,6 +32,10 @@ def create_from_modelfile(store: Store, name: ModelName, text: str, base_dir: Pa
         manifest["template"] = modelfile.template
     if modelfile.parameters:
         manifest["parameters"] = {**manifest.get("parameters", {}), **modelfile.parameters}
+    if modelfile.licenses:
+        manifest["license"] = modelfile.licenses
+    if modelfile.messages:
+        manifest["messages"] = modelfile.messages
     return store.put(name, manifest)
 
 

@@ -54,7 +54,8 @@ def test_from_an_existing_name_inherits_and_overrides(tmp_path: Path, tiny_model
         ("FROM /nonexistent/dir\n", "neither a model directory nor a model in the store"),
         ("FROM {tmp}\n", "is not an MLX model directory"),
         ('FROM {model}\nTEMPLATE "{{{{ template \\"x\\" }}}}"\n', "TEMPLATE"),
-        ("FROM {model}\nMESSAGE user hi\n", "unsupported Modelfile instruction 'MESSAGE'"),
+        ("FROM {model}\nADAPTER ./lora\n", "unsupported Modelfile instruction 'ADAPTER'"),
+        ("FROM {model}\nMESSAGE bot hi\n", 'role must be one of "system", "user", or "assistant"'),
     ],
 )
 def test_create_rejects_what_it_cannot_honour(
