@@ -52,7 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     cp.add_argument("source")
     cp.add_argument("destination")
     commands.add_parser("rm", help="remove models").add_argument("names", nargs="+")
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and (args.command != "run" or any(arg.startswith("-") for arg in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:  # `run MODEL --think=false Why is the sky blue?`: words after an option are the prompt too
+        args.prompt += extra
 
     if args.command == "serve":
         logging.basicConfig(

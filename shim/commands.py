@@ -193,7 +193,10 @@ def run(
     except ClientError as e:
         if e.status != 404:
             raise
-        pull(client, name, sys.stderr)
+        try:
+            pull(client, name, sys.stderr)  # as `ollama run`: a model that is not here is pulled first
+        except ClientError as failed:
+            raise (e if failed.status == 404 else failed) from None
     display = _Display(out, hide_thinking)
     if prompt is not None:
         display.reply(_chat(client, name, [{"role": "user", "content": prompt}], think))
