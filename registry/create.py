@@ -196,3 +196,25 @@ def _check_template(text: str) -> None:
         Template.parse(text)
     except TemplateError as e:
         raise CreateError(f"template error: {e}") from None
+
+
+def prune_unreferenced(store: Store) -> list[Path]:
+    """At server start, as Ollama prunes unused layers (unless OLLAMA_NOPRUNE is set): blobs no manifest
+    lists, assembled model directories no manifest points at, and temporaries an interrupted upload or
+    create left behind. Returns what it removed."""
+    if os.environ.get("OLLAMA_NOPRUNE"):
+        return []
+    manifests = [m.manifest for m in store.list()]
+    used_blobs = {str(d)[7:] for m in manifests for d in (m.get("files") or {}).values()}
+    used_dirs = {str((m.get("source") or {}).get("path")) for m in manifests}
+    removed = []
+    blobs_dir, models_dir = store.home / "blobs", store.home / "models"
+    for path in sorted(blobs_dir.iterdir()) if blobs_dir.is_dir() else []:
+        if path.name.startswith(".upload-") or (path.name.startswith("sha256-") and path.name[7:] not in used_blobs):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    for path in sorted(models_dir.iterdir()) if models_dir.is_dir() else []:
+        if str(path) not in used_dirs:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from registry.builtin import ensure_builtin_model
+from registry.create import prune_unreferenced
 from registry.store import Store
 from shim import commands
 from shim.client import Client, ClientError
@@ -115,6 +116,8 @@ def _serve(builtin: bool) -> int:
     store = Store()
     if builtin:
         ensure_builtin_model(store)
+    for path in prune_unreferenced(store):
+        log.info("removed unused %s", path)
     config = Config()
     config.bind = [settings.bind.hypercorn]
     config.accesslog = "-" if os.environ.get("OLLAMA_DEBUG") else None

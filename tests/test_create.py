@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import httpx
 import ollama
 import pytest
+
+from tests.conftest import start_server, stop_server
 
 ZEROS = "sha256:" + "0" * 64
 
@@ -28,6 +31,15 @@ def upload_dir(url: str, directory: Path) -> dict[str, str]:
             assert httpx.post(f"{url}/api/blobs/{digest}", content=data).status_code in (200, 201)
         files[path.name] = digest
     return files
+
+
+@pytest.fixture
+def own_model_dir(tmp_path: Path, tiny_model_dir: Path) -> Path:
+    """The tiny model plus a file of its own: a file set (so an assembled directory) no other test shares."""
+    directory = tmp_path / "own-model"
+    shutil.copytree(tiny_model_dir, directory)
+    (directory / "NOTICE").write_text(f"made for {tmp_path.name}\n")
+    return directory
 
 
 def create(url: str, body: dict[str, Any]) -> httpx.Response:
@@ -71,8 +83,8 @@ def test_head_of_a_missing_blob_has_ollamas_error_length(server: Any) -> None:
     assert response.headers["content-length"] == "102"
 
 
-def test_create_from_uploaded_files_then_chat(server: Any, tiny_model_dir: Path) -> None:
-    files = upload_dir(server.url, tiny_model_dir)
+def test_create_from_uploaded_files_then_chat(server: Any, own_model_dir: Path, tiny_model_dir: Path) -> None:
+    files = upload_dir(server.url, own_model_dir)
     response = create(server.url, {"model": "uploaded", "files": files, "system": "You are uploaded."})
     assert response.status_code == 200 and response.headers["content-type"] == "application/x-ndjson"
     lines = ndjson(response)
@@ -84,9 +96,9 @@ def test_create_from_uploaded_files_then_chat(server: Any, tiny_model_dir: Path)
     assert shown["system"] == "You are uploaded."
     model_dir = Path(shown["modelfile"].split("\nFROM ", 1)[1].split("\n", 1)[0])
     assert model_dir.parent == server.home / "models"
-    config = model_dir / "config.json"
-    blob = server.home / "blobs" / ("sha256-" + files["config.json"][7:])
-    assert config.stat().st_ino == blob.stat().st_ino  # a hard link, not a copy
+    notice = model_dir / "NOTICE"
+    blob = server.home / "blobs" / ("sha256-" + files["NOTICE"][7:])
+    assert notice.stat().st_ino == blob.stat().st_ino  # a hard link, not a copy
 
     reply = client.chat(
         "uploaded", messages=[{"role": "user", "content": "hi"}], think=False, options={"num_predict": 8}
@@ -99,6 +111,8 @@ def test_create_from_uploaded_files_then_chat(server: Any, tiny_model_dir: Path)
     assert model_dir.is_dir() and blob.is_file()
     client.delete("uploaded2")
     assert not model_dir.exists() and not blob.exists()
+    shared = server.home / "blobs" / ("sha256-" + files["config.json"][7:])
+    assert shared.is_file()  # the fixture's `tiny` was created from the same config.json: still in use
     assert tiny_model_dir.is_dir()
 
 
@@ -203,3 +217,40 @@ def test_unknown_architecture_is_refused(server: Any, tiny_model_dir: Path) -> N
     response = create(server.url, body)
     assert response.status_code == 400
     assert response.json()["error"] == "the files are not an MLX model: Model type no_such_arch not supported."
+
+
+def test_a_copy_keeps_the_directory_until_the_last_name_goes(server: Any, own_model_dir: Path) -> None:
+    files = upload_dir(server.url, own_model_dir)
+    assert create(server.url, {"model": "original", "files": files, "stream": False}).status_code == 200
+    shown = httpx.post(f"{server.url}/api/show", json={"model": "original"}).json()
+    model_dir = Path(shown["modelfile"].split("\nFROM ", 1)[1].split("\n", 1)[0])
+    assert httpx.post(f"{server.url}/api/copy", json={"source": "original", "destination": "copied"}).status_code == 200
+    httpx.request("DELETE", f"{server.url}/api/delete", json={"model": "original"})
+    assert model_dir.is_dir()
+    # Overwriting the last name that uses the directory (here by copying another model onto it) releases it.
+    assert httpx.post(f"{server.url}/api/copy", json={"source": "tiny", "destination": "copied"}).status_code == 200
+    assert not model_dir.exists()
+    httpx.request("DELETE", f"{server.url}/api/delete", json={"model": "copied"})
+
+
+def test_restart_prunes_what_no_model_uses(tmp_path: Path, tiny_model_dir: Path) -> None:
+    srv = start_server(tmp_path)
+    try:
+        files = upload_dir(srv.url, tiny_model_dir)
+        assert create(srv.url, {"model": "kept", "files": files, "stream": False}).status_code == 200
+        orphan = b"uploaded, never used"
+        assert httpx.post(f"{srv.url}/api/blobs/{digest_of(orphan)}", content=orphan).status_code == 201
+    finally:
+        stop_server(srv)
+    leftovers = [tmp_path / "blobs" / ".upload-interrupted", tmp_path / "models" / ("0" * 64)]
+    leftovers[0].write_bytes(b"half")
+    leftovers[1].mkdir()
+    srv = start_server(tmp_path)
+    try:
+        assert httpx.head(f"{srv.url}/api/blobs/{digest_of(orphan)}").status_code == 404
+        assert not any(path.exists() for path in leftovers)
+        assert all(httpx.head(f"{srv.url}/api/blobs/{d}").status_code == 200 for d in files.values())
+        body = {"model": "kept", "prompt": "hi", "stream": False, "think": False, "options": {"num_predict": 2}}
+        assert httpx.post(f"{srv.url}/api/generate", json=body, timeout=60).json()["eval_count"] > 0
+    finally:
+        stop_server(srv)

@@ -150,7 +150,10 @@ class OllamaAPI:
         stored = self.store.get(source_name)
         if stored is None:
             raise ApiError(f"model {go_quote(source)} not found", 404)
+        replaced = self.store.get(destination_name)
         self.store.put(destination_name, {k: v for k, v in stored.manifest.items() if k != "schemaVersion"})
+        if replaced is not None:
+            self.store.release_if_unused(replaced)
         return Response(status_code=200)
 
     async def delete(self, request: Request) -> Response:
