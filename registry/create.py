@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Generator, Iterator
@@ -214,7 +215,9 @@ def prune_unreferenced(store: Store) -> list[Path]:
             path.unlink(missing_ok=True)
             removed.append(path)
     for path in sorted(models_dir.iterdir()) if models_dir.is_dir() else []:
-        if str(path) not in used_dirs:
+        # Only what _assemble makes (64-hex ids and its staging folders): other stores may share models/.
+        ours = path.name.startswith(".assemble-") or re.fullmatch(r"[0-9a-f]{64}", path.name)
+        if ours and str(path) not in used_dirs:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
