@@ -44,6 +44,7 @@ class CreateSpec:
     name: ModelName
     from_: str = ""
     files: dict[str, str] = field(default_factory=dict)
+    directory: Path | None = None  # registered in place (local Modelfiles, the builtin model): the user's
     template: str | None = None
     system: str | None = None
     license: list[str] | None = None
@@ -98,7 +99,10 @@ def create_model(store: Store, spec: CreateSpec) -> Iterator[str]:
     """Yield Ollama's progress statuses while creating; raise CreateError with Ollama's status and text."""
     if spec.files and spec.from_:
         raise CreateError("safetensors imports do not support FROM model overlays")
-    if spec.files:
+    if spec.directory is not None:
+        check_loadable(spec.directory)
+        manifest = {"source": {"type": "local", "path": str(spec.directory.resolve())}}
+    elif spec.files:
         directory = yield from _assemble(store, spec.files)
         manifest: dict[str, Any] = {"source": {"type": "local", "path": str(directory), "owned": True}}
         manifest["files"] = dict(sorted(spec.files.items()))
@@ -187,7 +191,8 @@ def check_loadable(directory: Path) -> ModelDirInfo:
 
 
 def _reason(error: Exception, directory: Path) -> str:
-    return str(error).replace(f"{directory} ", "").replace(str(directory), "the model") or type(error).__name__
+    text = str(error).replace(f"{directory} has ", "").replace(str(directory), "the model")
+    return text or type(error).__name__
 
 
 def _check_template(text: str) -> None:

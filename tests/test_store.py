@@ -50,9 +50,10 @@ def test_from_an_existing_name_inherits_and_overrides(tmp_path: Path, tiny_model
 @pytest.mark.parametrize(
     ("modelfile", "message"),
     [
-        ("FROM /nonexistent/dir\n", "neither a model directory nor a model in the store"),
-        ("FROM {tmp}\n", "is not an MLX model directory"),
-        ('FROM {model}\nTEMPLATE "{{{{ template \\"x\\" }}}}"\n', "TEMPLATE"),
+        ("FROM /nonexistent/dir\n", "invalid model name"),
+        ("FROM nope\n", "model 'nope' not found"),
+        ("FROM {tmp}\n", "the files are not an MLX model: no config.json"),
+        ('FROM {model}\nTEMPLATE "{{{{ template \\"x\\" }}}}"\n', "template error: "),
         ("FROM {model}\nADAPTER ./lora\n", "unsupported Modelfile instruction 'ADAPTER'"),
         ("FROM {model}\nMESSAGE bot hi\n", 'role must be one of "system", "user", or "assistant"'),
     ],
