@@ -98,6 +98,11 @@ def copy(client: Client, source: str, destination: str, out: TextIO) -> None:
 
 def remove(client: Client, names: list[str], out: TextIO) -> None:
     for name in names:
+        try:  # as `ollama rm`: stop the model first, since a deleted name can no longer be unloaded
+            client.request("POST", "/api/generate", {"model": name, "keep_alive": 0})
+        except ClientError as e:
+            if "not found" not in e.message.lower():
+                sys.stderr.write(f"Warning: unable to stop model '{name}'\n")
         client.request("DELETE", "/api/delete", {"model": name})
         out.write(f"deleted '{name}'\n")
 

@@ -46,6 +46,12 @@ def create(url: str, body: dict[str, Any]) -> httpx.Response:
     return httpx.post(f"{url}/api/create", json=body, timeout=60)
 
 
+def delete(url: str, name: str) -> None:
+    """As `ollama rm` does: unload first (a deleted name can no longer be unloaded), then delete."""
+    httpx.post(f"{url}/api/generate", json={"model": name, "keep_alive": 0}, timeout=60)
+    assert httpx.request("DELETE", f"{url}/api/delete", json={"model": name}).status_code == 200
+
+
 def ndjson(response: httpx.Response) -> list[dict[str, Any]]:
     return [json.loads(line) for line in response.text.splitlines()]
 
@@ -107,9 +113,9 @@ def test_create_from_uploaded_files_then_chat(server: Any, own_model_dir: Path, 
 
     # A second name over the same files shares the directory; deleting one keeps it, the last releases it.
     assert create(server.url, {"model": "uploaded2", "files": files, "stream": False}).json() == {"status": "success"}
-    client.delete("uploaded")
+    delete(server.url, "uploaded")
     assert model_dir.is_dir() and blob.is_file()
-    client.delete("uploaded2")
+    delete(server.url, "uploaded2")
     assert not model_dir.exists() and not blob.exists()
     shared = server.home / "blobs" / ("sha256-" + files["config.json"][7:])
     assert shared.is_file()  # the fixture's `tiny` was created from the same config.json: still in use
@@ -144,14 +150,14 @@ def test_create_from_model_with_system_parameters_messages(server: Any) -> None:
     plain = httpx.post(f"{server.url}/api/chat", json={**chat, "model": "qwen-tiny"}, timeout=60).json()
     assert with_history["prompt_eval_count"] > plain["prompt_eval_count"]
     assert with_history["eval_count"] <= 6  # num_predict from the created parameters
-    httpx.request("DELETE", f"{server.url}/api/delete", json={"model": "derived:v1"})
+    delete(server.url, "derived:v1")
 
 
 def test_create_streams_by_default(server: Any) -> None:
     response = create(server.url, {"model": "streamed", "from": "tiny"})
     assert response.headers["content-type"] == "application/x-ndjson"
     assert ndjson(response) == [{"status": "writing manifest"}, {"status": "success"}]
-    httpx.request("DELETE", f"{server.url}/api/delete", json={"model": "streamed"})
+    delete(server.url, "streamed")
 
 
 @pytest.mark.parametrize(
@@ -225,12 +231,12 @@ def test_a_copy_keeps_the_directory_until_the_last_name_goes(server: Any, own_mo
     shown = httpx.post(f"{server.url}/api/show", json={"model": "original"}).json()
     model_dir = Path(shown["modelfile"].split("\nFROM ", 1)[1].split("\n", 1)[0])
     assert httpx.post(f"{server.url}/api/copy", json={"source": "original", "destination": "copied"}).status_code == 200
-    httpx.request("DELETE", f"{server.url}/api/delete", json={"model": "original"})
+    delete(server.url, "original")
     assert model_dir.is_dir()
     # Overwriting the last name that uses the directory (here by copying another model onto it) releases it.
     assert httpx.post(f"{server.url}/api/copy", json={"source": "tiny", "destination": "copied"}).status_code == 200
     assert not model_dir.exists()
-    httpx.request("DELETE", f"{server.url}/api/delete", json={"model": "copied"})
+    delete(server.url, "copied")
 
 
 def test_restart_prunes_what_no_model_uses(tmp_path: Path, tiny_model_dir: Path) -> None:

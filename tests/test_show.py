@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.test_create import create, upload_dir
+from tests.test_create import create, delete, upload_dir
 
 
 def show(server: Any, **body: Any) -> dict[str, Any]:
@@ -88,4 +88,4 @@ def test_license_from_the_model_directory(server: Any, tiny_model_dir: Path, tmp
     assert shown["license"] == "one\ntwo"
     assert "\nLICENSE one\nLICENSE two\n" in shown["modelfile"]
     for name in ("licensed", "licensed2"):
-        httpx.request("DELETE", f"{server.url}/api/delete", json={"model": name})
+        delete(server.url, name)
