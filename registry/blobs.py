@@ -14,7 +14,7 @@ import re
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 _DIGEST = re.compile(r"sha256[:-][0-9a-fA-F]{64}\Z")
 
@@ -59,9 +59,8 @@ class Blobs:
         try:
             hasher = hashlib.sha256()
             with os.fdopen(fd, "wb") as f:
-                async for chunk in chunks:
-                    hasher.update(chunk)
-                    f.write(chunk)
+                async for chunk in chunks:  # hashing gigabytes would stall the event loop: a worker does it
+                    await asyncio.to_thread(_absorb, hasher, f, chunk)
                 await asyncio.to_thread(_flush, f)
             got = "sha256:" + hasher.hexdigest()
             if got != digest:
@@ -71,6 +70,11 @@ class Blobs:
             Path(tmp).unlink(missing_ok=True)
             raise
         return True
+
+
+def _absorb(hasher: Any, f: BinaryIO, chunk: bytes) -> None:
+    hasher.update(chunk)
+    f.write(chunk)
 
 
 def _flush(f: BinaryIO) -> None:

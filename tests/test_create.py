@@ -260,3 +260,25 @@ def test_restart_prunes_what_no_model_uses(tmp_path: Path, tiny_model_dir: Path)
         assert httpx.post(f"{srv.url}/api/generate", json=body, timeout=60).json()["eval_count"] > 0
     finally:
         stop_server(srv)
+
+
+def test_the_official_client_creates_from_blobs(server: Any, own_model_dir: Path) -> None:
+    client = ollama.Client(host=server.url)
+    files = {p.name: client.create_blob(p) for p in sorted(own_model_dir.iterdir())}
+    assert files == upload_dir(server.url, own_model_dir)  # the same digests as computed here
+    done = client.create(
+        "official",
+        files=files,
+        system="Answer briefly.",
+        parameters={"temperature": 0, "num_predict": 4},
+        messages=[{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi!"}],
+    )
+    assert done.status == "success"
+    statuses = [p.status for p in client.create("official", from_="official", system="Other.", stream=True)]
+    assert statuses == ["writing manifest", "success"]
+    reply = client.chat("official", messages=[{"role": "user", "content": "Who?"}], think=False)
+    assert reply.eval_count is not None and 0 < reply.eval_count <= 4
+    with pytest.raises(ollama.ResponseError) as error:
+        client.create("official2")
+    assert (error.value.status_code, error.value.error) == (400, "neither 'from' or 'files' was specified")
+    delete(server.url, "official")

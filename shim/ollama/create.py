@@ -48,6 +48,8 @@ class CreateAPI:
                 raise ApiError(f'blob "{digest}" not found', 404)
             return Response(status_code=200)
         if exists:
+            async for _ in request.stream():  # read what was sent, so the connection stays usable
+                pass
             return Response(status_code=200)
         try:
             created = await self.blobs.write(digest, request.stream())
