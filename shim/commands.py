@@ -229,7 +229,12 @@ def run(
             out.write(f"Unknown command '{text.split()[0]}'. Type /bye to exit.\n")
             continue
         history.append({"role": "user", "content": text})
-        answer = display.reply(_chat(client, name, history, think))
+        try:
+            answer = display.reply(_chat(client, name, history, think))
+        except KeyboardInterrupt:  # Ctrl-C stops this answer (closing the stream cancels it), not the chat
+            history.pop()
+            out.write("\n")
+            continue
         history.append({"role": "assistant", "content": answer})
         out.write("\n\n")
         out.flush()

@@ -158,6 +158,8 @@ class Progress:
                 return
             name = digest.removeprefix("sha256:").strip()[:12] if digest.startswith("sha256:") else digest
             self.bar(digest, f"pulling {name}:", int(event.get("total") or 0), completed)
+        elif event.get("total") and event.get("status"):  # progress without a digest (a whole-model transfer)
+            self.bar(event["status"], event["status"], int(event["total"]), int(event.get("completed") or 0))
         elif event.get("status") and event["status"] != self.status:
             self.line(event["status"])
 

@@ -103,6 +103,7 @@ def test_create_from_a_directory_uploads_blobs(server: Any, tiny_model_dir: Path
         {"role": "assistant", "content": "A test."},
     ]
     assert "temperature                    0.25" in shown["parameters"]
+    assert run_cli(server, "show", "cli-made", "--license").stdout == "MIT\n"
     assert Path(shown["modelfile"].split("\nFROM ", 1)[1].split("\n")[0]).parent == server.home / "models"
 
     # FROM an existing name sends `from`: nothing is uploaded.
@@ -235,6 +236,17 @@ def test_pull_progress_on_a_terminal_redraws_in_place() -> None:
     assert first == "\r\x1b[Kpulling manifest\n"
     assert re.fullmatch(r"\r\x1b\[Kpulling manifest\n\x1b\[Kpulling 6a0746a1ec1a:  50% ▕█+ +▏   1 GB/2\.0 GB\n", final)
     assert "pulling 0" not in out.getvalue()  # the 0-byte first report of a layer is skipped, as ollama does
+
+
+def test_progress_without_a_digest_is_a_bar_of_its_own() -> None:
+    out = io.StringIO()
+    progress = Progress(out, tty=False)
+    for completed in (0, 500_000, 1_000_000):
+        progress.pull_event({"status": "pulling model", "total": 1_000_000, "completed": completed})
+    progress.pull_event({"status": "success"})
+    progress.close()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and re.fullmatch(r"pulling model 100% ▕█+▏ +1 MB", lines[0]) and lines[1] == "success"
 
 
 def test_formats() -> None:
