@@ -162,7 +162,8 @@ def _upload(client: Client, directory: Path, progress: Progress) -> dict[str, st
         relative = path.relative_to(directory)
         if any(part.startswith(".") for part in relative.parts):
             continue
-        digest = "sha256:" + _sha256(path)
+        with path.open("rb") as f:
+            digest = "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
         size = path.stat().st_size
         key = f"copying file {digest}"
         progress.bar(key, key, size, 0)
@@ -171,14 +172,6 @@ def _upload(client: Client, directory: Path, progress: Progress) -> dict[str, st
         progress.bar(key, key, size, size)
         files[relative.as_posix()] = digest
     return files
-
-
-def _sha256(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            hasher.update(chunk)
-    return hasher.hexdigest()
 
 
 def run(
