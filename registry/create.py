@@ -99,19 +99,21 @@ def create_model(store: Store, spec: CreateSpec) -> Iterator[str]:
     """Yield Ollama's progress statuses while creating; raise CreateError with Ollama's status and text."""
     if spec.files and spec.from_:
         raise CreateError("safetensors imports do not support FROM model overlays")
+    if spec.template is not None:
+        _check_template(spec.template)
+    manifest: dict[str, Any]
     if spec.directory is not None:
         check_loadable(spec.directory)
         manifest = {"source": {"type": "local", "path": str(spec.directory.resolve())}}
     elif spec.files:
         directory = yield from _assemble(store, spec.files)
-        manifest: dict[str, Any] = {"source": {"type": "local", "path": str(directory), "owned": True}}
+        manifest = {"source": {"type": "local", "path": str(directory), "owned": True}}
         manifest["files"] = dict(sorted(spec.files.items()))
     elif spec.from_:
         manifest = _inherit(store, spec.from_)
     else:
         raise CreateError("neither 'from' or 'files' was specified")
     if spec.template is not None:
-        _check_template(spec.template)
         manifest["template"] = spec.template
     if spec.system is not None:
         manifest["system"] = spec.system
