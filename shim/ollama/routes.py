@@ -134,7 +134,10 @@ class OllamaAPI:
             raise ApiError("model is required", 400)
         stored = self._find(requested, empty_status=400, empty_message="model is required")
         info = self._info(stored, requested)
-        return json_response(show_response(stored, info, req.get("system", ""), req.get("options")))
+        shown = await asyncio.to_thread(
+            show_response, stored, info, req.get("system", ""), req.get("options"), req.get("verbose", False)
+        )
+        return json_response(shown)
 
     async def copy(self, request: Request) -> Response:
         """A copy is the same manifest under a new name (same bytes, so the same digest, as in Ollama)."""
@@ -151,7 +154,10 @@ class OllamaAPI:
         stored = self.store.get(source_name)
         if stored is None:
             raise ApiError(f"model {go_quote(source)} not found", 404)
+        replaced = self.store.get(destination_name)
         self.store.put(destination_name, {k: v for k, v in stored.manifest.items() if k != "schemaVersion"})
+        if replaced is not None:
+            self.store.release_if_unused(replaced)
         return Response(status_code=200)
 
     async def delete(self, request: Request) -> Response:
@@ -289,7 +295,8 @@ class OllamaAPI:
         messages = None
         if not raw:
             system = req.get("system") or stored.system
-            messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
+            history = [] if "context" in req else _stored_messages(stored)
+            messages = ([Message("system", system)] if system else []) + history + [Message("user", prompt)]
         return self._completion(
             stored,
             options,
@@ -343,7 +350,7 @@ class OllamaAPI:
             await self._load(stored, req.get("keep_alive"))
             return shapes.chat_final(requested, {"done_reason": "load"})
 
-        messages = [
+        messages = _stored_messages(stored) + [
             Message(
                 role=m.get("role", ""),
                 content=m.get("content", ""),
@@ -353,7 +360,7 @@ class OllamaAPI:
             )
             for m in raw_messages
         ]
-        if messages[0].role != "system" and stored.system:
+        if raw_messages[0].get("role") != "system" and stored.system:
             messages.insert(0, Message("system", stored.system))
         return self._completion(stored, options, req, think, messages=messages, template=stored.template, tools=tools)
 
@@ -417,3 +424,8 @@ class OllamaAPI:
 
         response = await unless_disconnected(request, gather())
         return response if response is not None else Response(status_code=499)
+
+
+def _stored_messages(stored: StoredModel) -> list[Message]:
+    """A model's MESSAGE history goes before the request's own messages, as in Ollama."""
+    return [Message(m.get("role", ""), m.get("content", "")) for m in stored.messages]
