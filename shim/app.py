@@ -16,6 +16,7 @@ from registry.store import Store
 from shim.browser_safety import BrowserSafety, allowed_origins
 from shim.config import Settings
 from shim.engine import Engine
+from shim.ollama.create import CreateAPI
 from shim.ollama.routes import OllamaAPI
 from shim.openai.routes import OpenAIAPI
 
@@ -56,7 +57,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     safety = Middleware(BrowserSafety, origins=allowed_origins(), guard_hosts=settings.bind.is_loopback)
     app = Starlette(
-        routes=ollama.routes() + OpenAIAPI(ollama).routes(),
+        routes=ollama.routes() + CreateAPI(store).routes() + OpenAIAPI(ollama).routes(),
         middleware=[safety],
         lifespan=lifespan,
         exception_handlers={HTTPException: _gin_error},

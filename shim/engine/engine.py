@@ -31,7 +31,7 @@ from registry.store import StoredModel
 from shim.engine.batch import ModelBatch, Sequence
 from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model, weights_bytes
 from shim.engine.prompt import build_prompt
-from shim.engine.runner import Completion, _processors, _sampler
+from shim.engine.runner import Completion, _sampler, logits_processors
 from shim.engine.types import CompletionRequest, Done, EngineError, Piece
 from shim.options import capped_num_ctx
 
@@ -283,16 +283,18 @@ class Engine:
         loaded.context_length = num_ctx
         opts = replace(req.options, num_ctx=num_ctx)
         prompt = build_prompt(replace(req, options=opts), loaded.tokenizer, num_ctx)
+        # A grammar's state cannot be replayed over a shifted context: a constrained answer stops at num_ctx.
+        shift = req.shift and req.format is None
         completion = Completion(
-            loaded.tokenizer, prompt, opts, think=bool(req.think), shift=req.shift, tools=req.tools, emit=job.put
+            loaded.tokenizer, prompt, opts, think=bool(req.think), shift=shift, tools=req.tools, emit=job.put
         )
         sequence = Sequence(
             listener=job,
             completion=completion,
             sampler=_sampler(opts),
-            processors=_processors(opts),
+            processors=logits_processors(completion, opts, loaded.tokenizer, req.format),
             exclusive=exclusive,
-            shift=req.shift,
+            shift=shift,
             num_ctx=num_ctx,
             num_keep=opts.num_keep,
             load_ns=job.ready_ns - job.created_ns,

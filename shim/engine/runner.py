@@ -15,6 +15,7 @@ import mlx.core as mx
 from mlx_lm.sample_utils import apply_min_p, apply_top_k, apply_top_p, make_logits_processors, make_sampler
 
 from shim.engine.detokenizer import IncrementalDetokenizer
+from shim.engine.grammar import format_processors
 from shim.engine.stops import StopMatcher
 from shim.engine.thinking import ThinkingSplitter
 from shim.engine.toolcalls import ToolCallCollector
@@ -159,6 +160,15 @@ def _seeded_sampler(temp: float, top_p: float, min_p: float, top_k: int, seed: i
         return mx.random.categorical(logprobs * (1.0 / temp), key=draw)
 
     return sample
+
+
+def logits_processors(
+    completion: Completion, opts: GenerationOptions, tokenizer: Any, fmt: str | dict[str, Any] | None
+) -> list[Callable[[mx.array, mx.array], mx.array]]:
+    """One request's logits processors: its penalties, then the grammar that enforces its `format`."""
+    return _processors(opts) + format_processors(
+        tokenizer, fmt, completion.prompt, completion.think_start, completion.think_end
+    )
 
 
 def _processors(opts: GenerationOptions) -> list[Callable[[mx.array, mx.array], mx.array]]:
