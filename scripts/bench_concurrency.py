@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -29,8 +30,13 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+_COMPILE_SETTING = os.environ.get("MLX_DISABLE_COMPILE")
 
 from tests.conftest import Server, cli, start_server, stop_server  # noqa: E402  (the same server the tests start)
+
+# The tests turn MLX's kernel compilation off to start fast; a throughput benchmark runs as users do.
+if _COMPILE_SETTING is None:
+    os.environ.pop("MLX_DISABLE_COMPILE", None)
 
 CLIENTS = (1, 2, 4, 8)
 HOT = {"temperature": 10.0, "top_k": 400, "top_p": 1.0}
@@ -134,7 +140,7 @@ def main() -> int:
     # 1. Batching: rounds over client counts (so drifting machine load hits all counts alike), medians.
     server = serve(model_dir, {"OLLAMA_NUM_PARALLEL": args.parallel})
     try:
-        aggregate_decode(server, 2, 1, 32)  # warm-up: load, first compile
+        aggregate_decode(server, 8, 1, 64)  # warm-up: load, kernel compilation for batch shapes
         rates: dict[int, list[float]] = {n: [] for n in CLIENTS}
         ratios: dict[int, list[float]] = {n: [] for n in CLIENTS}
         for _ in range(args.repeats):
