@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 # Inputs chosen to cover: a short word, an ordinary sentence, non-ASCII text (accents, CJK, Greek, emoji),
 # the empty string, and a text far past the model's 256-token limit (sentence-transformers truncates it).
@@ -43,8 +44,11 @@ def main(out: Path) -> None:
     def tokens(text: str) -> int:
         return len(model.tokenize([text])["input_ids"][0])
 
-    def rows(texts: list[str], vectors: object) -> list[dict[str, object]]:
-        return [{"text": t, "tokens": tokens(t), "embedding": [float(x) for x in v]} for t, v in zip(texts, vectors)]
+    def rows(texts: list[str], vectors: Any) -> list[dict[str, object]]:
+        return [
+            {"text": t, "tokens": tokens(t), "embedding": [float(x) for x in v]}
+            for t, v in zip(texts, vectors, strict=True)
+        ]
 
     single = [rows([t], model.encode([t]))[0] for t in SINGLE]
     batch = rows(BATCH, model.encode(BATCH))

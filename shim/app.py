@@ -16,7 +16,9 @@ from registry.store import Store
 from shim.browser_safety import BrowserSafety, allowed_origins
 from shim.config import Settings
 from shim.engine import Engine
+from shim.ollama.embed import EmbedAPI
 from shim.ollama.routes import OllamaAPI
+from shim.openai.embeddings import OpenAIEmbeddings
 from shim.openai.routes import OpenAIAPI
 
 log = logging.getLogger("mlx_shim")
@@ -41,6 +43,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         max_loaded_models=settings.max_loaded_models,
     )
     ollama = OllamaAPI(store, engine, settings)
+    embed = EmbedAPI(ollama)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -52,7 +55,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     safety = Middleware(BrowserSafety, origins=allowed_origins(), guard_hosts=settings.bind.is_loopback)
     app = Starlette(
-        routes=ollama.routes() + OpenAIAPI(ollama).routes(),
+        routes=ollama.routes() + embed.routes() + OpenAIAPI(ollama).routes() + OpenAIEmbeddings(embed).routes(),
         middleware=[safety],
         lifespan=lifespan,
         exception_handlers={HTTPException: _gin_error},

@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from registry.builtin import ensure_builtin_model
+from registry.builtin import ensure_builtin_embedding_model, ensure_builtin_model
 from registry.local import LocalModelError, create_from_modelfile
 from registry.names import InvalidName, ModelName
 from registry.store import Store
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--no-builtin",
         action="store_true",
-        help="do not build and register the embedded tiny model on first start",
+        help="do not register the embedded models (tiny, all-minilm) on first start",
     )
     create = commands.add_parser("create", help="register a local MLX model directory under an Ollama name")
     create.add_argument("name")
@@ -53,6 +53,7 @@ def _serve(builtin: bool) -> int:
     store = Store()
     if builtin:
         ensure_builtin_model(store)
+        ensure_builtin_embedding_model(store)
     config = Config()
     config.bind = [settings.bind.hypercorn]
     config.accesslog = "-" if os.environ.get("OLLAMA_DEBUG") else None

@@ -5,7 +5,7 @@ check or truncate to the context, batch), `bert.py` is the network and `pooling.
 pooling. The engine calls these on its worker thread; nothing here knows HTTP.
 """
 
-from shim.embedding.embed import embed_texts, embedder_for
+from shim.embedding.embed import InputError, embed_texts, embedder_for
 from shim.embedding.load import ENCODER_ARCHITECTURES, SentenceEncoder, load_encoder
 
-__all__ = ["ENCODER_ARCHITECTURES", "SentenceEncoder", "embed_texts", "embedder_for", "load_encoder"]
+__all__ = ["ENCODER_ARCHITECTURES", "InputError", "SentenceEncoder", "embed_texts", "embedder_for", "load_encoder"]

@@ -13,9 +13,16 @@ import mlx.core as mx
 import numpy as np
 
 from shim.embedding.load import SentenceEncoder
-from shim.engine.types import EngineError
 
 BATCH_TOKENS = 8192  # padded tokens per encoder batch: bounds the attention memory of long inputs
+
+
+class InputError(ValueError):
+    """An input the model cannot embed; the message is Ollama's text for it (a 400)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class Embedder(Protocol):
@@ -59,12 +66,12 @@ def embed_texts(
         ids = embedder.tokenize(text)
         if len(ids) > context_length:
             if not truncate:
-                raise EngineError("the input length exceeds the context length", 400)
+                raise InputError("the input length exceeds the context length")
             if context_length <= 1:
-                raise EngineError("input after truncation exceeds maximum context length", 400)
+                raise InputError("input after truncation exceeds maximum context length")
             ids = embedder.truncate(ids, context_length)
         if not ids:
-            raise EngineError("embedding contains NaN or Inf values", 400)  # a mean over no tokens
+            raise InputError("embedding contains NaN or Inf values")  # a mean over no tokens
         tokenized.append(ids)
     vectors: list[np.ndarray | None] = [None] * len(texts)
     order = sorted(range(len(texts)), key=lambda i: len(tokenized[i]))  # similar lengths pad little

