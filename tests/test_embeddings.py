@@ -198,6 +198,17 @@ def test_truncate(embed_server: Server, client: ollama.Client) -> None:
     assert short.prompt_eval_count == 16
 
 
+def test_null_options_as_langchain_sends_them(embed_server: Server) -> None:
+    body = {
+        "model": "all-minilm",
+        "input": ["a", "b"],
+        "truncate": True,
+        "options": {"num_ctx": None, "mirostat": None},
+    }
+    response = post(embed_server, "/api/embed", body)
+    assert response.status_code == 200 and len(response.json()["embeddings"]) == 2
+
+
 def test_legacy_embeddings(client: ollama.Client) -> None:
     hello = REFERENCE["single"][0]
     vector = client.embeddings(model="all-minilm", prompt=hello["text"]).embedding
