@@ -358,6 +358,14 @@ def test_errors(embed_server: Server, path: str, body: Any, status: int, message
     assert (response.status_code, response.json()) == (status, {"error": message})
 
 
+def test_client_that_leaves_cancels_the_job(embed_server: Server, client: ollama.Client) -> None:
+    """Forty long inputs are many batches; the worker stops at the next batch once the client is gone."""
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(embed_server.url + "/api/embed", json={"model": "all-minilm", "input": [LONG] * 40}, timeout=1)
+    assert len(client.embed(model="all-minilm", input="next").embeddings) == 1
+    assert "cancelled: client disconnected" in (embed_server.home / "server.log").read_text()
+
+
 def test_server_keeps_serving_after_errors(client: ollama.Client) -> None:
     with pytest.raises(ollama.ResponseError) as error:
         client.embed(model="all-minilm", input=LONG, truncate=False)

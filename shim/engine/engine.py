@@ -177,8 +177,12 @@ class Engine:
                 self._touch(loaded, req.keep_alive)
 
         result = None
-        async for batch in self._submit(work):
-            result = next((e for e in batch if isinstance(e, EmbedResult)), result)
+        batches = self._submit(work)
+        try:
+            async for batch in batches:
+                result = next((e for e in batch if isinstance(e, EmbedResult)), result)
+        finally:
+            await batches.aclose()  # at once when the handler is cancelled (client gone): the job stops
         if result is None:
             raise EngineError("embedding ended without a result")
         return result
