@@ -135,8 +135,10 @@ def embed_server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path)
     srv = start_server(home)
     nomic = home / "nomic-tiny"
     srv.nomic_weights = make_nomic_model(nomic)  # type: ignore[attr-defined]
-    for name, source in {"all-minilm": MINILM, "tiny": tiny_model_dir, "nomic-tiny": nomic}.items():
-        (home / f"{name}.Modelfile").write_text(f"FROM {source}\n")
+    sources = {"all-minilm": MINILM, "tiny": tiny_model_dir, "nomic-tiny": nomic, "minilm-templated": MINILM}
+    for name, source in sources.items():
+        template = 'TEMPLATE "{{ .Prompt }}"\n' if name == "minilm-templated" else ""
+        (home / f"{name}.Modelfile").write_text(f"FROM {source}\n{template}")
         result = cli("create", name, "-f", str(home / f"{name}.Modelfile"), env=srv.env)
         assert result.returncode == 0, result.stderr
     yield srv
@@ -350,6 +352,12 @@ def test_openai_embedding_errors(embed_server: Server, body: dict[str, Any], sta
             {"model": "all-minilm", "messages": [{"role": "user", "content": "hi"}]},
             400,
             '"all-minilm" does not support chat',
+        ),
+        (
+            "/api/generate",
+            {"model": "minilm-templated", "prompt": "hi"},
+            400,
+            '"minilm-templated" does not support generate',
         ),
     ],
 )
