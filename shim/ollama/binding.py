@@ -210,6 +210,10 @@ SHOW = Struct(
 
 COPY = Struct("CopyRequest", {"source": STRING, "destination": STRING})
 DELETE = Struct("DeleteRequest", {"model": STRING, "name": STRING})
+PULL = Struct(
+    "PullRequest",
+    {"model": STRING, "name": STRING, "insecure": BOOL, "stream": BOOL, "username": STRING, "password": STRING},
+)
 
 EMBED = Struct(
     "EmbedRequest",
