@@ -58,3 +58,5 @@ def test_pooling_mode_and_normalize_come_from_the_model_files(tmp_path: Path) ->
     bare = tmp_path / "d"
     bare.mkdir()
     assert (pooling_mode(bare), normalizes(bare)) == ("mean", False)
+    (bare / "config.json").write_text(json.dumps({"pooling_config": {"pooling_mode": "cls"}}))
+    assert pooling_mode(bare) == "cls"  # an mlx-embeddings conversion without the sentence-transformers files

@@ -127,6 +127,33 @@ def nomic_reference(weights: dict[str, np.ndarray], ids: list[int]) -> np.ndarra
     return pooled / np.linalg.norm(pooled)
 
 
+def make_quantized_minilm(path: Path, dequantized: Path) -> None:
+    """MiniLM in 4 bits as mlx-community publishes its embedding builds (Hugging Face tensor names, packed
+    weights with scales and biases, `quantization` in config.json), and the same values unpacked to float32
+    in a second directory: the quantized model must compute what the unpacked one does."""
+    import mlx.core as mx
+
+    assert MINILM is not None
+    packed: dict[str, mx.array] = {}
+    unpacked: dict[str, mx.array] = {}
+    for name, tensor in mx.load(str(MINILM / "model.safetensors")).items():  # type: ignore[union-attr]
+        packed[name] = unpacked[name] = tensor
+        if name.endswith(".weight") and tensor.ndim == 2 and tensor.shape[-1] % 64 == 0:
+            q, scales, biases = mx.quantize(tensor, group_size=64, bits=4)
+            stem = name.removesuffix("weight")
+            packed |= {name: q, stem + "scales": scales, stem + "biases": biases}
+            unpacked[name] = mx.dequantize(q, scales, biases, group_size=64, bits=4)
+    config = json.loads((MINILM / "config.json").read_text())
+    for directory, weights, extra in ((path, packed, {"quantization": {"group_size": 64, "bits": 4}}),
+                                      (dequantized, unpacked, {})):  # fmt: skip
+        directory.mkdir(parents=True)
+        mx.save_safetensors(str(directory / "model.safetensors"), weights)
+        (directory / "config.json").write_text(json.dumps(config | extra))
+        for name in ("tokenizer.json", "modules.json", "sentence_bert_config.json", "1_Pooling/config.json"):
+            (directory / name).parent.mkdir(exist_ok=True)
+            (directory / name).write_bytes((MINILM / name).read_bytes())
+
+
 @pytest.fixture(scope="module")
 def embed_server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[Server]:
     """`all-minilm` registered from the packaged weights, `tiny` (a completion model) and `nomic-tiny`."""
@@ -135,7 +162,9 @@ def embed_server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path)
     srv = start_server(home)
     nomic = home / "nomic-tiny"
     srv.nomic_weights = make_nomic_model(nomic)  # type: ignore[attr-defined]
-    sources = {"all-minilm": MINILM, "tiny": tiny_model_dir, "nomic-tiny": nomic, "minilm-templated": MINILM}
+    make_quantized_minilm(home / "minilm-q4", home / "minilm-q4-unpacked")
+    sources = {"all-minilm": MINILM, "tiny": tiny_model_dir, "nomic-tiny": nomic, "minilm-templated": MINILM,
+               "minilm-q4": home / "minilm-q4"}  # fmt: skip
     for name, source in sources.items():
         template = 'TEMPLATE "{{ .Prompt }}"\n' if name == "minilm-templated" else ""
         (home / f"{name}.Modelfile").write_text(f"FROM {source}\n{template}")
@@ -262,6 +291,20 @@ def test_nomic_bert_matches_its_reference_forward(embed_server: Server, client: 
     assert cosine(response.embeddings[0], response.embeddings[1]) < 0.999  # rotary: the order is seen
     show = post(embed_server, "/api/show", {"model": "nomic-tiny"}).json()
     assert (show["details"]["family"], show["capabilities"]) == ("nomic_bert", ["embedding"])
+
+
+def test_quantized_encoder_computes_what_its_unpacked_weights_do(embed_server: Server, client: ollama.Client) -> None:
+    from shim.embedding import embed_texts, load_encoder
+
+    unpacked = load_encoder(embed_server.home / "minilm-q4-unpacked")
+    texts = [row["text"] for row in REFERENCE["single"]]
+    response = client.embed(model="minilm-q4", input=texts)
+    expected, _ = embed_texts(unpacked, texts, 256, True, lambda: None)
+    for vector, want, row in zip(response.embeddings, expected, REFERENCE["single"], strict=True):
+        assert cosine(vector, want) >= 0.9999
+        assert cosine(vector, row["embedding"]) >= 0.85  # 4 bits cost some fidelity to the float32 model
+    show = post(embed_server, "/api/show", {"model": "minilm-q4"}).json()
+    assert (show["details"]["quantization_level"], show["capabilities"]) == ("Q4", ["embedding"])
 
 
 # -- the OpenAI API ------------------------------------------------------------------------------------------

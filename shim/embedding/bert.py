@@ -79,7 +79,9 @@ class BertModel(nn.Module):
         """Hugging Face names -> ours; drops the pooler, MLM heads and the position_ids buffer."""
         out = {}
         for name, value in weights.items():
-            name = name.removeprefix("bert.").replace(".gamma", ".weight").replace(".beta", ".bias")
+            name = (
+                name.removeprefix("model.").removeprefix("bert.").replace(".gamma", ".weight").replace(".beta", ".bias")
+            )
             if not name.startswith(("embeddings.", "encoder.")) or name.endswith("position_ids"):
                 continue
             name = name.replace("embeddings.LayerNorm.", "embeddings.norm.")

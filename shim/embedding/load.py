@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlx.core as mx
+import mlx.nn as nn
 import numpy as np
 from tokenizers import Tokenizer
 
@@ -59,7 +60,17 @@ def load_encoder(path: Path) -> SentenceEncoder:
         weights.update(mx.load(str(file)))  # type: ignore[arg-type]
     if mx.default_device() == mx.cpu:  # half precision runs several times slower on MLX's CPU backend
         weights = {k: v.astype(mx.float32) if mx.issubdtype(v.dtype, mx.floating) else v for k, v in weights.items()}
-    network.load_weights(list(kind.sanitize(weights).items()), strict=True)
+    weights = kind.sanitize(weights)
+    quantization = config.get("quantization") or config.get("quantization_config")
+    if quantization:  # mlx-community's 4-bit builds (what the catalog pulls): quantize where the file is
+        nn.quantize(
+            network,
+            group_size=quantization.get("group_size", 64),
+            bits=quantization.get("bits", 4),
+            mode=quantization.get("mode", "affine"),
+            class_predicate=lambda path, module: hasattr(module, "to_quantized") and f"{path}.scales" in weights,
+        )
+    network.load_weights(list(weights.items()), strict=True)
     network.eval()
     mx.eval(network.parameters())
     return SentenceEncoder(

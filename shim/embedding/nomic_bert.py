@@ -111,7 +111,7 @@ class NomicBertModel(nn.Module):
         """Nomic's names -> ours; drops the pooler, the MLM head and buffers."""
         out = {}
         for name, value in weights.items():
-            name = name.removeprefix("bert.")
+            name = name.removeprefix("model.").removeprefix("bert.")
             if name.startswith("embeddings."):
                 out[name.removeprefix("embeddings.")] = value
             elif name.startswith("emb_ln."):

@@ -38,11 +38,14 @@ def _modules(model_dir: Path) -> list[dict]:
 
 
 def pooling_mode(model_dir: Path) -> str:
-    """The first mode the Pooling config switches on; mean when the model ships no such config."""
+    """The first mode the Pooling config switches on; else an mlx-embeddings `pooling_config` in config.json
+    (how mlx-community conversions without the sentence-transformers files say it); else mean."""
     folder = next((m.get("path", "") for m in _modules(model_dir) if m.get("type", "").endswith("Pooling")), "")
     config_file = model_dir / (folder or "1_Pooling") / "config.json"
     if not config_file.is_file():
-        return "mean"
+        model_config = model_dir / "config.json"
+        declared = json.loads(model_config.read_text()).get("pooling_config") if model_config.is_file() else None
+        return str(declared.get("pooling_mode", "mean")) if isinstance(declared, dict) else "mean"
     config = json.loads(config_file.read_text())
     if isinstance(config.get("pooling_mode"), str):
         return config["pooling_mode"]
