@@ -10,6 +10,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
+from shim.embedding.nomic_bert import gpt2_style
 from shim.embedding.pooling import l2_normalize, normalizes, pool, pooling_mode
 
 HIDDEN = np.random.default_rng(0).standard_normal((2, 4, 3)).astype(np.float32)
@@ -60,3 +61,9 @@ def test_pooling_mode_and_normalize_come_from_the_model_files(tmp_path: Path) ->
     assert (pooling_mode(bare), normalizes(bare)) == ("mean", False)
     (bare / "config.json").write_text(json.dumps({"pooling_config": {"pooling_mode": "cls"}}))
     assert pooling_mode(bare) == "cls"  # an mlx-embeddings conversion without the sentence-transformers files
+
+
+def test_nomic_config_in_either_naming() -> None:
+    bert_names = {"hidden_size": 768, "num_attention_heads": 12, "num_hidden_layers": 12, "intermediate_size": 3072}
+    assert gpt2_style(bert_names).items() >= {"n_embd": 768, "n_head": 12, "n_layer": 12, "n_inner": 3072}.items()
+    assert gpt2_style({"n_embd": 64, "hidden_size": 1})["n_embd"] == 64  # Nomic's own name wins

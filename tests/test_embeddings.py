@@ -80,7 +80,8 @@ def make_nomic_model(path: Path) -> dict[str, np.ndarray]:
                 prefix + f"{norm}.bias": weight(hidden),
             }
     path.mkdir(parents=True)
-    mx.save_safetensors(str(path / "model.safetensors"), {k: mx.array(v) for k, v in weights.items()})
+    buffers = {"encoder.layers.0.attn.rotary_emb.inv_freq": np.ones(8, np.float32)}  # some checkpoints carry it
+    mx.save_safetensors(str(path / "model.safetensors"), {k: mx.array(v) for k, v in (weights | buffers).items()})
     (path / "config.json").write_text(json.dumps(NOMIC_CONFIG))
     (path / "tokenizer.json").write_bytes((MINILM / "tokenizer.json").read_bytes())
     (path / "1_Pooling").mkdir()

@@ -24,6 +24,19 @@ _ACTIVATIONS = {
 }
 
 
+_ALIASES = {"n_embd": "hidden_size", "n_head": "num_attention_heads", "n_layer": "num_hidden_layers",
+            "n_inner": "intermediate_size", "n_positions": "max_position_embeddings",
+            "layer_norm_epsilon": "layer_norm_eps"}  # fmt: skip
+
+
+def gpt2_style(config: dict[str, Any]) -> dict[str, Any]:
+    """Nomic writes GPT-2 key names; some conversions write BERT's. Either way, GPT-2's names afterwards."""
+    return {
+        **config,
+        **{ours: config[theirs] for ours, theirs in _ALIASES.items() if ours not in config and theirs in config},
+    }
+
+
 class NomicBertLayer(nn.Module):
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__()
@@ -68,6 +81,7 @@ class NomicBertLayer(nn.Module):
 class NomicBertModel(nn.Module):
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__()
+        config = gpt2_style(config)
         hidden = config["n_embd"]
         multiple = config.get("pad_vocab_size_multiple", 1)
         vocab = (config["vocab_size"] + multiple - 1) // multiple * multiple
@@ -118,4 +132,4 @@ class NomicBertModel(nn.Module):
                 out[name] = value
             elif match := re.match(r"encoder\.layers\.(\d+)\.(?:attn\.|mlp\.)?(.+)", name):
                 out[f"layers.{match[1]}.{match[2]}"] = value
-        return {k: v for k, v in out.items() if not k.endswith("position_ids")}
+        return {k: v for k, v in out.items() if not k.endswith(("position_ids", "inv_freq"))}
