@@ -16,6 +16,7 @@ from registry.store import Store
 from shim.browser_safety import BrowserSafety, allowed_origins
 from shim.config import Settings
 from shim.engine import Engine
+from shim.ollama.create import CreateAPI
 from shim.ollama.embed import EmbedAPI
 from shim.ollama.routes import OllamaAPI
 from shim.openai.embeddings import OpenAIEmbeddings
@@ -55,7 +56,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     safety = Middleware(BrowserSafety, origins=allowed_origins(), guard_hosts=settings.bind.is_loopback)
     app = Starlette(
-        routes=ollama.routes() + embed.routes() + OpenAIAPI(ollama).routes() + OpenAIEmbeddings(embed).routes(),
+        routes=ollama.routes()
+        + CreateAPI(store).routes()
+        + embed.routes()
+        + OpenAIAPI(ollama).routes()
+        + OpenAIEmbeddings(embed).routes(),
         middleware=[safety],
         lifespan=lifespan,
         exception_handlers={HTTPException: _gin_error},

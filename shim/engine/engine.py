@@ -123,6 +123,7 @@ class Engine:
                     think=bool(req.think),
                     shift=req.shift,
                     tools=req.tools,
+                    format=req.format,
                     emit=job.put,
                     cancelled=job.cancelled,
                 )

@@ -17,6 +17,7 @@ from mlx_lm.generate import generate_step
 from mlx_lm.sample_utils import make_logits_processors, make_sampler
 
 from shim.engine.detokenizer import IncrementalDetokenizer
+from shim.engine.grammar import format_processors
 from shim.engine.stops import StopMatcher
 from shim.engine.thinking import ThinkingSplitter
 from shim.engine.toolcalls import ToolCallCollector
@@ -37,6 +38,7 @@ def run_completion(
     think: bool,
     shift: bool,
     tools: list[dict[str, Any]] | None,
+    format: str | dict[str, Any] | None = None,
     emit: Callable[[Piece], None],
     cancelled: threading.Event,
 ) -> Done:
@@ -59,6 +61,7 @@ def run_completion(
     stops = StopMatcher(opts.stop)
     detok = IncrementalDetokenizer(tokenizer._tokenizer.decode, prompt)
     eos = set(tokenizer.eos_token_ids)
+    processors = _processors(opts) + format_processors(tokenizer, format, prompt, think_start, think_end)
 
     def out(piece: Piece | None) -> None:
         if piece is not None:
@@ -80,7 +83,7 @@ def run_completion(
         model,
         max_tokens=limit,
         sampler=_sampler(opts),
-        logits_processors=_processors(opts),
+        logits_processors=processors,
         max_kv_size=num_ctx if shift else None,
     )
     for token, _ in steps:

@@ -215,6 +215,37 @@ PULL = Struct(
     {"model": STRING, "name": STRING, "insecure": BOOL, "stream": BOOL, "username": STRING, "password": STRING},
 )
 
+
+def _string_map(value: Any, path: str, errors: _Errors) -> Any:
+    if not isinstance(value, dict):
+        errors.type_error(value, path, "map[string]string")
+        return None
+    for item in value.values():
+        if not isinstance(item, str):
+            errors.type_error(item, path, "string")
+            return None
+    return value
+
+
+CREATE = Struct(
+    "CreateRequest",
+    {
+        "model": STRING,
+        "name": STRING,
+        "from": STRING,
+        "files": _string_map,
+        "adapters": _string_map,
+        "template": STRING,
+        "system": STRING,
+        "license": _any,
+        "parameters": _map,
+        "messages": _list_of(_message, "[]api.Message"),
+        "stream": BOOL,
+        "quantize": STRING,
+        "quantization": STRING,
+    },
+)
+
 EMBED = Struct(
     "EmbedRequest",
     {"model": STRING, "input": _any, "truncate": BOOL, "dimensions": INT, "keep_alive": _duration, "options": _map},

@@ -25,6 +25,7 @@ from registry.store import Store, StoredModel
 from shim.config import VERSION, Settings
 from shim.engine import CompletionRequest, Done, Engine, EngineError, Message, Piece, collect
 from shim.gojson import EmptyBody, GoJSONError, decode
+from shim.jsonbytes import go_json
 from shim.ollama import shapes
 from shim.ollama.binding import CHAT, COPY, DELETE, GENERATE, PULL, SHOW, BindError, Struct
 from shim.ollama.pull import PullRequestError, pull_response, start_pull
@@ -133,7 +134,10 @@ class OllamaAPI:
             raise ApiError("model is required", 400)
         stored = self._find(requested, empty_status=400, empty_message="model is required")
         info = self._info(stored, requested)
-        return json_response(show_response(stored, info, req.get("system", ""), req.get("options")))
+        shown = await asyncio.to_thread(
+            show_response, stored, info, req.get("system", ""), req.get("options"), req.get("verbose", False)
+        )
+        return json_response(shown)
 
     async def copy(self, request: Request) -> Response:
         """A copy is the same manifest under a new name (same bytes, so the same digest, as in Ollama)."""
@@ -150,7 +154,10 @@ class OllamaAPI:
         stored = self.store.get(source_name)
         if stored is None:
             raise ApiError(f"model {go_quote(source)} not found", 404)
+        replaced = self.store.get(destination_name)
         self.store.put(destination_name, {k: v for k, v in stored.manifest.items() if k != "schemaVersion"})
+        if replaced is not None:
+            self.store.release_if_unused(replaced)
         return Response(status_code=200)
 
     async def delete(self, request: Request) -> Response:
@@ -222,10 +229,20 @@ class OllamaAPI:
             raise ApiError(str(e), 500) from None
 
     @staticmethod
+    def _format(req: dict[str, Any]) -> str | dict[str, Any] | None:
+        """`format` as Ollama's runner checks it: null and "" mean none, "json" any JSON object, an object
+        a JSON schema; anything else is a 500 with the raw value quoted (Go's %q of the JSON bytes)."""
+        fmt = req.get("format")
+        if fmt is None or fmt == "":
+            return None
+        if fmt == "json" or isinstance(fmt, dict):
+            return fmt
+        raw = go_json(fmt).decode()
+        raise ApiError(f'invalid format: {go_quote(raw)}; expected "json" or a valid JSON Schema object', 500)
+
+    @staticmethod
     def _reject_unsupported(req: dict[str, Any]) -> None:
         """Fields we cannot honour yet get a clear error: accepting and ignoring them would be a lie."""
-        if req.get("format") not in (None, ""):
-            raise ApiError("format (structured outputs) is not supported by mlx-shim yet", 501)
         if req.get("logprobs"):
             raise ApiError("logprobs are not supported by mlx-shim yet", 501)
         if req.get("_debug_render_only"):
@@ -280,7 +297,8 @@ class OllamaAPI:
         messages = None
         if not raw:
             system = req.get("system") or stored.system
-            messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
+            history = [] if "context" in req else _stored_messages(stored)
+            messages = ([Message("system", system)] if system else []) + history + [Message("user", prompt)]
         return self._completion(
             stored,
             options,
@@ -336,7 +354,7 @@ class OllamaAPI:
             await self._load(stored, req.get("keep_alive"))
             return shapes.chat_final(requested, {"done_reason": "load"})
 
-        messages = [
+        messages = _stored_messages(stored) + [
             Message(
                 role=m.get("role", ""),
                 content=m.get("content", ""),
@@ -346,7 +364,7 @@ class OllamaAPI:
             )
             for m in raw_messages
         ]
-        if messages[0].role != "system" and stored.system:
+        if raw_messages[0].get("role") != "system" and stored.system:
             messages.insert(0, Message("system", stored.system))
         return self._completion(stored, options, req, think, messages=messages, template=stored.template, tools=tools)
 
@@ -361,6 +379,7 @@ class OllamaAPI:
             model=stored,
             options=options,
             think=think,
+            format=OllamaAPI._format(req),
             keep_alive=req.get("keep_alive"),
             truncate=req.get("truncate", True),
             shift=req.get("shift", True),
@@ -409,3 +428,8 @@ class OllamaAPI:
 
         response = await unless_disconnected(request, gather())
         return response if response is not None else Response(status_code=499)
+
+
+def _stored_messages(stored: StoredModel) -> list[Message]:
+    """A model's MESSAGE history goes before the request's own messages, as in Ollama."""
+    return [Message(m.get("role", ""), m.get("content", "")) for m in stored.messages]
