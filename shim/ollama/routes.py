@@ -31,6 +31,7 @@ from shim.ollama.pull import PullRequestError, pull_response, start_pull
 from shim.ollama.show import show_response
 from shim.options import GenerationOptions, OptionError, capped_num_ctx, resolve_options
 from shim.responses import error_response, json_response, ndjson_response, unless_disconnected
+from shim.routing import exact_route
 
 log = logging.getLogger("mlx_shim")
 
@@ -67,7 +68,7 @@ class OllamaAPI:
             Route("/", self.root, methods=["GET", "HEAD"]),
             Route("/api/version", self.version, methods=["GET", "HEAD"]),
             Route("/api/tags", self.tags, methods=["GET", "HEAD"]),
-            Route("/api/ps", self.ps, methods=["GET"]),
+            exact_route("/api/ps", self.ps, methods=["GET"]),
             Route("/api/generate", self.guarded(self.generate), methods=["POST"]),
             Route("/api/chat", self.guarded(self.chat), methods=["POST"]),
             Route("/api/show", self.guarded(self.show), methods=["POST"]),

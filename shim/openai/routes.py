@@ -20,6 +20,7 @@ from shim.jsonbytes import go_json
 from shim.ollama.routes import ApiError, OllamaAPI
 from shim.openai.convert import OpenAIError, chat_request, completion_request
 from shim.responses import unless_disconnected
+from shim.routing import exact_route
 
 log = logging.getLogger("mlx_shim")
 
@@ -62,8 +63,8 @@ class OpenAIAPI:
         return [
             Route("/v1/chat/completions", self.guarded(self.chat), methods=["POST"]),
             Route("/v1/completions", self.guarded(self.completions), methods=["POST"]),
-            Route("/v1/models", self.guarded(self.models), methods=["GET"]),
-            Route("/v1/models/{model:path}", self.guarded(self.model), methods=["GET"]),
+            exact_route("/v1/models", self.guarded(self.models), methods=["GET"]),
+            exact_route("/v1/models/{model:path}", self.guarded(self.model), methods=["GET"]),
         ]
 
     @staticmethod

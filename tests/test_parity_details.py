@@ -1,0 +1,27 @@
+"""Details of Ollama's HTTP behaviour found by the parity audit (PARITY-AUDIT.md), checked over raw HTTP
+against the real server: methods and `Allow`, validation order, statuses of template errors, and the
+/v1 layer's answers where it passes a native answer through."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+
+@pytest.mark.parametrize("path", ["/api/ps", "/v1/models", "/v1/models/tiny"])
+def test_get_only_routes_refuse_head(server: Any, path: str) -> None:
+    """gin registers HEAD only where Ollama asks for it (/, /api/version, /api/tags)."""
+    resp = httpx.head(server.url + path)
+    assert (resp.status_code, resp.headers["allow"], resp.headers["content-type"]) == (405, "GET", "text/plain")
+    assert resp.content == b""
+    assert httpx.get(server.url + path).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/", "/api/version", "/api/tags"])
+def test_head_and_get_routes(server: Any, path: str) -> None:
+    assert httpx.head(server.url + path).status_code == 200
+    resp = httpx.post(server.url + path)
+    # gin lists the other methods in the order its method trees were registered: HEAD first.
+    assert (resp.status_code, resp.headers["allow"], resp.text) == (405, "HEAD, GET", "405 method not allowed")
