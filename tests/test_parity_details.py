@@ -25,3 +25,21 @@ def test_head_and_get_routes(server: Any, path: str) -> None:
     resp = httpx.post(server.url + path)
     # gin lists the other methods in the order its method trees were registered: HEAD first.
     assert (resp.status_code, resp.headers["allow"], resp.text) == (405, "HEAD, GET", "405 method not allowed")
+
+
+def test_chat_checks_thinking_before_tools(server: Any) -> None:
+    """ChatHandler refuses `think` before scheduling, where the tools capability is checked."""
+    body = {
+        "model": "tiny",
+        "think": True,
+        "messages": [{"role": "user", "content": "hi"}],
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+    }
+    resp = httpx.post(server.url + "/api/chat", json=body)
+    assert (resp.status_code, resp.json()) == (400, {"error": '"tiny" does not support thinking'})
+    body["think"] = False
+    resp = httpx.post(server.url + "/api/chat", json=body)
+    assert (resp.status_code, resp.json()) == (
+        400,
+        {"error": "registry.ollama.ai/library/tiny:latest does not support tools"},
+    )

@@ -321,10 +321,10 @@ class OllamaAPI:
             await self.engine.unload(stored)
             return shapes.chat_final(requested, {"done_reason": "unload"})
         capabilities = self._capabilities(stored, requested)
+        think = self._think(req, capabilities)  # before the capability list, as ChatHandler does
         tools = req.get("tools") or None
         if tools and "tools" not in capabilities:
             raise ApiError(f"{stored.name.full} does not support tools", 400)
-        think = self._think(req, capabilities)
         if any(m.get("images") for m in raw_messages):
             raise ApiError(f"{stored.name.full} does not support vision", 400)
         options = self._options(stored, req)
