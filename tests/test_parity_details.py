@@ -4,6 +4,7 @@ against the real server: methods and `Allow`, validation order, statuses of temp
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -43,3 +44,30 @@ def test_chat_checks_thinking_before_tools(server: Any) -> None:
         400,
         {"error": "registry.ollama.ai/library/tiny:latest does not support tools"},
     )
+
+
+def test_v1_completions_without_prompt_loads_the_model(server: Any) -> None:
+    """Ollama sends an empty prompt to GenerateHandler, whose load-only answer its /v1 writer converts."""
+    httpx.post(server.url + "/api/generate", json={"model": "tiny", "keep_alive": 0})
+    resp = httpx.post(server.url + "/v1/completions", json={"model": "tiny"}, timeout=120)
+    assert (resp.status_code, resp.headers["content-type"]) == (200, "application/json")
+    body = resp.json()
+    assert body["id"].startswith("cmpl-") and isinstance(body["created"], int)
+    assert body == {
+        **body,
+        "object": "text_completion",
+        "model": "tiny",
+        "system_fingerprint": "fp_ollama",
+        "choices": [{"text": "", "index": 0, "finish_reason": "load"}],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+    }
+    assert "tiny:latest" in [m["name"] for m in httpx.get(server.url + "/api/ps").json()["models"]]
+
+    body = {"model": "tiny", "prompt": "", "stream": True, "stream_options": {"include_usage": True}}
+    resp = httpx.post(server.url + "/v1/completions", json=body, timeout=120)
+    assert (resp.status_code, resp.headers["content-type"]) == (200, "text/event-stream")
+    frames = resp.text.removesuffix("\n\n").split("\n\n")
+    assert frames[-1] == "data: [DONE]"
+    finish, usage = (json.loads(f.removeprefix("data: ")) for f in frames[:-1])
+    assert finish["choices"] == [{"text": "", "index": 0, "finish_reason": "load"}]
+    assert usage["choices"] == [] and usage["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}

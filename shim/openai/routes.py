@@ -37,6 +37,13 @@ def _json(obj: Any) -> Response:
     return Response(go_json(obj) + b"\n", media_type=JSON)
 
 
+LOADED = Done("load", 0, 0, 0, 0, 0, [])  # a load-only request's answer: no tokens
+
+
+async def _answered(done: Done) -> AsyncIterator[list[Piece | Done]]:
+    yield [done]
+
+
 def _finish_reason(done: Done, tool_calls: bool) -> str:
     return "tool_calls" if tool_calls and done.done_reason == "stop" else done.done_reason
 
@@ -120,7 +127,7 @@ class OpenAIAPI:
         head = {"id": f"chatcmpl-{random.randrange(999)}", "created": int(time.time()), "model": native["model"]}
 
         if not body.get("stream"):
-            piece, done = await self._collect(request, completion)
+            piece, done = await self._collect(request, self.native.engine.complete(completion))
             message: dict[str, Any] = {"role": "assistant", "content": piece.content}
             if piece.thinking:
                 message["reasoning"] = piece.thinking
@@ -161,19 +168,19 @@ class OpenAIAPI:
             saw_tools = saw_tools or bool(piece.tool_calls)
             return chunks(piece)
 
-        return await self._stream(completion, on_piece, final)
+        return await self._stream(self.native.engine.complete(completion), on_piece, final)
 
     async def completions(self, request: Request) -> Response:
         body = await self._body(request)
         native = completion_request(body)
         completion = await self.native.prepare_generate(native)
-        if isinstance(completion, dict):  # an empty prompt only loads the model
-            raise OpenAIError("prompt is required")
+        # An empty prompt only loads the model; Ollama's /v1 writer converts that answer like any other.
+        batches = _answered(LOADED) if isinstance(completion, dict) else self.native.engine.complete(completion)
         head = {"id": f"cmpl-{random.randrange(999)}", "created": int(time.time()), "model": native["model"]}
         include_usage = (body.get("stream_options") or {}).get("include_usage")
 
         if not body.get("stream"):
-            piece, done = await self._collect(request, completion)
+            piece, done = await self._collect(request, batches)
             choice = {"text": piece.content, "index": 0, "finish_reason": done.done_reason}
             return _json({"id": head["id"], "object": "text_completion", "created": head["created"],
                           "model": head["model"], "system_fingerprint": "fp_ollama", "choices": [choice],
@@ -193,13 +200,13 @@ class OpenAIAPI:
             out = [frame([{"text": "", "index": 0, "finish_reason": done.done_reason}])]
             return out + ([frame([], _usage(done))] if include_usage else [])
 
-        return await self._stream(completion, on_piece, final)
+        return await self._stream(batches, on_piece, final)
 
     # -- running -----------------------------------------------------------------------------------------
 
-    async def _collect(self, request: Request, completion: CompletionRequest) -> tuple[Piece, Done]:
+    async def _collect(self, request: Request, batches: AsyncIterator[list[Piece | Done]]) -> tuple[Piece, Done]:
         try:
-            result = await unless_disconnected(request, collect(self.native.engine.complete(completion)))
+            result = await unless_disconnected(request, collect(batches))
         except EngineError as e:
             raise OpenAIError(e.message, e.status) from None
         if result is None:
@@ -208,11 +215,10 @@ class OpenAIAPI:
 
     async def _stream(
         self,
-        completion: CompletionRequest,
+        batches: AsyncIterator[list[Piece | Done]],
         on_piece: Callable[[Piece], list[dict[str, Any]]],
         final: Callable[[Done], list[dict[str, Any]]],
     ) -> Response:
-        batches = self.native.engine.complete(completion)
         try:
             first = await anext(batches)
         except EngineError as e:
