@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import httpx
+import ollama
 import pytest
 
 
@@ -71,3 +72,29 @@ def test_v1_completions_without_prompt_loads_the_model(server: Any) -> None:
     finish, usage = (json.loads(f.removeprefix("data: ")) for f in frames[:-1])
     assert finish["choices"] == [{"text": "", "index": 0, "finish_reason": "load"}]
     assert usage["choices"] == [] and usage["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+
+
+def test_push_is_checked_as_ollama_and_fails_with_a_reason(server: Any) -> None:
+    url = server.url + "/api/push"
+    resp = httpx.post(url, content=b"")
+    assert (resp.status_code, resp.json()) == (400, {"error": "missing request body"})
+    resp = httpx.post(url, json={})
+    assert (resp.status_code, resp.json()) == (400, {"error": "model is required"})
+
+    resp = httpx.post(url, json={"model": "tiny"})
+    assert (resp.status_code, resp.headers["content-type"]) == (200, "application/x-ndjson")
+    lines = [json.loads(line) for line in resp.text.splitlines()]
+    assert lines[0] == {"status": "retrieving manifest"} and list(lines[-1]) == ["error"]
+    assert "cannot push" in lines[-1]["error"]
+
+    resp = httpx.post(url, json={"name": "nope", "stream": False})
+    assert (resp.status_code, resp.headers["content-type"]) == (500, "application/json")
+    assert resp.json() == {"error": 'model "nope" not found'}
+
+    client = ollama.Client(host=server.url)
+    with pytest.raises(ollama.ResponseError, match="cannot push"):
+        for progress in client.push("tiny", stream=True):
+            assert progress.status == "retrieving manifest"
+    with pytest.raises(ollama.ResponseError, match="cannot push") as caught:
+        client.push("tiny", stream=False)
+    assert caught.value.status_code == 500

@@ -214,3 +214,4 @@ PULL = Struct(
     "PullRequest",
     {"model": STRING, "name": STRING, "insecure": BOOL, "stream": BOOL, "username": STRING, "password": STRING},
 )
+PUSH = Struct("PushRequest", {"model": STRING, "name": STRING, "insecure": BOOL, "stream": BOOL})

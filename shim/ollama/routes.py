@@ -26,8 +26,9 @@ from shim.config import VERSION, Settings
 from shim.engine import CompletionRequest, Done, Engine, EngineError, Message, Piece, collect
 from shim.gojson import EmptyBody, GoJSONError, decode
 from shim.ollama import shapes
-from shim.ollama.binding import CHAT, COPY, DELETE, GENERATE, PULL, SHOW, BindError, Struct
+from shim.ollama.binding import CHAT, COPY, DELETE, GENERATE, PULL, PUSH, SHOW, BindError, Struct
 from shim.ollama.pull import PullRequestError, pull_response, start_pull
+from shim.ollama.push import push_response
 from shim.ollama.show import show_response
 from shim.options import GenerationOptions, OptionError, capped_num_ctx, resolve_options
 from shim.responses import error_response, json_response, ndjson_response, unless_disconnected
@@ -75,6 +76,7 @@ class OllamaAPI:
             Route("/api/copy", self.guarded(self.copy), methods=["POST"]),
             Route("/api/delete", self.guarded(self.delete), methods=["DELETE"]),
             Route("/api/pull", self.guarded(self.pull), methods=["POST"]),
+            Route("/api/push", self.guarded(self.push), methods=["POST"]),
         ]
 
     @staticmethod
@@ -181,6 +183,13 @@ class OllamaAPI:
         except PullRequestError as e:
             raise ApiError(e.message, e.status) from None
         return await pull_response(request, queue, cancelled, req.get("stream", True))
+
+    async def push(self, request: Request) -> Response:
+        req = await read_body(request, PUSH)
+        requested = req.get("model") or req.get("name") or ""
+        if not requested:
+            raise ApiError("model is required", 400)
+        return push_response(self.store, requested, req.get("stream", True))
 
     # -- shared checks -------------------------------------------------------------------------------
 
