@@ -98,3 +98,16 @@ def test_push_is_checked_as_ollama_and_fails_with_a_reason(server: Any) -> None:
     with pytest.raises(ollama.ResponseError, match="cannot push") as caught:
         client.push("tiny", stream=False)
     assert caught.value.status_code == 500
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/generate", {"model": "tiny", "prompt": "what is this?", "images": ["aGk="]}),
+        ("/api/chat", {"model": "tiny", "messages": [{"role": "user", "content": "what?", "images": ["aGk="]}]}),
+    ],
+)
+def test_images_for_a_model_without_vision(server: Any, path: str, body: dict[str, Any]) -> None:
+    """Ollama's runner text, which clients match to tell the user to pick a vision model."""
+    resp = httpx.post(server.url + path, json=body, timeout=120)
+    assert (resp.status_code, resp.json()) == (400, {"error": "this model is missing data required for image input"})

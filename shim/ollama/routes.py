@@ -36,6 +36,9 @@ from shim.routing import exact_route
 
 log = logging.getLogger("mlx_shim")
 
+# Ollama's runner refuses images for a model without a vision tower in these words (clients match them).
+NO_VISION = "this model is missing data required for image input"
+
 
 def go_quote(text: str) -> str:
     """Go's %q for the texts in Ollama's errors (close to JSON string quoting for these inputs)."""
@@ -278,7 +281,7 @@ class OllamaAPI:
         if req.get("suffix"):
             raise ApiError(f"{stored.name.full} does not support insert", 400)
         if req.get("images"):
-            raise ApiError(f"{stored.name.full} does not support vision", 400)
+            raise ApiError(NO_VISION, 400)
         options = self._options(stored, req)
         self._reject_unsupported(req)
         if prompt == "":
@@ -335,7 +338,7 @@ class OllamaAPI:
         if tools and "tools" not in capabilities:
             raise ApiError(f"{stored.name.full} does not support tools", 400)
         if any(m.get("images") for m in raw_messages):
-            raise ApiError(f"{stored.name.full} does not support vision", 400)
+            raise ApiError(NO_VISION, 400)
         options = self._options(stored, req)
         self._reject_unsupported(req)
         if not raw_messages:
