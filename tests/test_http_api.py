@@ -83,7 +83,7 @@ def post(server: Any, path: str, body: dict[str, Any], timeout: float = 120) -> 
             "/api/generate",
             {"model": "tiny", "prompt": "hi", "images": ["aGVsbG8="]},
             400,
-            "registry.ollama.ai/library/tiny:latest does not support vision",
+            "this model is missing data required for image input",
         ),
         (
             "/api/generate",

@@ -100,14 +100,83 @@ def test_push_is_checked_as_ollama_and_fails_with_a_reason(server: Any) -> None:
     assert caught.value.status_code == 500
 
 
+def test_images_in_chat_for_a_model_without_vision(server: Any) -> None:
+    """Ollama's runner text, which clients match to tell the user to pick a vision model (generate's
+    case is in test_http_api)."""
+    body = {"model": "tiny", "messages": [{"role": "user", "content": "what?", "images": ["aGk="]}]}
+    resp = httpx.post(server.url + "/api/chat", json=body, timeout=120)
+    assert (resp.status_code, resp.json()) == (400, {"error": "this model is missing data required for image input"})
+
+
 @pytest.mark.parametrize(
-    ("path", "body"),
+    ("path", "body", "message"),
     [
-        ("/api/generate", {"model": "tiny", "prompt": "what is this?", "images": ["aGk="]}),
-        ("/api/chat", {"model": "tiny", "messages": [{"role": "user", "content": "what?", "images": ["aGk="]}]}),
+        (
+            "/v1/chat/completions",
+            {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "stream": "yes"},
+            "json: cannot unmarshal string into Go struct field ChatCompletionRequest.stream of type bool",
+        ),
+        (
+            "/v1/chat/completions",
+            {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": "5"},
+            "json: cannot unmarshal string into Go struct field ChatCompletionRequest.max_tokens of type int",
+        ),
+        (
+            "/v1/chat/completions",
+            {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1.5},
+            "json: cannot unmarshal number 1.5 into Go struct field ChatCompletionRequest.max_tokens of type int",
+        ),
+        (
+            "/v1/chat/completions",
+            {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "temperature": "hot"},
+            "json: cannot unmarshal string into Go struct field ChatCompletionRequest.temperature of type float64",
+        ),
+        (
+            "/v1/chat/completions",
+            {"model": "tiny", "messages": {"role": "user"}},
+            "json: cannot unmarshal object into Go struct field ChatCompletionRequest.messages of type "
+            "[]openai.Message",
+        ),
+        (
+            "/v1/chat/completions",
+            {"model": "tiny", "messages": [{"role": 1, "content": "hi"}]},
+            "json: cannot unmarshal number into Go struct field Message.messages.role of type string",
+        ),
+        (
+            "/v1/chat/completions",
+            {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "stream_options": {"include_usage": 1}},
+            "json: cannot unmarshal number into Go struct field StreamOptions.stream_options.include_usage "
+            "of type bool",
+        ),
+        ("/v1/chat/completions", [], "json: cannot unmarshal array into Go value of type openai.ChatCompletionRequest"),
+        ("/v1/chat/completions", None, "[] is too short - 'messages'"),
+        (
+            "/v1/completions",
+            {"model": "tiny", "prompt": ["a", "b"]},
+            "json: cannot unmarshal array into Go struct field CompletionRequest.prompt of type string",
+        ),
+        (
+            "/v1/completions",
+            {"model": "tiny", "prompt": "hi", "temperature": "warm"},
+            "json: cannot unmarshal string into Go struct field CompletionRequest.temperature of type float32",
+        ),
     ],
 )
-def test_images_for_a_model_without_vision(server: Any, path: str, body: dict[str, Any]) -> None:
-    """Ollama's runner text, which clients match to tell the user to pick a vision model."""
-    resp = httpx.post(server.url + path, json=body, timeout=120)
-    assert (resp.status_code, resp.json()) == (400, {"error": "this model is missing data required for image input"})
+def test_v1_bodies_bind_with_go_type_errors(server: Any, path: str, body: Any, message: str) -> None:
+    """Ollama's /v1 middleware binds the body to its openai structs before converting it."""
+    resp = httpx.post(server.url + path, content=json.dumps(body), timeout=60)
+    assert (resp.status_code, resp.headers["content-type"]) == (400, "application/json")
+    error = {"message": message, "type": "invalid_request_error", "param": None, "code": None}
+    assert resp.json() == {"error": error}
+
+
+def test_v1_roles_are_lowercased(server: Any) -> None:
+    """The converted request is bound as an api.ChatRequest, whose messages lowercase their role: an
+    upper-case role renders exactly as the lower-case one."""
+    answers = []
+    for role in ("user", "USER"):
+        body = {"model": "tiny", "messages": [{"role": role, "content": "Hi"}], "temperature": 0, "max_tokens": 4}
+        resp = httpx.post(server.url + "/v1/chat/completions", json=body, timeout=120)
+        assert resp.status_code == 200, resp.text
+        answers.append((resp.json()["choices"][0]["message"]["content"], resp.json()["usage"]))
+    assert answers[0] == answers[1]

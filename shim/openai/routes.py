@@ -17,6 +17,7 @@ from registry.names import InvalidName, ModelName
 from shim.engine import CompletionRequest, Done, EngineError, Piece, collect
 from shim.gojson import GoJSONError, decode
 from shim.jsonbytes import go_json
+from shim.ollama.binding import CHAT_COMPLETION, COMPLETION, BindError, Struct
 from shim.ollama.routes import ApiError, OllamaAPI
 from shim.openai.convert import OpenAIError, chat_request, completion_request
 from shim.responses import unless_disconnected
@@ -88,14 +89,15 @@ class OpenAIAPI:
         return endpoint
 
     @staticmethod
-    async def _body(request: Request) -> dict[str, Any]:
+    async def _body(request: Request, struct: Struct) -> dict[str, Any]:
+        """The body as sent, once it binds to Ollama's openai struct (Go's type errors are 400s there);
+        conversion reads the raw body, which keeps the fields the struct does not name."""
         try:
             body = decode(await request.body())
-        except GoJSONError as e:
+            struct.bind(body)
+        except (GoJSONError, BindError) as e:
             raise OpenAIError(e.message) from None
-        if not isinstance(body, dict):
-            raise OpenAIError("invalid request body")
-        return body
+        return body if isinstance(body, dict) else {}  # a `null` body binds to the zero request
 
     # -- models ----------------------------------------------------------------------------------------
 
@@ -120,7 +122,7 @@ class OpenAIAPI:
     # -- completions -----------------------------------------------------------------------------------
 
     async def chat(self, request: Request) -> Response:
-        body = await self._body(request)
+        body = await self._body(request, CHAT_COMPLETION)
         native = chat_request(body)
         completion = await self.native.prepare_chat(native)
         assert isinstance(completion, CompletionRequest)  # messages are never empty here
@@ -171,7 +173,7 @@ class OpenAIAPI:
         return await self._stream(self.native.engine.complete(completion), on_piece, final)
 
     async def completions(self, request: Request) -> Response:
-        body = await self._body(request)
+        body = await self._body(request, COMPLETION)
         native = completion_request(body)
         completion = await self.native.prepare_generate(native)
         # An empty prompt only loads the model; Ollama's /v1 writer converts that answer like any other.
