@@ -180,3 +180,9 @@ def test_v1_roles_are_lowercased(server: Any) -> None:
         assert resp.status_code == 200, resp.text
         answers.append((resp.json()["choices"][0]["message"]["content"], resp.json()["usage"]))
     assert answers[0] == answers[1]
+
+
+def test_no_server_header(server: Any) -> None:
+    """Go's net/http names no server; the headers Ollama sends are the content type, length and date."""
+    resp = httpx.get(server.url + "/api/version")
+    assert "server" not in resp.headers and "date" in resp.headers
