@@ -186,3 +186,8 @@ def test_no_server_header(server: Any) -> None:
     """Go's net/http names no server; the headers Ollama sends are the content type, length and date."""
     resp = httpx.get(server.url + "/api/version")
     assert "server" not in resp.headers and "date" in resp.headers
+
+
+def test_delete_of_a_blank_name_asks_for_a_model(server: Any) -> None:
+    resp = httpx.request("DELETE", server.url + "/api/delete", json={"model": "  "})
+    assert (resp.status_code, resp.json()) == (400, {"error": "model is required"})

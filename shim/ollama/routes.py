@@ -164,7 +164,7 @@ class OllamaAPI:
         (a FROM directory, or a cache the user filled, is theirs)."""
         req = await read_body(request, DELETE)
         requested = req.get("model") or req.get("name") or ""
-        if not requested:
+        if not requested.strip():  # modelref's ErrModelRequired, before the name is parsed
             raise ApiError("model is required", 400)
         try:
             name = ModelName.parse(requested)
