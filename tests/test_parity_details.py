@@ -191,3 +191,16 @@ def test_no_server_header(server: Any) -> None:
 def test_delete_of_a_blank_name_asks_for_a_model(server: Any) -> None:
     resp = httpx.request("DELETE", server.url + "/api/delete", json={"model": "  "})
     assert (resp.status_code, resp.json()) == (400, {"error": "model is required"})
+
+
+@pytest.mark.parametrize("min_p", [-1, 0, 1, 2.5])
+def test_min_p_out_of_range_samples_as_ollama(server: Any, min_p: float) -> None:
+    """Ollama's sampler applies min_p only when it is above 0; it never refuses the value."""
+    options = {"min_p": min_p, "num_predict": 3, "seed": 1}
+    resp = httpx.post(
+        server.url + "/api/generate",
+        json={"model": "tiny", "prompt": "hi", "stream": False, "options": options},
+        timeout=120,
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["eval_count"] == 3
