@@ -149,6 +149,17 @@ def test_images_in_chat_for_a_model_without_vision(server: Any) -> None:
             "of type bool",
         ),
         ("/v1/chat/completions", [], "json: cannot unmarshal array into Go value of type openai.ChatCompletionRequest"),
+        (
+            "/v1/chat/completions",
+            {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "response_format": "json"},
+            "json: cannot unmarshal string into Go struct field ChatCompletionRequest.response_format of type "
+            "openai.ResponseFormat",
+        ),
+        (
+            "/v1/chat/completions",
+            {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "tools": ["f"]},
+            "json: cannot unmarshal string into Go struct field ChatCompletionRequest.tools of type api.Tool",
+        ),
         ("/v1/chat/completions", None, "[] is too short - 'messages'"),
         (
             "/v1/completions",

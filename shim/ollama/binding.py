@@ -235,8 +235,11 @@ def _nested(struct: Struct, go_type: str) -> Check:
 
 
 # The /v1 request structs of Ollama's openai package, checked before conversion as its middleware binds
-# them (fields whose shape belongs to the tools and structured-output code are only passed through).
+# them (tools, tool calls and schemas are checked for their outer JSON type only; their contents are the
+# tools and structured-output code's to judge).
 _STREAM_OPTIONS = _nested(Struct("StreamOptions", {"include_usage": BOOL}, "openai"), "openai.StreamOptions")
+_JSON_SCHEMA = _nested(Struct("JsonSchema", {"schema": _any}, "openai"), "openai.JsonSchema")
+_RESPONSE_FORMAT = Struct("ResponseFormat", {"type": STRING, "json_schema": _JSON_SCHEMA}, "openai")
 _OPENAI_MESSAGE = Struct(
     "Message",
     {
@@ -264,8 +267,8 @@ CHAT_COMPLETION = Struct(
         "frequency_penalty": FLOAT64,
         "presence_penalty": FLOAT64,
         "top_p": FLOAT64,
-        "response_format": _any,
-        "tools": _any,
+        "response_format": _nested(_RESPONSE_FORMAT, "openai.ResponseFormat"),
+        "tools": _list_of(_nested(Struct("Tool", {}), "api.Tool"), "[]api.Tool"),
         "reasoning": _nested(Struct("Reasoning", {"effort": STRING}, "openai"), "openai.Reasoning"),
         "reasoning_effort": STRING,
         "_debug_render_only": BOOL,
