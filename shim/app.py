@@ -19,6 +19,7 @@ from shim.engine import Engine
 from shim.ollama.create import CreateAPI
 from shim.ollama.routes import OllamaAPI
 from shim.openai.routes import OpenAIAPI
+from shim.routing import gin_allow
 
 log = logging.getLogger("mlx_shim")
 
@@ -27,6 +28,8 @@ async def _gin_error(request: Request, exc: Exception) -> Response:
     """gin answers unknown paths and wrong methods with bare text/plain (no charset) bodies."""
     assert isinstance(exc, HTTPException)
     headers = {"Content-Type": "text/plain", **(exc.headers or {})}
+    if "Allow" in headers:
+        headers["Allow"] = gin_allow(headers["Allow"])
     if exc.status_code == 405:
         return Response(b"405 method not allowed", 405, headers=headers)
     if exc.status_code == 404:
