@@ -21,6 +21,7 @@ from shim.ollama.embed import EmbedAPI
 from shim.ollama.routes import OllamaAPI
 from shim.openai.embeddings import OpenAIEmbeddings
 from shim.openai.routes import OpenAIAPI
+from shim.routing import gin_allow
 
 log = logging.getLogger("mlx_shim")
 
@@ -29,6 +30,8 @@ async def _gin_error(request: Request, exc: Exception) -> Response:
     """gin answers unknown paths and wrong methods with bare text/plain (no charset) bodies."""
     assert isinstance(exc, HTTPException)
     headers = {"Content-Type": "text/plain", **(exc.headers or {})}
+    if "Allow" in headers:
+        headers["Allow"] = gin_allow(headers["Allow"])
     if exc.status_code == 405:
         return Response(b"405 method not allowed", 405, headers=headers)
     if exc.status_code == 404:

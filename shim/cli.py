@@ -123,6 +123,7 @@ def _serve(builtin: bool) -> int:
     config.bind = [settings.bind.hypercorn]
     config.accesslog = "-" if os.environ.get("OLLAMA_DEBUG") else None
     config.graceful_timeout = 5
+    config.include_server_header = False  # Ollama (Go's net/http) sends no Server header
     if not settings.bind.is_loopback:
         log.warning("listening on %s: the API is reachable from other machines", settings.bind.hypercorn)
     log.info("mlx-shim (Ollama API %s) listening on http://%s", "0.24.0", settings.bind.hypercorn)

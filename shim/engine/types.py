@@ -50,7 +50,7 @@ class Piece:
 
 @dataclass
 class Done:
-    done_reason: Literal["stop", "length"]
+    done_reason: Literal["stop", "length", "load"]  # "load": a request that only loaded the model
     prompt_eval_count: int
     prompt_eval_duration: int  # ns
     eval_count: int

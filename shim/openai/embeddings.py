@@ -16,14 +16,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shim.engine import EmbedRequest
-from shim.ollama.binding import INT, STRING, BindError, Struct
+from shim.ollama.binding import INT, STRING, Struct
 from shim.ollama.embed import EmbedAPI, finished_vectors
 from shim.openai.convert import OpenAIError
 from shim.openai.routes import OpenAIAPI, _json
 
 # openai.EmbedRequest: `input` stays any JSON value, the others get Go's type checks and error texts.
 REQUEST = Struct(
-    "EmbedRequest", {"input": lambda v, path, errors: v, "model": STRING, "encoding_format": STRING, "dimensions": INT}
+    "EmbedRequest",
+    {"input": lambda v, path, errors: v, "model": STRING, "encoding_format": STRING, "dimensions": INT},
+    "openai",
 )
 
 
@@ -35,10 +37,7 @@ class OpenAIEmbeddings:
         return [Route("/v1/embeddings", OpenAIAPI.guarded(self.embeddings), methods=["POST"])]
 
     async def embeddings(self, request: Request) -> Response:
-        try:
-            body = REQUEST.bind(await OpenAIAPI._body(request))
-        except BindError as e:
-            raise OpenAIError(e.message) from None
+        body = REQUEST.bind(await OpenAIAPI._body(request, REQUEST))  # Go's type errors are 400s there
         encoding = body.get("encoding_format", "")
         if encoding.lower() not in ("", "float", "base64"):
             message = f"Invalid value for 'encoding_format' = {encoding}. Supported values: ['float', 'base64']."
