@@ -17,7 +17,9 @@ from shim.browser_safety import BrowserSafety, allowed_origins
 from shim.config import Settings
 from shim.engine import Engine
 from shim.ollama.create import CreateAPI
+from shim.ollama.embed import EmbedAPI
 from shim.ollama.routes import OllamaAPI
+from shim.openai.embeddings import OpenAIEmbeddings
 from shim.openai.routes import OpenAIAPI
 from shim.routing import gin_allow
 
@@ -45,6 +47,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         max_loaded_models=settings.max_loaded_models,
     )
     ollama = OllamaAPI(store, engine, settings)
+    embed = EmbedAPI(ollama)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -56,7 +59,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     safety = Middleware(BrowserSafety, origins=allowed_origins(), guard_hosts=settings.bind.is_loopback)
     app = Starlette(
-        routes=ollama.routes() + CreateAPI(store).routes() + OpenAIAPI(ollama).routes(),
+        routes=ollama.routes()
+        + CreateAPI(store).routes()
+        + embed.routes()
+        + OpenAIAPI(ollama).routes()
+        + OpenAIEmbeddings(embed).routes(),
         middleware=[safety],
         lifespan=lifespan,
         exception_handlers={HTTPException: _gin_error},

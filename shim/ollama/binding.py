@@ -327,3 +327,9 @@ COMPLETION = Struct(
     },
     "openai",
 )
+
+EMBED = Struct(
+    "EmbedRequest",
+    {"model": STRING, "input": _any, "truncate": BOOL, "dimensions": INT, "keep_alive": _duration, "options": _map},
+)
+EMBEDDINGS = Struct("EmbeddingRequest", {"model": STRING, "prompt": STRING, "keep_alive": _duration, "options": _map})

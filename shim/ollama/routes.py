@@ -295,6 +295,8 @@ class OllamaAPI:
             raise ApiError("raw mode does not support template, system, or context", 400)
         capabilities = self._capabilities(stored, requested)
         think = self._think(req, capabilities)
+        if "completion" not in capabilities:  # an embedding model
+            raise ApiError(f"{go_quote(requested)} does not support generate", 400)
         if req.get("suffix"):
             raise ApiError(f"{stored.name.full} does not support insert", 400)
         if req.get("images"):
@@ -352,6 +354,8 @@ class OllamaAPI:
             return shapes.chat_final(requested, {"done_reason": "unload"})
         capabilities = self._capabilities(stored, requested)
         think = self._think(req, capabilities)  # before the capability list, as ChatHandler does
+        if "completion" not in capabilities:  # an embedding model
+            raise ApiError(f"{go_quote(requested)} does not support chat", 400)
         tools = req.get("tools") or None
         if tools and "tools" not in capabilities:
             raise ApiError(f"{stored.name.full} does not support tools", 400)
