@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from registry.blobs import Blobs, InvalidDigest
-from registry.model_dir import ModelDirInfo, NotAModelDir
+from registry.model_dir import ENCODER_ARCHITECTURES, ModelDirInfo, NotAModelDir
 from registry.names import InvalidName, ModelName
 from registry.parameters import OPTION_TYPES, coerce_parameter
 from registry.store import Store
@@ -183,6 +183,8 @@ def check_loadable(directory: Path) -> ModelDirInfo:
         raise CreateError(f"the files are not an MLX model: {_reason(e, directory)}") from None
     if not any((directory / name).is_file() for name in _TOKENIZER_FILES):
         raise CreateError(f"the files are not an MLX model: no tokenizer ({', '.join(_TOKENIZER_FILES)})")
+    if info.architecture in ENCODER_ARCHITECTURES:
+        return info  # an embedding model: shim/embedding runs it, not mlx-lm
     from mlx_lm.utils import _get_classes
 
     try:

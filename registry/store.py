@@ -103,8 +103,9 @@ class StoredModel:
 
     def capabilities(self, info: ModelDirInfo) -> tuple[str, ...]:
         """A Go TEMPLATE override decides what the model can do, as in Ollama (which reads the
-        template's variables); otherwise the model's own chat template does."""
-        if not self.template:
+        template's variables); otherwise the model's own chat template does. An embedding model only ever
+        embeds, whatever template it was given."""
+        if not self.template or info.capabilities == ("embedding",):
             return info.capabilities
         caps = ["completion"]
         caps += ["tools"] if ".Tools" in self.template else []

@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from registry.builtin import ensure_builtin_model
+from registry.builtin import ensure_builtin_embedding_model, ensure_builtin_model
 from registry.create import prune_unreferenced
 from registry.store import Store
 from shim import commands
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--no-builtin",
         action="store_true",
-        help="do not build and register the embedded tiny model on first start",
+        help="do not register the embedded models (tiny, all-minilm) on first start",
     )
     create = commands.add_parser("create", help="create a model from a Modelfile (FROM an MLX directory or a model)")
     create.add_argument("name")
@@ -116,12 +116,14 @@ def _serve(builtin: bool) -> int:
     store = Store()
     if builtin:
         ensure_builtin_model(store)
+        ensure_builtin_embedding_model(store)
     for path in prune_unreferenced(store):
         log.info("removed unused %s", path)
     config = Config()
     config.bind = [settings.bind.hypercorn]
     config.accesslog = "-" if os.environ.get("OLLAMA_DEBUG") else None
     config.graceful_timeout = 5
+    config.include_server_header = False  # Ollama (Go's net/http) sends no Server header
     if not settings.bind.is_loopback:
         log.warning("listening on %s: the API is reachable from other machines", settings.bind.hypercorn)
     log.info("mlx-shim (Ollama API %s) listening on http://%s", "0.24.0", settings.bind.hypercorn)

@@ -1,6 +1,16 @@
 """The MLX engine: everything that touches MLX lives under this package."""
 
 from shim.engine.engine import Engine, collect
-from shim.engine.types import CompletionRequest, Done, EngineError, Message, Piece
+from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, EngineError, Message, Piece
 
-__all__ = ["CompletionRequest", "Done", "Engine", "EngineError", "Message", "Piece", "collect"]
+__all__ = [
+    "CompletionRequest",
+    "Done",
+    "EmbedRequest",
+    "EmbedResult",
+    "Engine",
+    "EngineError",
+    "Message",
+    "Piece",
+    "collect",
+]

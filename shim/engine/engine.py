@@ -21,7 +21,7 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Literal
 
@@ -32,10 +32,15 @@ from shim.engine.batch import ModelBatch, Sequence
 from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model, weights_bytes
 from shim.engine.prompt import build_prompt
 from shim.engine.runner import Completion, _sampler, logits_processors
-from shim.engine.types import CompletionRequest, Done, EngineError, Piece
+from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, EngineError, Piece
 from shim.options import capped_num_ctx
 
 log = logging.getLogger("mlx_shim")
+
+
+class Cancelled(Exception):
+    """Raised inside a job's own work (an embedding) when its client has gone."""
+
 
 Event = Piece | Done | EngineError
 BATCH_INTERVAL = 0.004  # seconds: at most 250 loop wake-ups a second per stream
@@ -53,14 +58,16 @@ class _Job:
 
     def __init__(
         self,
-        kind: Literal["complete", "load", "unload"],
+        kind: Literal["complete", "load", "unload", "work"],
         stored: StoredModel,
         request: CompletionRequest | None = None,
         keep_alive: float | None = None,
+        work: Callable[[_Job, LoadedModel], None] | None = None,
     ) -> None:
         self.kind = kind
         self.stored = stored
         self.request = request
+        self.work = work  # kind "work": runs on the worker thread once the model is loaded (embeddings)
         self.keep_alive = request.keep_alive if request is not None else keep_alive
         self.loop = asyncio.get_running_loop()
         self.events: collections.deque[Event | None] = collections.deque()
@@ -158,6 +165,36 @@ class Engine:
         async for _ in self._submit(_Job("unload", stored)):
             pass
 
+    async def embed(self, req: EmbedRequest) -> EmbedResult:
+        """Vectors for req.inputs, computed on the worker thread between batch steps (same queue, same
+        load/expiry rules); raises EngineError (400 for inputs the model cannot take, as Ollama)."""
+        from shim.embedding import InputError, embed_texts, embedder_for
+
+        def work(job: _Job, loaded: LoadedModel) -> None:
+            context = capped_num_ctx(req.options.num_ctx, loaded.info.context_length)
+
+            def between_batches() -> None:
+                if job.cancelled.is_set():
+                    raise Cancelled
+
+            try:
+                embedder = embedder_for(loaded.model, loaded.tokenizer)
+                vectors, count = embed_texts(embedder, req.inputs, context, req.truncate, between_batches)
+            except InputError as e:
+                raise EngineError(e.message, 400) from None
+            job.put(EmbedResult(vectors, count, job.ready_ns - job.created_ns))  # type: ignore[arg-type]
+
+        result = None
+        batches = self._submit(_Job("work", req.model, keep_alive=req.keep_alive, work=work))
+        try:
+            async for batch in batches:
+                result = next((e for e in batch if isinstance(e, EmbedResult)), result)
+        finally:
+            await batches.aclose()  # at once when the handler is cancelled (client gone): the job stops
+        if result is None:
+            raise EngineError("embedding ended without a result")
+        return result
+
     async def _submit(self, job: _Job) -> AsyncIterator[list[Piece | Done]]:
         """Yield the job's events in batches (what arrived since the last look); raise its EngineError."""
         with self._pending_lock:
@@ -236,6 +273,10 @@ class Engine:
             else:
                 try:
                     started = self._start(job, key)
+                except Cancelled:
+                    log.info("request cancelled: client disconnected")
+                    started = True
+                    job.put(None)
                 except EngineError as e:
                     started = True
                     job.put(e)
@@ -268,13 +309,21 @@ class Engine:
             loaded = self._load(job.stored, key)
         loaded.last_used = time.monotonic()
         job.ready_ns = job.ready_ns or time.perf_counter_ns()  # load_duration ends here, not at admission
-        if job.kind == "load":
+        if job.kind in ("load", "work"):
             self._touch(loaded, job.keep_alive)
+            try:
+                if job.work is not None:
+                    job.work(job, loaded)
+            finally:
+                if not self._busy(key):
+                    self._restart_timer(loaded)  # its idle time counts from the end of this work
             job.put(None)
             return True
         req = job.request
         assert req is not None
-        batch = self._batches[key]
+        batch = self._batches.get(key)
+        if batch is None:  # made on the first completion: an embedding-only model never needs one
+            batch = self._batches[key] = self._new_batch(loaded)
         exclusive = req.options.seed >= 0 and req.options.temperature > 0
         if not batch.has_room(exclusive):
             return False
@@ -345,7 +394,6 @@ class Engine:
         except Exception as e:
             log.exception("loading %s failed", stored.name.display)
             raise EngineError(f"unable to load model: {e}") from e
-        self._batches[key] = self._new_batch(loaded)
         with self._lock:
             self._loaded[key] = loaded
         return loaded

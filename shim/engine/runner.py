@@ -130,9 +130,10 @@ def _sampler(opts: GenerationOptions) -> Callable[[mx.array], mx.array]:
         return make_sampler(0.0)  # mlx-lm's one greedy sampler object
     top_p = opts.top_p if 0 < opts.top_p < 1 else 0.0
     top_k = max(opts.top_k, 0)
+    min_p = min(max(opts.min_p, 0.0), 1.0)  # Ollama's sampler skips min_p <= 0; mlx-lm rejects it
     if opts.seed < 0:
-        return _shared_sampler(opts.temperature, top_p, opts.min_p, top_k)
-    return _seeded_sampler(opts.temperature, top_p, opts.min_p, top_k, opts.seed)
+        return _shared_sampler(opts.temperature, top_p, min_p, top_k)
+    return _seeded_sampler(opts.temperature, top_p, min_p, top_k, opts.seed)
 
 
 @functools.lru_cache(maxsize=64)

@@ -27,13 +27,18 @@ from shim.engine import CompletionRequest, Done, Engine, EngineError, Message, P
 from shim.gojson import EmptyBody, GoJSONError, decode
 from shim.jsonbytes import go_json
 from shim.ollama import shapes
-from shim.ollama.binding import CHAT, COPY, DELETE, GENERATE, PULL, SHOW, BindError, Struct
+from shim.ollama.binding import CHAT, COPY, DELETE, GENERATE, PULL, PUSH, SHOW, BindError, Struct
 from shim.ollama.pull import PullRequestError, pull_response, start_pull
+from shim.ollama.push import push_response
 from shim.ollama.show import show_response
 from shim.options import GenerationOptions, OptionError, capped_num_ctx, resolve_options
 from shim.responses import error_response, json_response, ndjson_response, unless_disconnected
+from shim.routing import exact_route
 
 log = logging.getLogger("mlx_shim")
+
+# Ollama's runner refuses images for a model without a vision tower in these words (clients match them).
+NO_VISION = "this model is missing data required for image input"
 
 
 def go_quote(text: str) -> str:
@@ -68,13 +73,14 @@ class OllamaAPI:
             Route("/", self.root, methods=["GET", "HEAD"]),
             Route("/api/version", self.version, methods=["GET", "HEAD"]),
             Route("/api/tags", self.tags, methods=["GET", "HEAD"]),
-            Route("/api/ps", self.ps, methods=["GET"]),
+            exact_route("/api/ps", self.ps, methods=["GET"]),
             Route("/api/generate", self.guarded(self.generate), methods=["POST"]),
             Route("/api/chat", self.guarded(self.chat), methods=["POST"]),
             Route("/api/show", self.guarded(self.show), methods=["POST"]),
             Route("/api/copy", self.guarded(self.copy), methods=["POST"]),
             Route("/api/delete", self.guarded(self.delete), methods=["DELETE"]),
             Route("/api/pull", self.guarded(self.pull), methods=["POST"]),
+            Route("/api/push", self.guarded(self.push), methods=["POST"]),
         ]
 
     @staticmethod
@@ -166,7 +172,7 @@ class OllamaAPI:
         (a FROM directory, or a cache the user filled, is theirs)."""
         req = await read_body(request, DELETE)
         requested = req.get("model") or req.get("name") or ""
-        if not requested:
+        if not requested.strip():  # modelref's ErrModelRequired, before the name is parsed
             raise ApiError("model is required", 400)
         try:
             name = ModelName.parse(requested)
@@ -188,6 +194,13 @@ class OllamaAPI:
         except PullRequestError as e:
             raise ApiError(e.message, e.status) from None
         return await pull_response(request, queue, cancelled, req.get("stream", True))
+
+    async def push(self, request: Request) -> Response:
+        req = await read_body(request, PUSH)
+        requested = req.get("model") or req.get("name") or ""
+        if not requested:
+            raise ApiError("model is required", 400)
+        return push_response(self.store, requested, req.get("stream", True))
 
     # -- shared checks -------------------------------------------------------------------------------
 
@@ -283,10 +296,12 @@ class OllamaAPI:
             raise ApiError("raw mode does not support template, system, or context", 400)
         capabilities = self._capabilities(stored, requested)
         think = self._think(req, capabilities)
+        if "completion" not in capabilities:  # an embedding model
+            raise ApiError(f"{go_quote(requested)} does not support generate", 400)
         if req.get("suffix"):
             raise ApiError(f"{stored.name.full} does not support insert", 400)
         if req.get("images"):
-            raise ApiError(f"{stored.name.full} does not support vision", 400)
+            raise ApiError(NO_VISION, 400)
         options = self._options(stored, req)
         self._reject_unsupported(req)
         if prompt == "":
@@ -339,12 +354,14 @@ class OllamaAPI:
             await self.engine.unload(stored)
             return shapes.chat_final(requested, {"done_reason": "unload"})
         capabilities = self._capabilities(stored, requested)
+        think = self._think(req, capabilities)  # before the capability list, as ChatHandler does
+        if "completion" not in capabilities:  # an embedding model
+            raise ApiError(f"{go_quote(requested)} does not support chat", 400)
         tools = req.get("tools") or None
         if tools and "tools" not in capabilities:
             raise ApiError(f"{stored.name.full} does not support tools", 400)
-        think = self._think(req, capabilities)
         if any(m.get("images") for m in raw_messages):
-            raise ApiError(f"{stored.name.full} does not support vision", 400)
+            raise ApiError(NO_VISION, 400)
         options = self._options(stored, req)
         self._reject_unsupported(req)
         if not raw_messages:
