@@ -103,16 +103,42 @@ def _stream(server: Server, prompt: str, options: dict[str, Any], log: list[tupl
     return last
 
 
+# Raw prompts on which the trained tiny model writes 170-odd greedy tokens before ending its turn.
+LONG_GREEDY = ["import os\nimport sys\nimport", "from os import path\nimport", "import collections\nimport",
+               "import math\nimport"]  # fmt: skip
+
+
 def test_concurrent_streams_decode_together(batching: Server) -> None:
     """Every stream has its first tokens before any of them ends: they share the batch, not take turns."""
     logs: list[list[tuple[str, float]]] = [[] for _ in range(4)]
-    options = {**HOT, "num_predict": 300}
+    options = {"temperature": 0, "num_predict": 300}
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        finals = list(pool.map(lambda i: _stream(batching, f"Go on {i}.", options, logs[i]), range(4)))
-    assert all(f["done"] for f in finals)
+        finals = list(pool.map(lambda i: _stream(batching, LONG_GREEDY[i], options, logs[i]), range(4)))
+    assert all(f["done"] and f["eval_count"] > 150 for f in finals)
     first_lines = [log[0][1] for log in logs]
     ends = [log[-1][1] for log in logs]
     assert max(first_lines) < min(ends)
+
+
+def test_a_lone_stream_joined_mid_answer_goes_on_unchanged(batching: Server) -> None:
+    """A lone request decodes on its own; when others arrive it moves into the batch with its KV cache.
+    Its answer is the one it gives alone, and so are theirs."""
+    options = {"temperature": 0, "num_predict": 300}
+
+    def alone(prompt: str) -> str:
+        return generate(batching, prompt, options, raw=True)["response"]
+
+    expected = [alone(p) for p in LONG_GREEDY]
+    body = {"model": "qwen-tiny", "prompt": LONG_GREEDY[0], "raw": True, "options": options}
+    parts = []
+    with httpx.stream("POST", batching.url + "/api/generate", json=body, timeout=120) as resp:
+        lines = resp.iter_lines()
+        while len(parts) < 20:
+            parts.append(json.loads(next(lines))["response"])
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            others = list(pool.map(alone, LONG_GREEDY[1:]))
+            parts += [json.loads(line)["response"] for line in lines if line]
+    assert ["".join(parts), *others] == expected
 
 
 def test_disconnecting_one_stream_leaves_the_others_intact(batching: Server) -> None:

@@ -343,6 +343,7 @@ class Engine:
             sampler=_sampler(opts),
             processors=logits_processors(completion, opts, loaded.tokenizer, req.format),
             exclusive=exclusive,
+            stateful=req.format is not None,
             shift=shift,
             num_ctx=num_ctx,
             num_keep=opts.num_keep,
