@@ -312,6 +312,26 @@ def test_memory_budget_unloads_idle_models_to_make_room(tmp_path: Path, tiny_mod
         stop_server(srv)
 
 
+def test_prompt_cache_stays_within_its_byte_limit(tmp_path: Path, tiny_model_dir: Path) -> None:
+    limit = 200 * 512  # 200 tokens of the tiny model's keys and values
+    srv = start_server(tmp_path, {"MLX_SHIM_PROMPT_CACHE_BYTES": str(limit)})
+    try:
+        _register(srv, tiny_model_dir, "qwen-tiny")
+        assert post(srv, "/api/generate", {"model": "qwen-tiny"}).status_code == 200
+        (loaded,) = ps(srv)
+        weights = loaded["size"]
+        short = [{"role": "user", "content": "hello"}]
+        _chat(srv, short)
+        (after_short,) = ps(srv)
+        assert 0 < after_short["size"] - weights <= limit  # a short chat is kept
+        long = [{"role": "system", "content": LONG_SYSTEM}, {"role": "user", "content": "hello"}]
+        assert _chat(srv, long)["prompt_eval_count"] > 1000
+        (after_long,) = ps(srv)
+        assert after_long["size"] - weights <= limit  # a thousand tokens' cache does not fit: not kept
+    finally:
+        stop_server(srv)
+
+
 def test_model_larger_than_the_memory_budget_is_refused(tmp_path: Path, tiny_model_dir: Path) -> None:
     srv = start_server(tmp_path, {"MLX_SHIM_MEMORY_BUDGET": "1000"})
     try:

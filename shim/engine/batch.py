@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import mlx.core as mx
 from mlx_lm.generate import BatchGenerator, generate_step
-from mlx_lm.models.cache import LRUPromptCache, make_prompt_cache, trim_prompt_cache
+from mlx_lm.models.cache import KVCache, LRUPromptCache, make_prompt_cache, trim_prompt_cache
 
 from shim.engine.runner import Completion
 from shim.engine.types import Done, EngineError, Piece
@@ -255,7 +255,7 @@ class ModelBatch:
         if self.prompt_cache is None or entry is None or not entry[1]:
             return
         cache, tokens = entry
-        self.prompt_cache.insert_cache(_KEY, list(tokens), cache)
+        self.prompt_cache.insert_cache(_KEY, list(tokens), _compact(cache))
 
     def _measure(self) -> None:
         cached = self.prompt_cache.nbytes if self.prompt_cache is not None else 0
@@ -274,3 +274,14 @@ def _shifted(seq: Sequence) -> list[int]:
 def _after(prefix: mx.array, processor: Processor) -> Processor:
     """`processor` seeing the cached prefix before the tokens generate_step passes it."""
     return lambda tokens, logits: processor(mx.concatenate([prefix, tokens]), logits)
+
+
+def _compact(cache: list[Any]) -> list[Any]:
+    """A KV cache filled by generate_step grows in steps of 256 positions: keep only the positions in use,
+    so the prefix cache holds (and counts) what it stores."""
+    for layer in cache:
+        if isinstance(layer, KVCache) and layer.keys is not None and layer.keys.shape[2] > layer.offset:
+            layer.keys = mx.contiguous(layer.keys[..., : layer.offset, :])
+            layer.values = mx.contiguous(layer.values[..., : layer.offset, :])
+            mx.eval(layer.keys, layer.values)
+    return cache
