@@ -1,10 +1,10 @@
 """Continuous batching on one loaded model: mlx-lm's BatchGenerator plus a prefix cache of KV caches.
 
-Every request of a model decodes in the model's one BatchGenerator: a new request joins at the next step, a
-finished or abandoned one leaves without disturbing the others, and each keeps its own sampler, logits
-processors and per-token pipeline (runner.Completion: stops, detokenizer, thinking, tool calls). The batch
-knows nothing about HTTP: it talks to a Listener (the engine's job) that takes events and says when its
-client has gone.
+Concurrent requests of a model decode together in its one BatchGenerator (a lone one on generate_step, see
+ModelBatch): a new request joins at the next step, a finished or abandoned one leaves without disturbing the
+others, and each keeps its own sampler, logits processors and per-token pipeline (runner.Completion: stops,
+detokenizer, thinking, tool calls). The batch knows nothing about HTTP: it talks to a Listener (the engine's
+job) that takes events and says when its client has gone.
 
 A finished sequence leaves its KV cache in a bounded LRU keyed by token prefix (mlx-lm's LRUPromptCache), so
 the next turn of a chat prefills only its new tokens; a diverging prefix is trimmed to the common part. The
