@@ -1,4 +1,4 @@
-"""One completion on a loaded model: sampling, stop strings, thinking split, honest timings.
+"""One completion on a loaded model: sampling, stop strings, thinking split, tool calls, honest timings.
 
 Runs on the engine's worker thread only. `emit` hands each Piece to the waiting HTTP handler;
 `cancelled` is checked after every token so a client that leaves stops generation within one token.
@@ -17,6 +17,7 @@ from mlx_lm.generate import generate_step
 from mlx_lm.sample_utils import make_logits_processors, make_sampler
 
 from shim.engine.detokenizer import IncrementalDetokenizer
+from shim.engine.markers import MarkerScanner, Segment
 from shim.engine.stops import StopMatcher
 from shim.engine.thinking import ThinkingSplitter
 from shim.engine.toolcalls import ToolCallCollector
@@ -37,6 +38,7 @@ def run_completion(
     think: bool,
     shift: bool,
     tools: list[dict[str, Any]] | None,
+    stop_ids: frozenset[int] = frozenset(),
     emit: Callable[[Piece], None],
     cancelled: threading.Event,
 ) -> Done:
@@ -47,28 +49,43 @@ def run_completion(
         room = max(num_ctx - len(prompt), 1)
         limit = room if limit < 0 else min(limit, room)
 
-    # Markers of one special token each are split here; multi-token markers (Gemma's channels) stay text.
-    think_start = _single(getattr(tokenizer, "think_start_tokens", None)) if think else None
-    think_end = _single(getattr(tokenizer, "think_end_tokens", None)) if think else None
+    # Think and tool-call markers are found in the decoded text, so they may span several tokens.
+    think_start = (getattr(tokenizer, "think_start", None) or "") if think else ""
+    think_end = (getattr(tokenizer, "think_end", None) or "") if think else ""
+    thinking = bool(think_start and think_end)
     splitter = ThinkingSplitter(
-        enabled=think_start is not None,
-        open_tag=getattr(tokenizer, "think_start", None) or "<think>",
-        starts_open=think_start is not None and bool(prompt) and prompt[-1] == think_start,
+        enabled=thinking,
+        open_tag=think_start or "<think>",
+        close_tag=think_end or "</think>",
+        starts_open=thinking and _ends_with(tokenizer, prompt, think_start),
     )
     calls = ToolCallCollector(tokenizer, tools)
+    scanner = MarkerScanner(((think_start, think_end) if thinking else ()) + calls.markers)
     stops = StopMatcher(opts.stop)
     detok = IncrementalDetokenizer(tokenizer._tokenizer.decode, prompt)
-    eos = set(tokenizer.eos_token_ids)
+    eos = set(tokenizer.eos_token_ids) | set(stop_ids)
 
     def out(piece: Piece | None) -> None:
         if piece is not None:
             emit(piece)
 
-    def push(text: str) -> bool:
-        """Pass decoded text through the stop matcher to the splitter; True when a stop string hit."""
-        safe, hit = stops.feed(text)
-        out(splitter.text(safe))
-        return hit
+    def route(segments: list[Segment]) -> bool:
+        """Send text to the stop matcher and splitter, markers to the splitter or tool-call collector;
+        True when a stop string hit (the rest is dropped)."""
+        for seg in segments:
+            if calls.collecting:
+                out(calls.feed(seg.text, seg.marker))
+            elif seg.marker:
+                # A marker ends whatever text was pending: it cannot be part of a stop string.
+                out(splitter.text(stops.flush()))
+                if not calls.begins(seg.text):
+                    out(splitter.open() if seg.text == think_start else splitter.close())
+            else:
+                safe, hit = stops.feed(seg.text)
+                out(splitter.text(safe))
+                if hit:
+                    return True
+        return False
 
     generated: list[int] = []
     reason = "length"
@@ -92,27 +109,15 @@ def run_completion(
         if token in eos:
             reason = "stop"
             break
-        if calls.collecting:
-            out(calls.feed(token))
-            continue
-        if token in (think_start, think_end) or calls.begins(token):
-            # A marker ends whatever text was pending: it cannot be part of a stop string.
-            if push(detok.flush()):
-                reason, stop_hit = "stop", True
-                break
-            out(splitter.text(stops.flush()))
-            if token in (think_start, think_end):
-                out(splitter.open() if token == think_start else splitter.close())
-            continue
-        if push(detok.add(token)):
+        if route(scanner.feed(detok.add(token))):
             reason, stop_hit = "stop", True
             break
-    out(calls.flush())
     if not stop_hit:
-        if push(detok.flush()):
+        if route([*scanner.feed(detok.flush()), Segment(scanner.flush())]):
             reason = "stop"
         else:
             out(splitter.text(stops.flush()))
+    out(calls.flush())
     out(splitter.flush())
     finished = time.perf_counter_ns()
     first = first or finished
@@ -128,8 +133,9 @@ def run_completion(
     )
 
 
-def _single(tokens: tuple[int, ...] | None) -> int | None:
-    return tokens[0] if tokens and len(tokens) == 1 else None
+def _ends_with(tokenizer: Any, prompt: list[int], marker: str) -> bool:
+    """Whether the prompt ends in `marker` (and whitespace): the template opened the think block itself."""
+    return bool(prompt) and str(tokenizer.decode(prompt[-16:])).rstrip().endswith(marker)
 
 
 def _sampler(opts: GenerationOptions) -> Callable[[mx.array], mx.array]:
