@@ -21,7 +21,7 @@ from registry.model_dir import ModelDirInfo
 from registry.names import InvalidName, ModelName
 from registry.store import Store, StoredModel
 from shim.config import VERSION, Settings
-from shim.engine import CompletionRequest, Done, Engine, EngineError, Message, Piece, collect
+from shim.engine import CompletionRequest, Done, Engine, EngineError, Infill, Message, Piece, collect
 from shim.gojson import EmptyBody, GoJSONError, decode
 from shim.ollama import shapes
 from shim.ollama.binding import CHAT, COPY, DELETE, GENERATE, SHOW, BindError, Struct
@@ -247,7 +247,8 @@ class OllamaAPI:
             raise ApiError("raw mode does not support template, system, or context", 400)
         capabilities = self._capabilities(stored, requested)
         think = self._think(req, capabilities)
-        if req.get("suffix"):
+        suffix = req.get("suffix", "")
+        if suffix and "insert" not in capabilities:
             raise ApiError(f"{stored.name.full} does not support insert", 400)
         if req.get("images"):
             raise ApiError(f"{stored.name.full} does not support vision", 400)
@@ -257,19 +258,15 @@ class OllamaAPI:
             await self._load(stored, req.get("keep_alive"))
             return shapes.generate_final(requested, {"done_reason": "load"})
 
-        messages = None
-        if not raw:
-            system = req.get("system") or stored.system
-            messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
+        template = req.get("template") or stored.template
+        if raw:
+            return self._completion(stored, options, req, think, raw_prompt=prompt)
+        if suffix:  # fill-in-the-middle: no system prompt, no context, as in Ollama
+            return self._completion(stored, options, req, think, infill=Infill(prompt, suffix), template=template)
+        system = req.get("system") or stored.system
+        messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
         return self._completion(
-            stored,
-            options,
-            req,
-            think,
-            messages=messages,
-            raw_prompt=prompt if raw else None,
-            template=req.get("template") or stored.template,
-            context=req.get("context"),
+            stored, options, req, think, messages=messages, template=template, context=req.get("context")
         )
 
     # -- /api/chat -----------------------------------------------------------------------------------
@@ -321,6 +318,7 @@ class OllamaAPI:
                 thinking=m.get("thinking", ""),
                 tool_calls=m.get("tool_calls", []),
                 tool_name=m.get("tool_name", ""),
+                tool_call_id=m.get("tool_call_id", ""),
             )
             for m in raw_messages
         ]
