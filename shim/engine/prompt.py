@@ -51,11 +51,19 @@ def _infill_tokens(req: CompletionRequest, tokenizer: Any) -> list[int]:
     fmt = tokenizer_infill_format(tokenizer)
     if fmt is None:
         raise EngineError(f"{req.model.name.full} does not support insert", 400)
-    before = [tokenizer.convert_tokens_to_ids(fmt.prefix), *_encode(tokenizer, prefix, special=False)]
-    after = [tokenizer.convert_tokens_to_ids(fmt.suffix), *_encode(tokenizer, suffix, special=False)]
+    before = [tokenizer.convert_tokens_to_ids(fmt.prefix), *_encode_code(tokenizer, prefix)]
+    after = [tokenizer.convert_tokens_to_ids(fmt.suffix), *_encode_code(tokenizer, suffix)]
     middle = [tokenizer.convert_tokens_to_ids(fmt.middle)] if fmt.middle else []
     parts = after + before if fmt.suffix_first else before + after
     return _encode(tokenizer, "", special=True) + parts + middle
+
+
+def _encode_code(tokenizer: Any, text: str) -> list[int]:
+    """Code as plain text: a special token spelled in it (`<|fim_middle|>` in a comment) stays text."""
+    try:
+        return list(tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True))
+    except TypeError:  # a tokenizer without the option
+        return _encode(tokenizer, text, special=False)
 
 
 def tokenizer_infill_format(tokenizer: Any) -> InfillFormat | None:
