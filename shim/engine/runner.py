@@ -17,10 +17,7 @@ from mlx_lm.generate import generate_step
 from mlx_lm.sample_utils import make_logits_processors, make_sampler
 
 from shim.engine.detokenizer import IncrementalDetokenizer
-from shim.engine.markers import MarkerScanner, Segment
-from shim.engine.stops import StopMatcher
-from shim.engine.thinking import ThinkingSplitter
-from shim.engine.toolcalls import ToolCallCollector
+from shim.engine.output import OutputRouter
 from shim.engine.types import Done, Piece
 from shim.options import GenerationOptions
 
@@ -49,43 +46,9 @@ def run_completion(
         room = max(num_ctx - len(prompt), 1)
         limit = room if limit < 0 else min(limit, room)
 
-    # Think and tool-call markers are found in the decoded text, so they may span several tokens.
-    think_start = (getattr(tokenizer, "think_start", None) or "") if think else ""
-    think_end = (getattr(tokenizer, "think_end", None) or "") if think else ""
-    thinking = bool(think_start and think_end)
-    splitter = ThinkingSplitter(
-        enabled=thinking,
-        open_tag=think_start or "<think>",
-        close_tag=think_end or "</think>",
-        starts_open=thinking and _ends_with(tokenizer, prompt, think_start),
-    )
-    calls = ToolCallCollector(tokenizer, tools)
-    scanner = MarkerScanner(((think_start, think_end) if thinking else ()) + calls.markers)
-    stops = StopMatcher(opts.stop)
+    output = OutputRouter(tokenizer, prompt, think=think, tools=tools, stops=opts.stop, emit=emit)
     detok = IncrementalDetokenizer(tokenizer._tokenizer.decode, prompt)
     eos = set(tokenizer.eos_token_ids) | set(stop_ids)
-
-    def out(piece: Piece | None) -> None:
-        if piece is not None:
-            emit(piece)
-
-    def route(segments: list[Segment]) -> bool:
-        """Send text to the stop matcher and splitter, markers to the splitter or tool-call collector;
-        True when a stop string hit (the rest is dropped)."""
-        for seg in segments:
-            if calls.collecting:
-                out(calls.feed(seg.text, seg.marker))
-            elif seg.marker:
-                # A marker ends whatever text was pending: it cannot be part of a stop string.
-                out(splitter.text(stops.flush()))
-                if not calls.begins(seg.text):
-                    out(splitter.open() if seg.text == think_start else splitter.close())
-            else:
-                safe, hit = stops.feed(seg.text)
-                out(splitter.text(safe))
-                if hit:
-                    return True
-        return False
 
     generated: list[int] = []
     reason = "length"
@@ -109,16 +72,13 @@ def run_completion(
         if token in eos:
             reason = "stop"
             break
-        if route(scanner.feed(detok.add(token))):
+        if output.feed(detok.add(token)):
             reason, stop_hit = "stop", True
             break
-    if not stop_hit:
-        if route([*scanner.feed(detok.flush()), Segment(scanner.flush())]):
-            reason = "stop"
-        else:
-            out(splitter.text(stops.flush()))
-    out(calls.flush())
-    out(splitter.flush())
+    if stop_hit:
+        output.stopped()
+    elif output.finish(detok.flush()):
+        reason = "stop"
     finished = time.perf_counter_ns()
     first = first or finished
     context = prompt + [t for t in generated if t not in eos]
@@ -131,11 +91,6 @@ def run_completion(
         load_duration=0,
         context=context,
     )
-
-
-def _ends_with(tokenizer: Any, prompt: list[int], marker: str) -> bool:
-    """Whether the prompt ends in `marker` (and whitespace): the template opened the think block itself."""
-    return bool(prompt) and str(tokenizer.decode(prompt[-16:])).rstrip().endswith(marker)
 
 
 def _sampler(opts: GenerationOptions) -> Callable[[mx.array], mx.array]:
