@@ -42,12 +42,14 @@ def build_prompt(req: CompletionRequest, tokenizer: Any, num_ctx: int) -> list[i
 
 def _infill_tokens(req: CompletionRequest, tokenizer: Any) -> list[int]:
     """A Go template with `.Suffix` renders the infill as Ollama does; otherwise the tokenizer's own FIM
-    tokens frame it (`registry.infill`), with the BOS the tokenizer adds to any text."""
+    tokens frame it (`registry.infill`), with the BOS the tokenizer adds to any text. A deprecated
+    `context` goes first, as Ollama prepends it to any prompt."""
     assert req.infill is not None
     prefix, suffix = req.infill.prefix, req.infill.suffix
     if req.template:
         values = generate_values(prefix, suffix=suffix, think=req.think)
-        return _encode(tokenizer, _execute(_parse(req.template), values), special=True)
+        lead = tokenizer.decode(req.context) if req.context else ""
+        return _encode(tokenizer, lead + _execute(_parse(req.template), values), special=True)
     fmt = tokenizer_infill_format(tokenizer)
     if fmt is None:
         raise EngineError(f"{req.model.name.full} does not support insert", 400)
@@ -55,7 +57,7 @@ def _infill_tokens(req: CompletionRequest, tokenizer: Any) -> list[int]:
     after = [tokenizer.convert_tokens_to_ids(fmt.suffix), *_encode_code(tokenizer, suffix)]
     middle = [tokenizer.convert_tokens_to_ids(fmt.middle)] if fmt.middle else []
     parts = after + before if fmt.suffix_first else before + after
-    return _encode(tokenizer, "", special=True) + parts + middle
+    return list(req.context or []) + _encode(tokenizer, "", special=True) + parts + middle
 
 
 def _encode_code(tokenizer: Any, text: str) -> list[int]:

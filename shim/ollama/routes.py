@@ -261,8 +261,11 @@ class OllamaAPI:
         template = req.get("template") or stored.template
         if raw:
             return self._completion(stored, options, req, think, raw_prompt=prompt)
-        if suffix:  # fill-in-the-middle: no system prompt, no context, as in Ollama
-            return self._completion(stored, options, req, think, infill=Infill(prompt, suffix), template=template)
+        if suffix:  # fill-in-the-middle: no system prompt, as in Ollama
+            infill = Infill(prompt, suffix)
+            return self._completion(
+                stored, options, req, think, infill=infill, template=template, context=req.get("context")
+            )
         system = req.get("system") or stored.system
         messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
         return self._completion(
