@@ -51,18 +51,43 @@ def infill_format(has_token: Callable[[str], bool]) -> InfillFormat | None:
     return None
 
 
+_ANSWERS: dict[tuple[tuple[str, int, int], ...], dict[str, bool]] = {}  # tokenizer files' state -> answers
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+
+
 def vocabulary_has(path: Path) -> Callable[[str], bool]:
     """Whether a model directory's tokenizer files name a token, without loading the tokenizer: a token
-    is a quoted JSON string in tokenizer.json (vocabulary key or added token) or tokenizer_config.json."""
-    texts = []
-    for name in ("tokenizer.json", "tokenizer_config.json"):
+    is a quoted JSON string in tokenizer.json (vocabulary key or added token) or tokenizer_config.json.
+
+    Capabilities are worked out on every request and a tokenizer.json can be 10 MB, so answers are kept
+    per state of the files (path, mtime, size) and the files are read only for a question not yet asked."""
+    state = []
+    for name in _TOKENIZER_FILES:
         try:
-            texts.append((path / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            stat = (path / name).stat()
+        except OSError:
             continue
+        state.append((str(path / name), stat.st_mtime_ns, stat.st_size))
+    key = tuple(state)
+    if key not in _ANSWERS and len(_ANSWERS) >= 64:
+        del _ANSWERS[next(iter(_ANSWERS))]  # the oldest
+    answers = _ANSWERS.setdefault(key, {})
+    texts: list[str] | None = None
 
     def has(token: str) -> bool:
-        quoted = {json.dumps(token, ensure_ascii=False), json.dumps(token)}
-        return any(q in text for q in quoted for text in texts)
+        nonlocal texts
+        if token not in answers:
+            if texts is None:
+                texts = [_read(Path(file)) for file, _, _ in state]
+            quoted = {json.dumps(token, ensure_ascii=False), json.dumps(token)}
+            answers[token] = any(q in text for q in quoted for text in texts)
+        return answers[token]
 
     return has
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return ""

@@ -61,7 +61,7 @@ def test_capabilities_follow_what_works(tiny_model_dir: Path, tmp_path: Path) ->
 
     # a tokenizer without FIM tokens: no insert
     for name in ("tokenizer.json", "tokenizer_config.json"):
-        (path / name).write_text((path / name).read_text().replace("fim_", "fxm_"))
+        (path / name).write_text((path / name).read_text().replace("fim_", "no_fim_"))  # (a new size: a new state)
     assert "insert" not in ModelDirInfo.read(path).capabilities
 
 
