@@ -31,21 +31,24 @@ class ModelName:
 
     @classmethod
     def parse(cls, text: str) -> ModelName:
-        """Parse and fill in defaults; raise InvalidName when a part is empty or malformed."""
+        """Ollama's ParseName: split from the right (tag after the last `:` that follows the last `/`, then
+        model, namespace, host), fill in the defaults, validate. A separator with nothing on one side of it
+        promises a part that is missing, which makes the name invalid (`mm:`, `/nn/mm`). A scheme
+        (`https://`) is only dropped in front of a host. Surrounding blanks are trimmed, as modelref does."""
         rest = text.strip()
-        if "://" in rest:
-            rest = rest.split("://", 1)[1]
-        tag = DEFAULT_TAG
-        colon, slash = rest.rfind(":"), rest.rfind("/")
-        if colon > slash:
-            rest, tag = rest[:colon], rest[colon + 1 :]
-        parts = rest.split("/")
-        if len(parts) > 3:
-            raise InvalidName(text)
-        model = parts[-1]
-        namespace = parts[-2] if len(parts) >= 2 else DEFAULT_NAMESPACE
-        host = parts[-3] if len(parts) == 3 else DEFAULT_HOST
-        name = cls(host, namespace, model, tag)
+        tag = namespace = host = ""
+        if rest.rfind(":") > rest.rfind("/"):
+            rest, tag = _cut_promised(rest, ":")
+        rest, model, promised = _cut_last(rest, "/")
+        if not promised:
+            model = rest
+        else:
+            rest, namespace, promised = _cut_last(rest, "/")
+            if not promised:
+                namespace = rest
+            else:
+                host = rest.split("://", 1)[1] if "://" in rest else rest
+        name = cls(host or DEFAULT_HOST, namespace or DEFAULT_NAMESPACE, model, tag or DEFAULT_TAG)
         name.validate(text)
         return name
 
@@ -80,3 +83,20 @@ class ModelName:
     def key(self) -> tuple[str, str, str, str]:
         """Case-insensitive identity: Ollama finds `TINY:LATEST` when `tiny:latest` is stored."""
         return (self.host.lower(), self.namespace.lower(), self.model.lower(), self.tag.lower())
+
+
+# Go's `cmp.Or(part, MissingPart)`: an empty part that a separator promised can never validate.
+_MISSING = "!MISSING!"
+
+
+def _cut_last(text: str, sep: str) -> tuple[str, str, bool]:
+    """Ollama's cutPromised: split at the last `sep`; an empty side becomes a part that cannot validate."""
+    before, found, after = text.rpartition(sep)
+    if not found:
+        return text, "", False
+    return before or _MISSING, after or _MISSING, True
+
+
+def _cut_promised(text: str, sep: str) -> tuple[str, str]:
+    before, after, _ = _cut_last(text, sep)
+    return before, after

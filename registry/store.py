@@ -7,7 +7,15 @@ way. A manifest (schema 1) is:
      "source": {"type": "local", "path": "/abs/model/dir"},
      "system": "...", "template": "...", "parameters": {"num_ctx": 512, "stop": ["</s>"]}}
 
-`system`, `template` and `parameters` are optional. The registry issue adds `{"type": "hf", ...}` sources.
+`system`, `template` and `parameters` are optional. A pulled model's source names a Hugging Face repository
+at one commit, whose files live in the Hugging Face cache (registry/hf_cache.py), not here:
+
+    "source": {"type": "hf", "repo": "mlx-community/Qwen2.5-7B-Instruct-4bit", "revision": "<commit sha>",
+               "files": [{"path": "config.json", "size": 1234, "digest": "sha256:<hex>"}, ...],
+               "downloaded": ["config.json", ...]}
+
+`files` is what the model needs (a model with any of them missing or of another size is not present);
+`downloaded` is what mlx-shim itself fetched, the only files a delete may remove from the cache.
 The digest Ollama reports is the sha256 of these bytes, and `modified_at` their mtime, so a manifest is
 only ever replaced whole (write to a temporary file, fsync, rename): a crash leaves the old one or the
 new one, never half of either.
@@ -23,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from registry.model_dir import ModelDirInfo
+from registry import hf_cache
+from registry.model_dir import ModelDirInfo, NotAModelDir
 from registry.names import ModelName
 
 SCHEMA_VERSION = 1
@@ -42,8 +51,15 @@ class StoredModel:
     modified_ns: int
 
     @property
+    def source(self) -> dict[str, Any]:
+        return dict(self.manifest["source"])
+
+    @property
     def model_dir(self) -> Path:
-        return Path(self.manifest["source"]["path"])
+        source = self.manifest["source"]
+        if source.get("type") == "hf":
+            return hf_cache.snapshot_dir(source["repo"], source["revision"])
+        return Path(source["path"])
 
     @property
     def system(self) -> str:
@@ -58,7 +74,18 @@ class StoredModel:
         return dict(self.manifest.get("parameters") or {})
 
     def info(self) -> ModelDirInfo:
+        """Raises (OSError, ValueError) when the model is not really present."""
+        self._check_files()
         return ModelDirInfo.read(self.model_dir)
+
+    def _check_files(self) -> None:
+        source = self.manifest["source"]
+        if source.get("type") != "hf":
+            return
+        directory = self.model_dir
+        for file in source.get("files", []):
+            if (directory / file["path"]).stat().st_size != file["size"]:
+                raise NotAModelDir(f"{directory / file['path']} is not the file that was pulled")
 
     def capabilities(self, info: ModelDirInfo) -> tuple[str, ...]:
         """A Go TEMPLATE override decides what the model can do, as in Ollama (which reads the

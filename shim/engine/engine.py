@@ -124,6 +124,7 @@ class Engine:
                     shift=req.shift,
                     tools=req.tools,
                     stop_ids=stop_token_ids(req, loaded.tokenizer),
+                    format=req.format,
                     emit=job.put,
                     cancelled=job.cancelled,
                 )

@@ -17,6 +17,7 @@ from mlx_lm.generate import generate_step
 from mlx_lm.sample_utils import make_logits_processors, make_sampler
 
 from shim.engine.detokenizer import IncrementalDetokenizer
+from shim.engine.grammar import format_processors
 from shim.engine.output import OutputRouter
 from shim.engine.types import Done, Piece
 from shim.options import GenerationOptions
@@ -35,6 +36,7 @@ def run_completion(
     think: bool,
     shift: bool,
     tools: list[dict[str, Any]] | None,
+    format: str | dict[str, Any] | None = None,
     stop_ids: frozenset[int] = frozenset(),
     emit: Callable[[Piece], None],
     cancelled: threading.Event,
@@ -49,6 +51,10 @@ def run_completion(
     output = OutputRouter(tokenizer, prompt, think=think, tools=tools, stops=opts.stop, emit=emit)
     detok = IncrementalDetokenizer(tokenizer._tokenizer.decode, prompt)
     eos = set(tokenizer.eos_token_ids) | set(stop_ids)
+    # The grammar follows think markers of one special token each (the families it was built for).
+    think_start = _single(getattr(tokenizer, "think_start_tokens", None)) if think else None
+    think_end = _single(getattr(tokenizer, "think_end_tokens", None)) if think else None
+    processors = _processors(opts) + format_processors(tokenizer, format, prompt, think_start, think_end)
 
     generated: list[int] = []
     reason = "length"
@@ -60,7 +66,7 @@ def run_completion(
         model,
         max_tokens=limit,
         sampler=_sampler(opts),
-        logits_processors=_processors(opts),
+        logits_processors=processors,
         max_kv_size=num_ctx if shift else None,
     )
     for token, _ in steps:
@@ -91,6 +97,10 @@ def run_completion(
         load_duration=0,
         context=context,
     )
+
+
+def _single(tokens: tuple[int, ...] | None) -> int | None:
+    return tokens[0] if tokens and len(tokens) == 1 else None
 
 
 def _sampler(opts: GenerationOptions) -> Callable[[mx.array], mx.array]:

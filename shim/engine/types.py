@@ -43,6 +43,7 @@ class CompletionRequest:
     context: list[int] | None = None  # deprecated /api/generate context: detokenized and prepended
     tools: list[dict[str, Any]] | None = None
     think: bool | str | None = None
+    format: str | dict[str, Any] | None = None  # "json" or a JSON schema the output must follow
     keep_alive: float | None = None
     truncate: bool = True
     shift: bool = True

@@ -210,3 +210,7 @@ SHOW = Struct(
 
 COPY = Struct("CopyRequest", {"source": STRING, "destination": STRING})
 DELETE = Struct("DeleteRequest", {"model": STRING, "name": STRING})
+PULL = Struct(
+    "PullRequest",
+    {"model": STRING, "name": STRING, "insecure": BOOL, "stream": BOOL, "username": STRING, "password": STRING},
+)

@@ -7,6 +7,7 @@ engine and turns its events into NDJSON chunks or one JSON object.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -17,14 +18,17 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from registry.hf_pull import release_weights
 from registry.model_dir import ModelDirInfo
 from registry.names import InvalidName, ModelName
 from registry.store import Store, StoredModel
 from shim.config import VERSION, Settings
 from shim.engine import CompletionRequest, Done, Engine, EngineError, Infill, Message, Piece, collect
 from shim.gojson import EmptyBody, GoJSONError, decode
+from shim.jsonbytes import go_json
 from shim.ollama import shapes
-from shim.ollama.binding import CHAT, COPY, DELETE, GENERATE, SHOW, BindError, Struct
+from shim.ollama.binding import CHAT, COPY, DELETE, GENERATE, PULL, SHOW, BindError, Struct
+from shim.ollama.pull import PullRequestError, pull_response, start_pull
 from shim.ollama.show import show_response
 from shim.options import GenerationOptions, OptionError, capped_num_ctx, resolve_options
 from shim.responses import error_response, json_response, ndjson_response, unless_disconnected
@@ -70,6 +74,7 @@ class OllamaAPI:
             Route("/api/show", self.guarded(self.show), methods=["POST"]),
             Route("/api/copy", self.guarded(self.copy), methods=["POST"]),
             Route("/api/delete", self.guarded(self.delete), methods=["DELETE"]),
+            Route("/api/pull", self.guarded(self.pull), methods=["POST"]),
         ]
 
     @staticmethod
@@ -150,7 +155,8 @@ class OllamaAPI:
         return Response(status_code=200)
 
     async def delete(self, request: Request) -> Response:
-        """Removes the name only: the weights stay where the user keeps them (a FROM directory is theirs)."""
+        """Removes the name; weights go too only when mlx-shim downloaded them and no other name uses them
+        (a FROM directory, or a cache the user filled, is theirs)."""
         req = await read_body(request, DELETE)
         requested = req.get("model") or req.get("name") or ""
         if not requested:
@@ -159,9 +165,22 @@ class OllamaAPI:
             name = ModelName.parse(requested)
         except InvalidName:
             raise ApiError(f"name {go_quote(requested)} is invalid", 400) from None
-        if not self.store.remove(name):
+        stored = self.store.get(name)
+        if stored is None or not self.store.remove(name):
             raise ApiError(f"model '{requested}' not found", 404)
+        try:
+            await asyncio.to_thread(release_weights, self.store, stored)
+        except OSError:  # the name is gone either way; leftover files are not worth failing the delete for
+            log.exception("could not remove the downloaded weights of %s", requested)
         return Response(status_code=200)
+
+    async def pull(self, request: Request) -> Response:
+        req = await read_body(request, PULL)
+        try:
+            queue, cancelled = start_pull(self.store, req.get("model") or req.get("name") or "")
+        except PullRequestError as e:
+            raise ApiError(e.message, e.status) from None
+        return await pull_response(request, queue, cancelled, req.get("stream", True))
 
     # -- shared checks -------------------------------------------------------------------------------
 
@@ -204,10 +223,20 @@ class OllamaAPI:
             raise ApiError(str(e), 500) from None
 
     @staticmethod
+    def _format(req: dict[str, Any]) -> str | dict[str, Any] | None:
+        """`format` as Ollama's runner checks it: null and "" mean none, "json" any JSON object, an object
+        a JSON schema; anything else is a 500 with the raw value quoted (Go's %q of the JSON bytes)."""
+        fmt = req.get("format")
+        if fmt is None or fmt == "":
+            return None
+        if fmt == "json" or isinstance(fmt, dict):
+            return fmt
+        raw = go_json(fmt).decode()
+        raise ApiError(f'invalid format: {go_quote(raw)}; expected "json" or a valid JSON Schema object', 500)
+
+    @staticmethod
     def _reject_unsupported(req: dict[str, Any]) -> None:
         """Fields we cannot honour yet get a clear error: accepting and ignoring them would be a lie."""
-        if req.get("format") not in (None, ""):
-            raise ApiError("format (structured outputs) is not supported by mlx-shim yet", 501)
         if req.get("logprobs"):
             raise ApiError("logprobs are not supported by mlx-shim yet", 501)
         if req.get("_debug_render_only"):
@@ -340,6 +369,7 @@ class OllamaAPI:
             model=stored,
             options=options,
             think=think,
+            format=OllamaAPI._format(req),
             keep_alive=req.get("keep_alive"),
             truncate=req.get("truncate", True),
             shift=req.get("shift", True),

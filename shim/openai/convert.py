@@ -49,11 +49,9 @@ def chat_request(body: dict[str, Any]) -> dict[str, Any]:
     think = _think(body)
     if think is not None:
         native["think"] = think
-    response_format = body.get("response_format") or {}
-    if response_format.get("type") == "json_object":
-        native["format"] = "json"
-    elif response_format.get("type") == "json_schema":
-        native["format"] = (response_format.get("json_schema") or {}).get("schema") or {}
+    fmt = _format(body.get("response_format"))
+    if fmt is not None:
+        native["format"] = fmt
     if body.get("logprobs"):
         native["logprobs"] = True
     return native
@@ -94,6 +92,21 @@ def _options(body: dict[str, Any]) -> dict[str, Any]:
     elif stop is not None:
         raise OpenAIError(f"invalid type for 'stop' field: {go_type(stop)}")
     return options
+
+
+def _format(response_format: Any) -> Any:
+    """`response_format` as Ollama's middleware maps it (type trimmed, any case): json_object is "json",
+    json_schema its `json_schema.schema` as given, anything else (`text`, no schema) no format."""
+    if not isinstance(response_format, dict):
+        return None
+    kind = response_format.get("type")
+    kind = kind.strip().lower() if isinstance(kind, str) else ""
+    if kind == "json_object":
+        return "json"
+    if kind == "json_schema":
+        json_schema = response_format.get("json_schema")
+        return json_schema.get("schema") if isinstance(json_schema, dict) else None
+    return None
 
 
 def _think(body: dict[str, Any]) -> bool | str | None:
