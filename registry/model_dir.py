@@ -16,6 +16,9 @@ from typing import Any
 
 from registry.infill import infill_format, vocabulary_has
 
+# Encoder-only architectures: embedding models (mlx-shim runs them with shim/embedding, not mlx-lm).
+ENCODER_ARCHITECTURES = ("bert", "nomic_bert")
+
 
 class NotAModelDir(ValueError):
     pass
@@ -46,16 +49,24 @@ class ModelDirInfo:
         quant = config.get("quantization") or config.get("quantization_config") or {}
         bits = quant.get("bits")
         template = _chat_template(path)
+        architecture = str(config.get("model_type", "unknown"))
+        quantization = f"Q{bits}" if bits else str(config.get("torch_dtype", "F32")).upper()
+        context_length = int(config.get("max_position_embeddings") or 0)
+        capabilities = _capabilities(path, template, config)
+        if architecture in ENCODER_ARCHITECTURES:
+            quantization = quantization if bits else _weights_dtype(weights)
+            context_length = encoder_context_length(path, config)
+            capabilities = ("embedding",)
         return cls(
             path=path,
-            architecture=str(config.get("model_type", "unknown")),
+            architecture=architecture,
             size=sum(f.stat().st_size for f in path.rglob("*") if f.is_file()),
             parameter_count=sum(_parameter_count(w, quant) for w in weights),
-            quantization_level=f"Q{bits}" if bits else str(config.get("torch_dtype", "F32")).upper(),
-            context_length=int(config.get("max_position_embeddings") or 0),
-            embedding_length=int(config.get("hidden_size") or 0),
+            quantization_level=quantization,
+            context_length=context_length,
+            embedding_length=int(config.get("hidden_size") or config.get("n_embd") or 0),
             chat_template=template,
-            capabilities=_capabilities(path, template, config),
+            capabilities=capabilities,
             config=config,
         )
 
@@ -117,6 +128,35 @@ def _tool_parser_type(path: Path, template: str, has_token: Callable[[str], bool
     return _infer_tool_parser(SimpleNamespace(chat_template=template, get_vocab=lambda: vocabulary))
 
 
+def encoder_context_length(path: Path, config: dict[str, Any]) -> int:
+    """The longest input the model embeds: sentence-transformers' max_seq_length when the model declares
+    one (all-MiniLM-L6-v2: 256 of its 512 positions), else its position table."""
+    positions = int(config.get("max_position_embeddings") or config.get("n_positions") or 512)
+    settings = path / "sentence_bert_config.json"
+    if settings.is_file():
+        declared = json.loads(settings.read_text()).get("max_seq_length")
+        if declared:
+            return min(int(declared), positions)
+    return positions
+
+
+def _weights_dtype(weights: list[Path]) -> str:
+    """F32, F16 or BF16: the type most parameters are stored in (what Ollama's details report)."""
+    counts: dict[str, int] = {}
+    for file in weights:
+        for entry in safetensors_header(file).values():
+            if entry["dtype"] in ("F32", "F16", "BF16"):
+                counts[entry["dtype"]] = counts.get(entry["dtype"], 0) + _count(entry["shape"])
+    return max(counts, key=lambda k: counts[k]) if counts else "F32"
+
+
+def _count(shape: list[int]) -> int:
+    count = 1
+    for dim in shape:
+        count *= dim
+    return count
+
+
 def safetensors_header(weights: Path) -> dict[str, Any]:
     """Tensor name -> {dtype, shape, data_offsets}, read from the file's JSON header alone."""
     with weights.open("rb") as f:
@@ -132,8 +172,8 @@ def _parameter_count(weights: Path, quantization: dict) -> int:
     header = safetensors_header(weights)
     total = 0
     for name, entry in header.items():
-        if name.endswith((".scales", ".biases")):
-            continue
+        if name.endswith((".scales", ".biases")) or entry["dtype"] in ("I64", "I32", "I16", "I8", "BOOL"):
+            continue  # quantization bookkeeping, and buffers such as BERT's position_ids, are not parameters
         count = 1
         for dim in entry["shape"]:
             count *= dim

@@ -1,7 +1,8 @@
-"""The subset of Ollama's Modelfile that registers a local MLX model: FROM, SYSTEM, TEMPLATE, PARAMETER.
+"""The subset of Ollama's Modelfile that describes an MLX model: FROM, SYSTEM, TEMPLATE, PARAMETER, LICENSE,
+MESSAGE.
 
 Values may be bare, `"quoted"` or `\"\"\"triple-quoted\"\"\"` (multi-line), as in Ollama. Instructions we
-cannot honour yet (ADAPTER, MESSAGE, LICENSE, REQUIRES) are rejected instead of silently dropped.
+cannot honour yet (ADAPTER, REQUIRES) are rejected instead of silently dropped.
 """
 
 from __future__ import annotations
@@ -23,15 +24,20 @@ class Modelfile:
     system: str | None = None
     template: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+    licenses: list[str] = field(default_factory=list)
+    messages: list[dict[str, str]] = field(default_factory=list)
 
 
 _INSTRUCTION = re.compile(r"(?im)^[ \t]*([A-Za-z]+)[ \t]+")
-_SUPPORTED = {"from", "system", "template", "parameter"}
+_SUPPORTED = {"from", "system", "template", "parameter", "license", "message"}
+_ROLES = ("system", "user", "assistant")
 
 
 def parse_modelfile(text: str) -> Modelfile:
     values: dict[str, str] = {}
     parameters: dict[str, Any] = {}
+    licenses: list[str] = []
+    messages: list[dict[str, str]] = []
     pos = 0
     while pos < len(text):
         line_end = text.find("\n", pos)
@@ -46,8 +52,17 @@ def parse_modelfile(text: str) -> Modelfile:
         command = match.group(1).lower()
         if command not in _SUPPORTED:
             raise ModelfileError(f"unsupported Modelfile instruction {match.group(1).upper()!r}")
+        if command == "message":
+            role = text[match.end() : line_end].split(" ", 1)[0]
+            if role.lower() not in _ROLES:
+                raise ModelfileError('role must be one of "system", "user", or "assistant"')
+            value, pos = _read_value(text, match.end() + len(role) + 1)
+            messages.append({"role": role.lower(), "content": value})
+            continue
         value, pos = _read_value(text, match.end())
-        if command == "parameter":
+        if command == "license":
+            licenses.append(value)
+        elif command == "parameter":
             key, _, raw = value.partition(" ")
             if not raw.strip():
                 raise ModelfileError(f"PARAMETER {key!r} needs a value")
@@ -60,7 +75,7 @@ def parse_modelfile(text: str) -> Modelfile:
             values[command] = value
     if "from" not in values:
         raise ModelfileError("no FROM line")
-    return Modelfile(values["from"], values.get("system"), values.get("template"), parameters)
+    return Modelfile(values["from"], values.get("system"), values.get("template"), parameters, licenses, messages)
 
 
 def _read_value(text: str, start: int) -> tuple[str, int]:

@@ -5,10 +5,13 @@ way. A manifest (schema 1) is:
 
     {"schemaVersion": 1,
      "source": {"type": "local", "path": "/abs/model/dir"},
-     "system": "...", "template": "...", "parameters": {"num_ctx": 512, "stop": ["</s>"]}}
+     "system": "...", "template": "...", "parameters": {"num_ctx": 512, "stop": ["</s>"]},
+     "license": ["..."], "messages": [{"role": "user", "content": "..."}]}
 
-`system`, `template` and `parameters` are optional. A pulled model's source names a Hugging Face repository
-at one commit, whose files live in the Hugging Face cache (registry/hf_cache.py), not here:
+`system`, `template`, `parameters`, `license` and `messages` are optional. A model created from uploaded
+blobs has `"owned": true` in its source and `"files": {"name": "sha256:<hex>"}` (registry/create.py). A
+pulled model's source names a Hugging Face repository at one commit, whose files live in the Hugging Face
+cache (registry/hf_cache.py), not here:
 
     "source": {"type": "hf", "repo": "mlx-community/Qwen2.5-7B-Instruct-4bit", "revision": "<commit sha>",
                "files": [{"path": "config.json", "size": 1234, "digest": "sha256:<hex>"}, ...],
@@ -26,12 +29,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from registry import hf_cache
+from registry.blobs import Blobs, InvalidDigest
 from registry.model_dir import ModelDirInfo, NotAModelDir
 from registry.names import ModelName
 
@@ -73,6 +78,15 @@ class StoredModel:
     def parameters(self) -> dict[str, Any]:
         return dict(self.manifest.get("parameters") or {})
 
+    @property
+    def license(self) -> list[str]:
+        return [str(text) for text in self.manifest.get("license") or []]
+
+    @property
+    def messages(self) -> list[dict[str, str]]:
+        """MESSAGE history stored at create time: it goes before the request's messages, as in Ollama."""
+        return [dict(m) for m in self.manifest.get("messages") or []]
+
     def info(self) -> ModelDirInfo:
         """Raises (OSError, ValueError) when the model is not really present."""
         self._check_files()
@@ -89,8 +103,9 @@ class StoredModel:
 
     def capabilities(self, info: ModelDirInfo) -> tuple[str, ...]:
         """A Go TEMPLATE override decides what the model can do, as in Ollama (which reads the
-        template's variables); otherwise the model's own chat template does."""
-        if not self.template:
+        template's variables); otherwise the model's own chat template does. An embedding model only ever
+        embeds, whatever template it was given."""
+        if not self.template or info.capabilities == ("embedding",):
             return info.capabilities
         caps = ["completion"]
         caps += ["tools"] if ".Tools" in self.template else []
@@ -167,4 +182,24 @@ class Store:
         if stored is None:
             return False
         stored.manifest_path.unlink()
+        self.release_if_unused(stored)
         return True
+
+    def release_if_unused(self, old: StoredModel) -> None:
+        """A directory mlx-shim assembled from uploaded blobs (source `owned`) goes, with its blobs, once no
+        name uses it any more; a directory the user registered in place is theirs and stays."""
+        source = old.manifest.get("source") or {}
+        if not source.get("owned") or not source.get("path"):
+            return
+        remaining = self.list()
+        if any((m.manifest.get("source") or {}).get("path") == source["path"] for m in remaining):
+            return
+        shutil.rmtree(source["path"], ignore_errors=True)
+        in_use = {d for m in remaining for d in (m.manifest.get("files") or {}).values()}
+        blobs = Blobs(self.home)
+        for digest in (old.manifest.get("files") or {}).values():
+            if digest not in in_use:
+                try:
+                    blobs.path(digest).unlink(missing_ok=True)
+                except InvalidDigest:
+                    continue

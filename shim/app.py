@@ -16,8 +16,12 @@ from registry.store import Store
 from shim.browser_safety import BrowserSafety, allowed_origins
 from shim.config import Settings
 from shim.engine import Engine
+from shim.ollama.create import CreateAPI
+from shim.ollama.embed import EmbedAPI
 from shim.ollama.routes import OllamaAPI
+from shim.openai.embeddings import OpenAIEmbeddings
 from shim.openai.routes import OpenAIAPI
+from shim.routing import gin_allow
 
 log = logging.getLogger("mlx_shim")
 
@@ -26,6 +30,8 @@ async def _gin_error(request: Request, exc: Exception) -> Response:
     """gin answers unknown paths and wrong methods with bare text/plain (no charset) bodies."""
     assert isinstance(exc, HTTPException)
     headers = {"Content-Type": "text/plain", **(exc.headers or {})}
+    if "Allow" in headers:
+        headers["Allow"] = gin_allow(headers["Allow"])
     if exc.status_code == 405:
         return Response(b"405 method not allowed", 405, headers=headers)
     if exc.status_code == 404:
@@ -41,6 +47,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         max_loaded_models=settings.max_loaded_models,
     )
     ollama = OllamaAPI(store, engine, settings)
+    embed = EmbedAPI(ollama)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -52,7 +59,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     safety = Middleware(BrowserSafety, origins=allowed_origins(), guard_hosts=settings.bind.is_loopback)
     app = Starlette(
-        routes=ollama.routes() + OpenAIAPI(ollama).routes(),
+        routes=ollama.routes()
+        + CreateAPI(store).routes()
+        + embed.routes()
+        + OpenAIAPI(ollama).routes()
+        + OpenAIEmbeddings(embed).routes(),
         middleware=[safety],
         lifespan=lifespan,
         exception_handlers={HTTPException: _gin_error},

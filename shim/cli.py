@@ -1,4 +1,5 @@
-"""The `mlx-shim` command: `serve` (Hypercorn on OLLAMA_HOST) and `create NAME -f Modelfile`."""
+"""The `mlx-shim` command: `serve` (Hypercorn on OLLAMA_HOST), and the ollama CLI's client commands
+(create, show, run, pull, list, ps, cp, rm), which talk to the server over HTTP (shim/commands.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import signal
 import sys
 from pathlib import Path
 
-from registry.builtin import ensure_builtin_model
-from registry.local import LocalModelError, create_from_modelfile
-from registry.names import InvalidName, ModelName
+from registry.builtin import ensure_builtin_embedding_model, ensure_builtin_model
+from registry.create import prune_unreferenced
 from registry.store import Store
+from shim import commands
+from shim.client import Client, ClientError
 from shim.config import Settings
 
 log = logging.getLogger("mlx_shim")
@@ -26,17 +28,78 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--no-builtin",
         action="store_true",
-        help="do not build and register the embedded tiny model on first start",
+        help="do not register the embedded models (tiny, all-minilm) on first start",
     )
-    create = commands.add_parser("create", help="register a local MLX model directory under an Ollama name")
+    create = commands.add_parser("create", help="create a model from a Modelfile (FROM an MLX directory or a model)")
     create.add_argument("name")
     create.add_argument("-f", "--file", default="Modelfile", help="path to the Modelfile (default ./Modelfile)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("MLX_SHIM_LOG", "INFO"), format="%(asctime)s %(levelname)s %(message)s")
+    create.add_argument("-q", "--quantize", help="quantize the model (not supported by mlx-shim: a clear error)")
+    show = commands.add_parser("show", help="show information for a model")
+    show.add_argument("name")
+    fields = show.add_argument_group("show one field only")
+    for field in ("license", "modelfile", "parameters", "system", "template"):
+        fields.add_argument(f"--{field}", action="store_true", help=f"show the model's {field}")
+    show.add_argument("-v", "--verbose", action="store_true", help="show all metadata and tensors")
+    run = commands.add_parser("run", help="chat with a model: one prompt, or a conversation from stdin")
+    run.add_argument("name")
+    run.add_argument("prompt", nargs="*")
+    run.add_argument("--think", nargs="?", const="true", help="enable thinking (true, false, high, medium, low)")
+    run.add_argument("--hidethinking", action="store_true", help="hide the thinking output")
+    commands.add_parser("pull", help="pull a model").add_argument("name")
+    listing = commands.add_parser("list", aliases=["ls"], help="list models")
+    listing.add_argument("prefix", nargs="?")
+    commands.add_parser("ps", help="list running models")
+    cp = commands.add_parser("cp", help="copy a model")
+    cp.add_argument("source")
+    cp.add_argument("destination")
+    commands.add_parser("rm", help="remove models").add_argument("names", nargs="+")
+    args, extra = parser.parse_known_args(argv)
+    if extra and (args.command != "run" or any(arg.startswith("-") for arg in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:  # `run MODEL --think=false Why is the sky blue?`: words after an option are the prompt too
+        args.prompt += extra
 
     if args.command == "serve":
+        logging.basicConfig(
+            level=os.environ.get("MLX_SHIM_LOG", "INFO"), format="%(asctime)s %(levelname)s %(message)s"
+        )
         return _serve(builtin=not args.no_builtin and not os.environ.get("MLX_SHIM_NO_BUILTIN"))
-    return _create(args.name, Path(args.file))
+    try:
+        _client_command(args)
+    except ClientError as e:
+        print(f"Error: {e.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _client_command(args: argparse.Namespace) -> None:
+    client = Client()
+    out, err = sys.stdout, sys.stderr
+    if args.command == "create":
+        commands.create(client, args.name, Path(args.file), args.quantize, err)
+    elif args.command == "show":
+        chosen = [f for f in ("license", "modelfile", "parameters", "system", "template") if getattr(args, f)]
+        if len(chosen) > 1:
+            raise ClientError(
+                "only one of '--license', '--modelfile', '--parameters', '--system', or '--template' can be specified"
+            )
+        commands.show(client, args.name, chosen[0] if chosen else None, args.verbose, out)
+    elif args.command == "run":
+        think = {"true": True, "false": False}.get(args.think, args.think)
+        prompt = " ".join(args.prompt) if args.prompt else None
+        commands.run(client, args.name, prompt, think=think, hide_thinking=args.hidethinking, stdin=sys.stdin, out=out)
+    elif args.command == "pull":
+        commands.pull(client, args.name, err)
+    elif args.command in ("list", "ls"):
+        commands.list_models(client, args.prefix, out)
+    elif args.command == "ps":
+        commands.list_running(client, out)
+    elif args.command == "cp":
+        commands.copy(client, args.source, args.destination, out)
+    elif args.command == "rm":
+        commands.remove(client, args.names, out)
 
 
 def _serve(builtin: bool) -> int:
@@ -53,10 +116,14 @@ def _serve(builtin: bool) -> int:
     store = Store()
     if builtin:
         ensure_builtin_model(store)
+        ensure_builtin_embedding_model(store)
+    for path in prune_unreferenced(store):
+        log.info("removed unused %s", path)
     config = Config()
     config.bind = [settings.bind.hypercorn]
     config.accesslog = "-" if os.environ.get("OLLAMA_DEBUG") else None
     config.graceful_timeout = 5
+    config.include_server_header = False  # Ollama (Go's net/http) sends no Server header
     if not settings.bind.is_loopback:
         log.warning("listening on %s: the API is reachable from other machines", settings.bind.hypercorn)
     log.info("mlx-shim (Ollama API %s) listening on http://%s", "0.24.0", settings.bind.hypercorn)
@@ -69,21 +136,6 @@ def _serve(builtin: bool) -> int:
         await serve(create_app(settings, store), config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
 
     asyncio.run(run())
-    return 0
-
-
-def _create(name: str, modelfile: Path) -> int:
-    try:
-        model_name = ModelName.parse(name)
-        text = modelfile.read_text()
-        stored = create_from_modelfile(Store(), model_name, text, base_dir=modelfile.resolve().parent)
-    except InvalidName:
-        print("Error: invalid model name", file=sys.stderr)
-        return 1
-    except (OSError, LocalModelError) as e:
-        print(f"Error: {e}", file=sys.stderr)
-        return 1
-    print(f"created {stored.name.display}")
     return 0
 
 

@@ -20,7 +20,8 @@ _ESCAPES = (
 
 
 def go_json(obj: Any) -> bytes:
-    data = orjson.dumps(obj)
+    """numpy float32 arrays come out as Go writes []float32: the shortest text that reads back the same float32."""
+    data = orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
     for raw, escaped in _ESCAPES:
         if raw in data:
             data = data.replace(raw, escaped)

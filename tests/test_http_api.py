@@ -84,7 +84,7 @@ def post(server: Any, path: str, body: dict[str, Any], timeout: float = 120) -> 
             "/api/generate",
             {"model": "tiny", "prompt": "hi", "images": ["aGVsbG8="]},
             400,
-            "registry.ollama.ai/library/tiny:latest does not support vision",
+            "this model is missing data required for image input",
         ),
         (
             "/api/generate",
@@ -104,7 +104,13 @@ def post(server: Any, path: str, body: dict[str, Any], timeout: float = 120) -> 
             400,
             "json: cannot unmarshal string into Go struct field ChatRequest.messages of type []api.Message",
         ),
-        ("/api/generate", {"model": "tiny", "prompt": "hi", "template": '{{ template "x" }}'}, 400, None),
+        ("/api/generate", {"model": "tiny", "prompt": "hi", "template": '{{ template "x" }}'}, 500, None),
+        (
+            "/api/generate",
+            {"model": "tiny", "prompt": "hi", "template": "{{ .Prompt"},
+            500,
+            "template: :1: unclosed action",
+        ),
     ],
 )
 def test_error_statuses_and_texts(server: Any, path: str, body: dict[str, Any], status: int, error: str | None) -> None:

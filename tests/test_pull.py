@@ -313,7 +313,8 @@ def test_delete_never_touches_a_local_from_directory(srv: Server, tiny_model_dir
     assert httpx.request("DELETE", f"{srv.url}/api/delete", json={"model": "local-tiny"}).status_code == 200
     assert {p.name: p.read_bytes() for p in tiny_model_dir.iterdir()} == before
 
-    # A model created FROM a pulled snapshot directory keeps that snapshot alive when the pulled name goes.
+    # A model created FROM a pulled snapshot directory has its own copy (uploaded as blobs, as `ollama create`
+    # does), so it keeps working when the pulled name and its snapshot go.
     assert pull(srv, {"model": "hf.co/mlx-community/tiny-from"})[1][-1] == {"status": "success"}
     snapshot = cache_repo(srv, "mlx-community/tiny-from") / "snapshots" / COMMIT
     modelfile.write_text(f"FROM {snapshot}\n")
@@ -322,7 +323,10 @@ def test_delete_never_touches_a_local_from_directory(srv: Server, tiny_model_dir
         httpx.request("DELETE", f"{srv.url}/api/delete", json={"model": "hf.co/mlx-community/tiny-from"}).status_code
         == 200
     )
-    assert (snapshot / WEIGHTS).read_bytes() == (tiny_model_dir / WEIGHTS).read_bytes()
+    shown = httpx.post(f"{srv.url}/api/show", json={"model": "from-snapshot"}).json()
+    own = Path(shown["modelfile"].split("\nFROM ", 1)[1].split("\n", 1)[0])
+    assert own.parent == srv.home / "models"
+    assert (own / WEIGHTS).read_bytes() == (tiny_model_dir / WEIGHTS).read_bytes()
     assert "from-snapshot:latest" in tags(srv)
 
 
@@ -335,3 +339,16 @@ def test_missing_snapshot_files_are_not_listed(srv: Server) -> None:
     assert response.status_code == 404
     assert pull(srv, {"model": "hf.co/mlx-community/tiny-vanish"})[1][-1] == {"status": "success"}  # repaired
     assert "hf.co/mlx-community/tiny-vanish:latest" in tags(srv)
+
+
+def test_cli_pull_renders_ollamas_progress(srv: Server, tiny_model_dir: Path) -> None:
+    result = cli("pull", "hf.co/mlx-community/tiny-cli", env=srv.env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == "pulling manifest"
+    assert lines[-3:] == ["verifying sha256 digest", "writing manifest", "success"]
+    bars = lines[1:-3]  # without a terminal, each layer's bar is printed once, when it completes
+    digests = sorted(hashlib.sha256(data).hexdigest()[:12] for data in expected_files(tiny_model_dir).values())
+    assert sorted(bar.split(":")[0].removeprefix("pulling ") for bar in bars) == digests
+    assert all(re.fullmatch(r"pulling [0-9a-f]{12}: 100% ▕█+▏ +\d+(\.\d)? [KM]?B", bar) for bar in bars), bars
+    assert "hf.co/mlx-community/tiny-cli:latest" in tags(srv)

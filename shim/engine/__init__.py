@@ -1,6 +1,26 @@
 """The MLX engine: everything that touches MLX lives under this package."""
 
 from shim.engine.engine import Engine, collect
-from shim.engine.types import CompletionRequest, Done, EngineError, Infill, Message, Piece
+from shim.engine.types import (
+    CompletionRequest,
+    Done,
+    EmbedRequest,
+    EmbedResult,
+    EngineError,
+    Infill,
+    Message,
+    Piece,
+)
 
-__all__ = ["CompletionRequest", "Done", "Engine", "EngineError", "Infill", "Message", "Piece", "collect"]
+__all__ = [
+    "CompletionRequest",
+    "Done",
+    "EmbedRequest",
+    "EmbedResult",
+    "Engine",
+    "EngineError",
+    "Infill",
+    "Message",
+    "Piece",
+    "collect",
+]

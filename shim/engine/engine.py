@@ -22,7 +22,7 @@ from registry.store import StoredModel
 from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model
 from shim.engine.prompt import build_prompt, stop_token_ids
 from shim.engine.runner import Cancelled, run_completion
-from shim.engine.types import CompletionRequest, Done, EngineError, Piece
+from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, EngineError, Piece
 from shim.options import capped_num_ctx
 
 log = logging.getLogger("mlx_shim")
@@ -153,6 +153,41 @@ class Engine:
 
         async for _ in self._submit(work):
             pass
+
+    async def embed(self, req: EmbedRequest) -> EmbedResult:
+        """Vectors for req.inputs, computed on the worker thread like a completion (same queue, same
+        load/expiry rules); raises EngineError (400 for inputs the model cannot take, as Ollama)."""
+        from shim.embedding import InputError, embed_texts, embedder_for
+
+        def work(job: _Job) -> None:
+            loaded = self._ensure_loaded(req.model)
+            load_ns = time.perf_counter_ns() - job.created_ns
+            try:
+                context = capped_num_ctx(req.options.num_ctx, loaded.info.context_length)
+
+                def between_batches() -> None:
+                    if job.cancelled.is_set():
+                        raise Cancelled
+
+                try:
+                    embedder = embedder_for(loaded.model, loaded.tokenizer)
+                    vectors, count = embed_texts(embedder, req.inputs, context, req.truncate, between_batches)
+                except InputError as e:
+                    raise EngineError(e.message, 400) from None
+                job.put(EmbedResult(vectors, count, load_ns))  # type: ignore[arg-type]
+            finally:
+                self._touch(loaded, req.keep_alive)
+
+        result = None
+        batches = self._submit(work)
+        try:
+            async for batch in batches:
+                result = next((e for e in batch if isinstance(e, EmbedResult)), result)
+        finally:
+            await batches.aclose()  # at once when the handler is cancelled (client gone): the job stops
+        if result is None:
+            raise EngineError("embedding ended without a result")
+        return result
 
     async def _submit(self, work: Callable[[_Job], None]) -> AsyncIterator[list[Piece | Done]]:
         """Yield the job's events in batches (what arrived since the last look); raise its EngineError."""

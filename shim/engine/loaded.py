@@ -16,7 +16,7 @@ import mlx.core as mx
 from mlx.utils import tree_flatten
 from mlx_lm import load as mlx_load
 
-from registry.model_dir import ModelDirInfo
+from registry.model_dir import ENCODER_ARCHITECTURES, ModelDirInfo
 from registry.store import StoredModel
 
 log = logging.getLogger("mlx_shim")
@@ -48,6 +48,8 @@ def model_key(stored: StoredModel) -> str:
 def load_model(stored: StoredModel) -> LoadedModel:
     started = time.perf_counter_ns()
     info = stored.info()
+    if info.architecture in ENCODER_ARCHITECTURES:
+        return _load_encoder(stored, info, started)
     model, tokenizer = mlx_load(str(stored.model_dir))
     if mx.default_device() == mx.cpu:
         # bf16/f16 run 6-10x slower than float32 on MLX's CPU backend; quantized weights stay packed.
@@ -56,6 +58,18 @@ def load_model(stored: StoredModel) -> LoadedModel:
     log.info("loaded %s from %s in %.2fs", stored.name.display, stored.model_dir, elapsed / 1e9)
     memory = sum(array.nbytes for _, array in tree_flatten(model.parameters()))
     return LoadedModel(model_key(stored), stored, info, model, tokenizer, memory)
+
+
+def _load_encoder(stored: StoredModel, info: ModelDirInfo, started: int) -> LoadedModel:
+    """An embedding model runs on our BERT (shim/embedding), not on mlx-lm, which has decoders only."""
+    from shim.embedding import load_encoder
+
+    encoder = load_encoder(stored.model_dir)
+    log.info(
+        "loaded %s from %s in %.2fs", stored.name.display, stored.model_dir, (time.perf_counter_ns() - started) / 1e9
+    )
+    memory = sum(array.nbytes for _, array in tree_flatten(encoder.network.parameters()))
+    return LoadedModel(model_key(stored), stored, info, encoder, encoder.tokenizer, memory)
 
 
 def unload_model(loaded: LoadedModel) -> None:

@@ -113,10 +113,11 @@ def _encode(tokenizer: Any, text: str, special: bool) -> list[int]:
 
 
 def _parse(text: str) -> Template:
+    """A template that does not parse or execute is a 500 in Ollama (c.JSON(500) in Generate/ChatHandler)."""
     try:
         return Template.parse(text)
     except TemplateError as e:
-        raise EngineError(str(e), 400) from e
+        raise EngineError(str(e), 500) from e
 
 
 def _render_go(template: Template, messages: list[Message], req: CompletionRequest) -> str:
@@ -127,7 +128,7 @@ def _execute(template: Template, values: Values) -> str:
     try:
         return template.execute(values)
     except TemplateError as e:
-        raise EngineError(str(e), 400) from e
+        raise EngineError(str(e), 500) from e
 
 
 def _ollama_message(m: Message) -> dict[str, Any]:

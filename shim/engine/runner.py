@@ -107,7 +107,8 @@ def _sampler(opts: GenerationOptions) -> Callable[[mx.array], mx.array]:
     if opts.temperature <= 0:
         return make_sampler(0.0)
     top_p = opts.top_p if 0 < opts.top_p < 1 else 0.0
-    return make_sampler(opts.temperature, top_p=top_p, min_p=opts.min_p, top_k=max(opts.top_k, 0))
+    min_p = min(max(opts.min_p, 0.0), 1.0)  # Ollama's sampler skips min_p <= 0; mlx-lm rejects it
+    return make_sampler(opts.temperature, top_p=top_p, min_p=min_p, top_k=max(opts.top_k, 0))
 
 
 def _processors(opts: GenerationOptions) -> list[Callable[[mx.array, mx.array], mx.array]]:

@@ -60,7 +60,7 @@ class Piece:
 
 @dataclass
 class Done:
-    done_reason: Literal["stop", "length"]
+    done_reason: Literal["stop", "length", "load"]  # "load": a request that only loaded the model
     prompt_eval_count: int
     prompt_eval_duration: int  # ns
     eval_count: int
@@ -76,3 +76,21 @@ class EngineError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+@dataclass
+class EmbedRequest:
+    """Texts to embed with one model (any model: an encoder, or a decoder's mean hidden state)."""
+
+    model: StoredModel
+    options: GenerationOptions
+    inputs: list[str]
+    truncate: bool = True
+    keep_alive: float | None = None
+
+
+@dataclass
+class EmbedResult:
+    embeddings: list[Any]  # one float32 numpy vector per input, as the model outputs it (normalised or not)
+    prompt_eval_count: int
+    load_duration: int  # ns, from queueing to model ready

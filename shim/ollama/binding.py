@@ -35,11 +35,12 @@ class _Errors:
 
     def type_error(self, value: Any, path: str, go_type: str) -> None:
         if self.first is None:
-            literal = repr(value) if isinstance(value, float) else None
+            # Go names the number ("number 1.5") only when it fails to fit a numeric field.
+            literal = repr(value) if isinstance(value, float) and go_type == "int" else None
             self.first = unmarshal_type_error(value, path, go_type, literal=literal)
 
 
-def _scalar(python_type: type, go_type: str) -> Check:
+def _scalar(python_type: type | tuple[type, ...], go_type: str) -> Check:
     def check(value: Any, path: str, errors: _Errors) -> Any:
         # bool is an int in Python, never in Go; and Go rejects 1.0 for an int field.
         if isinstance(value, python_type) and (python_type is bool or not isinstance(value, bool)):
@@ -53,6 +54,8 @@ def _scalar(python_type: type, go_type: str) -> Check:
 STRING = _scalar(str, "string")
 BOOL = _scalar(bool, "bool")
 INT = _scalar(int, "int")
+FLOAT64 = _scalar((int, float), "float64")
+FLOAT32 = _scalar((int, float), "float32")
 
 
 def _any(value: Any, path: str, errors: _Errors) -> Any:
@@ -117,6 +120,7 @@ def _bad_base64_offset(text: str) -> int:
 class Struct:
     name: str
     fields: dict[str, Check]
+    package: str = "api"
 
     def bind(self, data: Any) -> dict[str, Any]:
         """Return {field: value} for fields present and non-null; raise BindError with Go's text."""
@@ -130,7 +134,7 @@ class Struct:
         if not isinstance(data, dict):
             if data is None:
                 return {}
-            raise BindError(f"json: cannot unmarshal {type_name(data)} into Go value of type api.{struct}")
+            raise BindError(f"json: cannot unmarshal {type_name(data)} into Go value of type {self.package}.{struct}")
         out: dict[str, Any] = {}
         lowered = {k.lower(): k for k in self.fields}
         for key, value in data.items():
@@ -214,3 +218,118 @@ PULL = Struct(
     "PullRequest",
     {"model": STRING, "name": STRING, "insecure": BOOL, "stream": BOOL, "username": STRING, "password": STRING},
 )
+
+
+def _string_map(value: Any, path: str, errors: _Errors) -> Any:
+    if not isinstance(value, dict):
+        errors.type_error(value, path, "map[string]string")
+        return None
+    for item in value.values():
+        if not isinstance(item, str):
+            errors.type_error(item, path, "string")
+            return None
+    return value
+
+
+CREATE = Struct(
+    "CreateRequest",
+    {
+        "model": STRING,
+        "name": STRING,
+        "from": STRING,
+        "files": _string_map,
+        "adapters": _string_map,
+        "template": STRING,
+        "system": STRING,
+        "license": _any,
+        "parameters": _map,
+        "messages": _list_of(_message, "[]api.Message"),
+        "stream": BOOL,
+        "quantize": STRING,
+        "quantization": STRING,
+    },
+)
+
+PUSH = Struct("PushRequest", {"model": STRING, "name": STRING, "insecure": BOOL, "stream": BOOL})
+
+
+def _nested(struct: Struct, go_type: str) -> Check:
+    """A struct field decoded by encoding/json itself: errors inside it name the inner struct and the
+    field path from the root ("StreamOptions.stream_options.include_usage")."""
+
+    def check(value: Any, path: str, errors: _Errors) -> Any:
+        if not isinstance(value, dict):
+            errors.type_error(value, path, go_type)
+            return None
+        return struct._bind(value, struct.name, path.split(".", 1)[1] + ".", errors)
+
+    return check
+
+
+# The /v1 request structs of Ollama's openai package, checked before conversion as its middleware binds
+# them (tools, tool calls and schemas are checked for their outer JSON type only; their contents are the
+# tools and structured-output code's to judge).
+_STREAM_OPTIONS = _nested(Struct("StreamOptions", {"include_usage": BOOL}, "openai"), "openai.StreamOptions")
+_JSON_SCHEMA = _nested(Struct("JsonSchema", {"schema": _any}, "openai"), "openai.JsonSchema")
+_RESPONSE_FORMAT = Struct("ResponseFormat", {"type": STRING, "json_schema": _JSON_SCHEMA}, "openai")
+_OPENAI_MESSAGE = Struct(
+    "Message",
+    {
+        "role": STRING,
+        "content": _any,
+        "reasoning": STRING,
+        "tool_calls": _list_of(_any, "[]openai.ToolCall"),
+        "name": STRING,
+        "tool_call_id": STRING,
+    },
+    "openai",
+)
+
+CHAT_COMPLETION = Struct(
+    "ChatCompletionRequest",
+    {
+        "model": STRING,
+        "messages": _list_of(_nested(_OPENAI_MESSAGE, "openai.Message"), "[]openai.Message"),
+        "stream": BOOL,
+        "stream_options": _STREAM_OPTIONS,
+        "max_tokens": INT,
+        "seed": INT,
+        "stop": _any,
+        "temperature": FLOAT64,
+        "frequency_penalty": FLOAT64,
+        "presence_penalty": FLOAT64,
+        "top_p": FLOAT64,
+        "response_format": _nested(_RESPONSE_FORMAT, "openai.ResponseFormat"),
+        "tools": _list_of(_nested(Struct("Tool", {}), "api.Tool"), "[]api.Tool"),
+        "reasoning": _nested(Struct("Reasoning", {"effort": STRING}, "openai"), "openai.Reasoning"),
+        "reasoning_effort": STRING,
+        "_debug_render_only": BOOL,
+    },
+    "openai",
+)
+
+COMPLETION = Struct(
+    "CompletionRequest",
+    {
+        "model": STRING,
+        "prompt": STRING,
+        "frequency_penalty": FLOAT32,
+        "max_tokens": INT,
+        "presence_penalty": FLOAT32,
+        "seed": INT,
+        "stop": _any,
+        "stream": BOOL,
+        "stream_options": _STREAM_OPTIONS,
+        "temperature": FLOAT32,
+        "top_p": FLOAT32,
+        "suffix": STRING,
+        "_debug_render_only": BOOL,
+    },
+    "openai",
+)
+
+EMBED = Struct(
+    "EmbedRequest",
+    {"model": STRING, "input": _any, "truncate": BOOL, "dimensions": INT, "keep_alive": _duration, "options": _map},
+)
+EMBEDDINGS = Struct("EmbeddingRequest", {"model": STRING, "prompt": STRING, "keep_alive": _duration, "options": _map})

@@ -27,13 +27,18 @@ from shim.engine import CompletionRequest, Done, Engine, EngineError, Infill, Me
 from shim.gojson import EmptyBody, GoJSONError, decode
 from shim.jsonbytes import go_json
 from shim.ollama import shapes
-from shim.ollama.binding import CHAT, COPY, DELETE, GENERATE, PULL, SHOW, BindError, Struct
+from shim.ollama.binding import CHAT, COPY, DELETE, GENERATE, PULL, PUSH, SHOW, BindError, Struct
 from shim.ollama.pull import PullRequestError, pull_response, start_pull
+from shim.ollama.push import push_response
 from shim.ollama.show import show_response
 from shim.options import GenerationOptions, OptionError, capped_num_ctx, resolve_options
 from shim.responses import error_response, json_response, ndjson_response, unless_disconnected
+from shim.routing import exact_route
 
 log = logging.getLogger("mlx_shim")
+
+# Ollama's runner refuses images for a model without a vision tower in these words (clients match them).
+NO_VISION = "this model is missing data required for image input"
 
 
 def go_quote(text: str) -> str:
@@ -68,13 +73,14 @@ class OllamaAPI:
             Route("/", self.root, methods=["GET", "HEAD"]),
             Route("/api/version", self.version, methods=["GET", "HEAD"]),
             Route("/api/tags", self.tags, methods=["GET", "HEAD"]),
-            Route("/api/ps", self.ps, methods=["GET"]),
+            exact_route("/api/ps", self.ps, methods=["GET"]),
             Route("/api/generate", self.guarded(self.generate), methods=["POST"]),
             Route("/api/chat", self.guarded(self.chat), methods=["POST"]),
             Route("/api/show", self.guarded(self.show), methods=["POST"]),
             Route("/api/copy", self.guarded(self.copy), methods=["POST"]),
             Route("/api/delete", self.guarded(self.delete), methods=["DELETE"]),
             Route("/api/pull", self.guarded(self.pull), methods=["POST"]),
+            Route("/api/push", self.guarded(self.push), methods=["POST"]),
         ]
 
     @staticmethod
@@ -134,7 +140,10 @@ class OllamaAPI:
             raise ApiError("model is required", 400)
         stored = self._find(requested, empty_status=400, empty_message="model is required")
         info = self._info(stored, requested)
-        return json_response(show_response(stored, info, req.get("system", ""), req.get("options")))
+        shown = await asyncio.to_thread(
+            show_response, stored, info, req.get("system", ""), req.get("options"), req.get("verbose", False)
+        )
+        return json_response(shown)
 
     async def copy(self, request: Request) -> Response:
         """A copy is the same manifest under a new name (same bytes, so the same digest, as in Ollama)."""
@@ -151,7 +160,10 @@ class OllamaAPI:
         stored = self.store.get(source_name)
         if stored is None:
             raise ApiError(f"model {go_quote(source)} not found", 404)
+        replaced = self.store.get(destination_name)
         self.store.put(destination_name, {k: v for k, v in stored.manifest.items() if k != "schemaVersion"})
+        if replaced is not None:
+            self.store.release_if_unused(replaced)
         return Response(status_code=200)
 
     async def delete(self, request: Request) -> Response:
@@ -159,7 +171,7 @@ class OllamaAPI:
         (a FROM directory, or a cache the user filled, is theirs)."""
         req = await read_body(request, DELETE)
         requested = req.get("model") or req.get("name") or ""
-        if not requested:
+        if not requested.strip():  # modelref's ErrModelRequired, before the name is parsed
             raise ApiError("model is required", 400)
         try:
             name = ModelName.parse(requested)
@@ -181,6 +193,13 @@ class OllamaAPI:
         except PullRequestError as e:
             raise ApiError(e.message, e.status) from None
         return await pull_response(request, queue, cancelled, req.get("stream", True))
+
+    async def push(self, request: Request) -> Response:
+        req = await read_body(request, PUSH)
+        requested = req.get("model") or req.get("name") or ""
+        if not requested:
+            raise ApiError("model is required", 400)
+        return push_response(self.store, requested, req.get("stream", True))
 
     # -- shared checks -------------------------------------------------------------------------------
 
@@ -276,11 +295,13 @@ class OllamaAPI:
             raise ApiError("raw mode does not support template, system, or context", 400)
         capabilities = self._capabilities(stored, requested)
         think = self._think(req, capabilities)
+        if "completion" not in capabilities:  # an embedding model
+            raise ApiError(f"{go_quote(requested)} does not support generate", 400)
         suffix = req.get("suffix", "")
         if suffix and "insert" not in capabilities:
             raise ApiError(f"{stored.name.full} does not support insert", 400)
         if req.get("images"):
-            raise ApiError(f"{stored.name.full} does not support vision", 400)
+            raise ApiError(NO_VISION, 400)
         options = self._options(stored, req)
         self._reject_unsupported(req)
         if prompt == "":
@@ -296,7 +317,8 @@ class OllamaAPI:
                 stored, options, req, think, infill=infill, template=template, context=req.get("context")
             )
         system = req.get("system") or stored.system
-        messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
+        history = [] if "context" in req else _stored_messages(stored)
+        messages = ([Message("system", system)] if system else []) + history + [Message("user", prompt)]
         return self._completion(
             stored, options, req, think, messages=messages, template=template, context=req.get("context")
         )
@@ -331,19 +353,21 @@ class OllamaAPI:
             await self.engine.unload(stored)
             return shapes.chat_final(requested, {"done_reason": "unload"})
         capabilities = self._capabilities(stored, requested)
+        think = self._think(req, capabilities)  # before the capability list, as ChatHandler does
+        if "completion" not in capabilities:  # an embedding model
+            raise ApiError(f"{go_quote(requested)} does not support chat", 400)
         tools = req.get("tools") or None
         if tools and "tools" not in capabilities:
             raise ApiError(f"{stored.name.full} does not support tools", 400)
-        think = self._think(req, capabilities)
         if any(m.get("images") for m in raw_messages):
-            raise ApiError(f"{stored.name.full} does not support vision", 400)
+            raise ApiError(NO_VISION, 400)
         options = self._options(stored, req)
         self._reject_unsupported(req)
         if not raw_messages:
             await self._load(stored, req.get("keep_alive"))
             return shapes.chat_final(requested, {"done_reason": "load"})
 
-        messages = [
+        messages = _stored_messages(stored) + [
             Message(
                 role=m.get("role", ""),
                 content=m.get("content", ""),
@@ -354,7 +378,7 @@ class OllamaAPI:
             )
             for m in raw_messages
         ]
-        if messages[0].role != "system" and stored.system:
+        if raw_messages[0].get("role") != "system" and stored.system:
             messages.insert(0, Message("system", stored.system))
         return self._completion(stored, options, req, think, messages=messages, template=stored.template, tools=tools)
 
@@ -418,3 +442,8 @@ class OllamaAPI:
 
         response = await unless_disconnected(request, gather())
         return response if response is not None else Response(status_code=499)
+
+
+def _stored_messages(stored: StoredModel) -> list[Message]:
+    """A model's MESSAGE history goes before the request's own messages, as in Ollama."""
+    return [Message(m.get("role", ""), m.get("content", "")) for m in stored.messages]

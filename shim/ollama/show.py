@@ -7,6 +7,7 @@ carries; the Modelfile is regenerated from the manifest as `ollama show --modelf
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from registry.model_dir import ModelDirInfo, safetensors_header
@@ -29,15 +30,19 @@ _INFO_KEYS = {
 
 
 def show_response(
-    stored: StoredModel, info: ModelDirInfo, system: str = "", options: dict[str, Any] | None = None
+    stored: StoredModel,
+    info: ModelDirInfo,
+    system: str = "",
+    options: dict[str, Any] | None = None,
+    verbose: bool = False,
 ) -> dict[str, Any]:
     """The request's `system` replaces the model's and its `options` join the parameters, as in Ollama."""
     system = system or stored.system
     parameters = {**stored.parameters, **{k: v for k, v in (options or {}).items() if v is not None}}
     out: dict[str, Any] = {}
-    license_file = next((p for p in info.path.glob("LICENSE*") if p.is_file()), None)
-    if license_file is not None:
-        out["license"] = license_file.read_text(errors="replace")
+    licenses = stored.license or _license_files(info)
+    if licenses:
+        out["license"] = "\n".join(licenses)
     out["modelfile"] = modelfile(stored, system, parameters)
     if parameters:
         out["parameters"] = parameters_text(parameters)
@@ -47,11 +52,18 @@ def show_response(
     if system:
         out["system"] = system
     out["details"] = details(info)
-    out["model_info"] = model_info(info)
+    if stored.messages:
+        out["messages"] = stored.messages
+    out["model_info"] = model_info(info, verbose)
     out["tensors"] = [{"name": n, "type": t["dtype"], "shape": t["shape"]} for n, t in tensor_headers(info).items()]
     out["capabilities"] = list(stored.capabilities(info))
     out["modified_at"] = local_from_ns(stored.modified_ns)
     return out
+
+
+def _license_files(info: ModelDirInfo) -> list[str]:
+    """A model directory's own LICENSE file(s), when no LICENSE was given at create time."""
+    return [p.read_text(errors="replace") for p in sorted(info.path.glob("LICENSE*")) if p.is_file()]
 
 
 def tensor_headers(info: ModelDirInfo) -> dict[str, Any]:
@@ -61,19 +73,68 @@ def tensor_headers(info: ModelDirInfo) -> dict[str, Any]:
     return out
 
 
-def model_info(info: ModelDirInfo) -> dict[str, Any]:
+def model_info(info: ModelDirInfo, verbose: bool = False) -> dict[str, Any]:
     arch = info.architecture
+    config = info.config
     out: dict[str, Any] = {"general.architecture": arch, "general.parameter_count": info.parameter_count}
-    quant = info.config.get("quantization") or {}
-    if quant.get("bits"):
-        out["general.quantization_version"] = quant["bits"]
     for key, suffix in _INFO_KEYS.items():
-        if info.config.get(key) is not None:
-            out[f"{arch}.{suffix}"] = info.config[key]
+        if config.get(key) is not None:
+            out[f"{arch}.{suffix}"] = config[key]
+    heads, hidden = config.get("num_attention_heads"), config.get("hidden_size")
+    head_dim = config.get("head_dim") or (hidden // heads if heads and hidden else None)
+    if head_dim:
+        out[f"{arch}.rope.dimension_count"] = head_dim
+    out.update(_tokenizer_info(info))
+    for key, value in out.items():  # Ollama hides long arrays unless asked (`verbose`)
+        if isinstance(value, list) and len(value) > 5 and not verbose:
+            out[key] = None
     return dict(sorted(out.items()))  # Go marshals a map with its keys sorted
 
 
+def _tokenizer_info(info: ModelDirInfo) -> dict[str, Any]:
+    """GGUF's tokenizer.ggml.* keys from the Hugging Face tokenizer files the model carries."""
+    out: dict[str, Any] = {}
+    config = info.config
+    for key in ("bos_token_id", "eos_token_id"):
+        value = config.get(key)
+        value = value[0] if isinstance(value, list) and value else value
+        if isinstance(value, int):
+            out[f"tokenizer.ggml.{key}"] = value
+    tokenizer_config = _read_json(info.path / "tokenizer_config.json")
+    for key in ("add_bos_token", "add_eos_token"):
+        if isinstance(tokenizer_config.get(key), bool):
+            out[f"tokenizer.ggml.{key}"] = tokenizer_config[key]
+    tokenizer = _read_json(info.path / "tokenizer.json")
+    model = tokenizer.get("model") or {}
+    if (info.path / "tokenizer.model").is_file():
+        out["tokenizer.ggml.model"] = "llama"
+    elif model.get("type") in _TOKENIZER_MODELS:
+        out["tokenizer.ggml.model"] = _TOKENIZER_MODELS[model["type"]]
+    vocab = model.get("vocab")
+    if isinstance(vocab, dict):
+        by_id = {i: t for t, i in vocab.items()}
+        by_id.update({t["id"]: t["content"] for t in tokenizer.get("added_tokens") or []})
+        out["tokenizer.ggml.tokens"] = [by_id.get(i, "") for i in range(max(by_id) + 1)] if by_id else []
+    merges = model.get("merges")
+    if isinstance(merges, list):
+        out["tokenizer.ggml.merges"] = [m if isinstance(m, str) else " ".join(m) for m in merges]
+    return out
+
+
+_TOKENIZER_MODELS = {"BPE": "gpt2", "WordPiece": "bert", "Unigram": "t5"}
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def modelfile(stored: StoredModel, system: str, parameters: dict[str, Any]) -> str:
+    """Ollama's Model.String(): FROM, TEMPLATE, SYSTEM, PARAMETERs, LICENSEs, MESSAGEs, each value quoted
+    the way its parser reads it back."""
     lines = [
         '# Modelfile generated by "ollama show"',
         "# To build a new Modelfile based on this, replace FROM with:",
@@ -82,13 +143,32 @@ def modelfile(stored: StoredModel, system: str, parameters: dict[str, Any]) -> s
         f"FROM {stored.model_dir}",
     ]
     if stored.template:
-        lines.append(f'TEMPLATE "{stored.template}"')
+        lines.append(f"TEMPLATE {_quote(stored.template)}")
     if system:
-        lines.append(f"SYSTEM {system}")
+        lines.append(f"SYSTEM {_quote(system)}")
     for name, value in parameters.items():
         for item in value if isinstance(value, list) else [value]:
-            lines.append(f"PARAMETER {name} {item}")
+            lines.append(f"PARAMETER {name} {_quote(_go_value(item))}")
+    lines += [f"LICENSE {_quote(text)}" for text in stored.license]
+    lines += [f"MESSAGE {m.get('role', '')} {_quote(m.get('content', ''))}" for m in stored.messages]
     return "\n".join(lines) + "\n"
+
+
+def _quote(text: str) -> str:
+    """Ollama's parser.quote: multi-line or space-edged values are quoted, with triple quotes when they
+    contain a double quote."""
+    if "\n" in text or text.startswith(" ") or text.endswith(" "):
+        return f'"""{text}"""' if '"' in text else f'"{text}"'
+    return text
+
+
+def _go_value(value: Any) -> str:
+    """Go's %v for a decoded JSON value: 0.0 prints as 0, booleans in lower case."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def parameters_text(parameters: dict[str, Any]) -> str:
@@ -96,6 +176,6 @@ def parameters_text(parameters: dict[str, Any]) -> str:
     rows = []
     for name, value in parameters.items():
         for item in value if isinstance(value, list) else [value]:
-            shown = json.dumps(item, ensure_ascii=False) if isinstance(item, str) else str(item).lower()
+            shown = json.dumps(item, ensure_ascii=False) if isinstance(item, str) else _go_value(item)
             rows.append(f"{name:<30} {shown}")
     return "\n".join(rows)

@@ -42,7 +42,7 @@ def chat_request(body: dict[str, Any]) -> dict[str, Any]:
         raise OpenAIError("[] is too short - 'messages'")
     if not isinstance(messages, list):
         raise OpenAIError("invalid message format")
-    native: dict[str, Any] = {"model": body.get("model", ""), "messages": _messages(messages)}
+    native: dict[str, Any] = {"model": body.get("model") or "", "messages": _messages(messages)}
     native["options"] = _options(body)
     if body.get("tools"):
         native["tools"] = body["tools"]
@@ -58,10 +58,11 @@ def chat_request(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def completion_request(body: dict[str, Any]) -> dict[str, Any]:
-    prompt = body.get("prompt", "")
-    if not isinstance(prompt, str):
-        raise OpenAIError(f"invalid type for 'prompt' field: {go_type(prompt)}")
-    native: dict[str, Any] = {"model": body.get("model", ""), "prompt": prompt, "options": _options(body)}
+    native: dict[str, Any] = {
+        "model": body.get("model") or "",
+        "prompt": body.get("prompt") or "",
+        "options": _options(body),
+    }
     if body.get("suffix"):
         native["suffix"] = body["suffix"]
     if body.get("logprobs"):
@@ -125,11 +126,12 @@ def _messages(messages: list[Any]) -> list[dict[str, Any]]:
     for m in messages:
         if not isinstance(m, dict):
             raise OpenAIError("invalid message format")
-        base: dict[str, Any] = {"role": m.get("role", "")}
+        role = (m.get("role") or "").lower()  # api.Message lowercases the role when ChatHandler binds it
+        base: dict[str, Any] = {"role": role}
         calls = [_tool_call(i, call, names_by_call_id) for i, call in enumerate(m.get("tool_calls") or [])]
         if calls:
             base["tool_calls"] = calls
-        if m.get("role") == "tool":
+        if role == "tool":
             base["tool_name"] = m.get("name") or names_by_call_id.get(m.get("tool_call_id", ""), "")
         if m.get("reasoning"):
             base["thinking"] = m["reasoning"]

@@ -17,9 +17,11 @@ from registry.names import InvalidName, ModelName
 from shim.engine import CompletionRequest, Done, EngineError, Piece, collect
 from shim.gojson import GoJSONError, decode
 from shim.jsonbytes import go_json
+from shim.ollama.binding import CHAT_COMPLETION, COMPLETION, BindError, Struct
 from shim.ollama.routes import ApiError, OllamaAPI
 from shim.openai.convert import OpenAIError, chat_request, completion_request
 from shim.responses import unless_disconnected
+from shim.routing import exact_route
 
 log = logging.getLogger("mlx_shim")
 
@@ -34,6 +36,13 @@ def openai_error(message: str, status: int) -> Response:
 
 def _json(obj: Any) -> Response:
     return Response(go_json(obj) + b"\n", media_type=JSON)
+
+
+LOADED = Done("load", 0, 0, 0, 0, 0, [])  # a load-only request's answer: no tokens
+
+
+async def _answered(done: Done) -> AsyncIterator[list[Piece | Done]]:
+    yield [done]
 
 
 def _finish_reason(done: Done, tool_calls: bool) -> str:
@@ -62,8 +71,8 @@ class OpenAIAPI:
         return [
             Route("/v1/chat/completions", self.guarded(self.chat), methods=["POST"]),
             Route("/v1/completions", self.guarded(self.completions), methods=["POST"]),
-            Route("/v1/models", self.guarded(self.models), methods=["GET"]),
-            Route("/v1/models/{model:path}", self.guarded(self.model), methods=["GET"]),
+            exact_route("/v1/models", self.guarded(self.models), methods=["GET"]),
+            exact_route("/v1/models/{model:path}", self.guarded(self.model), methods=["GET"]),
         ]
 
     @staticmethod
@@ -80,14 +89,15 @@ class OpenAIAPI:
         return endpoint
 
     @staticmethod
-    async def _body(request: Request) -> dict[str, Any]:
+    async def _body(request: Request, struct: Struct) -> dict[str, Any]:
+        """The body as sent, once it binds to Ollama's openai struct (Go's type errors are 400s there);
+        conversion reads the raw body, which keeps the fields the struct does not name."""
         try:
             body = decode(await request.body())
-        except GoJSONError as e:
+            struct.bind(body)
+        except (GoJSONError, BindError) as e:
             raise OpenAIError(e.message) from None
-        if not isinstance(body, dict):
-            raise OpenAIError("invalid request body")
-        return body
+        return body if isinstance(body, dict) else {}  # a `null` body binds to the zero request
 
     # -- models ----------------------------------------------------------------------------------------
 
@@ -112,14 +122,14 @@ class OpenAIAPI:
     # -- completions -----------------------------------------------------------------------------------
 
     async def chat(self, request: Request) -> Response:
-        body = await self._body(request)
+        body = await self._body(request, CHAT_COMPLETION)
         native = chat_request(body)
         completion = await self.native.prepare_chat(native)
         assert isinstance(completion, CompletionRequest)  # messages are never empty here
         head = {"id": f"chatcmpl-{random.randrange(999)}", "created": int(time.time()), "model": native["model"]}
 
         if not body.get("stream"):
-            piece, done = await self._collect(request, completion)
+            piece, done = await self._collect(request, self.native.engine.complete(completion))
             message: dict[str, Any] = {"role": "assistant", "content": piece.content}
             if piece.thinking:
                 message["reasoning"] = piece.thinking
@@ -160,19 +170,19 @@ class OpenAIAPI:
             saw_tools = saw_tools or bool(piece.tool_calls)
             return chunks(piece)
 
-        return await self._stream(completion, on_piece, final)
+        return await self._stream(self.native.engine.complete(completion), on_piece, final)
 
     async def completions(self, request: Request) -> Response:
-        body = await self._body(request)
+        body = await self._body(request, COMPLETION)
         native = completion_request(body)
         completion = await self.native.prepare_generate(native)
-        if isinstance(completion, dict):  # an empty prompt only loads the model
-            raise OpenAIError("prompt is required")
+        # An empty prompt only loads the model; Ollama's /v1 writer converts that answer like any other.
+        batches = _answered(LOADED) if isinstance(completion, dict) else self.native.engine.complete(completion)
         head = {"id": f"cmpl-{random.randrange(999)}", "created": int(time.time()), "model": native["model"]}
         include_usage = (body.get("stream_options") or {}).get("include_usage")
 
         if not body.get("stream"):
-            piece, done = await self._collect(request, completion)
+            piece, done = await self._collect(request, batches)
             choice = {"text": piece.content, "index": 0, "finish_reason": done.done_reason}
             return _json({"id": head["id"], "object": "text_completion", "created": head["created"],
                           "model": head["model"], "system_fingerprint": "fp_ollama", "choices": [choice],
@@ -192,13 +202,13 @@ class OpenAIAPI:
             out = [frame([{"text": "", "index": 0, "finish_reason": done.done_reason}])]
             return out + ([frame([], _usage(done))] if include_usage else [])
 
-        return await self._stream(completion, on_piece, final)
+        return await self._stream(batches, on_piece, final)
 
     # -- running -----------------------------------------------------------------------------------------
 
-    async def _collect(self, request: Request, completion: CompletionRequest) -> tuple[Piece, Done]:
+    async def _collect(self, request: Request, batches: AsyncIterator[list[Piece | Done]]) -> tuple[Piece, Done]:
         try:
-            result = await unless_disconnected(request, collect(self.native.engine.complete(completion)))
+            result = await unless_disconnected(request, collect(batches))
         except EngineError as e:
             raise OpenAIError(e.message, e.status) from None
         if result is None:
@@ -207,11 +217,10 @@ class OpenAIAPI:
 
     async def _stream(
         self,
-        completion: CompletionRequest,
+        batches: AsyncIterator[list[Piece | Done]],
         on_piece: Callable[[Piece], list[dict[str, Any]]],
         final: Callable[[Done], list[dict[str, Any]]],
     ) -> Response:
-        batches = self.native.engine.complete(completion)
         try:
             first = await anext(batches)
         except EngineError as e:

@@ -1,0 +1,64 @@
+"""`POST /v1/embeddings` as Ollama serves it: OpenAI's request converted to /api/embed's (same checks, same
+engine call), answered as an OpenAI embedding list with floats or base64 little-endian float32.
+
+Like Ollama, token-id inputs are refused by the native check (`invalid input type`) and no `truncate` or
+`keep_alive` travels: the defaults apply.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import numpy as np
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from shim.engine import EmbedRequest
+from shim.ollama.binding import INT, STRING, Struct
+from shim.ollama.embed import EmbedAPI, finished_vectors
+from shim.openai.convert import OpenAIError
+from shim.openai.routes import OpenAIAPI, _json
+
+# openai.EmbedRequest: `input` stays any JSON value, the others get Go's type checks and error texts.
+REQUEST = Struct(
+    "EmbedRequest",
+    {"input": lambda v, path, errors: v, "model": STRING, "encoding_format": STRING, "dimensions": INT},
+    "openai",
+)
+
+
+class OpenAIEmbeddings:
+    def __init__(self, embed: EmbedAPI) -> None:
+        self.embed = embed
+
+    def routes(self) -> list[Route]:
+        return [Route("/v1/embeddings", OpenAIAPI.guarded(self.embeddings), methods=["POST"])]
+
+    async def embeddings(self, request: Request) -> Response:
+        body = REQUEST.bind(await OpenAIAPI._body(request, REQUEST))  # Go's type errors are 400s there
+        encoding = body.get("encoding_format", "")
+        if encoding.lower() not in ("", "float", "base64"):
+            message = f"Invalid value for 'encoding_format' = {encoding}. Supported values: ['float', 'base64']."
+            raise OpenAIError(message)
+        inputs = body.get("input")
+        if inputs == "":
+            inputs = [""]  # OpenAI's empty string is one empty text, where /api/embed's means none
+        if inputs is None or inputs == []:
+            raise OpenAIError("invalid input")
+        dimensions = body.get("dimensions", 0)
+        native = {"model": body.get("model", ""), "input": inputs, "dimensions": dimensions}
+        prepared = await self.embed.prepare_embed(native)
+        assert isinstance(prepared, EmbedRequest)  # never empty here
+        result = await self.embed.run(request, prepared)
+        data = []
+        for index, vector in enumerate(finished_vectors(result, dimensions)):
+            values: Any = vector if encoding.lower() != "base64" else _base64(vector)
+            data.append({"object": "embedding", "embedding": values, "index": index})
+        usage = {"prompt_tokens": result.prompt_eval_count, "total_tokens": result.prompt_eval_count}
+        return _json({"object": "list", "data": data, "model": native["model"], "usage": usage})
+
+
+def _base64(vector: np.ndarray) -> str:
+    return base64.b64encode(vector.astype("<f4").tobytes()).decode("ascii")
