@@ -20,7 +20,7 @@ from dataclasses import replace
 
 from registry.store import StoredModel
 from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model
-from shim.engine.prompt import build_prompt
+from shim.engine.prompt import build_prompt, stop_token_ids
 from shim.engine.runner import Cancelled, run_completion
 from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, EngineError, Piece
 from shim.options import capped_num_ctx
@@ -120,9 +120,10 @@ class Engine:
                     loaded.tokenizer,
                     prompt,
                     opts,
-                    think=bool(req.think),
+                    think=bool(req.think) and req.infill is None,
                     shift=req.shift,
                     tools=req.tools,
+                    stop_ids=stop_token_ids(req, loaded.tokenizer),
                     format=req.format,
                     emit=job.put,
                     cancelled=job.cancelled,

@@ -1,4 +1,4 @@
-"""One completion on a loaded model: sampling, stop strings, thinking split, honest timings.
+"""One completion on a loaded model: sampling, stop strings, thinking split, tool calls, honest timings.
 
 Runs on the engine's worker thread only. `emit` hands each Piece to the waiting HTTP handler;
 `cancelled` is checked after every token so a client that leaves stops generation within one token.
@@ -18,9 +18,7 @@ from mlx_lm.sample_utils import make_logits_processors, make_sampler
 
 from shim.engine.detokenizer import IncrementalDetokenizer
 from shim.engine.grammar import format_processors
-from shim.engine.stops import StopMatcher
-from shim.engine.thinking import ThinkingSplitter
-from shim.engine.toolcalls import ToolCallCollector
+from shim.engine.output import OutputRouter
 from shim.engine.types import Done, Piece
 from shim.options import GenerationOptions
 
@@ -39,6 +37,7 @@ def run_completion(
     shift: bool,
     tools: list[dict[str, Any]] | None,
     format: str | dict[str, Any] | None = None,
+    stop_ids: frozenset[int] = frozenset(),
     emit: Callable[[Piece], None],
     cancelled: threading.Event,
 ) -> Done:
@@ -49,29 +48,13 @@ def run_completion(
         room = max(num_ctx - len(prompt), 1)
         limit = room if limit < 0 else min(limit, room)
 
-    # Markers of one special token each are split here; multi-token markers (Gemma's channels) stay text.
+    output = OutputRouter(tokenizer, prompt, think=think, tools=tools, stops=opts.stop, emit=emit)
+    detok = IncrementalDetokenizer(tokenizer._tokenizer.decode, prompt)
+    eos = set(tokenizer.eos_token_ids) | set(stop_ids)
+    # The grammar follows think markers of one special token each (the families it was built for).
     think_start = _single(getattr(tokenizer, "think_start_tokens", None)) if think else None
     think_end = _single(getattr(tokenizer, "think_end_tokens", None)) if think else None
-    splitter = ThinkingSplitter(
-        enabled=think_start is not None,
-        open_tag=getattr(tokenizer, "think_start", None) or "<think>",
-        starts_open=think_start is not None and bool(prompt) and prompt[-1] == think_start,
-    )
-    calls = ToolCallCollector(tokenizer, tools)
-    stops = StopMatcher(opts.stop)
-    detok = IncrementalDetokenizer(tokenizer._tokenizer.decode, prompt)
-    eos = set(tokenizer.eos_token_ids)
     processors = _processors(opts) + format_processors(tokenizer, format, prompt, think_start, think_end)
-
-    def out(piece: Piece | None) -> None:
-        if piece is not None:
-            emit(piece)
-
-    def push(text: str) -> bool:
-        """Pass decoded text through the stop matcher to the splitter; True when a stop string hit."""
-        safe, hit = stops.feed(text)
-        out(splitter.text(safe))
-        return hit
 
     generated: list[int] = []
     reason = "length"
@@ -95,28 +78,13 @@ def run_completion(
         if token in eos:
             reason = "stop"
             break
-        if calls.collecting:
-            out(calls.feed(token))
-            continue
-        if token in (think_start, think_end) or calls.begins(token):
-            # A marker ends whatever text was pending: it cannot be part of a stop string.
-            if push(detok.flush()):
-                reason, stop_hit = "stop", True
-                break
-            out(splitter.text(stops.flush()))
-            if token in (think_start, think_end):
-                out(splitter.open() if token == think_start else splitter.close())
-            continue
-        if push(detok.add(token)):
+        if output.feed(detok.add(token)):
             reason, stop_hit = "stop", True
             break
-    out(calls.flush())
-    if not stop_hit:
-        if push(detok.flush()):
-            reason = "stop"
-        else:
-            out(splitter.text(stops.flush()))
-    out(splitter.flush())
+    if stop_hit:
+        output.stopped()
+    elif output.finish(detok.flush()):
+        reason = "stop"
     finished = time.perf_counter_ns()
     first = first or finished
     context = prompt + [t for t in generated if t not in eos]
