@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+
+from registry.infill import infill_format, vocabulary_has
 
 # Encoder-only architectures: embedding models (mlx-shim runs them with shim/embedding, not mlx-lm).
 ENCODER_ARCHITECTURES = ("bert", "nomic_bert")
@@ -48,7 +52,7 @@ class ModelDirInfo:
         architecture = str(config.get("model_type", "unknown"))
         quantization = f"Q{bits}" if bits else str(config.get("torch_dtype", "F32")).upper()
         context_length = int(config.get("max_position_embeddings") or 0)
-        capabilities = _capabilities(template)
+        capabilities = _capabilities(path, template, config)
         if architecture in ENCODER_ARCHITECTURES:
             quantization = quantization if bits else _weights_dtype(weights)
             context_length = encoder_context_length(path, config)
@@ -84,15 +88,44 @@ def _chat_template(path: Path) -> str:
     return ""
 
 
-def _capabilities(template: str) -> tuple[str, ...]:
-    """Mirror what mlx-lm's tokenizer wrapper will infer: tools when the template renders them, thinking
-    when it knows the <think> markers."""
+def _capabilities(path: Path, template: str, config: dict[str, Any]) -> tuple[str, ...]:
+    """What the server can really do with the model, as the loaded tokenizer will see it: tools when the
+    template renders them and mlx-lm has a parser for the family's calls, insert when the tokenizer has a
+    fill-in-the-middle format, thinking when the template and the vocabulary know the <think> markers."""
+    has_token = vocabulary_has(path)
     caps = ["completion"]
-    if "tools" in template and "tool_call" in template:
+    if "tools" in template and _tool_parser_type(path, template, has_token):
         caps.append("tools")
-    if "<think>" in template and "</think>" in template:
+    if infill_format(has_token) is not None:
+        caps.append("insert")
+    if all(tag in template and has_token(tag) for tag in ("<think>", "</think>")):
         caps.append("thinking")
-    return tuple(caps)
+    return tuple(caps)  # Ollama's order
+
+
+class _Vocabulary:
+    """Enough of a vocabulary dict (`in`) for mlx-lm's tool-parser inference."""
+
+    def __init__(self, has_token: Callable[[str], bool]) -> None:
+        self.has_token = has_token
+
+    def __contains__(self, token: object) -> bool:
+        return isinstance(token, str) and self.has_token(token)
+
+
+def _tool_parser_type(path: Path, template: str, has_token: Callable[[str], bool]) -> str | None:
+    """The parser mlx-lm's tokenizer loader will pick: tokenizer_config's `tool_parser_type`, else its own
+    inference from the template and vocabulary (called, not copied, so the two never disagree)."""
+    try:
+        named = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8")).get("tool_parser_type")
+    except (OSError, ValueError, AttributeError):
+        named = None
+    if named:
+        return str(named)
+    from mlx_lm.tokenizer_utils import _infer_tool_parser
+
+    vocabulary = _Vocabulary(has_token)
+    return _infer_tool_parser(SimpleNamespace(chat_template=template, get_vocab=lambda: vocabulary))
 
 
 def encoder_context_length(path: Path, config: dict[str, Any]) -> int:

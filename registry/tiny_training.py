@@ -66,12 +66,19 @@ def tail_hidden(model, x: mx.array, starts: mx.array, width: int) -> mx.array:
     return inner.norm(h_tail)
 
 
-def make_batches(data: list[tuple[np.ndarray, np.ndarray]], batch_tokens: int, rng: random.Random) -> list[list]:
+def make_batches(
+    data: list[tuple[np.ndarray, np.ndarray]],
+    batch_tokens: int,
+    rng: random.Random,
+    extra: list[tuple[np.ndarray, np.ndarray]] = (),  # type: ignore[assignment]
+) -> list[list]:
     """Seeded random batches of about ``batch_tokens`` tokens, each cut into length-sorted chunks.
 
     Every batch mixes all kinds of transcripts (homogeneous batches make the tiny model oscillate),
     while chunking rows of similar length keeps padding low. Rows are never packed together: the model
-    must only ever see one conversation in its context.
+    must only ever see one conversation in its context. ``extra`` rows (short fill-in-the-middle
+    examples) are dealt round-robin into the batches ``data`` makes, so adding them leaves the
+    batches of ``data`` and their order as they were.
     """
     order = list(range(len(data)))
     rng.shuffle(order)
@@ -82,6 +89,9 @@ def make_batches(data: list[tuple[np.ndarray, np.ndarray]], batch_tokens: int, r
         if used >= batch_tokens:
             batches.append(cur)
             cur, used = [], 0
+    for k in range(len(extra)):
+        batches[k % len(batches)].append(len(data) + k)
+    data = [*data, *extra]
     out = []
     for rows in batches:
         rows.sort(key=lambda i: len(data[i][0]))

@@ -176,7 +176,7 @@ def test_show(client: ollama.Client, server: Any) -> None:
     assert shown.modelinfo["qwen2.block_count"] >= 1 and shown.modelinfo["general.parameter_count"] > 100_000
     assert shown.capabilities == ["completion"]  # its Go TEMPLATE has no .Tools or .Think
     own = client.show("qwen-tiny")
-    assert own.capabilities == ["completion", "tools", "thinking"] and "<|im_start|>" in (own.template or "")
+    assert own.capabilities == ["completion", "tools", "insert", "thinking"] and "<|im_start|>" in (own.template or "")
     body = {"model": "tiny", "system": "Other.", "options": {"temperature": 0.5}}
     overridden = httpx.post(server.url + "/api/show", json=body).json()
     assert overridden["system"] == "Other." and "temperature                    0.5" in overridden["parameters"]

@@ -20,9 +20,17 @@ from tests.conftest import Server, cli, start_server, stop_server
 GREEDY = {"temperature": 0, "num_predict": 40}
 # Hot sampling without a seed: long answers, and (unseeded) free to share a batch.
 HOT = {"temperature": 10, "top_k": 0, "top_p": 1.0}
-# With this seed the trained tiny model writes 988 tokens before its end-of-turn token: a second or more.
-LONG = {"model": "qwen-tiny", "prompt": "def f(x):", "raw": True,
-        "options": {"temperature": 10, "top_k": 400, "top_p": 1.0, "seed": 3, "num_predict": 3000}}  # fmt: skip
+# Answers that run to num_predict whatever the trained weights: both end-of-turn tokens sit in the raw prompt
+# and a presence penalty of 100 over the whole context keeps the greedy model from choosing them again.
+ENDLESS_PREFIX = "<|endoftext|><|im_end|>"
+
+
+def endless(num_predict: int) -> dict[str, Any]:
+    return {"temperature": 0, "presence_penalty": 100, "repeat_last_n": -1, "num_predict": num_predict}
+
+
+# A request that runs for a second or more on the tiny model.
+LONG = {"model": "qwen-tiny", "prompt": ENDLESS_PREFIX + "def f(x):", "raw": True, "options": endless(1200)}
 # Six intents the tiny model was trained on, six different fixed answers.
 PROMPTS = [
     "hello",
@@ -103,18 +111,15 @@ def _stream(server: Server, prompt: str, options: dict[str, Any], log: list[tupl
     return last
 
 
-# Raw prompts on which the trained tiny model writes 170-odd greedy tokens before ending its turn.
-LONG_GREEDY = ["import os\nimport sys\nimport", "from os import path\nimport", "import collections\nimport",
-               "import math\nimport"]  # fmt: skip
+LONG_GREEDY = [ENDLESS_PREFIX + p for p in ("Go on.", "import os", "hello", "def f(x):")]
 
 
 def test_concurrent_streams_decode_together(batching: Server) -> None:
     """Every stream has its first tokens before any of them ends: they share the batch, not take turns."""
     logs: list[list[tuple[str, float]]] = [[] for _ in range(4)]
-    options = {"temperature": 0, "num_predict": 300}
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        finals = list(pool.map(lambda i: _stream(batching, LONG_GREEDY[i], options, logs[i]), range(4)))
-    assert all(f["done"] and f["eval_count"] > 150 for f in finals)
+        finals = list(pool.map(lambda i: _stream(batching, LONG_GREEDY[i], endless(300), logs[i]), range(4)))
+    assert all(f["done"] and f["eval_count"] == 300 for f in finals)
     first_lines = [log[0][1] for log in logs]
     ends = [log[-1][1] for log in logs]
     assert max(first_lines) < min(ends)
@@ -123,7 +128,7 @@ def test_concurrent_streams_decode_together(batching: Server) -> None:
 def test_a_lone_stream_joined_mid_answer_goes_on_unchanged(batching: Server) -> None:
     """A lone request decodes on its own; when others arrive it moves into the batch with its KV cache.
     Its answer is the one it gives alone, and so are theirs."""
-    options = {"temperature": 0, "num_predict": 300}
+    options = endless(300)
 
     def alone(prompt: str) -> str:
         return generate(batching, prompt, options, raw=True)["response"]
@@ -281,8 +286,8 @@ def test_full_queue_answers_503_and_a_waiting_client_that_leaves_is_dropped(life
             busy = post(srv, "/api/generate", {**LONG, "stream": False})
             assert busy.status_code == 503
             assert busy.content == b'{"error":"server busy, please try again.  maximum pending requests exceeded"}'
-            assert sum(1 for _ in lines) > 900  # the running stream was not disturbed
-            assert waiting.result().json()["eval_count"] == 988  # the waiting one ran once the slot was free
+            assert sum(1 for _ in lines) > 1000  # the running stream was not disturbed
+            assert waiting.result().json()["eval_count"] == 1200  # the waiting one ran once the slot was free
     assert log.read_text().count("generation cancelled") == 0
 
 

@@ -1,7 +1,16 @@
 """The MLX engine: everything that touches MLX lives under this package."""
 
 from shim.engine.engine import Engine, collect
-from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, EngineError, Message, Piece
+from shim.engine.types import (
+    CompletionRequest,
+    Done,
+    EmbedRequest,
+    EmbedResult,
+    EngineError,
+    Infill,
+    Message,
+    Piece,
+)
 
 __all__ = [
     "CompletionRequest",
@@ -10,6 +19,7 @@ __all__ = [
     "EmbedResult",
     "Engine",
     "EngineError",
+    "Infill",
     "Message",
     "Piece",
     "collect",

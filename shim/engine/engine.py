@@ -30,7 +30,7 @@ import mlx.core as mx
 from registry.store import StoredModel
 from shim.engine.batch import ModelBatch, Sequence
 from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model, weights_bytes
-from shim.engine.prompt import build_prompt
+from shim.engine.prompt import build_prompt, stop_token_ids
 from shim.engine.runner import Completion, _sampler, logits_processors
 from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, EngineError, Piece
 from shim.options import capped_num_ctx
@@ -335,7 +335,14 @@ class Engine:
         # A grammar's state cannot be replayed over a shifted context: a constrained answer stops at num_ctx.
         shift = req.shift and req.format is None
         completion = Completion(
-            loaded.tokenizer, prompt, opts, think=bool(req.think), shift=shift, tools=req.tools, emit=job.put
+            loaded.tokenizer,
+            prompt,
+            opts,
+            think=bool(req.think) and req.infill is None,
+            shift=shift,
+            tools=req.tools,
+            stop_ids=stop_token_ids(req, loaded.tokenizer),
+            emit=job.put,
         )
         sequence = Sequence(
             listener=job,

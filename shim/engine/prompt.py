@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from registry.infill import InfillFormat, infill_format
 from shim.engine.types import CompletionRequest, EngineError, Message
-from shim.gotemplate import Template, TemplateError, chat_values
+from shim.gotemplate import Template, TemplateError, Values, chat_values, generate_values
 
 DEFAULT_TEMPLATE = "{{ .Prompt }}"  # Ollama's template for models that come without one
 
@@ -19,6 +20,8 @@ DEFAULT_TEMPLATE = "{{ .Prompt }}"  # Ollama's template for models that come wit
 def build_prompt(req: CompletionRequest, tokenizer: Any, num_ctx: int) -> list[int]:
     if req.raw_prompt is not None:
         return _truncate(_encode(tokenizer, req.raw_prompt, special=True), num_ctx, req)
+    if req.infill is not None:
+        return _truncate(_infill_tokens(req, tokenizer), num_ctx, req)
     assert req.messages is not None
     lead = tokenizer.decode(req.context) if req.context else ""
     template = _parse(req.template) if req.template else None
@@ -35,6 +38,53 @@ def build_prompt(req: CompletionRequest, tokenizer: Any, num_ctx: int) -> list[i
     if req.truncate and len(tokens) > num_ctx and len(messages) > 1:
         tokens = render(_fit_messages(messages, lambda m: len(render(m)) <= num_ctx))
     return _truncate(tokens, num_ctx, req)
+
+
+def _infill_tokens(req: CompletionRequest, tokenizer: Any) -> list[int]:
+    """A Go template with `.Suffix` renders the infill as Ollama does; otherwise the tokenizer's own FIM
+    tokens frame it (`registry.infill`), with the BOS the tokenizer adds to any text. A deprecated
+    `context` goes first, as Ollama prepends it to any prompt."""
+    assert req.infill is not None
+    prefix, suffix = req.infill.prefix, req.infill.suffix
+    if req.template:
+        values = generate_values(prefix, suffix=suffix, think=req.think)
+        lead = tokenizer.decode(req.context) if req.context else ""
+        return _encode(tokenizer, lead + _execute(_parse(req.template), values), special=True)
+    fmt = tokenizer_infill_format(tokenizer)
+    if fmt is None:
+        raise EngineError(f"{req.model.name.full} does not support insert", 400)
+    before = [tokenizer.convert_tokens_to_ids(fmt.prefix), *_encode_code(tokenizer, prefix)]
+    after = [tokenizer.convert_tokens_to_ids(fmt.suffix), *_encode_code(tokenizer, suffix)]
+    middle = [tokenizer.convert_tokens_to_ids(fmt.middle)] if fmt.middle else []
+    parts = after + before if fmt.suffix_first else before + after
+    return list(req.context or []) + _encode(tokenizer, "", special=True) + parts + middle
+
+
+def _encode_code(tokenizer: Any, text: str) -> list[int]:
+    """Code as plain text: a special token spelled in it (`<|fim_middle|>` in a comment) stays text."""
+    try:
+        return list(tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True))
+    except TypeError:  # a tokenizer without the option
+        return _encode(tokenizer, text, special=False)
+
+
+def tokenizer_infill_format(tokenizer: Any) -> InfillFormat | None:
+    """The FIM format of a loaded tokenizer: each of its tokens must be one vocabulary entry."""
+
+    def has(token: str) -> bool:
+        token_id = tokenizer.convert_tokens_to_ids(token)
+        return isinstance(token_id, int) and tokenizer.convert_ids_to_tokens(token_id) == token
+
+    return infill_format(has)
+
+
+def stop_token_ids(req: CompletionRequest, tokenizer: Any) -> frozenset[int]:
+    """Tokens that end generation besides EOS: a FIM middle also ends on its family's end tokens."""
+    if req.infill is None or req.template:
+        return frozenset()
+    fmt = tokenizer_infill_format(tokenizer)
+    ends = [tokenizer.convert_tokens_to_ids(t) for t in fmt.ends] if fmt else []
+    return frozenset(i for i in ends if isinstance(i, int) and i != getattr(tokenizer, "unk_token_id", None))
 
 
 def _fit_messages(messages: list[Message], fits: Any) -> list[Message]:
@@ -71,7 +121,10 @@ def _parse(text: str) -> Template:
 
 
 def _render_go(template: Template, messages: list[Message], req: CompletionRequest) -> str:
-    values = chat_values([_ollama_message(m) for m in messages], tools=req.tools, think=req.think)
+    return _execute(template, chat_values([_ollama_message(m) for m in messages], tools=req.tools, think=req.think))
+
+
+def _execute(template: Template, values: Values) -> str:
     try:
         return template.execute(values)
     except TemplateError as e:
@@ -86,20 +139,35 @@ def _ollama_message(m: Message) -> dict[str, Any]:
         out["tool_calls"] = m.tool_calls
     if m.tool_name:
         out["tool_name"] = m.tool_name
+    if m.tool_call_id:
+        out["tool_call_id"] = m.tool_call_id
     return out
 
 
 def _render_hf(tokenizer: Any, messages: list[Message], req: CompletionRequest) -> str:
     """Render with the model's own Jinja chat template; earlier thinking is never fed back."""
     hf_messages = []
+    names: dict[str, str] = {}  # tool call id -> function name, for results that name only the id
+    think_start, think_end = getattr(tokenizer, "think_start", None), getattr(tokenizer, "think_end", None)
     for m in messages:
-        entry: dict[str, Any] = {"role": m.role, "content": m.content}
+        content = m.content
+        if m.role == "assistant" and think_start and think_end:
+            content = _strip_thinking(content, think_start, think_end)
+        entry: dict[str, Any] = {"role": m.role, "content": content}
         if m.tool_calls:
-            entry["tool_calls"] = [
-                {"type": "function", "function": call.get("function", call)} for call in m.tool_calls
-            ]
-        if m.tool_name:
-            entry["name"] = m.tool_name
+            entry["tool_calls"] = []
+            for call in m.tool_calls:
+                function = call.get("function", call)
+                hf_call: dict[str, Any] = {"type": "function", "function": function}
+                if call.get("id"):
+                    hf_call["id"] = call["id"]
+                    names[call["id"]] = function.get("name", "")
+                entry["tool_calls"].append(hf_call)
+        name = m.tool_name or names.get(m.tool_call_id, "")
+        if name:
+            entry["name"] = name
+        if m.tool_call_id:
+            entry["tool_call_id"] = m.tool_call_id
         hf_messages.append(entry)
     kwargs: dict[str, Any] = {}
     if req.think is not None:
@@ -114,3 +182,10 @@ def _render_hf(tokenizer: Any, messages: list[Message], req: CompletionRequest) 
         )
     except Exception as e:  # Jinja raises its own error types for templates that reject the input
         raise EngineError(f"chat template error: {e}", 500) from e
+
+
+def _strip_thinking(content: str, start: str, end: str) -> str:
+    """An earlier answer sent back with its think block (as some clients do) loses the block."""
+    if content.lstrip().startswith(start) and end in content:
+        return content.partition(end)[2].lstrip()
+    return content

@@ -1,5 +1,6 @@
-"""One completion's per-token pipeline: stop strings, incremental detokenizing, thinking split, tool calls,
-honest counts. The scheduler (shim/engine/batch.py) feeds it the tokens its sequence gets from the batch.
+"""One completion's per-token pipeline: incremental detokenizing, then stop strings, thinking split and tool
+calls (shim/engine/output.py), honest counts. The scheduler (shim/engine/batch.py) feeds it the tokens its
+sequence gets.
 
 Runs on the engine's worker thread only. `emit` hands each Piece to the waiting HTTP handler.
 """
@@ -7,18 +8,18 @@ Runs on the engine's worker thread only. `emit` hands each Piece to the waiting 
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import mlx.core as mx
+from mlx_lm.generate import generate_step
 from mlx_lm.sample_utils import apply_min_p, apply_top_k, apply_top_p, make_logits_processors, make_sampler
 
 from shim.engine.detokenizer import IncrementalDetokenizer
 from shim.engine.grammar import format_processors
-from shim.engine.stops import StopMatcher
-from shim.engine.thinking import ThinkingSplitter
-from shim.engine.toolcalls import ToolCallCollector
+from shim.engine.output import OutputRouter
 from shim.engine.types import Done, Piece
 from shim.options import GenerationOptions
 
@@ -35,6 +36,7 @@ class Completion:
         think: bool,
         shift: bool,
         tools: list[dict[str, Any]] | None,
+        stop_ids: frozenset[int] = frozenset(),
         emit: Callable[[Piece], None],
     ) -> None:
         self.prompt = prompt
@@ -45,34 +47,17 @@ class Completion:
             limit = room if limit < 0 else min(limit, room)
         self.limit = limit
 
-        # Markers of one special token each are split here; multi-token markers (Gemma's channels) stay text.
+        self.output = OutputRouter(tokenizer, prompt, think=think, tools=tools, stops=opts.stop, emit=emit)
+        self.detok = IncrementalDetokenizer(tokenizer._tokenizer.decode, prompt)
+        self.eos = set(tokenizer.eos_token_ids) | set(stop_ids)
+        # The grammar follows think markers of one special token each (the families it was built for).
         self.think_start = _single(getattr(tokenizer, "think_start_tokens", None)) if think else None
         self.think_end = _single(getattr(tokenizer, "think_end_tokens", None)) if think else None
-        self.splitter = ThinkingSplitter(
-            enabled=self.think_start is not None,
-            open_tag=getattr(tokenizer, "think_start", None) or "<think>",
-            starts_open=self.think_start is not None and bool(prompt) and prompt[-1] == self.think_start,
-        )
-        self.calls = ToolCallCollector(tokenizer, tools)
-        self.stops = StopMatcher(opts.stop)
-        self.detok = IncrementalDetokenizer(tokenizer._tokenizer.decode, prompt)
-        self.eos = set(tokenizer.eos_token_ids)
-        self.emit = emit
         self.generated: list[int] = []
         self.reason = "length"
         self.stop_hit = False
         self.started = time.perf_counter_ns()
         self.first = 0
-
-    def _out(self, piece: Piece | None) -> None:
-        if piece is not None:
-            self.emit(piece)
-
-    def _push(self, text: str) -> bool:
-        """Pass decoded text through the stop matcher to the splitter; True when a stop string hit."""
-        safe, hit = self.stops.feed(text)
-        self._out(self.splitter.text(safe))
-        return hit
 
     def feed(self, token: int) -> bool:
         """One generated token; True when the answer is over (end of turn, stop string or token limit)."""
@@ -82,31 +67,17 @@ class Completion:
         if token in self.eos:
             self.reason = "stop"
             return True
-        calls, splitter = self.calls, self.splitter
-        if calls.collecting:
-            self._out(calls.feed(token))
-        elif token in (self.think_start, self.think_end) or calls.begins(token):
-            # A marker ends whatever text was pending: it cannot be part of a stop string.
-            if self._push(self.detok.flush()):
-                self.reason, self.stop_hit = "stop", True
-                return True
-            self._out(splitter.text(self.stops.flush()))
-            if token in (self.think_start, self.think_end):
-                self._out(splitter.open() if token == self.think_start else splitter.close())
-        elif self._push(self.detok.add(token)):
+        if self.output.feed(self.detok.add(token)):
             self.reason, self.stop_hit = "stop", True
             return True
         return 0 < self.limit <= len(self.generated)
 
     def finish(self) -> Done:
         """Flush what is held back and report the answer's true counts and timings."""
-        self._out(self.calls.flush())
-        if not self.stop_hit:
-            if self._push(self.detok.flush()):
-                self.reason = "stop"
-            else:
-                self._out(self.splitter.text(self.stops.flush()))
-        self._out(self.splitter.flush())
+        if self.stop_hit:
+            self.output.stopped()
+        elif self.output.finish(self.detok.flush()):
+            self.reason = "stop"
         finished = time.perf_counter_ns()
         first = self.first or finished
         context = self.prompt + [t for t in self.generated if t not in self.eos]
@@ -119,6 +90,39 @@ class Completion:
             load_duration=0,
             context=context,
         )
+
+
+def run_completion(
+    model: Any,
+    tokenizer: Any,
+    prompt: list[int],
+    opts: GenerationOptions,
+    *,
+    think: bool,
+    shift: bool,
+    tools: list[dict[str, Any]] | None,
+    emit: Callable[[Piece], None],
+    cancelled: threading.Event,
+    format: str | dict[str, Any] | None = None,
+    stop_ids: frozenset[int] = frozenset(),
+) -> Done:
+    """One completion on mlx-lm's generate_step, outside the scheduler: the same pipeline for tests and
+    scripts that drive a model in-process."""
+    completion = Completion(
+        tokenizer, prompt, opts, think=think, shift=shift, tools=tools, stop_ids=stop_ids, emit=emit
+    )
+    steps = generate_step(
+        mx.array(prompt),
+        model,
+        max_tokens=-1,
+        sampler=_sampler(opts),
+        logits_processors=logits_processors(completion, opts, tokenizer, format),
+        max_kv_size=opts.num_ctx if shift else None,
+    )
+    for token, _ in steps:
+        if cancelled.is_set() or completion.feed(token):
+            break
+    return completion.finish()
 
 
 def _single(tokens: tuple[int, ...] | None) -> int | None:

@@ -19,7 +19,7 @@ class StopMatcher:
             out = self.pending[: min(hits)]
             self.pending = ""
             return out, True
-        hold = max((_overlap(self.pending, s) for s in self.stops), default=0)
+        hold = max((overlap(self.pending, s) for s in self.stops), default=0)
         cut = len(self.pending) - hold
         out, self.pending = self.pending[:cut], self.pending[cut:]
         return out, False
@@ -30,7 +30,7 @@ class StopMatcher:
         return out
 
 
-def _overlap(text: str, stop: str) -> int:
+def overlap(text: str, stop: str) -> int:
     """Length of the longest suffix of text that is a proper prefix of stop."""
     for n in range(min(len(text), len(stop) - 1), 0, -1):
         if text.endswith(stop[:n]):

@@ -1,8 +1,8 @@
-"""Splitting a thinking model's output into `thinking` and `content`, at the token level.
+"""Splitting a thinking model's output into `thinking` and `content`.
 
-The think markers are single special tokens in every model mlx-lm recognises, so deciding on token ids
-is exact where Ollama's text parser has to guess at split tags. As in Ollama's thinking.Parser, only a
-think block at the very start (after whitespace) counts, whitespace around the thinking is trimmed, and
+The runner finds the think markers in the decoded text (`markers.MarkerScanner`, so a marker may span
+several tokens) and calls `open`/`close`; text in between goes to `text`. As in Ollama's thinking.Parser,
+only a think block at the very start (after whitespace) counts, whitespace around the thinking is trimmed, and
 whitespace after `</think>` is dropped. Trailing whitespace is held back until we know whether the block
 ends there, so streamed and collected thinking are the same text.
 """
@@ -13,22 +13,27 @@ from shim.engine.types import Piece
 
 
 class ThinkingSplitter:
-    def __init__(self, enabled: bool, open_tag: str = "<think>", starts_open: bool = False) -> None:
+    def __init__(
+        self, enabled: bool, open_tag: str = "<think>", close_tag: str = "</think>", starts_open: bool = False
+    ) -> None:
         self.open_tag = open_tag
+        self.close_tag = close_tag
         self.state = "opened" if starts_open else ("start" if enabled else "content")
         self.held = ""
 
     def open(self) -> Piece | None:
-        """The think-start token: opens the block only before any content, else it is content."""
+        """The think-start marker: opens the block only before any content, else it is content."""
         if self.state == "start":
             self.state, self.held = "opened", ""
             return None
         return self.text(self.open_tag) if self.state == "content" else None
 
-    def close(self) -> None:
-        """The think-end token; returns None so callers can treat open/close alike."""
+    def close(self) -> Piece | None:
+        """The think-end marker: ends the block; in the answer it is just text."""
         if self.state in ("opened", "thinking"):
             self.state, self.held = "after", ""
+            return None
+        return self.text(self.close_tag) if self.state == "content" else None
 
     def text(self, text: str) -> Piece | None:
         if not text:

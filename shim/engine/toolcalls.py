@@ -1,13 +1,16 @@
-"""Tool calls cut out of the token stream and parsed with the model's own mlx-lm tool parser.
+"""Tool calls cut out of the generated text and parsed with the model family's own mlx-lm tool parser.
 
-Between the template's call markers the model writes a call, not prose: those tokens are held back from
-`content` and parsed when the end marker arrives, so raw `<tool_call>` text never leaks into a streamed
-answer. Markers that are single special tokens (the Qwen and Hermes families) are handled here; a call
-that does not parse is passed on as content, as Ollama does, rather than dropped.
+mlx-lm picks the parser and its markers per family (`TokenizerWrapper.tool_parser`, `tool_call_start`,
+`tool_call_end`, from `mlx_lm/tool_parsers/`). Between the markers the model writes a call, not prose:
+that text is held back from `content` and parsed when the end marker arrives (or, for families without an
+end marker such as Mistral's `[TOOL_CALLS]`, when generation ends), so raw call markup never leaks into a
+streamed answer. The markers are found in text (`markers.MarkerScanner`), so they may span several
+tokens. A call that does not parse is passed on as content, as Ollama does, rather than dropped.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import string
 from typing import Any
@@ -24,52 +27,74 @@ def tool_call_id() -> str:
 
 class ToolCallCollector:
     def __init__(self, tokenizer: Any, tools: list[dict[str, Any]] | None) -> None:
-        start = getattr(tokenizer, "tool_call_start_tokens", None) or ()
-        end = getattr(tokenizer, "tool_call_end_tokens", None) or ()
-        usable = bool(tools) and len(start) == 1 and len(end) == 1
-        self.start_id: int | None = start[0] if usable else None
-        self.end_id: int | None = end[0] if usable else None
-        self.tokenizer = tokenizer
+        parser = getattr(tokenizer, "tool_parser", None)
+        start = getattr(tokenizer, "tool_call_start", None) or ""
+        usable = bool(tools) and parser is not None and bool(start)
+        self.start = start if usable else ""
+        self.end = (getattr(tokenizer, "tool_call_end", None) or "") if usable else ""
+        self.parser = parser
         self.tools = tools
-        self.buffer: list[int] | None = None
+        self.buffer: list[str] | None = None
         self.count = 0
+
+    @property
+    def markers(self) -> tuple[str, ...]:
+        return tuple(m for m in (self.start, self.end) if m)
 
     @property
     def collecting(self) -> bool:
         return self.buffer is not None
 
-    def begins(self, token: int) -> bool:
-        if self.start_id is not None and token == self.start_id and self.buffer is None:
+    def begins(self, marker: str) -> bool:
+        """A start marker outside a call opens one (True); anything else is not ours (False)."""
+        if self.start and marker == self.start and self.buffer is None:
             self.buffer = []
             return True
         return False
 
-    def feed(self, token: int) -> Piece | None:
-        """While collecting: keep tokens until the end marker, then return the parsed call(s)."""
+    def feed(self, text: str, marker: bool = False) -> Piece | None:
+        """While collecting: keep text (other markers included) until the end marker, then parse."""
         assert self.buffer is not None
-        if token != self.end_id:
-            self.buffer.append(token)
-            return None
-        return self.flush(complete=True)
+        if marker and self.end and text == self.end:
+            return self.flush(complete=True)
+        self.buffer.append(text)
+        return None
 
     def flush(self, complete: bool = False) -> Piece | None:
+        """The end marker (complete) or the end of generation: complete only for families without an end."""
         if self.buffer is None:
             return None
-        text = self.tokenizer.decode(self.buffer)
-        self.buffer = None
-        try:
-            parsed = self.tokenizer.tool_parser(text, self.tools) if complete else None
-        except Exception:  # any parser failure means: not a call we can hand to a client
-            parsed = None
-        calls = parsed if isinstance(parsed, list) else [parsed] if isinstance(parsed, dict) else []
-        valid = [c for c in calls if isinstance(c.get("name"), str) and isinstance(c.get("arguments", {}), dict)]
-        if not valid or len(valid) != len(calls):
-            start = self.tokenizer.tool_call_start
-            end = self.tokenizer.tool_call_end if complete else ""
-            return Piece(content=f"{start}{text}{end}")
+        text, self.buffer = "".join(self.buffer), None
+        complete = complete or not self.end
+        calls = self._parse(text) if complete else None
+        if calls is None:
+            end = self.end if complete else ""
+            return Piece(content=f"{self.start}{text}{end}")
         out = []
-        for call in valid:
-            out.append({"id": tool_call_id(), "function": {"index": self.count, "name": call["name"],
-                                                            "arguments": call.get("arguments", {})}})  # fmt: skip
+        for call in calls:
+            function = {"index": self.count, "name": call["name"], "arguments": call["arguments"]}
+            out.append({"id": tool_call_id(), "function": function})
             self.count += 1
         return Piece(tool_calls=out)
+
+    def _parse(self, text: str) -> list[dict[str, Any]] | None:
+        """Every call with a string name and object arguments (a JSON string is decoded), else None."""
+        try:
+            parsed = self.parser(text, self.tools)  # type: ignore[misc]
+        except Exception:  # any parser failure means: not a call we can hand to a client
+            return None
+        calls = parsed if isinstance(parsed, list) else [parsed]
+        out = []
+        for call in calls:
+            if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+                return None
+            arguments = call.get("arguments", {})
+            if isinstance(arguments, str):
+                try:
+                    arguments = json.loads(arguments) if arguments.strip() else {}
+                except ValueError:
+                    return None
+            if not isinstance(arguments, dict):
+                return None
+            out.append({"name": call["name"], "arguments": arguments})
+        return out or None

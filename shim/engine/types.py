@@ -20,15 +20,25 @@ class Message:
     thinking: str = ""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     tool_name: str = ""
+    tool_call_id: str = ""
+
+
+@dataclass
+class Infill:
+    """Fill-in-the-middle: the code before the cursor (the request's `prompt`) and after it (`suffix`)."""
+
+    prefix: str
+    suffix: str
 
 
 @dataclass
 class CompletionRequest:
     model: StoredModel
     options: GenerationOptions
-    # Exactly one of these is the prompt source: chat-like messages, or raw text sent verbatim.
+    # Exactly one of these is the prompt source: chat-like messages, raw text sent verbatim, or an infill.
     messages: list[Message] | None = None
     raw_prompt: str | None = None
+    infill: Infill | None = None
     template: str = ""  # a Go template overriding the model's (request `template` or Modelfile TEMPLATE)
     context: list[int] | None = None  # deprecated /api/generate context: detokenized and prepended
     tools: list[dict[str, Any]] | None = None

@@ -23,7 +23,7 @@ from registry.model_dir import ModelDirInfo
 from registry.names import InvalidName, ModelName
 from registry.store import Store, StoredModel
 from shim.config import VERSION, Settings
-from shim.engine import CompletionRequest, Done, Engine, EngineError, Message, Piece, collect
+from shim.engine import CompletionRequest, Done, Engine, EngineError, Infill, Message, Piece, collect
 from shim.gojson import EmptyBody, GoJSONError, decode
 from shim.jsonbytes import go_json
 from shim.ollama import shapes
@@ -298,7 +298,8 @@ class OllamaAPI:
         think = self._think(req, capabilities)
         if "completion" not in capabilities:  # an embedding model
             raise ApiError(f"{go_quote(requested)} does not support generate", 400)
-        if req.get("suffix"):
+        suffix = req.get("suffix", "")
+        if suffix and "insert" not in capabilities:
             raise ApiError(f"{stored.name.full} does not support insert", 400)
         if req.get("images"):
             raise ApiError(NO_VISION, 400)
@@ -308,20 +309,19 @@ class OllamaAPI:
             await self._load(stored, req.get("keep_alive"))
             return shapes.generate_final(requested, {"done_reason": "load"})
 
-        messages = None
-        if not raw:
-            system = req.get("system") or stored.system
-            history = [] if "context" in req else _stored_messages(stored)
-            messages = ([Message("system", system)] if system else []) + history + [Message("user", prompt)]
+        template = req.get("template") or stored.template
+        if raw:
+            return self._completion(stored, options, req, think, raw_prompt=prompt)
+        if suffix:  # fill-in-the-middle: no system prompt, as in Ollama
+            infill = Infill(prompt, suffix)
+            return self._completion(
+                stored, options, req, think, infill=infill, template=template, context=req.get("context")
+            )
+        system = req.get("system") or stored.system
+        history = [] if "context" in req else _stored_messages(stored)
+        messages = ([Message("system", system)] if system else []) + history + [Message("user", prompt)]
         return self._completion(
-            stored,
-            options,
-            req,
-            think,
-            messages=messages,
-            raw_prompt=prompt if raw else None,
-            template=req.get("template") or stored.template,
-            context=req.get("context"),
+            stored, options, req, think, messages=messages, template=template, context=req.get("context")
         )
 
     # -- /api/chat -----------------------------------------------------------------------------------
@@ -375,6 +375,7 @@ class OllamaAPI:
                 thinking=m.get("thinking", ""),
                 tool_calls=m.get("tool_calls", []),
                 tool_name=m.get("tool_name", ""),
+                tool_call_id=m.get("tool_call_id", ""),
             )
             for m in raw_messages
         ]

@@ -1,0 +1,88 @@
+"""The decoded text of one completion turned into Pieces: stop strings, the thinking split, tool calls.
+
+One object per request, fed text as tokens decode, so whichever loop drives generation (one request or a
+batch) hands each request's text here and gets `content`, `thinking` and `tool_calls` back. Think and
+tool-call markers are found in the text (`markers.MarkerScanner`), so they may span several tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from shim.engine.markers import MarkerScanner, Segment
+from shim.engine.stops import StopMatcher
+from shim.engine.thinking import ThinkingSplitter
+from shim.engine.toolcalls import ToolCallCollector
+from shim.engine.types import Piece
+
+
+class OutputRouter:
+    def __init__(
+        self,
+        tokenizer: Any,
+        prompt: list[int],
+        *,
+        think: bool,
+        tools: list[dict[str, Any]] | None,
+        stops: tuple[str, ...],
+        emit: Callable[[Piece], None],
+    ) -> None:
+        self.think_start = (getattr(tokenizer, "think_start", None) or "") if think else ""
+        think_end = (getattr(tokenizer, "think_end", None) or "") if think else ""
+        thinking = bool(self.think_start and think_end)
+        self.splitter = ThinkingSplitter(
+            enabled=thinking,
+            open_tag=self.think_start or "<think>",
+            close_tag=think_end or "</think>",
+            starts_open=thinking and _ends_with(tokenizer, prompt, self.think_start),
+        )
+        self.calls = ToolCallCollector(tokenizer, tools)
+        self.scanner = MarkerScanner(((self.think_start, think_end) if thinking else ()) + self.calls.markers)
+        self.stops = StopMatcher(stops)
+        self.emit = emit
+
+    def feed(self, text: str) -> bool:
+        """Decoded text of the next token(s); True when a stop string hit (generation must end)."""
+        return self._route(self.scanner.feed(text))
+
+    def finish(self, tail: str = "") -> bool:
+        """The end of generation, with the detokenizer's last text; True when a stop string hit in it.
+        Whatever was held back (a possible marker or stop string, an unfinished call) is settled."""
+        hit = self._route([*self.scanner.feed(tail), Segment(self.scanner.flush())])
+        if not hit:
+            self._out(self.splitter.text(self.stops.flush()))
+        self._out(self.calls.flush())
+        self._out(self.splitter.flush())
+        return hit
+
+    def stopped(self) -> None:
+        """Generation ended on a stop string: only an open call or held thinking is left to settle."""
+        self._out(self.calls.flush())
+        self._out(self.splitter.flush())
+
+    def _out(self, piece: Piece | None) -> None:
+        if piece is not None:
+            self.emit(piece)
+
+    def _route(self, segments: list[Segment]) -> bool:
+        """Text to the stop matcher and splitter, markers to the splitter or the tool-call collector."""
+        for seg in segments:
+            if self.calls.collecting:
+                self._out(self.calls.feed(seg.text, seg.marker))
+            elif seg.marker:
+                # A marker ends whatever text was pending: it cannot be part of a stop string.
+                self._out(self.splitter.text(self.stops.flush()))
+                if not self.calls.begins(seg.text):
+                    self._out(self.splitter.open() if seg.text == self.think_start else self.splitter.close())
+            else:
+                safe, hit = self.stops.feed(seg.text)
+                self._out(self.splitter.text(safe))
+                if hit:
+                    return True
+        return False
+
+
+def _ends_with(tokenizer: Any, prompt: list[int], marker: str) -> bool:
+    """Whether the prompt ends in `marker` (and whitespace): the template opened the think block itself."""
+    return bool(prompt) and str(tokenizer.decode(prompt[-16:])).rstrip().endswith(marker)
