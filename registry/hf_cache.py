@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from registry import atomic
+
 
 def hub_cache() -> Path:
     if os.environ.get("HF_HUB_CACHE"):
@@ -40,10 +42,7 @@ def link_blob(repo: str, commit: str, filename: str, etag: str) -> Path:
     target = os.path.relpath(repo_dir(repo) / "blobs" / etag, pointer.parent)
     if pointer.is_symlink() and os.readlink(pointer) == target:
         return pointer
-    tmp = pointer.with_name(f".{pointer.name}.link")
-    tmp.unlink(missing_ok=True)
-    os.symlink(target, tmp)
-    os.replace(tmp, pointer)  # atomic: the name points at the old blob or the new one, never nowhere
+    atomic.symlink(target, pointer)  # the name points at the old blob or the new one, never nowhere
     return pointer
 
 
@@ -52,9 +51,7 @@ def write_ref(repo: str, revision: str, commit: str) -> None:
         return
     ref = repo_dir(repo) / "refs" / revision
     ref.parent.mkdir(parents=True, exist_ok=True)
-    tmp = ref.with_name(f".{ref.name}.tmp")
-    tmp.write_text(commit)
-    os.replace(tmp, ref)
+    atomic.write_bytes(ref, commit.encode())
 
 
 def remove_files(repo: str, commit: str, filenames: list[str]) -> None:

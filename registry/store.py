@@ -30,12 +30,11 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from registry import hf_cache
+from registry import atomic, hf_cache
 from registry.blobs import Blobs, InvalidDigest
 from registry.model_dir import ModelDirInfo, NotAModelDir
 from registry.names import ModelName
@@ -163,16 +162,7 @@ class Store:
         target = existing.manifest_path if existing else self._path(name)
         target.parent.mkdir(parents=True, exist_ok=True)
         data = json.dumps({"schemaVersion": SCHEMA_VERSION, **manifest}, indent=2).encode() + b"\n"
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic.write_bytes(target, data)
         stored = self._load(existing.name if existing else name, target)
         assert stored is not None
         return stored
