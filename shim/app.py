@@ -45,6 +45,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     engine = Engine(
         default_keep_alive=settings.keep_alive,
         max_loaded_models=settings.max_loaded_models,
+        num_parallel=settings.num_parallel,
+        max_queue=settings.max_queue,
+        memory_budget=settings.memory_budget,
+        prompt_cache_bytes=settings.prompt_cache_bytes,
     )
     ollama = OllamaAPI(store, engine, settings)
     embed = EmbedAPI(ollama)

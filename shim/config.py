@@ -78,6 +78,30 @@ class Settings:
     context_length: int = field(default_factory=lambda: _env_int("OLLAMA_CONTEXT_LENGTH", 4096))
     keep_alive: float = field(default_factory=default_keep_alive)
     max_loaded_models: int = field(default_factory=lambda: _env_int("OLLAMA_MAX_LOADED_MODELS", 3))
+    # Sequences decoding together per model. Ollama's default is 1; batching pays on every backend we measured
+    # up to about 4 (see README, scripts/bench_concurrency.py), so 4.
+    num_parallel: int = field(default_factory=lambda: _env_int("OLLAMA_NUM_PARALLEL", 4))
+    max_queue: int = field(default_factory=lambda: _env_int("OLLAMA_MAX_QUEUE", 512))
+    # Bytes the loaded models (weights and KV caches) may take: the machine's memory unless set.
+    memory_budget: int = field(default_factory=lambda: _env_bytes("MLX_SHIM_MEMORY_BUDGET", _physical_memory()))
+    # Per loaded model: KV caches of finished requests kept for prefix reuse; 0 turns the prompt cache off.
+    prompt_cache_bytes: int = field(default_factory=lambda: _env_bytes("MLX_SHIM_PROMPT_CACHE_BYTES", 1 << 30))
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
+
+
+def _env_bytes(name: str, default: int) -> int:
+    """A byte count (0 allowed); unset or unreadable gives the default."""
+    try:
+        value = int(os.environ.get(name, "").strip() or default)
+    except ValueError:
+        return default
+    return value if value >= 0 else default
 
 
 def _env_int(name: str, default: int) -> int:

@@ -1,9 +1,14 @@
-"""The engine: one worker thread owns MLX; HTTP handlers talk to it through queues.
+"""The engine: one worker thread owns MLX and schedules every request; HTTP handlers talk to it through jobs.
 
-MLX state (models, caches, the random generator) lives on the worker thread, so the asyncio loop never
-runs MLX code and never blocks. Each job carries an asyncio.Queue that the worker fills with
-`call_soon_threadsafe`; a handler that stops listening (client gone) sets the job's `cancelled` event,
-which the worker checks before starting the job and after every generated token.
+MLX state (models, batches, caches) lives on the worker thread, so the asyncio loop never runs MLX code and
+never blocks. The worker loops: take new jobs, start what can start (loading a cold model once, however many
+requests wait for it), then advance every model's batch by one token. A handler that stops listening
+(client gone) sets its job's `cancelled` event: a waiting job is dropped without generating, a running one
+leaves its batch at the next step.
+
+Lifecycle as Ollama's: a model's keep_alive timer runs from when its last request ends; idle models past
+their time, or least recently used when OLLAMA_MAX_LOADED_MODELS or the memory budget needs room, unload;
+at most OLLAMA_MAX_QUEUE requests wait, more get Ollama's 503.
 """
 
 from __future__ import annotations
@@ -13,22 +18,33 @@ import collections
 import logging
 import math
 import queue
+import secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from typing import Literal
+
+import mlx.core as mx
 
 from registry.store import StoredModel
-from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model
+from shim.engine.batch import ModelBatch, Sequence
+from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model, weights_bytes
 from shim.engine.prompt import build_prompt, stop_token_ids
-from shim.engine.runner import Cancelled, run_completion
+from shim.engine.runner import Completion, _sampler, logits_processors
 from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, EngineError, Piece
 from shim.options import capped_num_ctx
 
 log = logging.getLogger("mlx_shim")
 
+
+class Cancelled(Exception):
+    """Raised inside a job's own work (an embedding) when its client has gone."""
+
+
 Event = Piece | Done | EngineError
 BATCH_INTERVAL = 0.004  # seconds: at most 250 loop wake-ups a second per stream
+SERVER_BUSY = "server busy, please try again.  maximum pending requests exceeded"  # two spaces, as Ollama
 
 
 class _Job:
@@ -40,8 +56,19 @@ class _Job:
     tool call, or the final event, which always wakes the loop at once). A model slower than that, which is
     any model of useful size, gets every token written immediately."""
 
-    def __init__(self, work: Callable[[_Job], None]) -> None:
-        self.work = work
+    def __init__(
+        self,
+        kind: Literal["complete", "load", "unload", "work"],
+        stored: StoredModel,
+        request: CompletionRequest | None = None,
+        keep_alive: float | None = None,
+        work: Callable[[_Job, LoadedModel], None] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.stored = stored
+        self.request = request
+        self.work = work  # kind "work": runs on the worker thread once the model is loaded (embeddings)
+        self.keep_alive = request.keep_alive if request is not None else keep_alive
         self.loop = asyncio.get_running_loop()
         self.events: collections.deque[Event | None] = collections.deque()
         self.ready = asyncio.Event()
@@ -49,6 +76,7 @@ class _Job:
         self.last_wake = 0.0
         self.cancelled = threading.Event()
         self.created_ns = time.perf_counter_ns()
+        self.ready_ns = 0  # when its model was first found loaded (Ollama's load_duration ends there)
 
     def put(self, event: Event | None) -> None:
         """Worker thread side: append first, then wake the loop unless a wake-up is queued or recent."""
@@ -76,12 +104,30 @@ class _Job:
 
 
 class Engine:
-    def __init__(self, *, default_keep_alive: float, max_loaded_models: int) -> None:
+    def __init__(
+        self,
+        *,
+        default_keep_alive: float,
+        max_loaded_models: int,
+        num_parallel: int = 4,
+        max_queue: int = 512,
+        memory_budget: int = 1 << 62,
+        prompt_cache_bytes: int = 1 << 30,
+    ) -> None:
         self.default_keep_alive = default_keep_alive
         self.max_loaded_models = max_loaded_models
+        self.num_parallel = num_parallel
+        self.max_queue = max_queue
+        self.memory_budget = memory_budget
+        self.prompt_cache_bytes = prompt_cache_bytes
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._pending = 0  # jobs submitted and not yet started: what OLLAMA_MAX_QUEUE bounds
+        self._pending_lock = threading.Lock()
         self._loaded: dict[str, LoadedModel] = {}
         self._lock = threading.Lock()  # guards _loaded for readers on the event loop (/api/ps)
+        # Worker thread only:
+        self._waiting: collections.deque[_Job] = collections.deque()
+        self._batches: dict[str, ModelBatch] = {}
         self._thread = threading.Thread(target=self._run, name="mlx-engine", daemon=True)
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -106,80 +152,40 @@ class Engine:
     async def complete(self, req: CompletionRequest) -> AsyncIterator[list[Piece | Done]]:
         """Stream Pieces then one Done, in batches of whatever is ready (so a busy reader writes several
         tokens at once); raises EngineError. Closing the iterator early cancels the job."""
-
-        def work(job: _Job) -> None:
-            loaded = self._ensure_loaded(req.model)
-            load_ns = time.perf_counter_ns() - job.created_ns
-            try:
-                num_ctx = capped_num_ctx(req.options.num_ctx, loaded.info.context_length)
-                loaded.context_length = num_ctx
-                opts = replace(req.options, num_ctx=num_ctx)
-                prompt = build_prompt(replace(req, options=opts), loaded.tokenizer, num_ctx)
-                done = run_completion(
-                    loaded.model,
-                    loaded.tokenizer,
-                    prompt,
-                    opts,
-                    think=bool(req.think) and req.infill is None,
-                    shift=req.shift,
-                    tools=req.tools,
-                    stop_ids=stop_token_ids(req, loaded.tokenizer),
-                    format=req.format,
-                    emit=job.put,
-                    cancelled=job.cancelled,
-                )
-                job.put(replace(done, load_duration=load_ns))
-            finally:
-                self._touch(loaded, req.keep_alive)
-
-        async for batch in self._submit(work):
+        async for batch in self._submit(_Job("complete", req.model, req)):
             yield batch
 
     async def load(self, stored: StoredModel, keep_alive: float | None) -> None:
         """Make the model resident (a load-only request)."""
-
-        def work(job: _Job) -> None:
-            self._touch(self._ensure_loaded(stored), keep_alive)
-
-        async for _ in self._submit(work):
+        async for _ in self._submit(_Job("load", stored, keep_alive=keep_alive)):
             pass
 
     async def unload(self, stored: StoredModel) -> None:
-        def work(job: _Job) -> None:
-            with self._lock:
-                loaded = self._loaded.pop(model_key(stored), None)
-            if loaded is not None:
-                unload_model(loaded)
-
-        async for _ in self._submit(work):
+        """Unload now, or as soon as the model's running requests end."""
+        async for _ in self._submit(_Job("unload", stored)):
             pass
 
     async def embed(self, req: EmbedRequest) -> EmbedResult:
-        """Vectors for req.inputs, computed on the worker thread like a completion (same queue, same
+        """Vectors for req.inputs, computed on the worker thread between batch steps (same queue, same
         load/expiry rules); raises EngineError (400 for inputs the model cannot take, as Ollama)."""
         from shim.embedding import InputError, embed_texts, embedder_for
 
-        def work(job: _Job) -> None:
-            loaded = self._ensure_loaded(req.model)
-            load_ns = time.perf_counter_ns() - job.created_ns
+        def work(job: _Job, loaded: LoadedModel) -> None:
+            context = capped_num_ctx(req.options.num_ctx, loaded.info.context_length)
+
+            def between_batches() -> None:
+                if job.cancelled.is_set():
+                    raise Cancelled
+
             try:
-                context = capped_num_ctx(req.options.num_ctx, loaded.info.context_length)
-
-                def between_batches() -> None:
-                    if job.cancelled.is_set():
-                        raise Cancelled
-
-                try:
-                    embedder = embedder_for(loaded.model, loaded.tokenizer)
-                    vectors, count = embed_texts(embedder, req.inputs, context, req.truncate, between_batches)
-                except InputError as e:
-                    raise EngineError(e.message, 400) from None
-                job.put(EmbedResult(vectors, count, load_ns))  # type: ignore[arg-type]
-            finally:
-                self._touch(loaded, req.keep_alive)
+                embedder = embedder_for(loaded.model, loaded.tokenizer)
+                vectors, count = embed_texts(embedder, req.inputs, context, req.truncate, between_batches)
+            except InputError as e:
+                raise EngineError(e.message, 400) from None
+            job.put(EmbedResult(vectors, count, job.ready_ns - job.created_ns))  # type: ignore[arg-type]
 
         result = None
-        batches = self._submit(work)
+        batches = self._submit(_Job("work", req.model, keep_alive=req.keep_alive, work=work))
         try:
             async for batch in batches:
                 result = next((e for e in batch if isinstance(e, EmbedResult)), result)
@@ -189,9 +195,12 @@ class Engine:
             raise EngineError("embedding ended without a result")
         return result
 
-    async def _submit(self, work: Callable[[_Job], None]) -> AsyncIterator[list[Piece | Done]]:
+    async def _submit(self, job: _Job) -> AsyncIterator[list[Piece | Done]]:
         """Yield the job's events in batches (what arrived since the last look); raise its EngineError."""
-        job = _Job(work)
+        with self._pending_lock:
+            if self._pending >= self.max_queue:
+                raise EngineError(SERVER_BUSY, 503)
+            self._pending += 1
         self._jobs.put(job)
         finished = False
         try:
@@ -214,37 +223,180 @@ class Engine:
     # -- the worker thread -------------------------------------------------------------------------
 
     def _run(self) -> None:
+        mx.random.seed(secrets.randbits(63))  # unseeded sampling differs from one server run to the next
+        while self._take_jobs():
+            self._start_waiting()
+            self._step_all()
+            self._expire()
+        for job in self._waiting:
+            job.put(None)
+        for batch in self._batches.values():
+            for seq in batch.sequences.values():
+                seq.listener.put(None)
+        for key in list(self._loaded):
+            self._unload(key)
+
+    def _busy(self, key: str) -> bool:
+        batch = self._batches.get(key)
+        return batch is not None and bool(batch.sequences)
+
+    def _take_jobs(self) -> bool:
+        """Move new jobs to the waiting line; block only when no model is decoding. False: stop."""
+        block = not self._waiting and not any(batch.sequences for batch in self._batches.values())
         while True:
             try:
-                job = self._jobs.get(timeout=self._seconds_to_next_expiry())
+                if block:
+                    job = self._jobs.get(timeout=self._seconds_to_next_expiry())
+                    block = False
+                else:
+                    job = self._jobs.get_nowait()
             except queue.Empty:
-                self._expire()
-                continue
+                return True
             if job is None:
-                break
-            if not job.cancelled.is_set():  # a client that left while queued costs nothing
+                return False
+            self._waiting.append(job)
+
+    def _start_waiting(self) -> None:
+        """Start every waiting job that can start, oldest first; a job that must wait (its model's batch is
+        full, or memory is held by busy models) holds back later jobs of the same model, keeping their order."""
+        held: set[str] = set()
+        still: collections.deque[_Job] = collections.deque()
+        while self._waiting:
+            job = self._waiting.popleft()
+            key = model_key(job.stored)
+            if job.cancelled.is_set():  # a client that left while queued costs nothing
+                log.info("request dropped: client disconnected while queued")
+                started = True
+                job.put(None)
+            elif key in held:
+                started = False
+            else:
                 try:
-                    job.work(job)
+                    started = self._start(job, key)
                 except Cancelled:
-                    log.info("generation cancelled: client disconnected")
+                    log.info("request cancelled: client disconnected")
+                    started = True
+                    job.put(None)
                 except EngineError as e:
+                    started = True
                     job.put(e)
                 except Exception as e:
                     log.exception("engine job failed")
+                    started = True
                     job.put(EngineError(str(e) or type(e).__name__))
-            job.put(None)
-            self._expire()
-        for loaded in self.loaded():
-            unload_model(loaded)
+            if started:
+                with self._pending_lock:
+                    self._pending -= 1
+            else:
+                held.add(key)
+                still.append(job)
+        self._waiting = still
 
-    def _ensure_loaded(self, stored: StoredModel) -> LoadedModel:
-        key = model_key(stored)
-        with self._lock:
+    def _start(self, job: _Job, key: str) -> bool:
+        """Start the job if it can start now; False to wait. A job that ends here has had its None sent."""
+        if job.kind == "unload":
             loaded = self._loaded.get(key)
-        if loaded is not None:
-            loaded.last_used = time.monotonic()
-            return loaded
-        self._evict_for_new_model()
+            if loaded is not None and self._busy(key):
+                loaded.keep_alive = 0.0  # as Ollama: expires the moment its running requests end
+            else:
+                self._unload(key)
+            job.put(None)
+            return True
+        loaded = self._loaded.get(key)
+        if loaded is None:
+            if not self._make_room(job.stored):
+                return False
+            loaded = self._load(job.stored, key)
+        loaded.last_used = time.monotonic()
+        job.ready_ns = job.ready_ns or time.perf_counter_ns()  # load_duration ends here, not at admission
+        if job.kind in ("load", "work"):
+            self._touch(loaded, job.keep_alive)
+            try:
+                if job.work is not None:
+                    job.work(job, loaded)
+            finally:
+                if not self._busy(key):
+                    self._restart_timer(loaded)  # its idle time counts from the end of this work
+            job.put(None)
+            return True
+        req = job.request
+        assert req is not None
+        batch = self._batches.get(key)
+        if batch is None:  # made on the first completion: an embedding-only model never needs one
+            batch = self._batches[key] = self._new_batch(loaded)
+        exclusive = req.options.seed >= 0 and req.options.temperature > 0
+        if not batch.has_room(exclusive):
+            return False
+        self._touch(loaded, job.keep_alive)
+        num_ctx = capped_num_ctx(req.options.num_ctx, loaded.info.context_length)
+        loaded.context_length = num_ctx
+        opts = replace(req.options, num_ctx=num_ctx)
+        prompt = build_prompt(replace(req, options=opts), loaded.tokenizer, num_ctx)
+        # A grammar's state cannot be replayed over a shifted context: a constrained answer stops at num_ctx.
+        shift = req.shift and req.format is None
+        completion = Completion(
+            loaded.tokenizer,
+            prompt,
+            opts,
+            think=bool(req.think) and req.infill is None,
+            shift=shift,
+            tools=req.tools,
+            stop_ids=stop_token_ids(req, loaded.tokenizer),
+            emit=job.put,
+        )
+        sequence = Sequence(
+            listener=job,
+            completion=completion,
+            sampler=_sampler(opts),
+            processors=logits_processors(completion, opts, loaded.tokenizer, req.format),
+            exclusive=exclusive,
+            stateful=req.format is not None,
+            shift=shift,
+            num_ctx=num_ctx,
+            num_keep=opts.num_keep,
+            load_ns=job.ready_ns - job.created_ns,
+        )
+        batch.admit(sequence)
+        return True
+
+    def _step_all(self) -> None:
+        """One token for every running sequence of every model. (A method of its own, so no local variable
+        outlives the step: an unloaded model's batch must have no reference left, or its memory stays.)"""
+        for key, batch in list(self._batches.items()):
+            if batch.sequences:
+                self._step(key, batch)
+
+    def _step(self, key: str, batch: ModelBatch) -> None:
+        loaded = self._loaded[key]
+        try:
+            ended = batch.step()
+        except Exception as e:
+            log.exception("batch step failed")
+            ended = batch.fail(EngineError(str(e) or type(e).__name__))
+            batch.close()
+            batch = self._batches[key] = self._new_batch(loaded)
+        if ended:
+            self._restart_timer(loaded)
+        loaded.kv_bytes = batch.kv_bytes
+
+    def _make_room(self, stored: StoredModel) -> bool:
+        """Unload idle models, least recently used first, until the new one fits the model count and the
+        memory budget. False: busy models hold the room, wait for them. Refuses a model that can never fit."""
+        need = weights_bytes(stored)
+        if need > self.memory_budget:
+            raise EngineError(
+                f"model requires more system memory ({_human(need)}) than is available ({_human(self.memory_budget)})"
+            )
+        while True:
+            used = sum(m.memory_bytes + m.kv_bytes for m in self._loaded.values())
+            if len(self._loaded) < self.max_loaded_models and used + need <= self.memory_budget:
+                return True
+            idle = [m for m in self._loaded.values() if not self._busy(m.key)]
+            if not idle:
+                return False
+            self._unload(min(idle, key=lambda m: m.last_used).key)
+
+    def _load(self, stored: StoredModel, key: str) -> LoadedModel:
         try:
             loaded = load_model(stored)
         except Exception as e:
@@ -254,32 +406,50 @@ class Engine:
             self._loaded[key] = loaded
         return loaded
 
-    def _evict_for_new_model(self) -> None:
-        while len(self._loaded) >= self.max_loaded_models:
-            with self._lock:
-                oldest = min(self._loaded.values(), key=lambda m: m.last_used)
-                del self._loaded[oldest.key]
-            unload_model(oldest)
+    def _new_batch(self, loaded: LoadedModel) -> ModelBatch:
+        return ModelBatch(loaded.model, num_parallel=self.num_parallel, cache_bytes=self.prompt_cache_bytes)
+
+    def _unload(self, key: str) -> None:
+        with self._lock:
+            loaded = self._loaded.pop(key, None)
+        batch = self._batches.pop(key, None)
+        if batch is not None:
+            batch.close()
+            del batch  # the last reference to its generator and caches: gone before unload_model frees memory
+        if loaded is not None:
+            unload_model(loaded)
 
     def _touch(self, loaded: LoadedModel, keep_alive: float | None) -> None:
-        """Ollama restarts the expiry timer when a request finishes, with that request's keep_alive."""
-        keep = self.default_keep_alive if keep_alive is None else keep_alive
+        """A request arrives: as in Ollama, its keep_alive becomes the model's session duration."""
+        loaded.keep_alive = self.default_keep_alive if keep_alive is None else keep_alive
+        self._restart_timer(loaded)
+
+    def _restart_timer(self, loaded: LoadedModel) -> None:
+        """The expiry timer restarts when a request starts and when one ends (an idle model then counts
+        down from its last request's end)."""
         loaded.last_used = time.monotonic()
+        keep = loaded.keep_alive
         loaded.expires_at = time.time() + keep if math.isfinite(keep) else math.inf
 
     def _expire(self) -> None:
+        """Unload idle models whose time is up (a model still answering waits for its last request)."""
         now = time.time()
-        with self._lock:
-            expired = [m for m in self._loaded.values() if m.expires_at <= now]
-            for m in expired:
-                del self._loaded[m.key]
-        for m in expired:
-            unload_model(m)
+        for m in self.loaded():
+            if m.expires_at <= now and not self._busy(m.key):
+                self._unload(m.key)
 
     def _seconds_to_next_expiry(self) -> float | None:
         with self._lock:
             soonest = min((m.expires_at for m in self._loaded.values()), default=math.inf)
         return None if math.isinf(soonest) else max(soonest - time.time(), 0.0)
+
+
+def _human(n: int) -> str:
+    """Go's format.HumanBytes2, as Ollama's memory errors print sizes."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
 
 
 async def collect(batches: AsyncIterator[list[Piece | Done]]) -> tuple[Piece, Done]:

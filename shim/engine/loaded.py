@@ -30,7 +30,9 @@ class LoadedModel:
     model: Any
     tokenizer: Any
     memory_bytes: int  # the MLX arrays of the weights, as loaded (float32 norms and scales on the CPU backend)
+    kv_bytes: int = 0  # KV caches: running sequences and the prefix cache (the engine's worker keeps it current)
     context_length: int = 0  # the num_ctx the last request ran with
+    keep_alive: float = 0.0  # seconds to stay loaded once idle: the latest request's keep_alive, as Ollama
     expires_at: float = 0.0  # time.time() seconds; math.inf for forever
     last_used: float = field(default_factory=time.monotonic)
 
@@ -43,6 +45,11 @@ def on_gpu() -> bool:
 def model_key(stored: StoredModel) -> str:
     """Same name and same manifest bytes: the same runnable model (a re-created name reloads)."""
     return f"{stored.name.full}@{stored.digest}"
+
+
+def weights_bytes(stored: StoredModel) -> int:
+    """What loading will take, before loading: the weight files' size (quantized weights stay packed)."""
+    return sum(path.stat().st_size for path in stored.model_dir.glob("*.safetensors"))
 
 
 def load_model(stored: StoredModel) -> LoadedModel:

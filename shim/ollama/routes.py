@@ -112,22 +112,23 @@ class OllamaAPI:
         return json_response({"models": models})
 
     async def ps(self, request: Request) -> Response:
-        """Loaded models, the longest time left first. Size is the weights' MLX arrays: no KV cache is kept
-        between requests yet, so there is none to count."""
+        """Loaded models, the longest time left first. Size is the weights' MLX arrays plus the model's KV caches
+        (running requests and the prefix cache)."""
         models = []
         for loaded in sorted(self.engine.loaded(), key=lambda m: m.expires_at, reverse=True):
             stored = loaded.stored
             default = resolve_options(self.settings.context_length, stored.parameters, None).num_ctx
             num_ctx = loaded.context_length or capped_num_ctx(default, loaded.info.context_length)
+            size = loaded.memory_bytes + loaded.kv_bytes
             models.append(
                 {
                     "name": stored.name.display,
                     "model": stored.name.display,
-                    "size": loaded.memory_bytes,
+                    "size": size,
                     "digest": stored.digest,
                     "details": shapes.details(loaded.info),
                     "expires_at": shapes.expires_at(loaded.expires_at),
-                    "size_vram": loaded.memory_bytes if self.engine.on_gpu() else 0,
+                    "size_vram": size if self.engine.on_gpu() else 0,
                     "context_length": num_ctx,
                 }
             )
@@ -413,9 +414,11 @@ class OllamaAPI:
         if not stream:
             return await self._collect(request, batches, final)
         try:
-            first = await anext(batches)
+            first = await unless_disconnected(request, anext(batches))
         except EngineError as e:  # nothing sent yet: answer with the error's own status
             return error_response(e.message, e.status)
+        if first is None:  # the client left while the request waited: it was dropped without generating
+            return Response(status_code=499)
 
         async def lines() -> AsyncIterator[list[dict[str, Any]]]:
             batch = first

@@ -170,7 +170,7 @@ class OpenAIAPI:
             saw_tools = saw_tools or bool(piece.tool_calls)
             return chunks(piece)
 
-        return await self._stream(self.native.engine.complete(completion), on_piece, final)
+        return await self._stream(request, self.native.engine.complete(completion), on_piece, final)
 
     async def completions(self, request: Request) -> Response:
         body = await self._body(request, COMPLETION)
@@ -202,7 +202,7 @@ class OpenAIAPI:
             out = [frame([{"text": "", "index": 0, "finish_reason": done.done_reason}])]
             return out + ([frame([], _usage(done))] if include_usage else [])
 
-        return await self._stream(batches, on_piece, final)
+        return await self._stream(request, batches, on_piece, final)
 
     # -- running -----------------------------------------------------------------------------------------
 
@@ -217,14 +217,17 @@ class OpenAIAPI:
 
     async def _stream(
         self,
+        request: Request,
         batches: AsyncIterator[list[Piece | Done]],
         on_piece: Callable[[Piece], list[dict[str, Any]]],
         final: Callable[[Done], list[dict[str, Any]]],
     ) -> Response:
         try:
-            first = await anext(batches)
+            first = await unless_disconnected(request, anext(batches))
         except EngineError as e:
             return openai_error(e.message, e.status)
+        if first is None:  # the client left while the request waited: it was dropped without generating
+            raise OpenAIError("request canceled", 499)
 
         async def frames() -> AsyncIterator[bytes]:
             batch = first

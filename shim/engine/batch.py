@@ -1,0 +1,287 @@
+"""Continuous batching on one loaded model: mlx-lm's BatchGenerator plus a prefix cache of KV caches.
+
+Concurrent requests of a model decode together in its one BatchGenerator (a lone one on generate_step, see
+ModelBatch): a new request joins at the next step, a finished or abandoned one leaves without disturbing the
+others, and each keeps its own sampler, logits processors and per-token pipeline (runner.Completion: stops,
+detokenizer, thinking, tool calls). The batch knows nothing about HTTP: it talks to a Listener (the engine's
+job) that takes events and says when its client has gone.
+
+A finished sequence leaves its KV cache in a bounded LRU keyed by token prefix (mlx-lm's LRUPromptCache), so
+the next turn of a chat prefills only its new tokens; a diverging prefix is trimmed to the common part. The
+cache maps exact token prefixes to the keys and values those very tokens produce, so nothing of one
+conversation can surface in another: a shared prefix (a system prompt) yields the same numbers either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import mlx.core as mx
+from mlx_lm.generate import BatchGenerator, generate_step
+from mlx_lm.models.cache import KVCache, LRUPromptCache, make_prompt_cache, trim_prompt_cache
+
+from shim.engine.runner import Completion
+from shim.engine.types import Done, EngineError, Piece
+
+log = logging.getLogger("mlx_shim")
+
+UNLIMITED = 1 << 40  # tokens: "until the answer ends", for sequences without a num_predict limit
+_KEY = "model"  # one LRUPromptCache per ModelBatch, so one model key inside it
+SOLO = -1  # the key in ModelBatch.sequences of a sequence decoding alone through generate_step
+Processor = Callable[[mx.array, mx.array], mx.array]
+Cached = tuple[list[Any] | None, list[int]]  # a KV cache of a prefix (or none) and the tokens it lacks
+
+
+class Listener(Protocol):
+    cancelled: threading.Event
+
+    def put(self, event: Piece | Done | EngineError | None) -> None: ...
+
+
+@dataclass
+class Sequence:
+    """One request in the batch: its pipeline, where its events go, and the tokens its KV cache holds."""
+
+    listener: Listener
+    completion: Completion
+    sampler: Callable[[mx.array], mx.array]
+    processors: list[Processor]
+    exclusive: bool  # a seeded sampling request runs alone: its output must not depend on its neighbours
+    stateful: bool  # a processor keeps state per token (the format grammar): the sequence never changes path
+    shift: bool
+    num_ctx: int
+    num_keep: int
+    load_ns: int
+    context: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Solo:
+    """A sequence decoding alone on mlx-lm's generate_step, and the KV cache it fills."""
+
+    steps: Generator[tuple[int, mx.array], None, None]
+    cache: list[Any]
+    started: bool = False  # generate_step runs its prefill on the first next(): until then the cache lacks it
+
+
+class ModelBatch:
+    """A lone sequence decodes on mlx-lm's single-sequence generate_step, which is about 12% faster than a
+    BatchGenerator holding one sequence (no batch mask, less per-step bookkeeping; measured in-process on the
+    tiny model). When a second one arrives, the lone one moves into the BatchGenerator with its KV cache and
+    goes on there; the others join it."""
+
+    def __init__(self, model: Any, *, num_parallel: int, cache_bytes: int) -> None:
+        self.model = model
+        self.solo: _Solo | None = None
+        self.num_parallel = num_parallel
+        self.generator = BatchGenerator(model, completion_batch_size=num_parallel, prefill_batch_size=num_parallel)
+        self.sequences: dict[int, Sequence] = {}
+        self.prompt_cache = LRUPromptCache(max_size=64, max_bytes=cache_bytes) if cache_bytes > 0 else None
+        self.kv_bytes = 0  # the KV caches of running sequences plus the prefix cache, refreshed as they change
+        self._steps = 0
+
+    def close(self) -> None:
+        self.generator.close()
+        self.sequences.clear()
+        self.prompt_cache = None
+
+    def has_room(self, exclusive: bool) -> bool:
+        if not self.sequences:
+            return True
+        if exclusive or any(s.exclusive for s in self.sequences.values()):
+            return False
+        return len(self.sequences) < self.num_parallel
+
+    def admit(self, seq: Sequence) -> None:
+        seq.context = list(seq.completion.prompt)
+        if self.solo is not None:
+            self._join_batch()
+        if self.sequences or seq.stateful:
+            self._insert(seq, seq.context)
+        else:
+            self._go_solo(seq, seq.context)
+        self._measure()
+
+    def _cached(self, tokens: list[int]) -> Cached:
+        """The KV cache of the longest cached prefix of `tokens` (a copy) and the tokens it lacks (never none:
+        the last position is recomputed for its logits)."""
+        if self.prompt_cache is None:
+            return None, tokens
+        cache, rest = self.prompt_cache.fetch_nearest_cache(_KEY, tokens)
+        if cache is not None and not rest:
+            trim_prompt_cache(cache, 1)
+            rest = tokens[-1:]
+        return cache, rest
+
+    def _insert(self, seq: Sequence, tokens: list[int], cached: Cached | None = None) -> None:
+        """Queue `tokens` for prefill in the BatchGenerator, from the longest cached prefix of them."""
+        cache, rest = cached or self._cached(tokens)
+        left = seq.completion.limit - len(seq.completion.generated) if seq.completion.limit > 0 else UNLIMITED
+        (uid,) = self.generator.insert(
+            [rest],
+            max_tokens=[left],
+            caches=[cache],
+            all_tokens=[tokens[: len(tokens) - len(rest)]],
+            samplers=[seq.sampler],
+            logits_processors=[seq.processors],
+        )
+        self.sequences[uid] = seq
+
+    def _go_solo(self, seq: Sequence, tokens: list[int]) -> None:
+        cache, rest = self._cached(tokens)
+        if cache is None:
+            cache = make_prompt_cache(self.model)
+        prefix = tokens[: len(tokens) - len(rest)]
+        processors = seq.processors
+        if prefix and processors:  # generate_step shows processors only the tokens it was given
+            processors = [_after(mx.array(prefix), p) for p in processors]
+        steps = generate_step(
+            mx.array(rest), self.model, max_tokens=-1, sampler=seq.sampler, logits_processors=processors,
+            prompt_cache=cache,
+        )  # fmt: skip
+        self.solo = _Solo(steps, cache)
+        self.sequences[SOLO] = seq
+
+    def _join_batch(self) -> None:
+        """The lone sequence moves into the BatchGenerator: its cache holds every token it has (the last
+        one included), so the last one is taken back out and fed again there for the next token's logits."""
+        assert self.solo is not None
+        seq, cache, started = self.sequences.pop(SOLO), self.solo.cache, self.solo.started
+        self._end_solo()
+        if not started:
+            self._insert(seq, seq.context)
+            return
+        trim_prompt_cache(cache, 1)
+        self._insert(seq, seq.context, (cache, seq.context[-1:]))
+
+    def _end_solo(self) -> None:
+        if self.solo is not None:
+            self.solo.steps.close()
+            self.solo = None
+
+    def step(self) -> list[Sequence]:
+        """Drop sequences whose clients left, decode one token for every running sequence (prefilling new
+        ones a chunk at a time), and return the sequences that ended, their Done already sent."""
+        ended = []
+        gone = [uid for uid, seq in self.sequences.items() if seq.listener.cancelled.is_set()]
+        for uid in gone:
+            seq = self.sequences.pop(uid)
+            if uid == SOLO:
+                self._end_solo()
+            else:
+                self.generator.remove([uid])
+            log.info("generation cancelled: client disconnected")
+            seq.listener.put(None)
+            ended.append(seq)
+        if not self.sequences:
+            self._measure()
+            return ended
+        if self.solo is not None:
+            return ended + self._solo_step()
+        for response in self.generator.next()[1]:
+            seq = self.sequences.get(response.uid)
+            if seq is None:
+                continue
+            seq.context.append(response.token)
+            finished = seq.completion.feed(response.token)
+            if response.finish_reason is not None:  # the generator already let it go (its max_tokens)
+                del self.sequences[response.uid]
+                self._keep((response.prompt_cache, response.all_tokens))
+                finished = True
+            elif finished:
+                del self.sequences[response.uid]
+                self._keep(self.generator.remove([response.uid], return_prompt_caches=True).get(response.uid))
+            elif seq.shift and len(seq.context) >= seq.num_ctx:
+                self._shift(response.uid, seq)
+            if finished:
+                self._finish(seq)
+                ended.append(seq)
+        self._steps += 1
+        if ended or self._steps % 32 == 0:
+            self._measure()
+        return ended
+
+    def _solo_step(self) -> list[Sequence]:
+        assert self.solo is not None
+        seq = self.sequences[SOLO]
+        token, _ = next(self.solo.steps)
+        self.solo.started = True
+        seq.context.append(token)
+        self._steps += 1
+        if seq.completion.feed(token):
+            cache = self.solo.cache
+            del self.sequences[SOLO]
+            self._end_solo()
+            self._keep((cache, seq.context))
+            self._finish(seq)
+            self._measure()
+            return [seq]
+        if seq.shift and len(seq.context) >= seq.num_ctx:
+            del self.sequences[SOLO]
+            self._end_solo()
+            self._go_solo(seq, _shifted(seq))
+        if self._steps % 32 == 0:
+            self._measure()
+        return []
+
+    @staticmethod
+    def _finish(seq: Sequence) -> None:
+        seq.listener.put(replace(seq.completion.finish(), load_duration=seq.load_ns))
+        seq.listener.put(None)
+
+    def fail(self, error: EngineError) -> list[Sequence]:
+        """After an MLX error the batch's state is unknown: end every sequence with the error (the engine
+        then replaces this batch with a fresh one)."""
+        ended = list(self.sequences.values())
+        self.sequences.clear()
+        self.solo = None
+        for seq in ended:
+            seq.listener.put(error)
+            seq.listener.put(None)
+        return ended
+
+    def _shift(self, uid: int, seq: Sequence) -> None:
+        """The context is full: like Ollama, keep the first num_keep tokens, drop half of the rest, go on.
+        MLX cannot re-rotate cached keys, so the shortened context is prefilled again."""
+        self.generator.remove([uid])
+        del self.sequences[uid]
+        self._insert(seq, _shifted(seq))
+
+    def _keep(self, entry: tuple[list[Any], list[int]] | None) -> None:
+        if self.prompt_cache is None or entry is None or not entry[1]:
+            return
+        cache, tokens = entry
+        self.prompt_cache.insert_cache(_KEY, list(tokens), _compact(cache))
+
+    def _measure(self) -> None:
+        cached = self.prompt_cache.nbytes if self.prompt_cache is not None else 0
+        solo = sum(c.nbytes for c in self.solo.cache) if self.solo is not None else 0
+        self.kv_bytes = self.generator.prompt_cache_nbytes + cached + solo
+
+
+def _shifted(seq: Sequence) -> list[int]:
+    """Ollama's context shift: keep the first num_keep tokens, drop half of the rest."""
+    keep = min(seq.num_keep, len(seq.context) - 1)
+    discard = (len(seq.context) - keep) // 2
+    seq.context = seq.context[:keep] + seq.context[keep + discard :]
+    return seq.context
+
+
+def _after(prefix: mx.array, processor: Processor) -> Processor:
+    """`processor` seeing the cached prefix before the tokens generate_step passes it."""
+    return lambda tokens, logits: processor(mx.concatenate([prefix, tokens]), logits)
+
+
+def _compact(cache: list[Any]) -> list[Any]:
+    """A KV cache filled by generate_step grows in steps of 256 positions: keep only the positions in use,
+    so the prefix cache holds (and counts) what it stores."""
+    for layer in cache:
+        if isinstance(layer, KVCache) and layer.keys is not None and layer.keys.shape[2] > layer.offset:
+            layer.keys = mx.contiguous(layer.keys[..., : layer.offset, :])
+            layer.values = mx.contiguous(layer.values[..., : layer.offset, :])
+            mx.eval(layer.keys, layer.values)
+    return cache
