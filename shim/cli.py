@@ -16,7 +16,7 @@ from registry.create import prune_unreferenced
 from registry.store import Store
 from shim import commands
 from shim.client import Client, ClientError
-from shim.config import Settings
+from shim.config import VERSION, Settings
 
 log = logging.getLogger("mlx_shim")
 
@@ -122,11 +122,12 @@ def _serve(builtin: bool) -> int:
     config = Config()
     config.bind = [settings.bind.hypercorn]
     config.accesslog = "-" if os.environ.get("OLLAMA_DEBUG") else None
+    config.errorlog = logging.getLogger("hypercorn.error")  # our handler and format: each line once
     config.graceful_timeout = 5
     config.include_server_header = False  # Ollama (Go's net/http) sends no Server header
     if not settings.bind.is_loopback:
         log.warning("listening on %s: the API is reachable from other machines", settings.bind.hypercorn)
-    log.info("mlx-shim (Ollama API %s) listening on http://%s", "0.24.0", settings.bind.hypercorn)
+    log.info("mlx-shim (Ollama API %s) listening on http://%s", VERSION, settings.bind.hypercorn)
 
     async def run() -> None:
         stop = asyncio.Event()
