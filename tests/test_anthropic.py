@@ -315,6 +315,18 @@ def said(role: str, *blocks: dict[str, Any]) -> dict[str, Any]:
         ({**OK, "thinking": {"type": "enabled", "budget_tokens": "many"}},
          "json: cannot unmarshal string into Go struct field ThinkingConfig.thinking.budget_tokens of type int"),
         ({**OK, "messages": [{"role": "user"}]}, "unexpected end of JSON input"),
+        ({**OK, "messages": [None]}, "unexpected end of JSON input"),
+        ({**OK, "messages": ["hi"]},
+         "json: cannot unmarshal string into Go struct field MessagesRequest.messages of type "
+         'struct { Role string "json:\\"role\\""; Content json.RawMessage "json:\\"content\\"" }'),
+        ({**OK, "tools": [{"name": "f", "input_schema": "x"}]},
+         'invalid input_schema for tool "f": json: cannot unmarshal string into Go value of type '
+         "api.ToolFunctionParameters"),
+        ({**OK, "tools": [{"name": "f", "input_schema": {"type": 1}}]},
+         'invalid input_schema for tool "f": json: cannot unmarshal number into Go struct field '
+         "ToolFunctionParameters.type of type string"),
+        ({**OK, "tools": [{"name": 1}]},
+         "json: cannot unmarshal number into Go struct field Tool.tools.name of type string"),
         ({**OK, "messages": [{"role": "user", "content": 5}]},
          "json: cannot unmarshal number into Go struct field MessagesRequest.messages of type "
          "[]anthropic.ContentBlock"),
@@ -339,6 +351,7 @@ def test_handler_errors(server: Any) -> None:
     handler_error(post(server, {**OK, "model": "nope"}), 404, "model 'nope' not found", "not_found_error")
     stream = post(server, {**OK, "model": "nope", "stream": True})  # refused before any event: plain JSON
     handler_error(stream, 404, "model 'nope' not found", "not_found_error")
+    assert stream.headers["cache-control"] == "no-cache"  # the middleware's SSE headers stay, bar the type
     image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "aGVsbG8="}}
     vision = post(server, {**OK, "messages": [{"role": "user", "content": [image, {"type": "text", "text": "?"}]}]})
     handler_error(vision, 400, "this model is missing data required for image input", "invalid_request_error")

@@ -13,7 +13,7 @@ import secrets
 from typing import Any
 
 from shim.engine import Done, Piece
-from shim.gojson import type_name
+from shim.gojson import type_name, unmarshal_type_error
 from shim.jsonbytes import go_json
 from shim.ollama.binding import (
     BOOL,
@@ -28,6 +28,7 @@ from shim.ollama.binding import (
     _list_of,
     _nested,
 )
+from shim.ollama.routes import go_quote
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -52,8 +53,11 @@ class AnthropicError(Exception):
 
 def error_body(status: int, message: str) -> dict[str, Any]:
     """anthropic.NewError: the type follows the status; every error carries a fresh request id."""
-    kind = _ERROR_TYPES.get(status, "api_error")
-    return {"type": "error", "error": {"type": kind, "message": message}, "request_id": new_id("req")}
+    return {"type": "error", "error": error_object(status, message), "request_id": new_id("req")}
+
+
+def error_object(status: int, message: str) -> dict[str, str]:
+    return {"type": _ERROR_TYPES.get(status, "api_error"), "message": message}
 
 
 def new_id(prefix: str) -> str:
@@ -106,7 +110,17 @@ def _content_block(block: Any) -> dict[str, Any]:
     return out
 
 
-def _message_param(value: Any, path: str, errors: _Errors) -> Any:
+def _messages(value: Any, path: str, errors: _Errors) -> Any:
+    """[]MessageParam: unlike other lists, a null item still reaches MessageParam's own decoder."""
+    if not isinstance(value, list):
+        errors.type_error(value, path, "[]anthropic.MessageParam")
+        return None
+    return [_message_param(v) for v in value]
+
+
+def _message_param(value: Any) -> dict[str, Any]:
+    if value is None:
+        raise BindError("unexpected end of JSON input")  # null decodes to no content: both inner Unmarshals fail
     if not isinstance(value, dict):
         raise _message_error(value, _RAW_MESSAGE)
     fields = {k.lower(): v for k, v in value.items()}
@@ -134,7 +148,7 @@ MESSAGES_REQUEST = Struct(
     {
         "model": STRING,
         "max_tokens": INT,
-        "messages": _list_of(_message_param, "[]anthropic.MessageParam"),
+        "messages": _messages,
         "system": _any,
         "stream": BOOL,
         "temperature": FLOAT64,
@@ -221,12 +235,30 @@ def _think(req: dict[str, Any]) -> bool | str | None:
 def _tool(tool: dict[str, Any]) -> dict[str, Any]:
     schema = tool.get("input_schema")
     name = tool.get("name", "")
-    if schema is not None and not isinstance(schema, dict):
-        go_error = f"json: cannot unmarshal {type_name(schema)} into Go value of type api.ToolFunctionParameters"
-        raise AnthropicError(f"invalid input_schema for tool {go_json(name).decode()}: {go_error}")
+    go_error = _schema_error(schema)
+    if go_error:
+        raise AnthropicError(f"invalid input_schema for tool {go_quote(name)}: {go_error}")
     function: dict[str, Any] = {"name": name, "description": tool.get("description", ""),
                                 "parameters": schema or {}}  # fmt: skip
     return {"type": "function", "function": function}
+
+
+def _schema_error(schema: Any) -> str:
+    """What json.Unmarshal into api.ToolFunctionParameters says of a schema's outer shape ("" if nothing)."""
+    if schema is None:
+        return ""
+    if not isinstance(schema, dict):
+        return f"json: cannot unmarshal {type_name(schema)} into Go value of type api.ToolFunctionParameters"
+    fields = {k.lower(): v for k, v in schema.items() if v is not None}
+    if "type" in fields and not isinstance(fields["type"], str):
+        return unmarshal_type_error(fields["type"], "ToolFunctionParameters.type", "string")
+    required = fields.get("required", [])
+    if not isinstance(required, list):
+        return unmarshal_type_error(required, "ToolFunctionParameters.required", "[]string")
+    for item in required:
+        if item is not None and not isinstance(item, str):
+            return unmarshal_type_error(item, "ToolFunctionParameters.required", "string")
+    return ""
 
 
 def _message(message: dict[str, Any]) -> list[dict[str, Any]]:

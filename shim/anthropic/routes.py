@@ -22,6 +22,7 @@ from shim.anthropic.convert import (
     bind,
     chat_request,
     error_body,
+    error_object,
     estimate_tokens,
     message,
     new_id,
@@ -43,9 +44,12 @@ def _refused(e: AnthropicError) -> Response:
     return Response(body, e.status, media_type="application/json; charset=utf-8")
 
 
-def _handler_error(message: str, status: int) -> Response:
-    """An error the chat handler wrote, as the AnthropicWriter re-encodes it."""
-    return Response(go_json(error_body(status, message)) + b"\n", status, media_type="application/json")
+def _handler_error(message: str, status: int, stream: bool = False) -> Response:
+    """An error the chat handler wrote, as the AnthropicWriter re-encodes it (with the SSE headers the
+    middleware had already set for a stream, bar the content type)."""
+    headers = {k: v for k, v in _SSE_HEADERS.items() if k != "Content-Type"} if stream else None
+    body = go_json(error_body(status, message)) + b"\n"
+    return Response(body, status, headers=headers, media_type="application/json")
 
 
 def _event(name: str, data: dict[str, Any]) -> bytes:
@@ -63,22 +67,24 @@ class AnthropicAPI:
         return [Route("/v1/messages", self.endpoint, methods=["POST"])]
 
     async def endpoint(self, request: Request) -> Response:
+        streamed: list[bool] = []  # set once the request is bound: whether the middleware set SSE headers
         try:
-            return await self.messages(request)
+            return await self.messages(request, streamed)
         except AnthropicError as e:
             return _refused(e)
         except (ApiError, EngineError) as e:
-            return _handler_error(e.message, e.status)
+            return _handler_error(e.message, e.status, any(streamed))
         except Exception as e:  # a bug must still answer in Anthropic's shape and leave the server up
             log.exception("unexpected error in %s", request.url.path)
             return _handler_error(str(e) or type(e).__name__, 500)
 
-    async def messages(self, request: Request) -> Response:
+    async def messages(self, request: Request, streamed: list[bool]) -> Response:
         try:
             body = decode(await request.body())
         except GoJSONError as e:  # an empty body too: gin's binding reports io.EOF as "EOF"
             raise AnthropicError(e.message) from None
         req = bind(body)
+        streamed.append(bool(req.get("stream")))
         native = chat_request(req)
         completion = await self.native.prepare_chat(native, relax_thinking=True)
         message_id = new_id("msg")
@@ -113,8 +119,8 @@ class AnthropicAPI:
                     if isinstance(batch[-1], Done):
                         return
                     batch = await anext(batches)
-            except EngineError as e:
-                yield _event("error", {"type": "error", "error": {"type": "api_error", "message": e.message}})
+            except EngineError as e:  # Ollama's writer drops it silently; Anthropic's own error event says why
+                yield _event("error", {"type": "error", "error": error_object(e.status, e.message)})
             finally:
                 await batches.aclose()
 
