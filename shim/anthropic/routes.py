@@ -27,10 +27,11 @@ from shim.anthropic.convert import (
     message,
     new_id,
 )
-from shim.engine import CompletionRequest, Done, EngineError, Piece, collect
+from shim.engine import CompletionRequest, Done, EngineError, collect
 from shim.gojson import GoJSONError, decode
 from shim.jsonbytes import go_json
 from shim.ollama.routes import ApiError, OllamaAPI
+from shim.openai.routes import LOADED, _answered
 from shim.responses import unless_disconnected
 
 log = logging.getLogger("mlx_shim")
@@ -54,9 +55,6 @@ def _handler_error(message: str, status: int, stream: bool = False) -> Response:
 
 def _event(name: str, data: dict[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + go_json(data) + b"\n\n"
-
-
-_LOADED = Done("load", 0, 0, 0, 0, 0, [])  # every message converted to nothing: the chat handler only loads
 
 
 class AnthropicAPI:
@@ -90,10 +88,10 @@ class AnthropicAPI:
         message_id = new_id("msg")
         model = req["model"]
 
-        async def loaded() -> AsyncIterator[list[Piece | Done]]:
-            yield [_LOADED]
-
-        batches = loaded() if not isinstance(completion, CompletionRequest) else self.native.engine.complete(completion)
+        # Every message may convert to nothing (an empty text): the chat handler then only loads the model.
+        batches = (
+            self.native.engine.complete(completion) if isinstance(completion, CompletionRequest) else _answered(LOADED)
+        )
         if not req.get("stream"):
             result = await unless_disconnected(request, collect(batches))
             if result is None:
