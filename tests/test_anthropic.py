@@ -370,3 +370,23 @@ def test_other_methods_and_paths_are_gins(server: Any) -> None:
     assert httpx.get(server.url + "/v1/messages").status_code == 405
     missing = httpx.post(server.url + "/v1/messages/count_tokens", json=OK)  # Ollama has no such route
     assert missing.status_code == 404 and missing.text == "404 page not found"
+
+
+def test_message_start_estimate_counts_blocks_as_go_reencodes_them(server: Any) -> None:
+    """anthropic.EstimateInputTokens: role and text bytes, tool blocks as Go re-encodes them, tools' name,
+    description and schema, all over four."""
+    history = [
+        *WEATHER_ASK,
+        {"role": "assistant", "content": [{"input": {"city": "Paris"}, "name": "get_weather", "type": "tool_use",
+                                           "id": "call_abcd1234"}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_abcd1234", "content": "Sunny, 22 C",
+                                      "is_error": False}]},
+    ]  # fmt: skip
+    body = {**GREEDY, "max_tokens": 1, "messages": history, "tools": [WEATHER_TOOL], "stream": True}
+    start = sse(post(server, body))[0][1]
+    size = len("user" + WEATHER_ASK[0]["content"])
+    size += len("assistant" + '{"type":"tool_use","id":"call_abcd1234","name":"get_weather","input":{"city":"Paris"}}')
+    size += len("user" + '{"type":"tool_result","tool_use_id":"call_abcd1234","content":"Sunny, 22 C"}')
+    schema = '{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}'
+    size += len("get_weather" + WEATHER_TOOL["description"] + schema)
+    assert start["message"]["usage"]["input_tokens"] == size // 4

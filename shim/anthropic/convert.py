@@ -482,7 +482,11 @@ def _count_block(block: dict[str, Any]) -> int:
 
 
 def _go_block(block: dict[str, Any]) -> dict[str, Any]:
-    """A request block as Go re-encodes its ContentBlock: its fields in order, empty ones left out."""
-    order = ("type", "text", "citations", "source", "id", "name", "input", "tool_use_id", "content", "is_error",
-             "thinking", "signature")  # fmt: skip
-    return {k: block[k] for k in order if k in block and (block[k] or k in ("text", "thinking"))}
+    """A request block as Go re-encodes its ContentBlock: fields in order, each kept as its tag says
+    (strings and flags omitempty, pointers and `any` whenever set, `input` omitzero)."""
+    kept = {}
+    for key in ("type", "text", "citations", "source", "id", "name", "input", "tool_use_id", "content", "is_error",
+                "thinking", "signature"):  # fmt: skip
+        if key in block and (block[key] or key in ("text", "source", "input", "content", "thinking")):
+            kept[key] = block[key]
+    return kept
