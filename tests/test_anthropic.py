@@ -382,11 +382,27 @@ def test_message_start_estimate_counts_blocks_as_go_reencodes_them(server: Any) 
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_abcd1234", "content": "Sunny, 22 C",
                                       "is_error": False}]},
     ]  # fmt: skip
-    body = {**GREEDY, "max_tokens": 1, "messages": history, "tools": [WEATHER_TOOL], "stream": True}
-    start = sse(post(server, body))[0][1]
+    body = {**GREEDY, "max_tokens": 8, "messages": history, "tools": [WEATHER_TOOL], "stream": True}
+    events = sse(post(server, body))
+    start = events[0][1]
+    assert events[1][1]["content_block"]["type"] == "thinking"  # a piece came first: the count was not known yet
     size = len("user" + WEATHER_ASK[0]["content"])
     size += len("assistant" + '{"type":"tool_use","id":"call_abcd1234","name":"get_weather","input":{"city":"Paris"}}')
     size += len("user" + '{"type":"tool_result","tool_use_id":"call_abcd1234","content":"Sunny, 22 C"}')
     schema = '{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}'
     size += len("get_weather" + WEATHER_TOOL["description"] + schema)
     assert start["message"]["usage"]["input_tokens"] == size // 4
+    assert events[-2][1]["usage"]["input_tokens"] > size // 4  # the true count, from the engine
+
+
+def test_message_start_has_the_true_count_when_the_answer_ends_first(server: Any) -> None:
+    """One token, the `<think>` marker, shows nothing: the first chunk is the final one, whose real prompt
+    count Ollama's converter uses instead of its estimate."""
+    events = sse(post(server, {**GREEDY, "max_tokens": 1, "messages": ASK, "stream": True}))
+    assert [n for n, _ in events] == ["message_start", "message_delta", "message_stop"]
+    native = native_chat(server, ASK)
+    assert (
+        events[0][1]["message"]["usage"]["input_tokens"] == native["prompt_eval_count"] > len("usertell me a joke") // 4
+    )
+    assert events[1][1] == {"type": "message_delta", "delta": {"stop_reason": "max_tokens"},
+                            "usage": {"input_tokens": native["prompt_eval_count"], "output_tokens": 1}}  # fmt: skip
