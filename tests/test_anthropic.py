@@ -406,3 +406,26 @@ def test_message_start_has_the_true_count_when_the_answer_ends_first(server: Any
     )
     assert events[1][1] == {"type": "message_delta", "delta": {"stop_reason": "max_tokens"},
                             "usage": {"input_tokens": native["prompt_eval_count"], "output_tokens": 1}}  # fmt: skip
+
+
+def test_a_claude_code_shaped_request(server: Any) -> None:
+    """What Claude Code sends beyond the basics (cache_control, metadata, tool_choice, JSON Schema keywords,
+    its headers) is accepted and ignored as Ollama does, and the tool loop still works."""
+    draft = {"$schema": "http://json-schema.org/draft-07/schema#", "additionalProperties": False}
+    tool = {**WEATHER_TOOL, "input_schema": {**draft, **WEATHER_TOOL["input_schema"]}}
+    body = {
+        **GREEDY,
+        "stream": True,
+        "system": [{"type": "text", "text": "You are a helpful assistant.", "cache_control": {"type": "ephemeral"}}],
+        "messages": [{"role": "user", "content": [{"type": "text", "text": WEATHER_ASK[0]["content"],
+                                                   "cache_control": {"type": "ephemeral"}}]}],
+        "tools": [tool],
+        "tool_choice": {"type": "auto"},
+        "metadata": {"user_id": "user_abc_account__session_123"},
+        "thinking": {"type": "disabled"},
+    }  # fmt: skip
+    headers = {"x-api-key": "ollama", "anthropic-version": "2023-06-01", "anthropic-beta": "claude-code-20250219"}
+    events = sse(post(server, body, headers=headers))
+    block = next(d["content_block"] for n, d in events if n == "content_block_start")
+    assert block["type"] == "tool_use" and block["name"] == "get_weather"
+    assert events[-2][1]["delta"] == {"stop_reason": "tool_use"}
