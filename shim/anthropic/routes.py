@@ -65,24 +65,24 @@ class AnthropicAPI:
         return [Route("/v1/messages", self.endpoint, methods=["POST"])]
 
     async def endpoint(self, request: Request) -> Response:
-        streamed: list[bool] = []  # set once the request is bound: whether the middleware set SSE headers
+        stream = False  # whether the middleware had set the SSE headers when the handler refused
         try:
-            return await self.messages(request, streamed)
+            try:
+                body = decode(await request.body())
+            except GoJSONError as e:  # an empty body too: gin's binding reports io.EOF as "EOF"
+                raise AnthropicError(e.message) from None
+            req = bind(body)
+            stream = bool(req.get("stream"))
+            return await self.messages(request, req)
         except AnthropicError as e:
             return _refused(e)
         except (ApiError, EngineError) as e:
-            return _handler_error(e.message, e.status, any(streamed))
+            return _handler_error(e.message, e.status, stream)
         except Exception as e:  # a bug must still answer in Anthropic's shape and leave the server up
             log.exception("unexpected error in %s", request.url.path)
             return _handler_error(str(e) or type(e).__name__, 500)
 
-    async def messages(self, request: Request, streamed: list[bool]) -> Response:
-        try:
-            body = decode(await request.body())
-        except GoJSONError as e:  # an empty body too: gin's binding reports io.EOF as "EOF"
-            raise AnthropicError(e.message) from None
-        req = bind(body)
-        streamed.append(bool(req.get("stream")))
+    async def messages(self, request: Request, req: dict[str, Any]) -> Response:
         native = chat_request(req)
         completion = await self.native.prepare_chat(native, relax_thinking=True)
         message_id = new_id("msg")
