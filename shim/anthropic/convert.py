@@ -69,9 +69,7 @@ def new_id(prefix: str) -> str:
 # MessageParam has its own UnmarshalJSON: decoding it is a separate json.Unmarshal whose error aborts the
 # request, re-labelled by the outer decoder as the `messages` field of MessagesRequest (type kept).
 _RAW_MESSAGE = 'struct { Role string "json:\\"role\\""; Content json.RawMessage "json:\\"content\\"" }'
-_BLOCK_FIELDS = {"type": "string", "text": "string", "citations": "[]anthropic.Citation",
-                 "source": "anthropic.ImageSource", "id": "string", "name": "string", "tool_use_id": "string",
-                 "is_error": "bool", "thinking": "string", "signature": "string"}  # fmt: skip
+_STRING_FIELDS = ("type", "text", "id", "name", "tool_use_id", "thinking", "signature")  # of ContentBlock
 _SOURCE_FIELDS = ("type", "media_type", "data", "url")
 
 
@@ -102,10 +100,10 @@ def _content_block(block: Any) -> dict[str, Any]:
         elif field == "citations":
             if not isinstance(value, list):
                 raise _message_error(value, "[]anthropic.Citation")
-        elif field in _BLOCK_FIELDS:
-            wanted = bool if _BLOCK_FIELDS[field] == "bool" else str
-            if not isinstance(value, wanted):
-                raise _message_error(value, _BLOCK_FIELDS[field])
+        elif field == "is_error" and not isinstance(value, bool):
+            raise _message_error(value, "bool")
+        elif field in _STRING_FIELDS and not isinstance(value, str):
+            raise _message_error(value, "string")
         out[field] = value
     return out
 
@@ -143,6 +141,7 @@ def _struct(name: str, fields: dict[str, Any]) -> Any:
     return _nested(Struct(name, fields, "anthropic"), f"anthropic.{name}")
 
 
+_TOOL = _struct("Tool", {"type": STRING, "name": STRING, "description": STRING, "input_schema": _any, "max_uses": INT})
 MESSAGES_REQUEST = Struct(
     "MessagesRequest",
     {
@@ -155,12 +154,7 @@ MESSAGES_REQUEST = Struct(
         "top_p": FLOAT64,
         "top_k": INT,
         "stop_sequences": _list_of(STRING, "[]string"),
-        "tools": _list_of(
-            _struct(
-                "Tool", {"type": STRING, "name": STRING, "description": STRING, "input_schema": _any, "max_uses": INT}
-            ),
-            "[]anthropic.Tool",
-        ),  # fmt: skip
+        "tools": _list_of(_TOOL, "[]anthropic.Tool"),
         "tool_choice": _struct("ToolChoice", {"type": STRING, "name": STRING, "disable_parallel_tool_use": BOOL}),
         "thinking": _struct("ThinkingConfig", {"type": STRING, "budget_tokens": INT}),
         "metadata": _struct("Metadata", {"user_id": STRING}),
@@ -205,9 +199,7 @@ def chat_request(req: dict[str, Any]) -> dict[str, Any]:
         messages += _message(message)
 
     options: dict[str, Any] = {"num_predict": req["max_tokens"]}
-    for key, option in (("temperature", "temperature"), ("top_p", "top_p"), ("top_k", "top_k")):
-        if key in req:
-            options[option] = req[key]
+    options |= {key: req[key] for key in ("temperature", "top_p", "top_k") if key in req}
     if req.get("stop_sequences"):
         options["stop"] = req["stop_sequences"]
 
@@ -291,9 +283,10 @@ def _message(message: dict[str, Any]) -> list[dict[str, Any]]:
             results.append(result)
         elif kind == "thinking":
             thinking = block.get("thinking", thinking)
-    out = results if role == "user" else []
-    if text and "".join(text) or images or calls or thinking:
-        converted: dict[str, Any] = {"role": role, "content": "".join(text)}
+    out = results if role == "user" else []  # a user's tool results come before the rest of its message
+    joined = "".join(text)
+    if joined or images or calls or thinking:
+        converted: dict[str, Any] = {"role": role, "content": joined}
         if images:
             converted["images"] = images
         if calls:
