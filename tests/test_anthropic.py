@@ -429,3 +429,31 @@ def test_a_claude_code_shaped_request(server: Any) -> None:
     block = next(d["content_block"] for n, d in events if n == "content_block_start")
     assert block["type"] == "tool_use" and block["name"] == "get_weather"
     assert events[-2][1]["delta"] == {"stop_reason": "tool_use"}
+
+
+def test_mixed_blocks_become_the_native_messages(server: Any) -> None:
+    """An assistant's thinking, text and tool_use make one message, a user's tool_result a `tool` message
+    beside its text: the prompt has exactly the native request's token count (thinking off, so the earlier
+    thinking is not rendered either way; the count is what the API lets a test observe)."""
+    call = {"id": "call_abcd1234", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+    native_messages = [
+        *WEATHER_ASK,
+        {"role": "assistant", "content": "Let me check.", "thinking": "I should call a tool.", "tool_calls": [call]},
+        {"role": "tool", "content": "Sunny, 22 C", "tool_call_id": "call_abcd1234"},
+        {"role": "user", "content": "thanks"},
+    ]
+    native_tool = {"type": "function", "function": {"name": "get_weather", "description": WEATHER_TOOL["description"],
+                                                    "parameters": WEATHER_TOOL["input_schema"]}}  # fmt: skip
+    native = native_chat(server, native_messages, tools=[native_tool], think=False, options={"num_predict": 1})
+    history = [
+        *WEATHER_ASK,
+        {"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "I should call a tool.", "signature": ""},
+            {"type": "text", "text": "Let me check."},
+            {"type": "tool_use", "id": "call_abcd1234", "name": "get_weather", "input": {"city": "Paris"}}]},
+        {"role": "user", "content": [
+            {"type": "text", "text": "thanks"},
+            {"type": "tool_result", "tool_use_id": "call_abcd1234", "content": "Sunny, 22 C"}]},
+    ]  # fmt: skip
+    body = {**GREEDY, "max_tokens": 1, "messages": history, "tools": [WEATHER_TOOL], "thinking": {"type": "disabled"}}
+    assert post(server, body).json()["usage"]["input_tokens"] == native["prompt_eval_count"]
