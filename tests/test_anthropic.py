@@ -101,17 +101,20 @@ def test_stream_text_and_final_message(client: anthropic.Anthropic) -> None:
     assert final.stop_reason == "end_turn" and final.usage.output_tokens > 0
 
 
+@pytest.mark.parametrize("think", [False, True])
 @pytest.mark.parametrize("stream", [False, True])
-def test_tool_use_round_trip(client: anthropic.Anthropic, stream: bool) -> None:
-    """call -> tool_result by tool_use_id -> answer, the way Claude Code loops."""
-    ask = {**SDK, "tools": [WEATHER_TOOL], "thinking": {"type": "disabled"}}
+def test_tool_use_round_trip(client: anthropic.Anthropic, stream: bool, think: bool) -> None:
+    """call -> tool_result by tool_use_id -> answer, the way Claude Code loops (thinking blocks sent back)."""
+    ask = {**SDK, "tools": [WEATHER_TOOL], "thinking": {"type": "enabled", "budget_tokens": 1024} if think else
+           {"type": "disabled"}}  # fmt: skip
     if stream:
         with client.messages.stream(messages=WEATHER_ASK, **ask) as s:  # type: ignore[arg-type]
             first = s.get_final_message()
     else:
         first = client.messages.create(messages=WEATHER_ASK, **ask)  # type: ignore[arg-type]
     assert first.stop_reason == "tool_use"
-    (call,) = first.content
+    *thought, call = first.content
+    assert [b.thinking for b in thought] == ([corpus.TOOL_THINK] if think else [])  # type: ignore[union-attr]
     assert call.type == "tool_use" and call.name == "get_weather" and call.input == {"city": "Paris"}
     assert CALL_ID.fullmatch(call.id)
     history = [
@@ -120,8 +123,8 @@ def test_tool_use_round_trip(client: anthropic.Anthropic, stream: bool) -> None:
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "Sunny, 22 C"}]},
     ]
     answer = client.messages.create(messages=history, **ask)  # type: ignore[arg-type]
-    assert [b.type for b in answer.content] == ["text"] and answer.stop_reason == "end_turn"
-    assert answer.content[0].text == corpus.RESULT_ANSWER  # type: ignore[union-attr]
+    assert [b.type for b in answer.content] == ["thinking", "text"][not think :] and answer.stop_reason == "end_turn"
+    assert answer.content[-1].text == corpus.RESULT_ANSWER  # type: ignore[union-attr]
 
 
 def test_tool_result_blocks_reach_the_prompt_like_native_tool_messages(server: Any) -> None:
