@@ -22,7 +22,7 @@ import secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import mlx.core as mx
@@ -30,9 +30,9 @@ import mlx.core as mx
 from registry.store import StoredModel
 from shim.engine.batch import ModelBatch, Sequence
 from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model, weights_bytes
-from shim.engine.prompt import build_prompt, stop_token_ids
+from shim.engine.prompt import build_prompt, render_prompt, stop_token_ids
 from shim.engine.runner import Completion, _sampler, logits_processors
-from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, EngineError, Piece
+from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, EngineError, Piece, TokenLogprob
 from shim.options import capped_num_ctx
 
 log = logging.getLogger("mlx_shim")
@@ -40,6 +40,11 @@ log = logging.getLogger("mlx_shim")
 
 class Cancelled(Exception):
     """Raised inside a job's own work (an embedding) when its client has gone."""
+
+
+@dataclass
+class Rendered:
+    text: str
 
 
 Event = Piece | Done | EngineError
@@ -195,6 +200,26 @@ class Engine:
             raise EngineError("embedding ended without a result")
         return result
 
+    async def render(self, req: CompletionRequest) -> str:
+        """The prompt text `req` would run on, without running it (Ollama's `_debug_render_only`): rendered on
+        the worker thread with the model loaded, as Ollama renders after scheduling the runner."""
+
+        def work(job: _Job, loaded: LoadedModel) -> None:
+            num_ctx = capped_num_ctx(req.options.num_ctx, loaded.info.context_length)
+            opts = replace(req.options, num_ctx=num_ctx)
+            job.put(Rendered(render_prompt(replace(req, options=opts), loaded.tokenizer, num_ctx)))  # type: ignore[arg-type]
+
+        rendered = None
+        batches = self._submit(_Job("work", req.model, keep_alive=req.keep_alive, work=work))
+        try:
+            async for batch in batches:
+                rendered = next((e for e in batch if isinstance(e, Rendered)), rendered)
+        finally:
+            await batches.aclose()
+        if rendered is None:
+            raise EngineError("rendering ended without a result")
+        return rendered.text
+
     async def _submit(self, job: _Job) -> AsyncIterator[list[Piece | Done]]:
         """Yield the job's events in batches (what arrived since the last look); raise its EngineError."""
         with self._pending_lock:
@@ -342,6 +367,7 @@ class Engine:
             shift=shift,
             tools=req.tools,
             stop_ids=stop_token_ids(req, loaded.tokenizer),
+            logprobs=req.logprobs,
             emit=job.put,
         )
         sequence = Sequence(
@@ -457,11 +483,13 @@ async def collect(batches: AsyncIterator[list[Piece | Done]]) -> tuple[Piece, Do
     content: list[str] = []
     thinking: list[str] = []
     tool_calls: list[dict] = []
+    logprobs: list[TokenLogprob] = []
     async for batch in batches:
         for event in batch:
             if isinstance(event, Done):
-                return Piece("".join(content), "".join(thinking), tool_calls), event
+                return Piece("".join(content), "".join(thinking), tool_calls, logprobs), event
             content.append(event.content)
             thinking.append(event.thinking)
             tool_calls += event.tool_calls
+            logprobs += event.logprobs
     raise EngineError("generation ended without a result")
