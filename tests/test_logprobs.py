@@ -259,3 +259,18 @@ def test_openai_debug_render(server: Server) -> None:
     out = _post(server, "/v1/chat/completions", body).json()
     assert "USER-TEXT" in out["_debug_info"]["rendered_template"]
     assert list(out)[-1] == "_debug_info"
+
+
+def test_openai_debug_render_stream_and_completions(server: Server) -> None:
+    """Ollama's /v1 writers turn the unfinished debug answer into one chunk (no [DONE]); a text completion has
+    no field for the rendered prompt."""
+    body = {"model": "qwen-tiny", "messages": [{"role": "user", "content": "hi"}], "_debug_render_only": True,
+            "stream": True}  # fmt: skip
+    response = _post(server, "/v1/chat/completions", body)
+    assert response.headers["content-type"] == "text/event-stream"
+    frames = [f for f in response.text.split("\n\n") if f]
+    assert len(frames) == 1 and frames[0].startswith("data: {")
+    chunk = json.loads(frames[0].removeprefix("data: "))
+    assert chunk["object"] == "chat.completion.chunk" and chunk["choices"][0]["finish_reason"] is None
+    out = _post(server, "/v1/completions", {"model": "tiny", "prompt": "hi", "_debug_render_only": True}).json()
+    assert out["choices"] == [{"text": "", "index": 0, "finish_reason": None}] and "_debug_info" not in out
