@@ -214,29 +214,15 @@ def test_debug_render_empty_prompt_is_a_load(server: Server) -> None:
 def test_openai_chat_logprobs(server: Server) -> None:
     client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused")
     messages: Any = [{"role": "user", "content": "hello there"}]
-    response = client.chat.completions.create(
-        model="qwen-tiny",
-        messages=messages,
-        temperature=0,
-        max_tokens=10,
-        logprobs=True,
-        top_logprobs=2,
-        reasoning_effort="none",
-    )
+    ask: Any = {"model": "qwen-tiny", "messages": messages, "temperature": 0, "max_tokens": 10, "logprobs": True,
+                "reasoning_effort": "none"}  # fmt: skip
+    response = client.chat.completions.create(**ask, top_logprobs=2)
     choice = response.choices[0]
     assert choice.logprobs is not None and choice.logprobs.content
     assert "".join(e.token for e in choice.logprobs.content) == choice.message.content
     for e in choice.logprobs.content:
         assert e.logprob <= 0 and len(e.top_logprobs) == 2
-    stream = client.chat.completions.create(
-        model="qwen-tiny",
-        messages=messages,
-        temperature=0,
-        max_tokens=10,
-        logprobs=True,
-        stream=True,
-        reasoning_effort="none",
-    )
+    stream = client.chat.completions.create(**ask, stream=True)
     streamed = [e.token for chunk in stream for c in chunk.choices if c.logprobs for e in c.logprobs.content or []]
     assert streamed == [e.token for e in choice.logprobs.content]
     plain = client.chat.completions.create(model="qwen-tiny", messages=messages, temperature=0, max_tokens=5)

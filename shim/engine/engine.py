@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, TypeVar
 
 import mlx.core as mx
 
@@ -48,6 +48,7 @@ class Rendered:
 
 
 Event = Piece | Done | EngineError
+R = TypeVar("R")
 BATCH_INTERVAL = 0.004  # seconds: at most 250 loop wake-ups a second per stream
 SERVER_BUSY = "server busy, please try again.  maximum pending requests exceeded"  # two spaces, as Ollama
 
@@ -189,16 +190,7 @@ class Engine:
                 raise EngineError(e.message, 400) from None
             job.put(EmbedResult(vectors, count, job.ready_ns - job.created_ns))  # type: ignore[arg-type]
 
-        result = None
-        batches = self._submit(_Job("work", req.model, keep_alive=req.keep_alive, work=work))
-        try:
-            async for batch in batches:
-                result = next((e for e in batch if isinstance(e, EmbedResult)), result)
-        finally:
-            await batches.aclose()  # at once when the handler is cancelled (client gone): the job stops
-        if result is None:
-            raise EngineError("embedding ended without a result")
-        return result
+        return await self._work(req.model, req.keep_alive, work, EmbedResult, "embedding")
 
     async def render(self, req: CompletionRequest) -> str:
         """The prompt text `req` would run on, without running it (Ollama's `_debug_render_only`): rendered on
@@ -209,16 +201,23 @@ class Engine:
             opts = replace(req.options, num_ctx=num_ctx)
             job.put(Rendered(render_prompt(replace(req, options=opts), loaded.tokenizer, num_ctx)))  # type: ignore[arg-type]
 
-        rendered = None
-        batches = self._submit(_Job("work", req.model, keep_alive=req.keep_alive, work=work))
+        return (await self._work(req.model, req.keep_alive, work, Rendered, "rendering")).text
+
+    async def _work(
+        self, stored: StoredModel, keep_alive: float | None, work: Callable[[_Job, LoadedModel], None],
+        result: type[R], what: str,
+    ) -> R:  # fmt: skip
+        """Run `work` on the worker thread once the model is loaded, and return the `result` it puts."""
+        found = None
+        batches = self._submit(_Job("work", stored, keep_alive=keep_alive, work=work))
         try:
             async for batch in batches:
-                rendered = next((e for e in batch if isinstance(e, Rendered)), rendered)
+                found = next((e for e in batch if isinstance(e, result)), found)
         finally:
-            await batches.aclose()
-        if rendered is None:
-            raise EngineError("rendering ended without a result")
-        return rendered.text
+            await batches.aclose()  # at once when the handler is cancelled (client gone): the job stops
+        if found is None:
+            raise EngineError(f"{what} ended without a result")
+        return found
 
     async def _submit(self, job: _Job) -> AsyncIterator[list[Piece | Done]]:
         """Yield the job's events in batches (what arrived since the last look); raise its EngineError."""

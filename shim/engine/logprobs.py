@@ -70,7 +70,7 @@ class LogprobRecorder:
             raw = text.encode()
             if "\ufffd" in text and self._byte_level:
                 piece = self._hf.convert_ids_to_tokens(token)
-                decoded = _UNICODE_TO_BYTE
+                decoded = byte_decoder()
                 if isinstance(piece, str) and all(c in decoded for c in piece):
                     raw = bytes(decoded[c] for c in piece)
             cached = self._texts[token] = (text, raw)
@@ -83,7 +83,7 @@ def _is_byte_level(hf: Any) -> bool:
 
 
 @functools.cache
-def _byte_map() -> dict[str, int]:
+def byte_decoder() -> dict[str, int]:
     """GPT-2's byte-to-unicode table, inverted: the vocabulary characters of byte-level BPE to their bytes."""
     printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
     chars = list(printable)
@@ -94,6 +94,3 @@ def _byte_map() -> dict[str, int]:
             chars.append(256 + n)
             n += 1
     return {chr(c): b for b, c in zip(printable, chars, strict=True)}
-
-
-_UNICODE_TO_BYTE = _byte_map()
