@@ -9,13 +9,18 @@ from __future__ import annotations
 import json
 import math
 import threading
+from pathlib import Path
 from typing import Any
 
 import httpx
+import mlx.core as mx
 import ollama
 import openai
 import pytest
+from mlx_lm.tokenizer_utils import load as load_tokenizer
 
+from shim.engine.logprobs import LogprobRecorder
+from shim.jsonbytes import go_float, go_json
 from tests.conftest import Server
 
 GREEDY = {"temperature": 0, "repeat_penalty": 1.0, "num_predict": 12}
@@ -260,3 +265,26 @@ def test_openai_debug_render_stream_and_completions(server: Server) -> None:
     assert chunk["object"] == "chat.completion.chunk" and chunk["choices"][0]["finish_reason"] is None
     out = _post(server, "/v1/completions", {"model": "tiny", "prompt": "hi", "_debug_render_only": True}).json()
     assert out["choices"] == [{"text": "", "index": 0, "finish_reason": None}] and "_debug_info" not in out
+
+
+def test_partial_utf8_token_reports_its_real_bytes(tiny_model_dir: Path) -> None:
+    """A byte-level BPE token holding one byte of a multi-byte character decodes to U+FFFD on its own (as in
+    Ollama's token text), but its `bytes` are the byte it stands for."""
+    tokenizer = load_tokenizer(tiny_model_dir)
+    recorder = LogprobRecorder(tokenizer, 0)
+    first_byte = tokenizer._tokenizer.convert_tokens_to_ids("Ã")  # GPT-2's character for the byte 0xC3
+    assert isinstance(first_byte, int)
+    entry = recorder.record(first_byte, mx.log(mx.full((tokenizer.vocab_size,), 1 / tokenizer.vocab_size)))
+    assert entry.token == "\ufffd" and entry.bytes == b"\xc3"
+    assert entry.logprob == pytest.approx(-math.log(tokenizer.vocab_size), abs=1e-4)
+    word = tokenizer.encode(" sky", add_special_tokens=False)[0]
+    assert recorder.record(word, mx.zeros((tokenizer.vocab_size,))).bytes == recorder._text(word)[0].encode()
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(-3.814697265625e-06, b"-0.000003814697265625"), (-5e-07, b"-5e-7"), (-16.0, b"-16"), (0.0, b"0"),
+     (-0.051138877868652344, b"-0.051138877868652344"), (1e21, b"1e+21"), (-1.5e-10, b"-1.5e-10")],
+)  # fmt: skip
+def test_logprob_numbers_as_go_writes_float64(value: float, text: bytes) -> None:
+    assert go_json([go_float(value)]) == b"[" + text + b"]"

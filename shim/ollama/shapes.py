@@ -10,6 +10,7 @@ from registry.model_dir import ModelDirInfo
 from registry.store import StoredModel
 from shim.engine import Done, Piece
 from shim.engine.types import TokenLogprob
+from shim.jsonbytes import go_float
 from shim.timefmt import local_from_ns, now_utc
 
 
@@ -36,17 +37,12 @@ def logprobs(entries: list[TokenLogprob]) -> list[dict[str, Any]]:
 
 
 def _logprob(entry: TokenLogprob) -> dict[str, Any]:
-    out: dict[str, Any] = {"token": entry.token, "logprob": _go_float(entry.logprob)}
+    out: dict[str, Any] = {"token": entry.token, "logprob": go_float(entry.logprob)}
     if entry.bytes:
         out["bytes"] = list(entry.bytes)
     if entry.top:
         out["top_logprobs"] = [_logprob(t) for t in entry.top]
     return out
-
-
-def _go_float(value: float) -> float | int:
-    """Go writes a float64 with an integral value without a fraction (`0`, not `0.0`)."""
-    return int(value) if value.is_integer() else value
 
 
 def debug_info(rendered: str) -> dict[str, Any]:
