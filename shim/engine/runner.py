@@ -141,12 +141,14 @@ def run_completion(
     cancelled: threading.Event,
     format: str | dict[str, Any] | None = None,
     stop_ids: frozenset[int] = frozenset(),
+    logprobs: int | None = None,
 ) -> Done:
     """One completion on mlx-lm's generate_step, outside the scheduler: the same pipeline for tests and
     scripts that drive a model in-process."""
     completion = Completion(
-        tokenizer, prompt, opts, think=think, shift=shift, tools=tools, stop_ids=stop_ids, emit=emit
-    )
+        tokenizer, prompt, opts, think=think, shift=shift, tools=tools, stop_ids=stop_ids, logprobs=logprobs,
+        emit=emit,
+    )  # fmt: skip
     steps = generate_step(
         mx.array(prompt),
         model,
