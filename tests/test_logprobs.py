@@ -127,7 +127,7 @@ def test_concurrent_requests_with_and_without_logprobs(server: Server) -> None:
         "with": {"logprobs": True, "top_logprobs": 2},
         "penalised": {"logprobs": True, "top_logprobs": 2, "options": {**GREEDY, "repeat_penalty": 1.3}},
         "without": {},
-        "other": {"prompt": "Tell me a story"},
+        "other": {"prompt": "Tell me a story", "options": {**GREEDY, "num_predict": 48}},  # runs on as others join
     }
     alone = {name: _post(server, "/api/generate", {**body, **extra}).json() for name, extra in asks.items()}
     results: dict[str, Any] = {}
@@ -288,3 +288,18 @@ def test_partial_utf8_token_reports_its_real_bytes(tiny_model_dir: Path) -> None
 )  # fmt: skip
 def test_logprob_numbers_as_go_writes_float64(value: float, text: bytes) -> None:
     assert go_json([go_float(value)]) == b"[" + text + b"]"
+
+
+def test_thinking_tokens_report_their_logprobs(server: Server) -> None:
+    """Every generated token but the end of turn has its entry, thinking and markers included (Ollama's runner
+    reports per token, before the server splits thinking out)."""
+    body = {"model": "qwen-tiny", "messages": [{"role": "user", "content": "hello there"}], "options": GREEDY,
+            "logprobs": True}  # fmt: skip
+    chunks = _lines(_post(server, "/api/chat", body))
+    final = chunks[-1]
+    assert final["done_reason"] == "length"  # 12 tokens of thinking: no end-of-turn token among them
+    entries = [e for c in chunks for e in c.get("logprobs", [])]
+    assert len(entries) == final["eval_count"]
+    assert any(c["message"].get("thinking") and c.get("logprobs") for c in chunks)
+    thinking = "".join(c["message"].get("thinking", "") for c in chunks)
+    assert thinking and thinking in "".join(e["token"] for e in entries)
