@@ -127,8 +127,8 @@ def details(info: ModelDirInfo) -> dict[str, Any]:
     return {
         "parent_model": "",
         "format": "safetensors",
-        "family": info.architecture,
-        "families": [info.architecture],
+        "family": info.family,
+        "families": [info.family],
         "parameter_size": info.parameter_size,
         "quantization_level": info.quantization_level,
     }
