@@ -38,7 +38,7 @@ def render_prompt(req: CompletionRequest, tokenizer: Any, num_ctx: int) -> str:
 def _chat_prompt(req: CompletionRequest, tokenizer: Any, num_ctx: int) -> tuple[str, list[int]]:
     """The rendered messages and their tokens; history that does not fit loses its oldest messages."""
     assert req.messages is not None
-    lead = tokenizer.decode(req.context) if req.context else ""
+    lead = tokenizer.decode(_context(req, tokenizer))
     template = _parse(req.template) if req.template else None
     if template is None and not getattr(tokenizer, "chat_template", None):
         template = _parse(DEFAULT_TEMPLATE)  # a base model without a chat template, as Ollama treats one
@@ -65,7 +65,7 @@ def _infill_tokens(req: CompletionRequest, tokenizer: Any) -> list[int]:
     prefix, suffix = req.infill.prefix, req.infill.suffix
     if req.template:
         values = generate_values(prefix, suffix=suffix, think=req.think)
-        lead = tokenizer.decode(req.context) if req.context else ""
+        lead = tokenizer.decode(_context(req, tokenizer))
         return _encode(tokenizer, lead + _execute(_parse(req.template), values), special=True)
     fmt = tokenizer_infill_format(tokenizer)
     if fmt is None:
@@ -74,7 +74,18 @@ def _infill_tokens(req: CompletionRequest, tokenizer: Any) -> list[int]:
     after = [tokenizer.convert_tokens_to_ids(fmt.suffix), *_encode_code(tokenizer, suffix)]
     middle = [tokenizer.convert_tokens_to_ids(fmt.middle)] if fmt.middle else []
     parts = after + before if fmt.suffix_first else before + after
-    return list(req.context or []) + _encode(tokenizer, "", special=True) + parts + middle
+    return _context(req, tokenizer) + _encode(tokenizer, "", special=True) + parts + middle
+
+
+def _context(req: CompletionRequest, tokenizer: Any) -> list[int]:
+    """The deprecated `context` tokens, which a client may have kept from another model: ids outside this
+    vocabulary are the client's error, not a decoder crash."""
+    tokens = list(req.context or [])
+    size = len(tokenizer._tokenizer)
+    bad = next((t for t in tokens if not 0 <= t < size), None)
+    if bad is not None:
+        raise EngineError(f"invalid context: token {bad} is not in the model's vocabulary", 400)
+    return tokens
 
 
 def _encode_code(tokenizer: Any, text: str) -> list[int]:
