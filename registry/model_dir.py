@@ -19,6 +19,10 @@ from registry.infill import infill_format, vocabulary_has
 # Encoder-only architectures: embedding models (mlx-shim runs them with shim/embedding, not mlx-lm).
 ENCODER_ARCHITECTURES = ("bert", "nomic_bert")
 
+# Where Ollama's name for an architecture (GGUF's general.architecture, which clients show as the family)
+# differs from the Hugging Face model_type: llama.cpp converts Mistral-style models as llama.
+GGUF_ARCHITECTURES = {"mistral": "llama", "mixtral": "llama", "nomic_bert": "nomic-bert", "gemma3_text": "gemma3"}
+
 
 class NotAModelDir(ValueError):
     pass
@@ -69,6 +73,11 @@ class ModelDirInfo:
             capabilities=capabilities,
             config=config,
         )
+
+    @property
+    def family(self) -> str:
+        """The architecture as Ollama names it (details.family, model_info's general.architecture)."""
+        return GGUF_ARCHITECTURES.get(self.architecture, self.architecture)
 
     @property
     def parameter_size(self) -> str:

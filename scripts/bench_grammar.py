@@ -35,6 +35,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from shim.engine.grammar import COMPILE_OPTIONS, WHITESPACE, Grammars, JsonConstraint  # noqa: E402  (the server's own settings)
+from shim.engine.logprobs import byte_decoder  # noqa: E402
 
 # Schemas with the shapes the tests use, and a valid document of each (what the model "samples").
 CASES: list[tuple[str, dict[str, Any], Any]] = [
@@ -68,19 +69,6 @@ def bpe_151k(cache: Path) -> Tokenizer:
     cache.parent.mkdir(parents=True, exist_ok=True)
     tok.save(str(cache))
     return tok
-
-
-def _byte_decoder() -> dict[str, int]:
-    """GPT-2's byte <-> printable-character table, reversed (byte-level BPE token text to bytes)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), 256))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {chr(c): b for b, c in zip(bs, cs, strict=True)}
 
 
 class Engine:
@@ -133,7 +121,7 @@ class OutlinesCore(Engine):
     def __init__(self, tok: Tokenizer, eos: int) -> None:
         super().__init__(tok, eos)
         t = time.perf_counter()
-        decode = _byte_decoder()
+        decode = byte_decoder()
         specials = {a.content for a in tok.get_added_tokens_decoder().values()}
         vocab: dict[bytes, list[int]] = {}
         for text, i in tok.get_vocab().items():

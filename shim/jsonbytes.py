@@ -6,6 +6,7 @@ write `<`. Those characters can only occur inside JSON strings, so replacing the
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -26,3 +27,16 @@ def go_json(obj: Any) -> bytes:
         if raw in data:
             data = data.replace(raw, escaped)
     return data
+
+
+def go_float(value: float) -> orjson.Fragment:
+    """A float64 as Go's encoding/json writes it: the shortest digits that read back the same, in plain
+    notation from 1e-6 up to 1e21 (`-0.000003814697265625`, `-16`), else as `-5e-7` (orjson writes the
+    former `-3.814697265625e-6` and `-16.0`)."""
+    text = repr(value)
+    if value != 0 and (abs(value) < 1e-6 or abs(value) >= 1e21):
+        if text[-4:-1] == "e-0":  # Go trims the exponent's leading zero: e-07 -> e-7
+            text = text[:-2] + text[-1]
+    else:
+        text = format(Decimal(text), "f").removesuffix(".0")
+    return orjson.Fragment(text.encode())

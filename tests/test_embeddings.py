@@ -291,7 +291,7 @@ def test_nomic_bert_matches_its_reference_forward(embed_server: Server, client: 
     assert np.max(np.abs(np.asarray(response.embeddings[0]) - expected)) < 1e-4
     assert cosine(response.embeddings[0], response.embeddings[1]) < 0.999  # rotary: the order is seen
     show = post(embed_server, "/api/show", {"model": "nomic-tiny"}).json()
-    assert (show["details"]["family"], show["capabilities"]) == ("nomic_bert", ["embedding"])
+    assert (show["details"]["family"], show["capabilities"]) == ("nomic-bert", ["embedding"])
 
 
 def test_quantized_encoder_computes_what_its_unpacked_weights_do(embed_server: Server, client: ollama.Client) -> None:

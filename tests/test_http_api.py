@@ -193,6 +193,16 @@ def test_raw_has_no_context_and_context_continues(server: Any) -> None:
     assert follow["context"][: len(first["context"])] == first["context"]
 
 
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("token", [-1, 10**6])
+def test_context_from_another_vocabulary_is_a_clear_400(server: Any, token: int, stream: bool) -> None:
+    body = {"model": "qwen-tiny", "prompt": "Hi", "context": [9, token], "stream": stream, "options": GREEDY}
+    resp = post(server, "/api/generate", body)
+    assert resp.status_code == 400
+    assert resp.json() == {"error": f"invalid context: token {token} is not in the model's vocabulary"}
+    assert post(server, "/api/generate", {**body, "context": [9]}).status_code == 200  # and it keeps serving
+
+
 def test_request_template_override(server: Any) -> None:
     resp = post(
         server,

@@ -146,3 +146,26 @@ def test_a_model_that_fails_to_load_answers_500_and_the_server_keeps_serving(
         assert ok.status_code == 200 and ok.json()["done"]
     finally:
         stop_server(server)
+
+
+@pytest.mark.parametrize(
+    ("model_type", "family"),
+    [("qwen2", "qwen2"), ("llama", "llama"), ("mistral", "llama"), ("nomic_bert", "nomic-bert"), ("phi3", "phi3")],
+)
+def test_family_is_ollamas_architecture_name(
+    tmp_path: Path, tiny_model_dir: Path, model_type: str, family: str
+) -> None:
+    """details.family and general.architecture use GGUF's names, which clients show (`ollama show`)."""
+    from registry.model_dir import ModelDirInfo
+    from shim.ollama.shapes import details
+    from shim.ollama.show import model_info
+
+    model = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, model)
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "model_type": model_type}))
+    info = ModelDirInfo.read(model)
+    assert info.architecture == model_type  # what loads it
+    assert details(info)["family"] == family and details(info)["families"] == [family]
+    shown = model_info(info)
+    assert shown["general.architecture"] == family and f"{family}.block_count" in shown

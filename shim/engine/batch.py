@@ -120,6 +120,7 @@ class ModelBatch:
     def _insert(self, seq: Sequence, tokens: list[int], cached: Cached | None = None) -> None:
         """Queue `tokens` for prefill in the BatchGenerator, from the longest cached prefix of them."""
         cache, rest = cached or self._cached(tokens)
+        seq.completion.restart()
         left = seq.completion.limit - len(seq.completion.generated) if seq.completion.limit > 0 else UNLIMITED
         (uid,) = self.generator.insert(
             [rest],
@@ -133,6 +134,7 @@ class ModelBatch:
 
     def _go_solo(self, seq: Sequence, tokens: list[int]) -> None:
         cache, rest = self._cached(tokens)
+        seq.completion.restart()
         if cache is None:
             cache = make_prompt_cache(self.model)
         prefix = tokens[: len(tokens) - len(rest)]
@@ -187,7 +189,7 @@ class ModelBatch:
             if seq is None:
                 continue
             seq.context.append(response.token)
-            finished = seq.completion.feed(response.token)
+            finished = seq.completion.feed(response.token, response.logprobs)
             if response.finish_reason is not None:  # the generator already let it go (its max_tokens)
                 del self.sequences[response.uid]
                 self._keep((response.prompt_cache, response.all_tokens))
@@ -208,11 +210,11 @@ class ModelBatch:
     def _solo_step(self) -> list[Sequence]:
         assert self.solo is not None
         seq = self.sequences[SOLO]
-        token, _ = next(self.solo.steps)
+        token, logprobs = next(self.solo.steps)
         self.solo.started = True
         seq.context.append(token)
         self._steps += 1
-        if seq.completion.feed(token):
+        if seq.completion.feed(token, logprobs):
             cache = self.solo.cache
             del self.sequences[SOLO]
             self._end_solo()

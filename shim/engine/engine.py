@@ -22,17 +22,17 @@ import secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Literal, TypeVar
 
 import mlx.core as mx
 
 from registry.store import StoredModel
 from shim.engine.batch import ModelBatch, Sequence
 from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model, weights_bytes
-from shim.engine.prompt import build_prompt, stop_token_ids
+from shim.engine.prompt import build_prompt, render_prompt, stop_token_ids
 from shim.engine.runner import Completion, _sampler, logits_processors
-from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, EngineError, Piece
+from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, EngineError, Piece, TokenLogprob
 from shim.options import capped_num_ctx
 
 log = logging.getLogger("mlx_shim")
@@ -42,7 +42,13 @@ class Cancelled(Exception):
     """Raised inside a job's own work (an embedding) when its client has gone."""
 
 
+@dataclass
+class Rendered:
+    text: str
+
+
 Event = Piece | Done | EngineError
+R = TypeVar("R")
 BATCH_INTERVAL = 0.004  # seconds: at most 250 loop wake-ups a second per stream
 SERVER_BUSY = "server busy, please try again.  maximum pending requests exceeded"  # two spaces, as Ollama
 
@@ -184,16 +190,34 @@ class Engine:
                 raise EngineError(e.message, 400) from None
             job.put(EmbedResult(vectors, count, job.ready_ns - job.created_ns))  # type: ignore[arg-type]
 
-        result = None
-        batches = self._submit(_Job("work", req.model, keep_alive=req.keep_alive, work=work))
+        return await self._work(req.model, req.keep_alive, work, EmbedResult, "embedding")
+
+    async def render(self, req: CompletionRequest) -> str:
+        """The prompt text `req` would run on, without running it (Ollama's `_debug_render_only`): rendered on
+        the worker thread with the model loaded, as Ollama renders after scheduling the runner."""
+
+        def work(job: _Job, loaded: LoadedModel) -> None:
+            num_ctx = capped_num_ctx(req.options.num_ctx, loaded.info.context_length)
+            opts = replace(req.options, num_ctx=num_ctx)
+            job.put(Rendered(render_prompt(replace(req, options=opts), loaded.tokenizer, num_ctx)))  # type: ignore[arg-type]
+
+        return (await self._work(req.model, req.keep_alive, work, Rendered, "rendering")).text
+
+    async def _work(
+        self, stored: StoredModel, keep_alive: float | None, work: Callable[[_Job, LoadedModel], None],
+        result: type[R], what: str,
+    ) -> R:  # fmt: skip
+        """Run `work` on the worker thread once the model is loaded, and return the `result` it puts."""
+        found = None
+        batches = self._submit(_Job("work", stored, keep_alive=keep_alive, work=work))
         try:
             async for batch in batches:
-                result = next((e for e in batch if isinstance(e, EmbedResult)), result)
+                found = next((e for e in batch if isinstance(e, result)), found)
         finally:
             await batches.aclose()  # at once when the handler is cancelled (client gone): the job stops
-        if result is None:
-            raise EngineError("embedding ended without a result")
-        return result
+        if found is None:
+            raise EngineError(f"{what} ended without a result")
+        return found
 
     async def _submit(self, job: _Job) -> AsyncIterator[list[Piece | Done]]:
         """Yield the job's events in batches (what arrived since the last look); raise its EngineError."""
@@ -342,6 +366,7 @@ class Engine:
             shift=shift,
             tools=req.tools,
             stop_ids=stop_token_ids(req, loaded.tokenizer),
+            logprobs=req.logprobs,
             emit=job.put,
         )
         sequence = Sequence(
@@ -457,11 +482,13 @@ async def collect(batches: AsyncIterator[list[Piece | Done]]) -> tuple[Piece, Do
     content: list[str] = []
     thinking: list[str] = []
     tool_calls: list[dict] = []
+    logprobs: list[TokenLogprob] = []
     async for batch in batches:
         for event in batch:
             if isinstance(event, Done):
-                return Piece("".join(content), "".join(thinking), tool_calls), event
+                return Piece("".join(content), "".join(thinking), tool_calls, logprobs), event
             content.append(event.content)
             thinking.append(event.thinking)
             tool_calls += event.tool_calls
+            logprobs += event.logprobs
     raise EngineError("generation ended without a result")

@@ -27,6 +27,7 @@ class OutputRouter:
         tools: list[dict[str, Any]] | None,
         stops: tuple[str, ...],
         emit: Callable[[Piece], None],
+        on_stop: Callable[[int], None] | None = None,
     ) -> None:
         self.think_start = (getattr(tokenizer, "think_start", None) or "") if think else ""
         think_end = (getattr(tokenizer, "think_end", None) or "") if think else ""
@@ -41,6 +42,7 @@ class OutputRouter:
         self.scanner = MarkerScanner(((self.think_start, think_end) if thinking else ()) + self.calls.markers)
         self.stops = StopMatcher(stops)
         self.emit = emit
+        self.on_stop = on_stop  # told, before the text ahead of a stop string goes out, how much text it cut
 
     def feed(self, text: str) -> bool:
         """Decoded text of the next token(s); True when a stop string hit (generation must end)."""
@@ -67,7 +69,7 @@ class OutputRouter:
 
     def _route(self, segments: list[Segment]) -> bool:
         """Text to the stop matcher and splitter, markers to the splitter or the tool-call collector."""
-        for seg in segments:
+        for i, seg in enumerate(segments):
             if self.calls.collecting:
                 self._out(self.calls.feed(seg.text, seg.marker))
             elif seg.marker:
@@ -77,6 +79,9 @@ class OutputRouter:
                     self._out(self.splitter.open() if seg.text == self.think_start else self.splitter.close())
             else:
                 safe, hit = self.stops.feed(seg.text)
+                if hit and self.on_stop is not None:
+                    after = sum(len(s.text) for s in segments[i + 1 :]) + len(self.scanner.pending)
+                    self.on_stop(self.stops.cut + after)
                 self._out(self.splitter.text(safe))
                 if hit:
                     return True

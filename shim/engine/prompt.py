@@ -22,22 +22,39 @@ def build_prompt(req: CompletionRequest, tokenizer: Any, num_ctx: int) -> list[i
         return _truncate(_encode(tokenizer, req.raw_prompt, special=True), num_ctx, req)
     if req.infill is not None:
         return _truncate(_infill_tokens(req, tokenizer), num_ctx, req)
+    return _truncate(_chat_prompt(req, tokenizer, num_ctx)[1], num_ctx, req)
+
+
+def render_prompt(req: CompletionRequest, tokenizer: Any, num_ctx: int) -> str:
+    """The prompt as text, as Ollama's `_debug_render_only` shows it: the template's output after the chat
+    history is fitted to num_ctx (a raw prompt as sent; an infill framed by FIM tokens, decoded)."""
+    if req.raw_prompt is not None:
+        return req.raw_prompt
+    if req.infill is not None:
+        return str(tokenizer.decode(_infill_tokens(req, tokenizer)))
+    return _chat_prompt(req, tokenizer, num_ctx)[0]
+
+
+def _chat_prompt(req: CompletionRequest, tokenizer: Any, num_ctx: int) -> tuple[str, list[int]]:
+    """The rendered messages and their tokens; history that does not fit loses its oldest messages."""
     assert req.messages is not None
-    lead = tokenizer.decode(req.context) if req.context else ""
+    lead = tokenizer.decode(_context(req, tokenizer))
     template = _parse(req.template) if req.template else None
     if template is None and not getattr(tokenizer, "chat_template", None):
         template = _parse(DEFAULT_TEMPLATE)  # a base model without a chat template, as Ollama treats one
 
-    def render(messages: list[Message]) -> list[int]:
+    def render(messages: list[Message]) -> tuple[str, list[int]]:
         if template is not None:
-            return _encode(tokenizer, lead + _render_go(template, messages, req), special=True)
-        return _encode(tokenizer, lead + _render_hf(tokenizer, messages, req), special=False)
+            text = lead + _render_go(template, messages, req)
+            return text, _encode(tokenizer, text, special=True)
+        text = lead + _render_hf(tokenizer, messages, req)
+        return text, _encode(tokenizer, text, special=False)
 
     messages = req.messages
-    tokens = render(messages)
-    if req.truncate and len(tokens) > num_ctx and len(messages) > 1:
-        tokens = render(_fit_messages(messages, lambda m: len(render(m)) <= num_ctx))
-    return _truncate(tokens, num_ctx, req)
+    rendered = render(messages)
+    if req.truncate and len(rendered[1]) > num_ctx and len(messages) > 1:
+        rendered = render(_fit_messages(messages, lambda m: len(render(m)[1]) <= num_ctx))
+    return rendered
 
 
 def _infill_tokens(req: CompletionRequest, tokenizer: Any) -> list[int]:
@@ -48,7 +65,7 @@ def _infill_tokens(req: CompletionRequest, tokenizer: Any) -> list[int]:
     prefix, suffix = req.infill.prefix, req.infill.suffix
     if req.template:
         values = generate_values(prefix, suffix=suffix, think=req.think)
-        lead = tokenizer.decode(req.context) if req.context else ""
+        lead = tokenizer.decode(_context(req, tokenizer))
         return _encode(tokenizer, lead + _execute(_parse(req.template), values), special=True)
     fmt = tokenizer_infill_format(tokenizer)
     if fmt is None:
@@ -57,7 +74,18 @@ def _infill_tokens(req: CompletionRequest, tokenizer: Any) -> list[int]:
     after = [tokenizer.convert_tokens_to_ids(fmt.suffix), *_encode_code(tokenizer, suffix)]
     middle = [tokenizer.convert_tokens_to_ids(fmt.middle)] if fmt.middle else []
     parts = after + before if fmt.suffix_first else before + after
-    return list(req.context or []) + _encode(tokenizer, "", special=True) + parts + middle
+    return _context(req, tokenizer) + _encode(tokenizer, "", special=True) + parts + middle
+
+
+def _context(req: CompletionRequest, tokenizer: Any) -> list[int]:
+    """The deprecated `context` tokens, which a client may have kept from another model: ids outside this
+    vocabulary are the client's error, not a decoder crash."""
+    tokens = list(req.context or [])
+    size = len(tokenizer._tokenizer)
+    bad = next((t for t in tokens if not 0 <= t < size), None)
+    if bad is not None:
+        raise EngineError(f"invalid context: token {bad} is not in the model's vocabulary", 400)
+    return tokens
 
 
 def _encode_code(tokenizer: Any, text: str) -> list[int]:

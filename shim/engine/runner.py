@@ -19,8 +19,9 @@ from mlx_lm.sample_utils import apply_min_p, apply_top_k, apply_top_p, make_logi
 
 from shim.engine.detokenizer import IncrementalDetokenizer
 from shim.engine.grammar import format_processors
+from shim.engine.logprobs import LogprobRecorder
 from shim.engine.output import OutputRouter
-from shim.engine.types import Done, Piece
+from shim.engine.types import Done, Piece, TokenLogprob
 from shim.options import GenerationOptions
 
 
@@ -37,6 +38,7 @@ class Completion:
         shift: bool,
         tools: list[dict[str, Any]] | None,
         stop_ids: frozenset[int] = frozenset(),
+        logprobs: int | None = None,
         emit: Callable[[Piece], None],
     ) -> None:
         self.prompt = prompt
@@ -47,7 +49,14 @@ class Completion:
             limit = room if limit < 0 else min(limit, room)
         self.limit = limit
 
-        self.output = OutputRouter(tokenizer, prompt, think=think, tools=tools, stops=opts.stop, emit=emit)
+        # Each token's log-probability waits here until a piece carries the text it released (Ollama sends
+        # them with the runner's pending text), with the length of that text, to trim at a stop string.
+        self.logprobs = LogprobRecorder(tokenizer, logprobs) if logprobs is not None else None
+        self.pending: list[tuple[TokenLogprob, int]] = []
+        self.emit = emit
+        self.output = OutputRouter(
+            tokenizer, prompt, think=think, tools=tools, stops=opts.stop, emit=self._emit, on_stop=self._cut
+        )
         self.detok = IncrementalDetokenizer(tokenizer._tokenizer.decode, prompt)
         self.eos = set(tokenizer.eos_token_ids) | set(stop_ids)
         # The grammar follows think markers of one special token each (the families it was built for).
@@ -59,18 +68,27 @@ class Completion:
         self.started = time.perf_counter_ns()
         self.first = 0
 
-    def feed(self, token: int) -> bool:
-        """One generated token; True when the answer is over (end of turn, stop string or token limit)."""
+    def feed(self, token: int, logprobs: mx.array | None = None) -> bool:
+        """One generated token (and the vector it was sampled from); True when the answer is over (end of
+        turn, stop string or token limit)."""
         if not self.first:
             self.first = time.perf_counter_ns()
         self.generated.append(token)
-        if token in self.eos:
+        if token in self.eos:  # as in Ollama, the end-of-turn token has no log-probability entry
             self.reason = "stop"
             return True
-        if self.output.feed(self.detok.add(token)):
+        text = self.detok.add(token)
+        if self.logprobs is not None and logprobs is not None:
+            self.pending.append((self.logprobs.record(token, logprobs), len(text)))
+        if self.output.feed(text):
             self.reason, self.stop_hit = "stop", True
             return True
         return 0 < self.limit <= len(self.generated)
+
+    def restart(self) -> None:
+        """The scheduler (re)starts this sequence's decoding: what was computed ahead is void."""
+        if self.logprobs is not None:
+            self.logprobs.restart()
 
     def finish(self) -> Done:
         """Flush what is held back and report the answer's true counts and timings."""
@@ -78,6 +96,8 @@ class Completion:
             self.output.stopped()
         elif self.output.finish(self.detok.flush()):
             self.reason = "stop"
+        if self.pending:  # tokens whose text went nowhere visible (markers) still report theirs
+            self._emit(Piece())
         finished = time.perf_counter_ns()
         first = self.first or finished
         context = self.prompt + [t for t in self.generated if t not in self.eos]
@@ -90,6 +110,22 @@ class Completion:
             load_duration=0,
             context=context,
         )
+
+    def _emit(self, piece: Piece) -> None:
+        if self.pending:
+            piece.logprobs = [entry for entry, _ in self.pending]
+            self.pending = []
+        self.emit(piece)
+
+    def _cut(self, chars: int) -> None:
+        """A stop string hit: like Ollama's runner, drop the entries of the tokens whose text lies wholly in
+        the stop string or after it (a token that starts before it keeps its entry)."""
+        after = 0
+        while self.pending:
+            after += self.pending[-1][1]
+            if after > chars:
+                return
+            self.pending.pop()
 
 
 def run_completion(
@@ -105,12 +141,14 @@ def run_completion(
     cancelled: threading.Event,
     format: str | dict[str, Any] | None = None,
     stop_ids: frozenset[int] = frozenset(),
+    logprobs: int | None = None,
 ) -> Done:
     """One completion on mlx-lm's generate_step, outside the scheduler: the same pipeline for tests and
     scripts that drive a model in-process."""
     completion = Completion(
-        tokenizer, prompt, opts, think=think, shift=shift, tools=tools, stop_ids=stop_ids, emit=emit
-    )
+        tokenizer, prompt, opts, think=think, shift=shift, tools=tools, stop_ids=stop_ids, logprobs=logprobs,
+        emit=emit,
+    )  # fmt: skip
     steps = generate_step(
         mx.array(prompt),
         model,
@@ -119,8 +157,8 @@ def run_completion(
         logits_processors=logits_processors(completion, opts, tokenizer, format),
         max_kv_size=opts.num_ctx if shift else None,
     )
-    for token, _ in steps:
-        if cancelled.is_set() or completion.feed(token):
+    for token, vector in steps:
+        if cancelled.is_set() or completion.feed(token, vector):
             break
     return completion.finish()
 
@@ -170,10 +208,14 @@ def _seeded_sampler(temp: float, top_p: float, min_p: float, top_k: int, seed: i
 def logits_processors(
     completion: Completion, opts: GenerationOptions, tokenizer: Any, fmt: str | dict[str, Any] | None
 ) -> list[Callable[[mx.array, mx.array], mx.array]]:
-    """One request's logits processors: its penalties, then the grammar that enforces its `format`."""
-    return _processors(opts) + format_processors(
+    """One request's logits processors: its penalties, then the grammar that enforces its `format` (behind
+    the log-probability capture when the request asked for them and there is anything to capture before)."""
+    processors = _processors(opts) + format_processors(
         tokenizer, fmt, completion.prompt, completion.think_start, completion.think_end
     )
+    if processors and completion.logprobs is not None:
+        processors.insert(0, completion.logprobs.capture)
+    return processors
 
 
 def _processors(opts: GenerationOptions) -> list[Callable[[mx.array, mx.array], mx.array]]:

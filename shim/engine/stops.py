@@ -8,6 +8,7 @@ class StopMatcher:
     def __init__(self, stops: tuple[str, ...]) -> None:
         self.stops = tuple(s for s in stops if s)
         self.pending = ""
+        self.cut = 0  # after a hit: how many characters of what it was fed were the stop string and beyond
 
     def feed(self, text: str) -> tuple[str, bool]:
         """Add decoded text; return (text safe to emit now, whether a stop string was hit)."""
@@ -17,6 +18,7 @@ class StopMatcher:
         hits = [i for i in (self.pending.find(s) for s in self.stops) if i != -1]
         if hits:
             out = self.pending[: min(hits)]
+            self.cut = len(self.pending) - len(out)
             self.pending = ""
             return out, True
         hold = max((overlap(self.pending, s) for s in self.stops), default=0)

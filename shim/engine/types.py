@@ -47,15 +47,29 @@ class CompletionRequest:
     keep_alive: float | None = None
     truncate: bool = True
     shift: bool = True
+    logprobs: int | None = None  # None: not asked for; else how many alternatives per token (top_logprobs)
+
+
+@dataclass
+class TokenLogprob:
+    """One token's log-probability under the model's distribution at its position; `top` holds the most
+    likely alternatives there (most likely first), when the request asked for them."""
+
+    token: str
+    logprob: float
+    bytes: bytes
+    top: list[TokenLogprob] = field(default_factory=list)
 
 
 @dataclass
 class Piece:
-    """A streamed fragment of the answer: text, thinking, or parsed tool calls."""
+    """A streamed fragment of the answer: text, thinking, or parsed tool calls, with the log-probabilities of
+    the tokens it releases (when the request asked for them)."""
 
     content: str = ""
     thinking: str = ""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    logprobs: list[TokenLogprob] = field(default_factory=list)
 
 
 @dataclass

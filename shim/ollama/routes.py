@@ -258,14 +258,6 @@ class OllamaAPI:
         raw = go_json(fmt).decode()
         raise ApiError(f'invalid format: {go_quote(raw)}; expected "json" or a valid JSON Schema object', 500)
 
-    @staticmethod
-    def _reject_unsupported(req: dict[str, Any]) -> None:
-        """Fields we cannot honour yet get a clear error: accepting and ignoring them would be a lie."""
-        if req.get("logprobs"):
-            raise ApiError("logprobs are not supported by mlx-shim yet", 501)
-        if req.get("_debug_render_only"):
-            raise ApiError("_debug_render_only is not supported by mlx-shim yet", 501)
-
     # -- /api/generate -------------------------------------------------------------------------------
 
     async def generate(self, request: Request) -> Response:
@@ -275,6 +267,8 @@ class OllamaAPI:
         if isinstance(completion, dict):
             return json_response(completion)
         requested, raw = req.get("model", ""), completion.raw_prompt is not None
+        if req.get("_debug_render_only"):
+            return json_response(shapes.generate_debug(requested, await self.render(completion)))
 
         def chunk(piece: Piece) -> dict[str, Any]:
             return shapes.generate_chunk(requested, piece)
@@ -308,7 +302,6 @@ class OllamaAPI:
         if req.get("images"):
             raise ApiError(NO_VISION, 400)
         options = self._options(stored, req)
-        self._reject_unsupported(req)
         if prompt == "":
             await self._load(stored, req.get("keep_alive"))
             return shapes.generate_final(requested, {"done_reason": "load"})
@@ -337,6 +330,8 @@ class OllamaAPI:
         if isinstance(completion, dict):
             return json_response(completion)
         requested = req.get("model", "")
+        if req.get("_debug_render_only"):
+            return json_response(shapes.chat_debug(requested, await self.render(completion)))
 
         def chunk(piece: Piece) -> dict[str, Any]:
             return shapes.chat_chunk(requested, piece)
@@ -369,7 +364,6 @@ class OllamaAPI:
         if any(m.get("images") for m in raw_messages):
             raise ApiError(NO_VISION, 400)
         options = self._options(stored, req)
-        self._reject_unsupported(req)
         if not raw_messages:
             await self._load(stored, req.get("keep_alive"))
             return shapes.chat_final(requested, {"done_reason": "load"})
@@ -404,8 +398,17 @@ class OllamaAPI:
             keep_alive=req.get("keep_alive"),
             truncate=req.get("truncate", True),
             shift=req.get("shift", True),
+            logprobs=req.get("top_logprobs", 0) if req.get("logprobs") else None,
             **prompt,
         )
+
+    async def render(self, completion: CompletionRequest) -> str:
+        """The prompt `_debug_render_only` shows, rendered where the model is loaded (as Ollama's handlers
+        render after scheduling the runner); template errors are a 500 there too."""
+        try:
+            return await self.engine.render(completion)
+        except EngineError as e:
+            raise ApiError(e.message, e.status) from None
 
     async def _load(self, stored: StoredModel, keep_alive: float | None) -> None:
         try:

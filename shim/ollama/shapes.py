@@ -9,6 +9,8 @@ from typing import Any
 from registry.model_dir import ModelDirInfo
 from registry.store import StoredModel
 from shim.engine import Done, Piece
+from shim.engine.types import TokenLogprob
+from shim.jsonbytes import go_float
 from shim.timefmt import local_from_ns, now_utc
 
 
@@ -29,11 +31,32 @@ def metrics(done: Done, started_ns: int, *, with_context: bool) -> dict[str, Any
     return out
 
 
+def logprobs(entries: list[TokenLogprob]) -> list[dict[str, Any]]:
+    """api.Logprob: token, logprob, bytes (omitted when empty), top_logprobs (omitted when empty)."""
+    return [_logprob(e) for e in entries]
+
+
+def _logprob(entry: TokenLogprob) -> dict[str, Any]:
+    out: dict[str, Any] = {"token": entry.token, "logprob": go_float(entry.logprob)}
+    if entry.bytes:
+        out["bytes"] = list(entry.bytes)
+    if entry.top:
+        out["top_logprobs"] = [_logprob(t) for t in entry.top]
+    return out
+
+
+def debug_info(rendered: str) -> dict[str, Any]:
+    """api.DebugInfo; image_count is omitted when zero (no model here takes images)."""
+    return {"rendered_template": rendered}
+
+
 def generate_chunk(model: str, piece: Piece) -> dict[str, Any]:
     chunk: dict[str, Any] = {"model": model, "created_at": now_utc(), "response": piece.content}
     if piece.thinking:
         chunk["thinking"] = piece.thinking
     chunk["done"] = False
+    if piece.logprobs:
+        chunk["logprobs"] = logprobs(piece.logprobs)
     return chunk
 
 
@@ -47,35 +70,65 @@ def chat_message(content: str, thinking: str = "", tool_calls: list[dict[str, An
 
 
 def chat_chunk(model: str, piece: Piece) -> dict[str, Any]:
-    return {
+    chunk = {
         "model": model,
         "created_at": now_utc(),
         "message": chat_message(piece.content, piece.thinking, piece.tool_calls),
         "done": False,
     }
+    if piece.logprobs:
+        chunk["logprobs"] = logprobs(piece.logprobs)
+    return chunk
 
 
 def generate_final(model: str, extra: dict[str, Any], collected: Piece | None = None) -> dict[str, Any]:
+    """GenerateResponse's order: ..., done, done_reason, context, metrics, logprobs."""
     piece = collected or Piece()
     out: dict[str, Any] = {"model": model, "created_at": now_utc(), "response": piece.content}
     if piece.thinking:
         out["thinking"] = piece.thinking
     out["done"] = True
-    return {**out, **extra}
+    out.update(extra)
+    if piece.logprobs:
+        out["logprobs"] = logprobs(piece.logprobs)
+    return out
 
 
 def chat_final(model: str, extra: dict[str, Any], collected: Piece | None = None) -> dict[str, Any]:
+    """ChatResponse's order: ..., done, done_reason, logprobs, then the metrics."""
     piece = collected or Piece()
     message = chat_message(piece.content, piece.thinking, piece.tool_calls)
-    return {"model": model, "created_at": now_utc(), "message": message, "done": True, **extra}
+    out: dict[str, Any] = {"model": model, "created_at": now_utc(), "message": message, "done": True}
+    if "done_reason" in extra:
+        out["done_reason"] = extra["done_reason"]
+    if piece.logprobs:
+        out["logprobs"] = logprobs(piece.logprobs)
+    out.update(extra)  # done_reason keeps its place
+    return out
+
+
+def generate_debug(model: str, rendered: str) -> dict[str, Any]:
+    """GenerateHandler's `_debug_render_only` answer: a zero GenerateResponse with the rendered prompt."""
+    return {"model": model, "created_at": now_utc(), "response": "", "done": False, "_debug_info": debug_info(rendered)}
+
+
+def chat_debug(model: str, rendered: str) -> dict[str, Any]:
+    """ChatHandler's: a zero ChatResponse, so its message is Go's zero Message (empty role and content)."""
+    return {
+        "model": model,
+        "created_at": now_utc(),
+        "message": {"role": "", "content": ""},
+        "done": False,
+        "_debug_info": debug_info(rendered),
+    }
 
 
 def details(info: ModelDirInfo) -> dict[str, Any]:
     return {
         "parent_model": "",
         "format": "safetensors",
-        "family": info.architecture,
-        "families": [info.architecture],
+        "family": info.family,
+        "families": [info.family],
         "parameter_size": info.parameter_size,
         "quantization_level": info.quantization_level,
     }

@@ -74,7 +74,7 @@ def tensor_headers(info: ModelDirInfo) -> dict[str, Any]:
 
 
 def model_info(info: ModelDirInfo, verbose: bool = False) -> dict[str, Any]:
-    arch = info.architecture
+    arch = info.family
     config = info.config
     out: dict[str, Any] = {"general.architecture": arch, "general.parameter_count": info.parameter_count}
     for key, suffix in _INFO_KEYS.items():

@@ -54,6 +54,10 @@ def chat_request(body: dict[str, Any]) -> dict[str, Any]:
         native["format"] = fmt
     if body.get("logprobs"):
         native["logprobs"] = True
+    if body.get("top_logprobs"):
+        native["top_logprobs"] = body["top_logprobs"]  # passed on whatever `logprobs` says, as Ollama does
+    if body.get("_debug_render_only"):
+        native["_debug_render_only"] = True
     return native
 
 
@@ -65,8 +69,11 @@ def completion_request(body: dict[str, Any]) -> dict[str, Any]:
     }
     if body.get("suffix"):
         native["suffix"] = body["suffix"]
-    if body.get("logprobs"):
+    if (body.get("logprobs") or 0) > 0:  # `logprobs: n` asks for n alternatives per token
         native["logprobs"] = True
+        native["top_logprobs"] = body["logprobs"]
+    if body.get("_debug_render_only"):
+        native["_debug_render_only"] = True
     return native
 
 

@@ -7,6 +7,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -17,6 +18,7 @@ from registry.names import InvalidName, ModelName
 from shim.engine import CompletionRequest, Done, EngineError, Piece, collect
 from shim.gojson import GoJSONError, decode
 from shim.jsonbytes import go_json
+from shim.ollama import shapes
 from shim.ollama.binding import CHAT_COMPLETION, COMPLETION, BindError, Struct
 from shim.ollama.routes import ApiError, OllamaAPI
 from shim.openai.convert import OpenAIError, chat_request, completion_request
@@ -61,6 +63,20 @@ def _tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
          "function": {"name": c["function"]["name"], "arguments": go_json(c["function"]["arguments"]).decode()}}
         for c in calls
     ]  # fmt: skip
+
+
+def _logprobs(piece: Piece) -> dict[str, Any]:
+    """A choice's `logprobs` (omitted when there are none): Ollama's own Logprob objects under `content`."""
+    return {"logprobs": {"content": shapes.logprobs(piece.logprobs)}} if piece.logprobs else {}
+
+
+ZERO_USAGE = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+
+
+def _sse_once(obj: dict[str, Any]) -> Response:
+    """Ollama's /v1 writer turning a `_debug_render_only` answer (one unfinished response) into a stream:
+    one chunk, no [DONE]."""
+    return Response(b"data: " + go_json(obj) + b"\n\n", headers={"Content-Type": "text/event-stream"})
 
 
 class OpenAIAPI:
@@ -127,6 +143,8 @@ class OpenAIAPI:
         completion = await self.native.prepare_chat(native)
         assert isinstance(completion, CompletionRequest)  # messages are never empty here
         head = {"id": f"chatcmpl-{random.randrange(999)}", "created": int(time.time()), "model": native["model"]}
+        if body.get("_debug_render_only"):
+            return await self._chat_debug(body, head, completion)
 
         if not body.get("stream"):
             piece, done = await self._collect(request, self.native.engine.complete(completion))
@@ -135,7 +153,8 @@ class OpenAIAPI:
                 message["reasoning"] = piece.thinking
             if piece.tool_calls:
                 message["tool_calls"] = _tool_calls(piece.tool_calls)
-            choice = {"index": 0, "message": message, "finish_reason": _finish_reason(done, bool(piece.tool_calls))}
+            reason = _finish_reason(done, bool(piece.tool_calls))
+            choice = {"index": 0, "message": message, "finish_reason": reason, **_logprobs(piece)}
             return _json({"id": head["id"], "object": "chat.completion", "created": head["created"],
                           "model": head["model"], "system_fingerprint": "fp_ollama", "choices": [choice],
                           "usage": _usage(done)})  # fmt: skip
@@ -154,7 +173,9 @@ class OpenAIAPI:
                 if piece.tool_calls:
                     delta["tool_calls"] = _tool_calls(piece.tool_calls)
                 out.append(delta)
-            return [frame([{"index": 0, "delta": d, "finish_reason": None}]) for d in out]
+            choices = [{"index": 0, "delta": d, "finish_reason": None} for d in out]
+            choices[-1].update(_logprobs(piece))
+            return [frame([c]) for c in choices]
 
         saw_tools = False
 
@@ -176,9 +197,14 @@ class OpenAIAPI:
         body = await self._body(request, COMPLETION)
         native = completion_request(body)
         completion = await self.native.prepare_generate(native)
+        head = {"id": f"cmpl-{random.randrange(999)}", "created": int(time.time()), "model": native["model"]}
+        if isinstance(completion, CompletionRequest):
+            if body.get("_debug_render_only"):
+                return await self._completion_debug(body, head, completion)
+            # Ollama's /v1 writer puts no logprobs into text completions: they are checked, not computed.
+            completion = replace(completion, logprobs=None)
         # An empty prompt only loads the model; Ollama's /v1 writer converts that answer like any other.
         batches = _answered(LOADED) if isinstance(completion, dict) else self.native.engine.complete(completion)
-        head = {"id": f"cmpl-{random.randrange(999)}", "created": int(time.time()), "model": native["model"]}
         include_usage = (body.get("stream_options") or {}).get("include_usage")
 
         if not body.get("stream"):
@@ -203,6 +229,40 @@ class OpenAIAPI:
             return out + ([frame([], _usage(done))] if include_usage else [])
 
         return await self._stream(request, batches, on_piece, final)
+
+    # -- _debug_render_only ---------------------------------------------------------------------------
+
+    async def _rendered(self, completion: CompletionRequest) -> str:
+        try:
+            return await self.native.render(completion)
+        except ApiError as e:
+            raise OpenAIError(e.message, e.status) from None
+
+    async def _chat_debug(self, body: dict[str, Any], head: dict[str, Any], completion: CompletionRequest) -> Response:
+        """The native zero ChatResponse through Ollama's writer: a chat.completion with an empty message, no
+        finish reason and zero usage, plus `_debug_info` (which a streamed chunk has no field for)."""
+        rendered = await self._rendered(completion)
+        if body.get("stream"):
+            choice = {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+            chunk = {"id": head["id"], "object": "chat.completion.chunk", "created": head["created"]}
+            return _sse_once({**chunk, "model": head["model"], "system_fingerprint": "fp_ollama", "choices": [choice]})
+        choice = {"index": 0, "message": {"role": "", "content": ""}, "finish_reason": None}
+        return _json({"id": head["id"], "object": "chat.completion", "created": head["created"],
+                      "model": head["model"], "system_fingerprint": "fp_ollama", "choices": [choice],
+                      "usage": ZERO_USAGE, "_debug_info": shapes.debug_info(rendered)})  # fmt: skip
+
+    async def _completion_debug(
+        self, body: dict[str, Any], head: dict[str, Any], completion: CompletionRequest
+    ) -> Response:
+        """Ollama's text completion has no `_debug_info` field: the render happens, its text is dropped."""
+        await self._rendered(completion)
+        choice = {"text": "", "index": 0, "finish_reason": None}
+        if body.get("stream"):
+            chunk = {"id": head["id"], "object": "text_completion", "created": head["created"], "choices": [choice]}
+            return _sse_once({**chunk, "model": head["model"], "system_fingerprint": "fp_ollama"})
+        return _json({"id": head["id"], "object": "text_completion", "created": head["created"],
+                      "model": head["model"], "system_fingerprint": "fp_ollama", "choices": [choice],
+                      "usage": ZERO_USAGE})  # fmt: skip
 
     # -- running -----------------------------------------------------------------------------------------
 
