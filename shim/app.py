@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from registry.store import Store
+from shim.anthropic.routes import AnthropicAPI
 from shim.browser_safety import BrowserSafety, allowed_origins
 from shim.config import Settings
 from shim.engine import Engine
@@ -67,7 +68,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         + CreateAPI(store).routes()
         + embed.routes()
         + OpenAIAPI(ollama).routes()
-        + OpenAIEmbeddings(embed).routes(),
+        + OpenAIEmbeddings(embed).routes()
+        + AnthropicAPI(ollama).routes(),
         middleware=[safety],
         lifespan=lifespan,
         exception_handlers={HTTPException: _gin_error},

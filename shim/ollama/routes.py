@@ -228,10 +228,14 @@ class OllamaAPI:
         return stored
 
     @staticmethod
-    def _think(req: dict[str, Any], capabilities: tuple[str, ...]) -> bool | str | None:
+    def _think(req: dict[str, Any], capabilities: tuple[str, ...], relax: bool = False) -> bool | str | None:
+        """`relax` (Ollama's relax_thinking, set by /v1/messages): thinking asked of a model that cannot
+        think is dropped rather than refused, so Claude Code works with any model."""
         think = req.get("think")
         if "thinking" in capabilities:
             return True if think is None else think
+        if think and relax:
+            return None
         if think:
             raise ApiError(f'"{req["model"]}" does not support thinking', 400)
         return think
@@ -338,7 +342,9 @@ class OllamaAPI:
 
         return await self._respond(request, completion, req.get("stream", True), chunk, final)
 
-    async def prepare_chat(self, req: dict[str, Any]) -> CompletionRequest | dict[str, Any]:
+    async def prepare_chat(
+        self, req: dict[str, Any], relax_thinking: bool = False
+    ) -> CompletionRequest | dict[str, Any]:
         """ChatHandler's checks in its order; a load or unload request is answered here (the dict)."""
         if not 0 <= req.get("top_logprobs", 0) <= 20:
             raise ApiError("top_logprobs must be between 0 and 20", 400)
@@ -349,7 +355,7 @@ class OllamaAPI:
             await self.engine.unload(stored)
             return shapes.chat_final(requested, {"done_reason": "unload"})
         capabilities = self._capabilities(stored, requested)
-        think = self._think(req, capabilities)  # before the capability list, as ChatHandler does
+        think = self._think(req, capabilities, relax_thinking)  # before the capability list, as ChatHandler does
         if "completion" not in capabilities:  # an embedding model
             raise ApiError(f"{go_quote(requested)} does not support chat", 400)
         tools = req.get("tools") or None
