@@ -58,8 +58,8 @@ class _Job:
 
     Events go into a deque and the event loop is woken at most once per BATCH_INTERVAL for pieces: a model
     decoding faster than that (the tiny model makes a token every ~0.8 ms on two CPU cores) has its tokens
-    written a few at a time, a piece that arrives sooner rides along with the next event (the next piece, a
-    tool call, or the final event, which always wakes the loop at once). A model slower than that, which is
+    written a few at a time: a piece that arrives sooner waits for the interval's end (or rides along with the
+    final event, which always wakes the loop at once). A model slower than that, which is
     any model of useful size, gets every token written immediately."""
 
     def __init__(
@@ -79,21 +79,29 @@ class _Job:
         self.events: collections.deque[Event | None] = collections.deque()
         self.ready = asyncio.Event()
         self.wake_pending = False
+        self.wake_delayed = False
         self.last_wake = 0.0
         self.cancelled = threading.Event()
         self.created_ns = time.perf_counter_ns()
         self.ready_ns = 0  # when its model was first found loaded (Ollama's load_duration ends there)
 
     def put(self, event: Event | None) -> None:
-        """Worker thread side: append first, then wake the loop unless a wake-up is queued or recent."""
+        """Worker thread side: append first, then wake the loop unless a wake-up is queued. A piece soon after
+        the last wake-up gets one timed for the end of the interval (the next event may be long in coming:
+        a tool call being written, a neighbour's prefill); any other event wakes the loop at once."""
         self.events.append(event)
-        if self.wake_pending:
+        piece = isinstance(event, Piece)
+        if self.wake_pending and (piece or not self.wake_delayed):
             return
         now = time.monotonic()
-        if isinstance(event, Piece) and now - self.last_wake < BATCH_INTERVAL:
-            return
-        self.wake_pending, self.last_wake = True, now
-        self.loop.call_soon_threadsafe(self._wake)
+        delay = self.last_wake + BATCH_INTERVAL - now if piece else 0.0
+        self.wake_pending, self.wake_delayed = True, delay > 0
+        if delay > 0:
+            self.last_wake = now + delay
+            self.loop.call_soon_threadsafe(self.loop.call_later, delay, self._wake)
+        else:
+            self.last_wake = now
+            self.loop.call_soon_threadsafe(self._wake)
 
     def _wake(self) -> None:
         self.wake_pending = False
