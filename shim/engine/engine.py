@@ -190,6 +190,7 @@ class Engine:
             def between_batches() -> None:
                 if job.cancelled.is_set():
                     raise Cancelled
+                self._step_all()  # running answers go on a token per batch, instead of freezing for the job
 
             try:
                 embedder = embedder_for(loaded.model, loaded.tokenizer)
