@@ -31,7 +31,7 @@ from registry.store import StoredModel
 from shim.engine.batch import ModelBatch, Sequence
 from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model, weights_bytes
 from shim.engine.prompt import build_prompt, render_prompt, stop_token_ids
-from shim.engine.runner import Completion, _sampler, logits_processors
+from shim.engine.runner import Completion, _sampler, logits_processors, vocab_size
 from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, EngineError, Piece, TokenLogprob
 from shim.options import capped_num_ctx
 
@@ -381,7 +381,7 @@ class Engine:
         sequence = Sequence(
             listener=job,
             completion=completion,
-            sampler=_sampler(opts),
+            sampler=_sampler(opts, vocab_size(loaded.model)),
             processors=logits_processors(completion, opts, loaded.tokenizer, req.format),
             exclusive=exclusive,
             stateful=req.format is not None,
@@ -406,6 +406,9 @@ class Engine:
             ended = batch.step()
         except Exception as e:
             log.exception("batch step failed")
+            # mlx-lm's samplers are compiled over MLX's global random state: one that raised mid-trace leaves
+            # a placeholder there, and every later draw of every request fails until it is seeded afresh.
+            mx.random.seed(secrets.randbits(63))
             ended = batch.fail(EngineError(str(e) or type(e).__name__))
             batch.close()
             batch = self._batches[key] = self._new_batch(loaded)
