@@ -387,7 +387,7 @@ class Engine:
             stateful=req.format is not None,
             shift=shift,
             num_ctx=num_ctx,
-            num_keep=opts.num_keep,
+            num_keep=len(prompt) if opts.num_keep < 0 else opts.num_keep,  # negative: the whole prompt, as Ollama
             load_ns=job.ready_ns - job.created_ns,
         )
         batch.admit(sequence)
