@@ -345,3 +345,13 @@ def test_ps_lists_loaded_models_with_true_numbers(server: Any) -> None:
     assert int(forever["expires_at"][:4]) > 2200  # Ollama's "forever" is MaxInt64 ns from now
     post(server, "/api/generate", {"model": "qwen-tiny", "keep_alive": 0})
     assert "qwen-tiny:latest" not in {m["name"] for m in httpx.get(server.url + "/api/ps").json()["models"]}
+
+
+def test_top_k_beyond_the_vocabulary_keeps_every_token_and_sampling_keeps_working(server: Any) -> None:
+    """Ollama takes any top_k (the whole vocabulary or more keeps every token). mlx-lm's sampler raised on it
+    mid-trace, which answered 500 and left MLX's random state broken: every later sampled request failed."""
+    for options in ({"temperature": 1, "top_k": 100000}, {"temperature": 0.7}, {"temperature": 0.8, "top_k": 40}):
+        body = {"model": "qwen-tiny", "prompt": "hello", "stream": False, "options": {**options, "num_predict": 5}}
+        resp = post(server, "/api/generate", body)
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["eval_count"] >= 1

@@ -10,7 +10,7 @@ from mlx_lm.tokenizer_utils import load as load_tokenizer
 
 from registry.names import ModelName
 from registry.store import StoredModel
-from shim.engine.prompt import build_prompt
+from shim.engine.prompt import _fit_messages, build_prompt
 from shim.engine.types import CompletionRequest, EngineError, Message
 from shim.options import GenerationOptions
 
@@ -72,3 +72,29 @@ def test_a_model_without_chat_template_gets_ollamas_default(tokenizer: Any, tiny
         assert tokenizer.decode(build_prompt(req, tokenizer, 4096)) == "just the prompt"
     finally:
         tokenizer.chat_template = template
+
+
+@pytest.mark.parametrize("num_ctx", [60, 200, 700, 3000])
+def test_history_cut_is_ollamas_walk_back_in_few_renders(tokenizer: Any, tiny_model_dir: Path, num_ctx: int) -> None:
+    """The cut is the one Ollama's message-by-message walk back finds, with a handful of renders: each render
+    tokenizes the whole prompt on the engine's worker thread, which decodes every stream meanwhile."""
+    messages = history(150)
+    renders = 0
+
+    def fits(candidate: list[Message]) -> bool:
+        nonlocal renders
+        renders += 1
+        text = tokenizer.apply_chat_template(
+            [{"role": m.role, "content": m.content} for m in candidate], tokenize=False
+        )
+        return len(tokenizer.encode(text)) <= num_ctx
+
+    walked = len(messages) - 1  # Ollama's chatPrompt
+    for i in range(len(messages) - 2, -1, -1):
+        if not fits([m for m in messages[:i] if m.role == "system"] + messages[i:]):
+            break
+        walked = i
+    renders = 0
+    fitted = _fit_messages(messages, fits)
+    assert fitted == [m for m in messages[:walked] if m.role == "system"] + messages[walked:]
+    assert renders <= 10  # log2 of the 301 messages, where the walk back took up to 300

@@ -348,3 +348,31 @@ def test_model_larger_than_the_memory_budget_is_refused(tmp_path: Path, tiny_mod
         assert httpx.get(srv.url + "/api/version").status_code == 200
     finally:
         stop_server(srv)
+
+
+def test_a_running_stream_goes_on_while_a_long_embedding_runs(batching: Server) -> None:
+    """Embeddings run on the same worker thread as decoding: a large /api/embed must leave running answers
+    a token per embedding batch, not freeze them until every vector is done."""
+    arrivals: list[float] = []
+    first = threading.Event()
+
+    def stream() -> None:
+        with httpx.stream(
+            "POST", batching.url + "/api/generate", json={**LONG, "options": endless(3000)}, timeout=120
+        ) as resp:
+            for line in resp.iter_lines():
+                if line:
+                    arrivals.append(time.monotonic())
+                    first.set()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        streaming = pool.submit(stream)
+        assert first.wait(60)
+        started = time.monotonic()
+        body = {"model": "qwen-tiny", "input": ["some text to embed here " * 20] * 300}
+        resp = post(batching, "/api/embed", body)
+        ended = time.monotonic()
+        streaming.result()
+    assert resp.status_code == 200 and len(resp.json()["embeddings"]) == 300
+    # Tokens keep arriving through the second half of the embedding too (frozen: none there at all).
+    assert sum((started + ended) / 2 < t < ended for t in arrivals) >= 10

@@ -266,8 +266,10 @@ class ModelBatch:
 
 
 def _shifted(seq: Sequence) -> list[int]:
-    """Ollama's context shift: keep the first num_keep tokens, drop half of the rest."""
-    keep = min(seq.num_keep, len(seq.context) - 1)
+    """Ollama's context shift: keep the first num_keep tokens, drop half of the rest. The newest token (the next
+    step's input) always stays and, from two tokens on, at least one goes: a num_keep as long as the context
+    would otherwise shift at every token and never shorten it."""
+    keep = max(min(seq.num_keep, len(seq.context) - 2), 0)
     discard = (len(seq.context) - keep) // 2
     seq.context = seq.context[:keep] + seq.context[keep + discard :]
     return seq.context

@@ -31,7 +31,7 @@ from registry.store import StoredModel
 from shim.engine.batch import ModelBatch, Sequence
 from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model, weights_bytes
 from shim.engine.prompt import build_prompt, render_prompt, stop_token_ids
-from shim.engine.runner import Completion, _sampler, logits_processors
+from shim.engine.runner import Completion, _sampler, logits_processors, vocab_size
 from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, EngineError, Piece, TokenLogprob
 from shim.options import capped_num_ctx
 
@@ -58,8 +58,8 @@ class _Job:
 
     Events go into a deque and the event loop is woken at most once per BATCH_INTERVAL for pieces: a model
     decoding faster than that (the tiny model makes a token every ~0.8 ms on two CPU cores) has its tokens
-    written a few at a time, a piece that arrives sooner rides along with the next event (the next piece, a
-    tool call, or the final event, which always wakes the loop at once). A model slower than that, which is
+    written a few at a time: a piece that arrives sooner waits for the interval's end (or rides along with the
+    final event, which always wakes the loop at once). A model slower than that, which is
     any model of useful size, gets every token written immediately."""
 
     def __init__(
@@ -79,21 +79,29 @@ class _Job:
         self.events: collections.deque[Event | None] = collections.deque()
         self.ready = asyncio.Event()
         self.wake_pending = False
+        self.wake_delayed = False
         self.last_wake = 0.0
         self.cancelled = threading.Event()
         self.created_ns = time.perf_counter_ns()
         self.ready_ns = 0  # when its model was first found loaded (Ollama's load_duration ends there)
 
     def put(self, event: Event | None) -> None:
-        """Worker thread side: append first, then wake the loop unless a wake-up is queued or recent."""
+        """Worker thread side: append first, then wake the loop unless a wake-up is queued. A piece soon after
+        the last wake-up gets one timed for the end of the interval (the next event may be long in coming:
+        a tool call being written, a neighbour's prefill); any other event wakes the loop at once."""
         self.events.append(event)
-        if self.wake_pending:
+        piece = isinstance(event, Piece)
+        if self.wake_pending and (piece or not self.wake_delayed):
             return
         now = time.monotonic()
-        if isinstance(event, Piece) and now - self.last_wake < BATCH_INTERVAL:
-            return
-        self.wake_pending, self.last_wake = True, now
-        self.loop.call_soon_threadsafe(self._wake)
+        delay = self.last_wake + BATCH_INTERVAL - now if piece else 0.0
+        self.wake_pending, self.wake_delayed = True, delay > 0
+        if delay > 0:
+            self.last_wake = now + delay
+            self.loop.call_soon_threadsafe(self.loop.call_later, delay, self._wake)
+        else:
+            self.last_wake = now
+            self.loop.call_soon_threadsafe(self._wake)
 
     def _wake(self) -> None:
         self.wake_pending = False
@@ -182,6 +190,7 @@ class Engine:
             def between_batches() -> None:
                 if job.cancelled.is_set():
                     raise Cancelled
+                self._step_all()  # running answers go on a token per batch, instead of freezing for the job
 
             try:
                 embedder = embedder_for(loaded.model, loaded.tokenizer)
@@ -372,13 +381,13 @@ class Engine:
         sequence = Sequence(
             listener=job,
             completion=completion,
-            sampler=_sampler(opts),
+            sampler=_sampler(opts, vocab_size(loaded.model)),
             processors=logits_processors(completion, opts, loaded.tokenizer, req.format),
             exclusive=exclusive,
             stateful=req.format is not None,
             shift=shift,
             num_ctx=num_ctx,
-            num_keep=opts.num_keep,
+            num_keep=len(prompt) if opts.num_keep < 0 else opts.num_keep,  # negative: the whole prompt, as Ollama
             load_ns=job.ready_ns - job.created_ns,
         )
         batch.admit(sequence)
@@ -397,6 +406,9 @@ class Engine:
             ended = batch.step()
         except Exception as e:
             log.exception("batch step failed")
+            # mlx-lm's samplers are compiled over MLX's global random state: one that raised mid-trace leaves
+            # a placeholder there, and every later draw of every request fails until it is seeded afresh.
+            mx.random.seed(secrets.randbits(63))
             ended = batch.fail(EngineError(str(e) or type(e).__name__))
             batch.close()
             batch = self._batches[key] = self._new_batch(loaded)

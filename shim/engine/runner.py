@@ -153,7 +153,7 @@ def run_completion(
         mx.array(prompt),
         model,
         max_tokens=-1,
-        sampler=_sampler(opts),
+        sampler=_sampler(opts, vocab_size(model)),
         logits_processors=logits_processors(completion, opts, tokenizer, format),
         max_kv_size=opts.num_ctx if shift else None,
     )
@@ -167,11 +167,17 @@ def _single(tokens: tuple[int, ...] | None) -> int | None:
     return tokens[0] if tokens and len(tokens) == 1 else None
 
 
-def _sampler(opts: GenerationOptions) -> Callable[[mx.array], mx.array]:
+def vocab_size(model: Any) -> int:
+    """The width of the model's logits, from its config (mlx-lm keeps it as `args`); 0 when unknown."""
+    return int(getattr(getattr(model, "args", None), "vocab_size", 0) or 0)
+
+
+def _sampler(opts: GenerationOptions, vocab: int = 0) -> Callable[[mx.array], mx.array]:
     if opts.temperature <= 0:
         return make_sampler(0.0)  # mlx-lm's one greedy sampler object
     top_p = opts.top_p if 0 < opts.top_p < 1 else 0.0
-    top_k = max(opts.top_k, 0)
+    # A top_k of the whole vocabulary or more keeps every token, as in Ollama; mlx-lm raises on it instead.
+    top_k = max(opts.top_k, 0) if not vocab or opts.top_k < vocab else 0
     min_p = min(max(opts.min_p, 0.0), 1.0)  # Ollama's sampler skips min_p <= 0; mlx-lm rejects it
     if opts.seed < 0:
         return _shared_sampler(opts.temperature, top_p, min_p, top_k)
