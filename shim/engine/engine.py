@@ -257,10 +257,18 @@ class Engine:
 
     def _run(self) -> None:
         mx.random.seed(secrets.randbits(63))  # unseeded sampling differs from one server run to the next
-        while self._take_jobs():
-            self._start_waiting()
-            self._step_all()
-            self._expire()
+        while True:
+            try:
+                if not self._take_jobs():
+                    break
+                self._start_waiting()
+                self._step_all()
+                self._expire()
+            except Exception:
+                # Jobs and batch steps answer their own failures; this keeps an unforeseen one (in expiry or
+                # unloading) from ending the only thread that runs MLX, which would leave every request hanging.
+                log.exception("engine loop error")
+                time.sleep(0.01)
         for job in self._waiting:
             job.put(None)
         for batch in self._batches.values():
