@@ -55,7 +55,7 @@ class CreateSpec:
 def check_files(files: dict[str, Any]) -> None:
     """Ollama's validateCreateFiles: relative slash-separated paths, well-formed digests."""
     for path, digest in files.items():
-        if not _valid_path(path):
+        if not valid_relative_path(path):
             raise CreateError("file path must be relative")
         if not isinstance(digest, str) or not digest:
             raise CreateError("invalid digest format")
@@ -65,7 +65,7 @@ def check_files(files: dict[str, Any]) -> None:
             raise CreateError(f"invalid digest for {path}: invalid digest format") from None
 
 
-def _valid_path(path: str) -> bool:
+def valid_relative_path(path: str) -> bool:
     """Go's fs.ValidPath plus Ollama's extra rule (no `\\` or `:`), and never `.`."""
     if path in ("", ".") or any(c in path for c in "\\:") or path.startswith("/") or path.endswith("/"):
         return False
