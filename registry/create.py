@@ -166,7 +166,12 @@ def _assemble(store: Store, files: dict[str, str]) -> Generator[str, None, Path]
             except OSError:  # another filesystem: a copy costs space but works
                 shutil.copyfile(blob, dest)
         check_loadable(staging)
-        staging.rename(target)  # atomic: a directory under models/ is always complete
+        try:
+            staging.rename(target)  # atomic: a directory under models/ is always complete
+        except OSError:
+            if not target.is_dir():
+                raise
+            shutil.rmtree(staging, ignore_errors=True)  # a create of the same files got there first
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -44,3 +44,30 @@ def test_a_hub_commit_that_is_not_a_sha_is_refused(monkeypatch: pytest.MonkeyPat
     _hub_lists(monkeypatch, "../../../../elsewhere", [])
     with pytest.raises(hf_pull.PullError, match="which commit"):
         hf_pull._remote_manifest(Resolved("mlx-community/x", "main"))
+
+
+def test_creates_of_the_same_files_at_once_all_succeed(server: Any, tmp_path: Path, tiny_model_dir: Path) -> None:
+    """Each create assembles the same directory under models/; the ones that lose the race to rename their
+    staging folder there must use the winner's, not fail."""
+    import shutil
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from tests.test_create import delete, upload_dir
+
+    directory = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, directory)
+    (directory / "NOTICE").write_text(f"race {tmp_path.name}\n")
+    files = upload_dir(server.url, directory)
+    names = [f"race-{i}" for i in range(6)]
+
+    def create(name: str) -> httpx.Response:
+        body = {"model": name, "files": files, "stream": False}
+        return httpx.post(f"{server.url}/api/create", json=body, timeout=60)
+
+    with ThreadPoolExecutor(len(names)) as pool:
+        responses = list(pool.map(create, names))
+    assert [(r.status_code, r.text) for r in responses] == [(200, '{"status":"success"}')] * len(names)
+    for name in names:
+        delete(server.url, name)
