@@ -24,7 +24,7 @@ from registry.blobs import Blobs, InvalidDigest
 from registry.model_dir import ENCODER_ARCHITECTURES, ModelDirInfo, NotAModelDir
 from registry.names import InvalidName, ModelName
 from registry.parameters import OPTION_TYPES, coerce_parameter
-from registry.store import Store
+from registry.store import Store, owned_id
 
 # Any one of these lets mlx-lm (through transformers' AutoTokenizer) build the tokenizer.
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
@@ -221,7 +221,7 @@ def prune_unreferenced(store: Store) -> list[Path]:
         return []
     manifests = [m.manifest for m in store.list()]
     used_blobs = {str(d)[7:] for m in manifests for d in (m.get("files") or {}).values()}
-    used_dirs = {str((m.get("source") or {}).get("path")) for m in manifests}
+    used_dirs = {owned_id(m) for m in manifests}
     removed = []
     blobs_dir, models_dir = store.home / "blobs", store.home / "models"
     for path in sorted(blobs_dir.iterdir()) if blobs_dir.is_dir() else []:
@@ -231,7 +231,7 @@ def prune_unreferenced(store: Store) -> list[Path]:
     for path in sorted(models_dir.iterdir()) if models_dir.is_dir() else []:
         # Only what _assemble makes (64-hex ids and its staging folders): other stores may share models/.
         ours = path.name.startswith(".assemble-") or re.fullmatch(r"[0-9a-f]{64}", path.name)
-        if ours and str(path) not in used_dirs:
+        if ours and path.name not in used_dirs:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed

@@ -71,3 +71,34 @@ def test_creates_of_the_same_files_at_once_all_succeed(server: Any, tmp_path: Pa
     assert [(r.status_code, r.text) for r in responses] == [(200, '{"status":"success"}')] * len(names)
     for name in names:
         delete(server.url, name)
+
+
+def test_a_moved_store_keeps_and_runs_its_created_models(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """Moving MLX_SHIM_HOME (to another disk, say) must not make the startup prune delete the models
+    assembled from uploaded files: their manifests still name the old folder."""
+    import httpx
+
+    from tests.conftest import start_server, stop_server
+    from tests.test_create import upload_dir
+
+    old, new = tmp_path / "old-home", tmp_path / "new-home"
+    old.mkdir()
+    srv = start_server(old)
+    try:
+        files = upload_dir(srv.url, tiny_model_dir)
+        body = {"model": "moved", "files": files, "stream": False}
+        assert httpx.post(f"{srv.url}/api/create", json=body, timeout=60).status_code == 200
+    finally:
+        stop_server(srv)
+    old.rename(new)
+    assembled = next((new / "models").iterdir())
+    srv = start_server(new)
+    try:
+        body = {"model": "moved", "prompt": "hi", "stream": False, "think": False, "options": {"num_predict": 2}}
+        response = httpx.post(f"{srv.url}/api/generate", json=body, timeout=60)
+        assert response.status_code == 200, response.text
+        assert assembled.is_dir()
+        assert httpx.request("DELETE", f"{srv.url}/api/delete", json={"model": "moved"}).status_code == 200
+        assert not assembled.exists()  # the last name gone: its folder goes, in the store where it is now
+    finally:
+        stop_server(srv)
