@@ -96,7 +96,14 @@ def check_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_model(store: Store, spec: CreateSpec) -> Iterator[str]:
-    """Yield Ollama's progress statuses while creating; raise CreateError with Ollama's status and text."""
+    """Yield Ollama's progress statuses while creating; raise CreateError with Ollama's status and text.
+    Holds the store's lock throughout: a delete running beside it would otherwise release the folder and
+    blobs (or the FROM model's) that the new name is about to use."""
+    with store.changing:
+        yield from _create(store, spec)
+
+
+def _create(store: Store, spec: CreateSpec) -> Iterator[str]:
     if spec.files and spec.from_:
         raise CreateError("safetensors imports do not support FROM model overlays")
     if spec.template is not None:

@@ -106,11 +106,14 @@ def pull(store: Store, catalog: Catalog, name: ModelName, emit: Emit, cancelled:
         "files": [{"path": f.path, "size": f.size, "digest": f.digest} for f in sorted(files, key=lambda f: f.path)],
         "downloaded": fetched,
     }
-    existing = store.get(name)
-    keep = {
-        k: v for k, v in (existing.manifest if existing else {}).items() if k in ("system", "template", "parameters")
-    }
-    stored = store.put(name, {"source": source, **keep})
+    with store.changing:
+        existing = store.get(name)
+        keep = {
+            k: v
+            for k, v in (existing.manifest if existing else {}).items()
+            if k in ("system", "template", "parameters")
+        }
+        stored = store.put(name, {"source": source, **keep})
     emit({"status": "success"})
     return stored
 

@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,9 @@ class Store:
     def __init__(self, home: Path | None = None) -> None:
         self.home = home or default_home()
         self.manifests = self.home / "manifests"
+        # Held by whatever changes names and releases what they used (create, copy, delete): a release
+        # decides from the names it sees, so no name may appear between its look and its removal.
+        self.changing = threading.RLock()
 
     def _path(self, name: ModelName) -> Path:
         return self.manifests / name.host / name.namespace / name.model / name.tag
@@ -176,13 +180,15 @@ class Store:
         assert stored is not None
         return stored
 
-    def remove(self, name: ModelName) -> bool:
-        stored = self.get(name)
-        if stored is None:
-            return False
-        stored.manifest_path.unlink()
-        self.release_if_unused(stored)
-        return True
+    def remove(self, name: ModelName) -> StoredModel | None:
+        """The removed model, or None when there was no such name."""
+        with self.changing:
+            stored = self.get(name)
+            if stored is None:
+                return None
+            stored.manifest_path.unlink()
+            self.release_if_unused(stored)
+            return stored
 
     def release_if_unused(self, old: StoredModel) -> None:
         """A directory mlx-shim assembled from uploaded blobs (source `owned`) goes, with its blobs, once no

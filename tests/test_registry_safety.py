@@ -102,3 +102,54 @@ def test_a_moved_store_keeps_and_runs_its_created_models(tmp_path: Path, tiny_mo
         assert not assembled.exists()  # the last name gone: its folder goes, in the store where it is now
     finally:
         stop_server(srv)
+
+
+def test_a_delete_beside_a_create_of_the_same_files_never_leaves_a_broken_model(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """Deleting the last name of an assembled folder releases the folder and its blobs; a create of the
+    same files running beside it either fails cleanly (blob not found) or gets a model that is all there,
+    never a name whose folder or blobs the delete removed under it."""
+    import hashlib
+    import shutil
+    import sys
+    import threading
+
+    from registry.blobs import Blobs
+    from registry.create import CreateError, CreateSpec, create_model
+    from registry.names import ModelName
+    from registry.store import Store
+
+    store, blobs = Store(tmp_path), Blobs(tmp_path)
+    blobs.root.mkdir()
+    sources = {p.name: p for p in sorted(tiny_model_dir.iterdir()) if p.is_file()}
+    files = {name: "sha256:" + hashlib.sha256(p.read_bytes()).hexdigest() for name, p in sources.items()}
+    first, second = ModelName.parse("first"), ModelName.parse("second")
+    outcomes: list[str] = []
+
+    def create_second() -> None:
+        try:
+            list(create_model(store, CreateSpec(name=second, files=files)))
+        except CreateError as e:
+            outcomes.append(e.message.split(" for ")[0])
+            return
+        stored = store.get(second)
+        intact = stored is not None and stored.model_dir.is_dir() and all(blobs.exists(d) for d in files.values())
+        outcomes.append("created" if intact else "created broken")
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: the race shows within a few rounds
+    try:
+        for _ in range(15):
+            for name, path in sources.items():
+                shutil.copyfile(path, blobs.path(files[name]))
+            list(create_model(store, CreateSpec(name=first, files=files)))
+            threads = [threading.Thread(target=store.remove, args=(first,)), threading.Thread(target=create_second)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            store.remove(second)
+    finally:
+        sys.setswitchinterval(interval)
+    assert set(outcomes) <= {"created", "blob not found"}, outcomes
