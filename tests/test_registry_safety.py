@@ -153,3 +153,31 @@ def test_a_delete_beside_a_create_of_the_same_files_never_leaves_a_broken_model(
     finally:
         sys.setswitchinterval(interval)
     assert set(outcomes) <= {"created", "blob not found"}, outcomes
+
+
+def test_a_second_serve_on_a_busy_port_stops_before_pruning(tmp_path: Path) -> None:
+    """As `ollama serve` does (it listens before it prunes): starting the server again by mistake fails on
+    the busy port and leaves the running server's uploads alone (a client uploads blobs, then creates)."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.conftest import start_server, stop_server
+
+    srv = start_server(tmp_path)
+    try:
+        data = b"uploaded by a client that is about to create a model"
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        assert httpx.post(f"{srv.url}/api/blobs/{digest}", content=data).status_code == 201
+        env = {**os.environ, "OLLAMA_HOST": srv.host, "MLX_SHIM_HOME": str(tmp_path), "MLX_SHIM_NO_BUILTIN": "1"}
+        second = subprocess.run(
+            [sys.executable, "-m", "shim.cli", "serve"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert second.returncode == 1
+        assert f"Error: listen tcp {srv.host}: bind: address already in use" in second.stderr
+        assert httpx.head(f"{srv.url}/api/blobs/{digest}").status_code == 200
+    finally:
+        stop_server(srv)
