@@ -170,6 +170,9 @@ def _assemble(store: Store, files: dict[str, str]) -> Generator[str, None, Path]
             dest.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.link(blob, dest)
+            except FileExistsError:  # a case-insensitive filesystem (macOS) made two names one file: copying
+                # onto it would write through its hard link into the other file's blob
+                raise CreateError(f"file path {path} names the same file as another one on this filesystem") from None
             except OSError:  # another filesystem: a copy costs space but works
                 shutil.copyfile(blob, dest)
         check_loadable(staging)

@@ -181,3 +181,51 @@ def test_a_second_serve_on_a_busy_port_stops_before_pruning(tmp_path: Path) -> N
         assert httpx.head(f"{srv.url}/api/blobs/{digest}").status_code == 200
     finally:
         stop_server(srv)
+
+
+def test_two_file_names_one_file_on_a_case_insensitive_filesystem_never_rewrite_a_blob(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """macOS folds `Config.json` and `config.json` into one file, so linking the second fails with EEXIST.
+    The copy fallback wrote through the first name's hard link into its blob: a stored blob no longer
+    held the bytes its digest names. This machine's filesystem is case-sensitive, so os.link and
+    shutil.copyfile answer as they do on APFS."""
+    import hashlib
+    import os
+    import shutil
+
+    from registry import create as create_module
+    from registry.blobs import Blobs
+    from registry.create import CreateError, CreateSpec, create_model
+    from registry.names import ModelName
+    from registry.store import Store
+
+    real_link, real_copyfile = os.link, shutil.copyfile
+
+    def folded(dst: Any) -> Path | None:
+        dst = Path(dst)
+        return next((p for p in dst.parent.iterdir() if p.name.lower() == dst.name.lower()), None)
+
+    def case_insensitive_link(src: Any, dst: Any) -> None:
+        if folded(dst) is not None:
+            raise FileExistsError(17, "File exists", str(dst))
+        real_link(src, dst)
+
+    def case_insensitive_copyfile(src: Any, dst: Any) -> Any:
+        return real_copyfile(src, folded(dst) or dst)  # opening `config.json` opens `Config.json`
+
+    monkeypatch.setattr(create_module.os, "link", case_insensitive_link)
+    monkeypatch.setattr(create_module.shutil, "copyfile", case_insensitive_copyfile)
+    store, blobs = Store(tmp_path), Blobs(tmp_path)
+    blobs.root.mkdir()
+    files = {}
+    for path in sorted(p for p in tiny_model_dir.iterdir() if p.is_file()):
+        files[path.name] = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+        shutil.copyfile(path, blobs.path(files[path.name]))
+    other = b'{"other": true}\n'
+    files["Config.json"] = "sha256:" + hashlib.sha256(other).hexdigest()
+    blobs.path(files["Config.json"]).write_bytes(other)
+    with pytest.raises(CreateError, match="names the same file"):
+        list(create_model(store, CreateSpec(name=ModelName.parse("folded"), files=files)))
+    for digest in files.values():
+        assert "sha256:" + hashlib.sha256(blobs.path(digest).read_bytes()).hexdigest() == digest
