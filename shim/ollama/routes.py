@@ -172,6 +172,7 @@ class OllamaAPI:
             self.store.put(destination, {k: v for k, v in stored.manifest.items() if k != "schemaVersion"})
             if replaced is not None:
                 self.store.release_if_unused(replaced)
+                release_weights(self.store, replaced)
             return True
 
     async def delete(self, request: Request) -> Response:
