@@ -24,7 +24,7 @@ from registry.blobs import Blobs, InvalidDigest
 from registry.model_dir import ENCODER_ARCHITECTURES, ModelDirInfo, NotAModelDir
 from registry.names import InvalidName, ModelName
 from registry.parameters import OPTION_TYPES, coerce_parameter
-from registry.store import Store
+from registry.store import Store, owned_id
 
 # Any one of these lets mlx-lm (through transformers' AutoTokenizer) build the tokenizer.
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
@@ -55,7 +55,7 @@ class CreateSpec:
 def check_files(files: dict[str, Any]) -> None:
     """Ollama's validateCreateFiles: relative slash-separated paths, well-formed digests."""
     for path, digest in files.items():
-        if not _valid_path(path):
+        if not valid_relative_path(path):
             raise CreateError("file path must be relative")
         if not isinstance(digest, str) or not digest:
             raise CreateError("invalid digest format")
@@ -65,7 +65,7 @@ def check_files(files: dict[str, Any]) -> None:
             raise CreateError(f"invalid digest for {path}: invalid digest format") from None
 
 
-def _valid_path(path: str) -> bool:
+def valid_relative_path(path: str) -> bool:
     """Go's fs.ValidPath plus Ollama's extra rule (no `\\` or `:`), and never `.`."""
     if path in ("", ".") or any(c in path for c in "\\:") or path.startswith("/") or path.endswith("/"):
         return False
@@ -96,7 +96,14 @@ def check_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_model(store: Store, spec: CreateSpec) -> Iterator[str]:
-    """Yield Ollama's progress statuses while creating; raise CreateError with Ollama's status and text."""
+    """Yield Ollama's progress statuses while creating; raise CreateError with Ollama's status and text.
+    Holds the store's lock throughout: a delete running beside it would otherwise release the folder and
+    blobs (or the FROM model's) that the new name is about to use."""
+    with store.changing:
+        yield from _create(store, spec)
+
+
+def _create(store: Store, spec: CreateSpec) -> Iterator[str]:
     if spec.files and spec.from_:
         raise CreateError("safetensors imports do not support FROM model overlays")
     if spec.template is not None:
@@ -127,7 +134,10 @@ def create_model(store: Store, spec: CreateSpec) -> Iterator[str]:
     previous = store.get(spec.name)
     store.put(spec.name, manifest)
     if previous is not None:
+        from registry.hf_pull import release_weights  # hf_pull imports this module
+
         store.release_if_unused(previous)
+        release_weights(store, previous)
 
 
 def _inherit(store: Store, source: str) -> dict[str, Any]:
@@ -163,10 +173,18 @@ def _assemble(store: Store, files: dict[str, str]) -> Generator[str, None, Path]
             dest.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.link(blob, dest)
+            except FileExistsError:  # a case-insensitive filesystem (macOS) made two names one file: copying
+                # onto it would write through its hard link into the other file's blob
+                raise CreateError(f"file path {path} names the same file as another one on this filesystem") from None
             except OSError:  # another filesystem: a copy costs space but works
                 shutil.copyfile(blob, dest)
         check_loadable(staging)
-        staging.rename(target)  # atomic: a directory under models/ is always complete
+        try:
+            staging.rename(target)  # atomic: a directory under models/ is always complete
+        except OSError:
+            if not target.is_dir():
+                raise
+            shutil.rmtree(staging, ignore_errors=True)  # a create of the same files got there first
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -216,7 +234,7 @@ def prune_unreferenced(store: Store) -> list[Path]:
         return []
     manifests = [m.manifest for m in store.list()]
     used_blobs = {str(d)[7:] for m in manifests for d in (m.get("files") or {}).values()}
-    used_dirs = {str((m.get("source") or {}).get("path")) for m in manifests}
+    used_dirs = {owned_id(m) for m in manifests}
     removed = []
     blobs_dir, models_dir = store.home / "blobs", store.home / "models"
     for path in sorted(blobs_dir.iterdir()) if blobs_dir.is_dir() else []:
@@ -226,7 +244,7 @@ def prune_unreferenced(store: Store) -> list[Path]:
     for path in sorted(models_dir.iterdir()) if models_dir.is_dir() else []:
         # Only what _assemble makes (64-hex ids and its staging folders): other stores may share models/.
         ours = path.name.startswith(".assemble-") or re.fullmatch(r"[0-9a-f]{64}", path.name)
-        if ours and str(path) not in used_dirs:
+        if ours and path.name not in used_dirs:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed

@@ -21,6 +21,7 @@ import fnmatch
 import functools
 import hashlib
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +31,7 @@ from typing import Any
 
 from registry import hf_cache
 from registry.catalog import Catalog, Resolved
+from registry.create import valid_relative_path
 from registry.names import ModelName
 from registry.store import Store, StoredModel
 
@@ -46,6 +48,10 @@ ALLOW_PATTERNS = (
     "*.jsonl",
     "*.jinja",
 )
+# What the hub says becomes paths in the cache: a commit or an etag that is not one plain name could
+# point outside it.
+_COMMIT = re.compile(r"[0-9a-f]{40}\Z")
+_ETAG = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*\Z")
 PROGRESS_INTERVAL_S = 0.06  # Ollama reports a layer's progress about every 60 ms
 
 
@@ -100,11 +106,14 @@ def pull(store: Store, catalog: Catalog, name: ModelName, emit: Emit, cancelled:
         "files": [{"path": f.path, "size": f.size, "digest": f.digest} for f in sorted(files, key=lambda f: f.path)],
         "downloaded": fetched,
     }
-    existing = store.get(name)
-    keep = {
-        k: v for k, v in (existing.manifest if existing else {}).items() if k in ("system", "template", "parameters")
-    }
-    stored = store.put(name, {"source": source, **keep})
+    with store.changing:
+        existing = store.get(name)
+        keep = {
+            k: v
+            for k, v in (existing.manifest if existing else {}).items()
+            if k in ("system", "template", "parameters")
+        }
+        stored = store.put(name, {"source": source, **keep})
     emit({"status": "success"})
     return stored
 
@@ -121,12 +130,15 @@ def _remote_manifest(resolved: Resolved) -> tuple[str, list[RemoteFile]]:
         for s in info.siblings or []
         if any(fnmatch.fnmatch(s.rfilename, p) for p in ALLOW_PATTERNS)
     ]
+    unsafe = next((f.path for f in files if not valid_relative_path(f.path)), None)
+    if unsafe is not None:  # `../../x.json` would be written outside the cache
+        raise PullError(f"pull model manifest: invalid file name {unsafe!r} in {resolved.repo}")
     names = {f.path for f in files}
     if "config.json" not in names or not any(n.endswith(".safetensors") for n in names):
         raise PullError(
             f"pull model manifest: {resolved.repo} has no config.json and .safetensors weights (not an MLX model)"
         )
-    if not info.sha:
+    if not info.sha or not _COMMIT.match(info.sha):
         raise PullError("pull model manifest: the hub did not say which commit it serves")
     return info.sha, files
 
@@ -175,8 +187,8 @@ def _fetch(repo: str, commit: str, file: RemoteFile, emit: Emit, cancelled: thre
         meta = get_hf_file_metadata(url, retry_on_errors=True)
     except Exception as e:
         raise PullError(f"pull model manifest: {_describe(e)}") from None
-    if not meta.etag:
-        raise PullError(f"pull model manifest: no ETag for {file.path}")
+    if not meta.etag or not _ETAG.match(meta.etag):
+        raise PullError(f"pull model manifest: no valid ETag for {file.path}")
     file.etag, file.location, file.fetched = meta.etag, meta.location, True
     if meta.size is not None:
         file.size = meta.size

@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,8 @@ class StoredModel:
         source = self.manifest["source"]
         if source.get("type") == "hf":
             return hf_cache.snapshot_dir(source["repo"], source["revision"])
+        if owned_id(self.manifest):  # found in this store's models/ even after the whole store was moved
+            return self.manifest_path.parents[4] / "models" / owned_id(self.manifest)
         return Path(source["path"])
 
     @property
@@ -113,10 +116,20 @@ class StoredModel:
         return tuple(caps)
 
 
+def owned_id(manifest: dict[str, Any]) -> str:
+    """The `models/<id>` folder of a model assembled from uploaded blobs ("" for any other source): the id,
+    not the stored absolute path, says which folder, so a store that was moved still finds and keeps it."""
+    source = manifest.get("source") or {}
+    return Path(source["path"]).name if source.get("owned") and source.get("path") else ""
+
+
 class Store:
     def __init__(self, home: Path | None = None) -> None:
         self.home = home or default_home()
         self.manifests = self.home / "manifests"
+        # Held by whatever changes names and releases what they used (create, copy, delete): a release
+        # decides from the names it sees, so no name may appear between its look and its removal.
+        self.changing = threading.RLock()
 
     def _path(self, name: ModelName) -> Path:
         return self.manifests / name.host / name.namespace / name.model / name.tag
@@ -167,24 +180,26 @@ class Store:
         assert stored is not None
         return stored
 
-    def remove(self, name: ModelName) -> bool:
-        stored = self.get(name)
-        if stored is None:
-            return False
-        stored.manifest_path.unlink()
-        self.release_if_unused(stored)
-        return True
+    def remove(self, name: ModelName) -> StoredModel | None:
+        """The removed model, or None when there was no such name."""
+        with self.changing:
+            stored = self.get(name)
+            if stored is None:
+                return None
+            stored.manifest_path.unlink()
+            self.release_if_unused(stored)
+            return stored
 
     def release_if_unused(self, old: StoredModel) -> None:
         """A directory mlx-shim assembled from uploaded blobs (source `owned`) goes, with its blobs, once no
         name uses it any more; a directory the user registered in place is theirs and stays."""
-        source = old.manifest.get("source") or {}
-        if not source.get("owned") or not source.get("path"):
+        model_id = owned_id(old.manifest)
+        if not model_id:
             return
         remaining = self.list()
-        if any((m.manifest.get("source") or {}).get("path") == source["path"] for m in remaining):
+        if any(owned_id(m.manifest) == model_id for m in remaining):
             return
-        shutil.rmtree(source["path"], ignore_errors=True)
+        shutil.rmtree(self.home / "models" / model_id, ignore_errors=True)
         in_use = {d for m in remaining for d in (m.manifest.get("files") or {}).values()}
         blobs = Blobs(self.home)
         for digest in (old.manifest.get("files") or {}).values():

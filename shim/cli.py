@@ -8,6 +8,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -113,6 +114,11 @@ def _serve(builtin: bool) -> int:
     # (scripts/bench_overhead.py: decode ratio about 0.92 against 0.88 on the tiny model).
     sys.setswitchinterval(0.0005)
     settings = Settings()
+    try:  # before anything touches the store: a second server started by mistake must not prune the first's
+        listener = _listen(settings.bind.hypercorn)
+    except OSError as e:
+        print(f"Error: listen tcp {settings.bind.hypercorn}: bind: {(e.strerror or str(e)).lower()}", file=sys.stderr)
+        return 1
     store = Store()
     if builtin:
         ensure_builtin_model(store)
@@ -120,7 +126,7 @@ def _serve(builtin: bool) -> int:
     for path in prune_unreferenced(store):
         log.info("removed unused %s", path)
     config = Config()
-    config.bind = [settings.bind.hypercorn]
+    config.bind = [f"fd://{listener.fileno()}"]
     config.accesslog = "-" if os.environ.get("OLLAMA_DEBUG") else None
     config.errorlog = logging.getLogger("hypercorn.error")  # our handler and format: each line once
     config.graceful_timeout = 5
@@ -138,6 +144,21 @@ def _serve(builtin: bool) -> int:
 
     asyncio.run(run())
     return 0
+
+
+def _listen(address: str) -> socket.socket:
+    """The socket hypercorn would bind for `address` (its options), bound here so that a busy port is
+    found first, as `ollama serve` listens before it prunes."""
+    host, port = address.replace("[", "").replace("]", "").rsplit(":", 1)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, int(port)))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 if __name__ == "__main__":

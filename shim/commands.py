@@ -184,8 +184,8 @@ def run(
     stdin: TextIO,
     out: TextIO,
 ) -> None:
-    """One prompt (streamed, then exit), or a conversation read line by line from stdin until `/bye` or
-    end of input, keeping the history as `ollama run` does."""
+    """One prompt (streamed, then exit), or on a terminal a conversation until `/bye` or end of input,
+    keeping the history as `ollama run` does. Piped stdin is never a conversation: all of it is the prompt."""
     try:
         client.request("POST", "/api/show", {"model": name})
     except ClientError as e:
@@ -196,6 +196,9 @@ def run(
         except ClientError as failed:
             raise (e if failed.status == 404 else failed) from None
     display = _Display(out, hide_thinking)
+    if not stdin.isatty():  # as `ollama run`: piped input is one prompt, put before the prompt words
+        piped = stdin.read()
+        prompt = " ".join(p for p in (piped, prompt) if p) or prompt
     if prompt is not None:
         display.reply(_chat(client, name, [{"role": "user", "content": prompt}], think))
         out.write("\n")

@@ -149,11 +149,39 @@ def test_run_one_prompt_streams_and_exits(server: Any) -> None:
     assert "100% CPU" in row and row.rstrip().endswith("from now")
 
 
-def test_run_reads_a_conversation_from_stdin(server: Any) -> None:
-    result = run_cli(server, "run", "qwen-tiny", "--think=false", stdin="Hi\n\nWhat is your name?\n/bye\nnever sent\n")
+def test_run_takes_all_of_piped_stdin_as_one_prompt(server: Any) -> None:
+    """As `ollama run`: `cat notes | ollama run m "Summarize"` sends the notes, a space, then the words."""
+    result = run_cli(server, "run", "qwen-tiny", "--think=false", stdin="Hi\n\nWhat is your name?\n/bye\n")
     assert result.returncode == 0, result.stderr
-    answers = [a for a in result.stdout.split("\n\n") if a.strip()]
-    assert len(answers) == 2
+    assert result.stdout.strip()
+    client = RecordingClient(server.url)
+    run(
+        client,
+        "qwen-tiny",
+        "Summarize",
+        think=False,
+        hide_thinking=False,
+        stdin=io.StringIO("a\nb\n"),
+        out=io.StringIO(),
+    )
+    run(
+        client,
+        "qwen-tiny",
+        None,
+        think=False,
+        hide_thinking=False,
+        stdin=io.StringIO("Hi\n/bye\nx\n"),
+        out=io.StringIO(),
+    )
+    assert [body["messages"] for body in client.sent] == [
+        [{"role": "user", "content": "a\nb\n Summarize"}],
+        [{"role": "user", "content": "Hi\n/bye\nx\n"}],
+    ]
+
+
+class TerminalInput(io.StringIO):
+    def isatty(self) -> bool:
+        return True
 
 
 class RecordingClient(Client):
@@ -171,7 +199,7 @@ class RecordingClient(Client):
 def test_interactive_history_and_clear(server: Any) -> None:
     client = RecordingClient(server.url)
     out = io.StringIO()
-    stdin = io.StringIO("Hi\nWhat is your name?\n/clear\nAgain\n/bye\n")
+    stdin = TerminalInput("Hi\nWhat is your name?\n/clear\nAgain\n/bye\n")
     run(client, "qwen-tiny", None, think=False, hide_thinking=False, stdin=stdin, out=out)
     turns = [[m["role"] for m in body["messages"]] for body in client.sent]
     assert turns == [["user"], ["user", "assistant", "user"], ["user"]]

@@ -305,6 +305,23 @@ def test_delete_keeps_shared_weights_and_removes_unshared_downloads(srv: Server)
     assert not any("tiny-shared" in name for name in tags(srv))
 
 
+def test_a_pulled_name_replaced_by_a_copy_or_create_releases_its_downloads(srv: Server) -> None:
+    """As Ollama prunes the layers a replaced manifest used: the weights mlx-shim downloaded for a name go when
+    `cp` or `create` puts another model under that name (nothing else can delete them any more)."""
+    for case, replace in (
+        ("copy", lambda name, other: httpx.post(f"{srv.url}/api/copy", json={"source": other, "destination": name})),
+        ("create", lambda name, other: httpx.post(f"{srv.url}/api/create", json={"model": name, "from": other})),
+    ):
+        name, other = f"hf.co/mlx-community/tiny-replaced-{case}", f"hf.co/mlx-community/tiny-replacer-{case}"
+        for model in (name, other):
+            assert pull(srv, {"model": model})[1][-1] == {"status": "success"}
+        assert replace(name, other).status_code == 200
+        assert not cache_repo(srv, name.removeprefix("hf.co/")).exists()
+        assert (cache_repo(srv, other.removeprefix("hf.co/")) / "snapshots" / COMMIT / WEIGHTS).is_file()
+        for model in (name, other):
+            assert httpx.request("DELETE", f"{srv.url}/api/delete", json={"model": model}).status_code == 200
+
+
 def test_delete_never_touches_a_local_from_directory(srv: Server, tiny_model_dir: Path, tmp_path: Path) -> None:
     modelfile = tmp_path / "Modelfile"
     modelfile.write_text(f"FROM {tiny_model_dir}\n")

@@ -158,14 +158,22 @@ class OllamaAPI:
             destination_name = ModelName.parse(destination)
         except InvalidName:
             raise ApiError(f"destination {go_quote(destination)} is invalid", 400) from None
-        stored = self.store.get(source_name)
-        if stored is None:
+        if not await asyncio.to_thread(self._copy, source_name, destination_name):
             raise ApiError(f"model {go_quote(source)} not found", 404)
-        replaced = self.store.get(destination_name)
-        self.store.put(destination_name, {k: v for k, v in stored.manifest.items() if k != "schemaVersion"})
-        if replaced is not None:
-            self.store.release_if_unused(replaced)
         return Response(status_code=200)
+
+    def _copy(self, source: ModelName, destination: ModelName) -> bool:
+        """On a worker thread: it writes files and waits for the store's lock."""
+        with self.store.changing:
+            stored = self.store.get(source)
+            if stored is None:
+                return False
+            replaced = self.store.get(destination)
+            self.store.put(destination, {k: v for k, v in stored.manifest.items() if k != "schemaVersion"})
+            if replaced is not None:
+                self.store.release_if_unused(replaced)
+                release_weights(self.store, replaced)
+            return True
 
     async def delete(self, request: Request) -> Response:
         """Removes the name; weights go too only when mlx-shim downloaded them and no other name uses them
@@ -178,14 +186,21 @@ class OllamaAPI:
             name = ModelName.parse(requested)
         except InvalidName:
             raise ApiError(f"name {go_quote(requested)} is invalid", 400) from None
-        stored = self.store.get(name)
-        if stored is None or not self.store.remove(name):
+        if not await asyncio.to_thread(self._delete, name, requested):
             raise ApiError(f"model '{requested}' not found", 404)
-        try:
-            await asyncio.to_thread(release_weights, self.store, stored)
-        except OSError:  # the name is gone either way; leftover files are not worth failing the delete for
-            log.exception("could not remove the downloaded weights of %s", requested)
         return Response(status_code=200)
+
+    def _delete(self, name: ModelName, requested: str) -> bool:
+        """On a worker thread: it removes files and waits for the store's lock."""
+        with self.store.changing:
+            stored = self.store.remove(name)
+            if stored is None:
+                return False
+            try:
+                release_weights(self.store, stored)
+            except OSError:  # the name is gone either way; leftover files are not worth failing the delete for
+                log.exception("could not remove the downloaded weights of %s", requested)
+            return True
 
     async def pull(self, request: Request) -> Response:
         req = await read_body(request, PULL)
