@@ -164,19 +164,12 @@ def test_disconnecting_one_stream_leaves_the_others_intact(batching: Server) -> 
         return "".join(parts)
 
     def leaver() -> None:
-        """Hangs up in the middle of an answer. Hot sampling can draw the end of turn at once; an answer that
-        ends before the hang-up is simply asked again."""
-        body = {"model": "qwen-tiny", "prompt": "Go on.", "raw": True, "options": {**HOT, "num_predict": 100000}}
-        waited = False
-        while True:
-            with httpx.stream("POST", batching.url + "/api/generate", json=body, timeout=120) as resp:
-                for line in resp.iter_lines():
-                    if json.loads(line)["done"]:
-                        break
-                    if waited:
-                        return  # a second piece: the answer is running, leave now
-                    started.wait()
-                    waited = True
+        body = {**LONG, "options": endless(100000)}  # an answer that cannot end before the hang-up
+        with httpx.stream("POST", batching.url + "/api/generate", json=body, timeout=120) as resp:
+            lines = resp.iter_lines()
+            next(lines)
+            started.wait()
+            next(lines)
 
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         gone = pool.submit(leaver)
