@@ -134,10 +134,9 @@ def _create(store: Store, spec: CreateSpec) -> Iterator[str]:
     previous = store.get(spec.name)
     store.put(spec.name, manifest)
     if previous is not None:
-        from registry.hf_pull import release_weights  # hf_pull imports this module
+        from registry.hf_pull import release_replaced  # hf_pull imports this module
 
-        store.release_if_unused(previous)
-        release_weights(store, previous)
+        release_replaced(store, previous)
 
 
 def _inherit(store: Store, source: str) -> dict[str, Any]:

@@ -337,6 +337,13 @@ class _Bar:
         return None
 
 
+def release_replaced(store: Store, replaced: StoredModel) -> None:
+    """A name now points at another model (copy or create over it): free what only the old model held, its
+    assembled directory and its downloaded weights."""
+    store.release_if_unused(replaced)
+    release_weights(store, replaced)
+
+
 def release_weights(store: Store, removed: StoredModel) -> None:
     """After `removed`'s manifest is gone: delete from the Hugging Face cache the files mlx-shim downloaded
     for it, unless another name still uses the same repo+revision. A local FROM directory is never touched,

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from registry.hf_pull import release_weights
+from registry.hf_pull import release_replaced, release_weights
 from registry.model_dir import ModelDirInfo
 from registry.names import InvalidName, ModelName
 from registry.store import Store, StoredModel
@@ -171,8 +171,7 @@ class OllamaAPI:
             replaced = self.store.get(destination)
             self.store.put(destination, {k: v for k, v in stored.manifest.items() if k != "schemaVersion"})
             if replaced is not None:
-                self.store.release_if_unused(replaced)
-                release_weights(self.store, replaced)
+                release_replaced(self.store, replaced)
             return True
 
     async def delete(self, request: Request) -> Response:
