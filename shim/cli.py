@@ -12,7 +12,7 @@ import socket
 import sys
 from pathlib import Path
 
-from registry.builtin import ensure_builtin_embedding_model, ensure_builtin_model
+from registry.builtin import ensure_builtin_embedding_model, start_builtin_chat_model
 from registry.create import prune_unreferenced
 from registry.store import Store
 from shim import commands
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--no-builtin",
         action="store_true",
-        help="do not register the embedded models (tiny, all-minilm) on first start",
+        help="do not register the embedded models (smollm2:135m, all-minilm) on first start",
     )
     create = commands.add_parser("create", help="create a model from a Modelfile (FROM an MLX directory or a model)")
     create.add_argument("name")
@@ -104,6 +104,9 @@ def _client_command(args: argparse.Namespace) -> None:
 
 
 def _serve(builtin: bool) -> int:
+    if (missing := _missing_mlx_backend()) is not None:
+        print(f"Error: {missing}", file=sys.stderr)
+        return 1
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
@@ -121,10 +124,11 @@ def _serve(builtin: bool) -> int:
         return 1
     store = Store()
     if builtin:
-        ensure_builtin_model(store)
         ensure_builtin_embedding_model(store)
     for path in prune_unreferenced(store):
         log.info("removed unused %s", path)
+    if builtin:
+        start_builtin_chat_model(store)
     config = Config()
     config.bind = [f"fd://{listener.fileno()}"]
     config.accesslog = "-" if os.environ.get("OLLAMA_DEBUG") else None
@@ -138,12 +142,44 @@ def _serve(builtin: bool) -> int:
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(_ignore_cancelled_connections)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await serve(create_app(settings, store), config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    finally:
+        _clear_mlx_streams()
     return 0
+
+
+def _ignore_cancelled_connections(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+    """At shutdown hypercorn cancels each open connection's task, and asyncio's stream callback (Python 3.11)
+    reports every cancelled one as an error with a 25-line CancelledError traceback: a normal stop, not a fault."""
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)
+
+
+def _clear_mlx_streams() -> None:
+    """MLX aborts the process at exit when a thread that used it, the main thread included, still holds
+    streams (ml-explore/mlx#4327); the engine's thread clears its own."""
+    if "mlx.core" in sys.modules:
+        import mlx.core as mx
+
+        mx.clear_streams()
+
+
+def _missing_mlx_backend() -> str | None:
+    """Why MLX cannot run here, said as what to install; None when it can. On Linux `mlx-lm` alone brings no
+    MLX (its metadata asks for it on macOS only), so a plain `pip install -e .` would end in a traceback."""
+    try:
+        import mlx.core  # noqa: F401
+    except ImportError as e:
+        extra = "'.[cuda]' for an NVIDIA GPU, or '.[cpu]'" if sys.platform == "linux" else "'.'"
+        return f"MLX is not installed or has no backend here ({e}): install mlx-shim with pip install -e {extra}"
+    return None
 
 
 def _listen(address: str) -> socket.socket:

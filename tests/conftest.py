@@ -71,10 +71,12 @@ class Server:
         return self.url.removeprefix("http://")
 
 
-def start_server(home: Path, extra_env: dict[str, str] | None = None, bind_host: str = "127.0.0.1") -> Server:
+def start_server(
+    home: Path, extra_env: dict[str, str] | None = None, bind_host: str = "127.0.0.1", unset: tuple[str, ...] = ()
+) -> Server:
     port = free_port()
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k not in unset},
         "OLLAMA_HOST": f"{bind_host}:{port}",
         "MLX_SHIM_HOME": str(home),
         "MLX_SHIM_NO_BUILTIN": "1",

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from registry.builtin import BUILTIN_NAME, ensure_builtin_model
 from registry.local import LocalModelError, create_from_modelfile
 from registry.names import ModelName
 from registry.store import Store
@@ -76,24 +75,6 @@ def test_failed_write_keeps_the_old_manifest(tmp_path: Path, tiny_model_dir: Pat
     after = store.get(name)
     assert after is not None and after.digest == before.digest
     assert [p.name for p in before.manifest_path.parent.iterdir()] == ["latest"]  # no temporary files left
-
-
-def test_builtin_model_is_registered_once(tmp_path: Path, tiny_model_dir: Path) -> None:
-    builds = []
-
-    def build(out: Path, seed: int) -> Path:
-        builds.append(seed)
-        shutil.copytree(tiny_model_dir, out)
-        return out
-
-    store = Store(tmp_path)
-    ensure_builtin_model(store, build)
-    stored = store.get(ModelName.parse(BUILTIN_NAME))
-    assert stored is not None and stored.info().architecture == "qwen2"
-    assert not [p for p in (tmp_path / "builtin").iterdir() if p.name.startswith(".build-")]
-    store.remove(stored.name)  # a user who deletes it does not get it back on the next start
-    ensure_builtin_model(store, build)
-    assert store.get(ModelName.parse(BUILTIN_NAME)) is None and builds == [0]
 
 
 def test_a_model_whose_directory_vanished_is_not_found(tmp_path: Path, tiny_model_dir: Path) -> None:

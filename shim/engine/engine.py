@@ -256,6 +256,14 @@ class Engine:
     # -- the worker thread -------------------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._serve_jobs()
+        finally:
+            # MLX aborts the process at exit ("terminate called without an active exception") when a thread
+            # that ran MLX work ends with its streams alive (ml-explore/mlx#4327).
+            mx.clear_streams()
+
+    def _serve_jobs(self) -> None:
         mx.random.seed(secrets.randbits(63))  # unseeded sampling differs from one server run to the next
         while True:
             try:

@@ -60,7 +60,7 @@ class EmbedAPI:
             raise ApiError(f"model '{requested}' not found", 404)
         name = self._parse(requested)
         inputs = _inputs(req.get("input"))
-        stored = self._stored(name, requested)
+        stored = await self._stored(name, requested)
         options = self.native._options(stored, req)
         if not inputs:
             await self.native._load(stored, req.get("keep_alive"))
@@ -73,7 +73,7 @@ class EmbedAPI:
         requested = req.get("model", "")
         if not requested.strip():
             raise ApiError("model is required", 400)
-        stored = self._stored(self._parse(requested), requested)
+        stored = await self._stored(self._parse(requested), requested)
         options = self.native._options(stored, req)
         prompt = req.get("prompt", "")
         if not prompt:
@@ -103,9 +103,9 @@ class EmbedAPI:
         except InvalidName:
             raise ApiError("invalid model name", 400) from None
 
-    def _stored(self, name: ModelName, requested: str) -> StoredModel:
+    async def _stored(self, name: ModelName, requested: str) -> StoredModel:
         """Embed reports a missing model with the scheduler's wording (a manifest whose directory is gone too)."""
-        stored = self.native.store.get(name)
+        stored = await self.native.lookup(name)
         try:
             if stored is not None and stored.info():
                 return stored

@@ -8,6 +8,7 @@ engine and turns its events into NDJSON chunks or one JSON object.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -139,7 +140,7 @@ class OllamaAPI:
         requested = req.get("model") or req.get("name") or ""
         if not requested:
             raise ApiError("model is required", 400)
-        stored = self._find(requested, empty_status=400, empty_message="model is required")
+        stored = await self._find(requested, empty_status=400, empty_message="model is required")
         info = self._info(stored, requested)
         shown = await asyncio.to_thread(
             show_response, stored, info, req.get("system", ""), req.get("options"), req.get("verbose", False)
@@ -229,16 +230,26 @@ class OllamaAPI:
     def _capabilities(self, stored: StoredModel, requested: str) -> tuple[str, ...]:
         return stored.capabilities(self._info(stored, requested))
 
-    def _find(self, requested: str, *, empty_status: int, empty_message: str) -> StoredModel:
+    async def _find(self, requested: str, *, empty_status: int, empty_message: str) -> StoredModel:
         if not requested.strip():
             raise ApiError(empty_message, empty_status)
         try:
             name = ModelName.parse(requested)
         except InvalidName:
             raise ApiError("invalid model name", 400) from None
-        stored = self.store.get(name)
+        stored = await self.lookup(name)
         if stored is None:
             raise ApiError(f"model '{requested}' not found", 404)
+        return stored
+
+    async def lookup(self, name: ModelName) -> StoredModel | None:
+        """The stored model; a name still arriving (the embedded model's first-start import) is waited for,
+        as a load is, rather than answered 404."""
+        stored = self.store.get(name)
+        if stored is None and (arrival := self.store.arriving(name)) is not None:
+            with contextlib.suppress(Exception):  # its job logged why; the request then finds no model
+                await asyncio.wrap_future(arrival)
+            stored = self.store.get(name)
         return stored
 
     @staticmethod
@@ -298,7 +309,7 @@ class OllamaAPI:
         if not 0 <= req.get("top_logprobs", 0) <= 20:
             raise ApiError("top_logprobs must be between 0 and 20", 400)
         requested = req.get("model", "")
-        stored = self._find(requested, empty_status=404, empty_message=f"model '{requested}' not found")
+        stored = await self._find(requested, empty_status=404, empty_message=f"model '{requested}' not found")
         prompt = req.get("prompt", "")
         if prompt == "" and req.get("keep_alive") == 0:
             await self.engine.unload(stored)
@@ -363,7 +374,7 @@ class OllamaAPI:
         if not 0 <= req.get("top_logprobs", 0) <= 20:
             raise ApiError("top_logprobs must be between 0 and 20", 400)
         requested = req.get("model", "")
-        stored = self._find(requested, empty_status=400, empty_message="model is required")
+        stored = await self._find(requested, empty_status=400, empty_message="model is required")
         raw_messages = req.get("messages", [])
         if not raw_messages and req.get("keep_alive") == 0:
             await self.engine.unload(stored)
