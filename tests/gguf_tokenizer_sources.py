@@ -34,6 +34,9 @@ TEXTS = (
     "Où est la bibliothèque ? C'est l'été, n'est-ce pas ? « Très bien ! »",
     "日本語のテキストと漢字、ひらがな、カタカナ。東京タワー",
     "中文测试：你好，世界！我们今天学习分词。",
+    "Tokyo東京タワーとEnglishの混在text、abc漢字def 東京 タワー 中文 字幕",
+    # Words a tiktoken-made vocabulary holds whole although its merges would not reach them (Llama 3's ignore_merges).
+    "Türkçe kaldı ımlı; Čeština zejména činnosti obsahuje; Українська розвиток; فارسی بیرون الدين; 中文字幕",
     "한국어 문장도 포함합니다.",
     "مرحبا بالعالم، هذه جملة عربية ١٢٣.",
     "Привет, мир! Ёжик в тумане.",

@@ -134,3 +134,6 @@ def test_wordpiece_tokenizes_as_its_source(tmp_path: Path) -> None:
     for text in texts:
         assert rebuilt.encode(text) == source.encode(text), text
     assert rebuilt.encode("hello world") == [101, 7592, 2088, 102]
+    no_sep = {"tokenizer.ggml.add_sep_token": False, "tokenizer.ggml.add_eos_token": False}
+    without_sep = rebuild({**metadata, **no_sep}, tmp_path / "no-sep")
+    assert without_sep.encode("hello world") == [101, 7592, 2088]

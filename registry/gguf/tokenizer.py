@@ -77,10 +77,15 @@ def _template_processor(
     )
 
 
-def _bert_processor(cls: str, sep: str, ids: dict[str, int]) -> processors.TemplateProcessing:
+def _bert_processor(
+    cls: str, sep: str, ids: dict[str, int], add_cls: bool, add_sep: bool
+) -> processors.TemplateProcessing:
+    """[CLS] A [SEP] (B [SEP]): what llama.cpp adds to a WordPiece vocabulary unless the file turns it off."""
+    head = f"{cls}:0 " if add_cls else ""
+    end_a, end_b = (f" {sep}:0", f" {sep}:1") if add_sep else ("", "")
     return processors.TemplateProcessing(
-        single=f"{cls}:0 $A:0 {sep}:0",
-        pair=f"{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1",
+        single=f"{head}$A:0{end_a}",
+        pair=f"{head}$A:0{end_a} $B:1{end_b}",
         special_tokens=[(cls, ids[cls]), (sep, ids[sep])],
     )
 
@@ -127,7 +132,14 @@ def build_tokenizer(metadata: dict[str, Any]) -> Tokenizer:
             raise GGUFError("GGUF BERT tokenizer names no [CLS]/[SEP] token (bos_token_id, seperator_token_id)")
         names = tokenizer.get_vocab()
         rebuilt = {index: text for text, index in names.items()}
-        tokenizer.post_processor = _bert_processor(rebuilt[cls], rebuilt[sep], names)
+        tokenizer.post_processor = _bert_processor(
+            rebuilt[cls],
+            rebuilt[sep],
+            names,
+            _flag(metadata, "add_bos_token", True),
+            # gguf-py reads BERT's "[CLS] A [SEP]" template as add_bos + add_eos (its [SEP] standing as eos).
+            _flag(metadata, "add_sep_token", True) or _flag(metadata, "add_eos_token", False),
+        )
         return tokenizer
     first = tokens[bos] if bos is not None and _flag(metadata, "add_bos_token", add_bos_default) else None
     last = tokens[eos] if eos is not None and _flag(metadata, "add_eos_token", False) else None
