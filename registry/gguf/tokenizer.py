@@ -117,7 +117,7 @@ def build_tokenizer(metadata: dict[str, Any]) -> Tokenizer:
             tokens,
             types,
             metadata.get("tokenizer.ggml.scores"),
-            metadata.get("tokenizer.ggml.merges") if model == "gemma4" else None,
+            metadata.get("tokenizer.ggml.merges"),
             ids["unknown_token_id"],
             add_space_prefix=_flag(metadata, "add_space_prefix", model == "llama"),
         )

@@ -123,10 +123,13 @@ def sentencepiece_bpe(
     tokenizers hold it: spaces become "▁" in the normalizer (with one "▁" in front of each run of text when the
     file says `add_space_prefix`, as SentencePiece and llama.cpp add it), no pre-tokenizer, and a decoder that
     turns "▁" back into spaces, bytes back into text and drops that first space."""
-    if merges:
+    # Scores are what llama.cpp merges by; a file whose scores say nothing (all equal, as the converter writes
+    # them from a tokenizer.json) but that lists merges (Gemma 4) is taken at its merges.
+    usable = scores is not None and len(scores) >= len(tokens)
+    if merges and not (usable and len(set(scores[: len(tokens)])) > 1):
         merge_pairs = [_split_merge(m) for m in merges]
-    elif scores is not None and len(scores) >= len(tokens):
-        merge_pairs = sentencepiece_merges(tokens, types, [float(s) for s in scores])
+    elif usable:
+        merge_pairs = sentencepiece_merges(tokens, types, [float(s) for s in scores[: len(tokens)]])
     else:
         raise GGUFError("GGUF SentencePiece tokenizer has neither tokenizer.ggml.scores nor tokenizer.ggml.merges")
     unk = tokens[unk_id] if unk_id is not None and 0 <= unk_id < len(tokens) else None
