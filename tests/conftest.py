@@ -76,12 +76,14 @@ def start_server(
 ) -> Server:
     port = free_port()
     env = {
-        **{k: v for k, v in os.environ.items() if k not in unset},
+        **os.environ,
         "OLLAMA_HOST": f"{bind_host}:{port}",
         "MLX_SHIM_HOME": str(home),
         "MLX_SHIM_NO_BUILTIN": "1",
         **(extra_env or {}),
     }
+    for key in unset:  # e.g. MLX_SHIM_NO_BUILTIN: a first start as a user's, with the embedded models
+        env.pop(key, None)
     log = (home / "server.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "shim.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT

