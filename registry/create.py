@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from registry.blobs import Blobs, InvalidDigest
-from registry.gguf_models import GGUFFilesError, GGUFSource, convert_to_owned, find_gguf
+from registry.gguf_models import ONLY_GGUF, GGUFFilesError, GGUFSource, convert_to_owned, find_gguf, is_gguf_file
 from registry.model_dir import ENCODER_ARCHITECTURES, ModelDirInfo, NotAModelDir
 from registry.names import InvalidName, ModelName
 from registry.owned import STAGING_PREFIX, build_owned, directory_fingerprint, file_digest, model_id
@@ -145,6 +145,8 @@ def _prepare(store: Store, spec: CreateSpec, quantization: Quantization | None) 
 
 def _gguf_source(store: Store, spec: CreateSpec) -> GGUFSource | None:
     if spec.gguf is not None:
+        if not is_gguf_file(spec.gguf):
+            raise CreateError(ONLY_GGUF)
         return GGUFSource(spec.gguf, file_digest(spec.gguf), spec.gguf.name)
     if not spec.files:
         return None

@@ -40,7 +40,7 @@ def find_gguf(files: dict[str, str], blobs: Blobs) -> GGUFSource | None:
     """The GGUF among uploaded files, None when they are an MLX model directory (or nothing we know)."""
     if any(name.endswith(".safetensors") for name in files):
         return None
-    ggufs = {name: digest for name, digest in files.items() if name.endswith(".gguf") or _is_gguf(blobs.path(digest))}
+    ggufs = {n: d for n, d in files.items() if n.endswith(".gguf") or is_gguf_file(blobs.path(d))}
     if not ggufs:
         return None
     if len(ggufs) > 1:
@@ -52,12 +52,13 @@ def find_gguf(files: dict[str, str], blobs: Blobs) -> GGUFSource | None:
         raise GGUFFilesError(ONLY_GGUF)
     name, digest = next(iter(ggufs.items()))
     path = blobs.path(digest)
-    if not _is_gguf(path):  # named .gguf, but its bytes are something else
+    if not is_gguf_file(path):  # named .gguf, but its bytes are something else
         raise GGUFFilesError(ONLY_GGUF)
     return GGUFSource(path, digest, name)
 
 
-def _is_gguf(path: Path) -> bool:
+def is_gguf_file(path: Path) -> bool:
+    """GGUF's magic bytes (the converter's check); False for a file that cannot be read."""
     from registry.gguf import is_gguf
 
     try:

@@ -31,10 +31,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="do not register the embedded models (tiny, all-minilm) on first start",
     )
-    create = commands.add_parser("create", help="create a model from a Modelfile (FROM an MLX directory or a model)")
+    create = commands.add_parser(
+        "create", help="create a model from a Modelfile (FROM an MLX directory, a GGUF file or a model)"
+    )
     create.add_argument("name")
     create.add_argument("-f", "--file", default="Modelfile", help="path to the Modelfile (default ./Modelfile)")
-    create.add_argument("-q", "--quantize", help="quantize the model (not supported by mlx-shim: a clear error)")
+    create.add_argument(
+        "-q", "--quantize", help="quantize the model (Q4_K_M, Q4_K_S, Q8_0, int4, int8, mxfp4, nvfp4, mxfp8, F16, ...)"
+    )
     show = commands.add_parser("show", help="show information for a model")
     show.add_argument("name")
     fields = show.add_argument_group("show one field only")
