@@ -116,6 +116,22 @@ def pull(client: Client, name: str, err: TextIO) -> None:
         progress.close()
 
 
+def import_models(client: Client, names: list[str], err: TextIO) -> None:
+    """`mlx-shim import [NAME ...]`: the server imports from its Ollama library (all of it without names),
+    drawn as `ollama pull` draws progress. A model named here that was skipped makes the command fail."""
+    progress = Progress(err)
+    last: dict[str, Any] = {}
+    try:
+        for event in client.stream("/api/import", {"models": names}):
+            progress.pull_event(event)
+            last = event
+    finally:
+        progress.close()
+    skipped = last.get("skipped") or []
+    if names and skipped:
+        raise ClientError("not imported: " + "; ".join(f"{s['model']}: {s['reason']}" for s in skipped))
+
+
 def create(client: Client, name: str, modelfile: Path, quantize: str | None, err: TextIO) -> None:
     """As `ollama create -f`: the Modelfile is read here; a FROM directory or GGUF file is uploaded blob by
     blob (HEAD, then POST when the server lacks it) and sent as `files`, any other FROM as `from`."""
