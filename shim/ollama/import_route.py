@@ -34,7 +34,7 @@ class ImportAPI:
 
     async def import_models(self, request: Request) -> Response:
         req = await read_body(request, IMPORT)
-        library = OllamaLibrary()  # the server's own OLLAMA_MODELS, read at each request
+        library = await asyncio.to_thread(OllamaLibrary)  # the server's own OLLAMA_MODELS, at each request
         try:
             models = await asyncio.to_thread(select, library, req.get("models") or [])
         except ImportRequestError as e:
