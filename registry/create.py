@@ -30,7 +30,7 @@ from registry.blobs import Blobs, InvalidDigest
 from registry.gguf_models import ONLY_GGUF, GGUFFilesError, GGUFSource, convert_to_owned, find_gguf, is_gguf_file
 from registry.model_dir import ENCODER_ARCHITECTURES, ModelDirInfo, NotAModelDir
 from registry.names import InvalidName, ModelName
-from registry.owned import STAGING_PREFIX, build_owned, directory_fingerprint, file_digest, model_id
+from registry.owned import STAGING_PREFIX, build_owned, directory_fingerprint, file_digest, model_id, with_progress
 from registry.parameters import OPTION_TYPES, coerce_parameter
 from registry.quantize import Quantization, QuantizeError, quantize_mlx_model, unquantized_level
 from registry.store import Store, owned_id
@@ -161,14 +161,16 @@ def _gguf_source(store: Store, spec: CreateSpec) -> GGUFSource | None:
 def _convert(store: Store, gguf: GGUFSource, quantization: Quantization | None) -> Generator[str, None, Path]:
     from registry.gguf.errors import GGUFError
 
-    statuses: list[str] = []
+    if quantization is not None and not quantization.is_gguf_type:
+        raise CreateError(quantization.gguf_refusal())
     yield f"using existing layer sha256:{gguf.digest[7:]}"
     yield "parsing GGUF"
     try:
-        directory, _ = convert_to_owned(store.home / "models", gguf, quantization, statuses.append, check_loadable)
+        directory, _ = yield from with_progress(
+            lambda progress: convert_to_owned(store.home / "models", gguf, quantization, progress, check_loadable)
+        )
     except GGUFError as e:
         raise CreateError(e.message) from None
-    yield from statuses
     return directory
 
 

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 STAGING_PREFIX = ".assemble-"
 
@@ -80,3 +84,30 @@ def build_owned(
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return target, True
+
+
+_DONE = object()
+
+
+def with_progress(work: Callable[[Callable[[str], None]], T]) -> Generator[str, None, T]:
+    """Run `work(progress)` on its own thread and yield each status it reports as it happens, so a generator
+    of statuses (a create) streams a conversion's progress live; return its result or raise its error."""
+    statuses: queue.Queue[Any] = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = work(statuses.put)
+        except BaseException as e:  # handed to the caller's thread, raised there
+            outcome["error"] = e
+        finally:
+            statuses.put(_DONE)
+
+    thread = threading.Thread(target=run, name="conversion", daemon=True)
+    thread.start()
+    while (status := statuses.get()) is not _DONE:
+        yield status
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]  # type: ignore[no-any-return]

@@ -4,7 +4,8 @@ Ollama has two vocabularies, and both are accepted here (case-insensitive):
 - its GGUF engine's (`ggml.ParseFileType`): F32, F16, BF16, Q8_0, Q4_K_S, Q4_K_M (alias Q4_K);
 - its MLX engine's (`x/quant.Canonical`): int4, int8, mxfp4, nvfp4, mxfp8, and the aliases q4/fp4 (int4),
   q8/fp8 (int8).
-A GGUF source hands the name to the GGUF converter. An MLX source is quantized by mlx-lm at the name's width:
+A GGUF source takes only the GGUF names, which it hands to the GGUF converter (Ollama refuses the MLX names
+for a GGUF with ParseFileType's text too). An MLX source is quantized by mlx-lm at the name's width:
 the 4-bit names become mlx-lm's affine 4-bit (group 64, what Ollama's int4 is), the 8-bit ones affine 8-bit,
 mxfp4/nvfp4/mxfp8 MLX's own modes, and F32/F16/BF16 cast the weights. As in Ollama, only a model whose
 weights are not quantized yet can be quantized (`quantization is only supported for F16, BF16 and F32 models`).
@@ -63,6 +64,15 @@ class Quantization:
             supported = ", ".join(["F32", "F16", "Q4_K_S", "Q4_K_M", "Q8_0", *_MLX_NAMES])
             raise QuantizeError(f"unsupported quantization type {upper} - supported types are {supported}")
         return cls(name)
+
+    @property
+    def is_gguf_type(self) -> bool:
+        """One of the GGUF engine's names, the only ones a GGUF source takes (as in Ollama)."""
+        return self.name in _GGUF_NAMES
+
+    def gguf_refusal(self) -> str:
+        """Ollama's ParseFileType text for an MLX-engine name asked of a GGUF."""
+        return f"unsupported quantization type {self.name.upper()} - supported types are F32, F16, Q4_K_S, Q4_K_M, Q8_0"
 
     @property
     def is_cast(self) -> bool:
