@@ -90,7 +90,7 @@ def import_one(store: Store, library: OllamaLibrary, model: LibraryModel, emit: 
     plan = library.plan(model)
     if not is_gguf_file(plan.gguf):
         raise Skip("its model layer is not a GGUF file")
-    manifest = _settings(plan)
+    manifest = carried_settings(plan)
     for note in plan.notes:
         emit({"status": f"note: {note}"})
     source = GGUFSource(plan.gguf, plan.digest, model.name.display)
@@ -122,7 +122,7 @@ def import_one(store: Store, library: OllamaLibrary, model: LibraryModel, emit: 
             release_replaced(store, previous)
 
 
-def _settings(plan: ImportPlan) -> dict[str, Any]:
+def carried_settings(plan: ImportPlan) -> dict[str, Any]:
     """Our manifest's settings from the plan: what our engine cannot use is left out, with a note."""
     out: dict[str, Any] = {"imported_from": {"ollama": True, "model": plan.digest}}
     if plan.template is not None:
