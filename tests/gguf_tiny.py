@@ -44,7 +44,8 @@ _LLAMA = [("lm_head", "output"), ("model.embed_tokens", "token_embd"), ("model.n
           ("model.layers", "blk"), ("input_layernorm", "attn_norm"), ("self_attn.q_proj", "attn_q"),
           ("self_attn.k_proj", "attn_k"), ("self_attn.v_proj", "attn_v"), ("self_attn.o_proj", "attn_output"),
           ("self_attn.q_norm", "attn_q_norm"), ("self_attn.k_norm", "attn_k_norm"), ("mlp.gate_proj", "ffn_gate"),
-          ("mlp.down_proj", "ffn_down"), ("mlp.up_proj", "ffn_up"), ("post_attention_layernorm", "ffn_norm")]  # fmt: skip
+          ("mlp.down_proj", "ffn_down"), ("mlp.up_proj", "ffn_up"),
+          ("post_attention_layernorm", "ffn_norm")]  # fmt: skip
 _GEMMA = [r for r in _LLAMA if r[0] != "post_attention_layernorm"] + [
     ("post_attention_layernorm", "post_attention_norm"), ("pre_feedforward_layernorm", "ffn_norm"),
     ("post_feedforward_layernorm", "post_ffw_norm")]  # fmt: skip
@@ -60,7 +61,8 @@ GEMMA = ("gemma2", "gemma3")
 # Byte offsets of each block's float16 scale(s) (all values are linear in them), for random valid blocks.
 _F16_SCALES = {"Q2_K": (80, 82), "Q3_K": (108,), "Q4_K": (0, 2), "Q5_K": (0, 2), "Q6_K": (208,), "IQ4_NL": (0,),
                "IQ4_XS": (0,), "IQ2_XXS": (0,), "IQ2_XS": (0,), "IQ2_S": (0,), "IQ3_XXS": (0,), "IQ3_S": (0,),
-               "IQ1_S": (0,), "TQ1_0": (52,), "TQ2_0": (64,), "Q4_0": (0,), "Q8_0": (0,)}  # fmt: skip
+               "IQ1_S": (0,), "TQ1_0": (52,), "TQ2_0": (64,), "Q4_0": (0,), "Q8_0": (0,), "Q4_1": (0, 2),
+               "Q5_0": (0,), "Q5_1": (0, 2)}  # fmt: skip
 
 
 def gguf_name(arch: str, name: str) -> str:
@@ -149,6 +151,8 @@ def _encode(matrix: np.ndarray, qtype: str, rng: np.random.Generator) -> tuple[n
         return matrix.astype(np.float32), GGMLQuantizationType.F32  # as llama.cpp falls back for odd rows
     if qtype in WRITABLE:
         return gguf_quants.quantize(matrix.astype(np.float32), ggml), ggml
+    if qtype == "Q6_K":  # the requantized type in nearly every K-quant GGUF: realistic blocks, not random ones
+        return encode_q6_k(matrix), ggml
     return random_blocks(qtype, *matrix.shape, rng), ggml
 
 
@@ -158,9 +162,13 @@ def _decode(data: np.ndarray, ggml: GGMLQuantizationType) -> np.ndarray:
     return gguf_quants.dequantize(data, ggml)
 
 
-def write_decoder_gguf(
-    arch: str, model: Any, config: dict[str, Any], qtype: str, path: Path, seed: int = 0
-) -> TinyGGUF:
+def tiny_decoder(arch: str, qtype: str, path: Path, seed: int = 0, config: dict[str, Any] | None = None) -> TinyGGUF:
+    """A random model of `arch` (CONFIGS, or `config`) written as a GGUF of `qtype` at `path`."""
+    config = config or CONFIGS[arch]
+    return write_decoder_gguf(arch, make_model(config, seed), config, qtype, path, seed)
+
+
+def write_decoder_gguf(arch: str, model: Any, config: dict[str, Any], qtype: str, path: Path, seed: int) -> TinyGGUF:
     rng = np.random.default_rng(seed + 1)
     heads, kv_heads = config["num_attention_heads"], config["num_key_value_heads"]
     writer = GGUFWriter(path, arch)
@@ -232,3 +240,21 @@ def _decoder_metadata(writer: GGUFWriter, arch: str, config: dict[str, Any], qty
     writer.add_uint32("general.file_type", file_type(qtype))
     writer.add_uint32("tokenizer.ggml.bos_token_id", 1)
     writer.add_uint32("tokenizer.ggml.eos_token_id", 2)
+
+
+def encode_q6_k(x: np.ndarray) -> np.ndarray:
+    """A plain Q6_K encoder (absmax scales, no search), to give Q6_K blocks the structure real weights give them:
+    16-value sub-scales that follow the data, unlike random bytes. Layout as gguf's dequantizer reads it."""
+    rows = x.shape[0]
+    values = x.astype(np.float32).reshape(-1, 16, 16)
+    sub = np.abs(values).max(axis=-1) / 31  # (n, 16): |q - 32| <= 31
+    d = np.maximum(sub.max(axis=-1, keepdims=True) / 127, 1e-12).astype(np.float16).astype(np.float32)
+    scales = np.clip(np.rint(sub / d), 1, 127).astype(np.int8)
+    step = (d * scales.astype(np.float32))[..., None]
+    q = (np.clip(np.rint(values / step), -32, 31) + 32).astype(np.uint8).reshape(-1, 2, 128)
+    low, high = q & 0x0F, q >> 4
+    ql = (low[:, :, :64] | (low[:, :, 64:] << 4)).reshape(-1, 128)
+    qh = high.reshape(-1, 2, 4, 32)
+    qh = (qh[:, :, 0] | (qh[:, :, 1] << 2) | (qh[:, :, 2] << 4) | (qh[:, :, 3] << 6)).reshape(-1, 64)
+    d16 = d.astype(np.float16).view(np.uint8).reshape(-1, 2)
+    return np.concatenate([ql, qh, scales.view(np.uint8), d16], axis=1).reshape(rows, -1)

@@ -17,7 +17,7 @@ import pytest
 from mlx_lm.utils import load_model
 
 from registry.gguf import convert_gguf
-from tests.gguf_tiny import CONFIGS, make_model, write_decoder_gguf
+from tests.gguf_tiny import CONFIGS, make_model, tiny_decoder
 
 PROMPTS = [[5, 17, 42, 99, 3, 250, 7, 8, 120, 64], [1, 2, 3], [299, 0, 150, 151, 152, 153, 154]]
 LOGIT_TOLERANCE = 1e-4
@@ -44,7 +44,7 @@ def relative_logit_error(converted, source, prompt: list[int]) -> float:
 @pytest.mark.parametrize("qtype", ["F16", "Q4_0"])
 @pytest.mark.parametrize("arch", list(CONFIGS))
 def test_architecture_round_trip(arch: str, qtype: str, tmp_path: Path) -> None:
-    tiny = write_decoder_gguf(arch, make_model(CONFIGS[arch], seed=0), CONFIGS[arch], qtype, tmp_path / "tiny.gguf")
+    tiny = tiny_decoder(arch, qtype, tmp_path / "tiny.gguf")
     result = convert_gguf(tiny.path, tmp_path / "model")
     assert result.architecture == arch and result.quantization == qtype
     converted, config = load_model(tmp_path / "model")
@@ -63,9 +63,7 @@ def test_gemma_norms_are_undone_and_llama_rows_unpermuted(tmp_path: Path) -> Non
     """The two llama.cpp transformations, checked on the stored tensors themselves."""
     for arch, probe in (("gemma2", "model.layers.1.pre_feedforward_layernorm.weight"),
                         ("llama", "model.layers.0.self_attn.k_proj.weight")):  # fmt: skip
-        tiny = write_decoder_gguf(
-            arch, make_model(CONFIGS[arch], seed=3), CONFIGS[arch], "F32", tmp_path / f"{arch}.gguf"
-        )
+        tiny = tiny_decoder(arch, "F32", tmp_path / f"{arch}.gguf", seed=3)
         convert_gguf(tiny.path, tmp_path / arch)
         stored = mx.load(str(tmp_path / arch / "model.safetensors"))
         np.testing.assert_array_equal(np.array(stored[probe]), tiny.reference[probe])
@@ -74,9 +72,7 @@ def test_gemma_norms_are_undone_and_llama_rows_unpermuted(tmp_path: Path) -> Non
 def test_config_carries_architecture_specifics(tmp_path: Path) -> None:
     configs = {}
     for arch in ("granite", "gemma2", "gemma3", "qwen3", "phi3"):
-        tiny = write_decoder_gguf(
-            arch, make_model(CONFIGS[arch], seed=1), CONFIGS[arch], "F32", tmp_path / f"{arch}.gguf"
-        )
+        tiny = tiny_decoder(arch, "F32", tmp_path / f"{arch}.gguf", seed=1)
         convert_gguf(tiny.path, tmp_path / arch)
         configs[arch] = json.loads((tmp_path / arch / "config.json").read_text())
     assert configs["granite"]["logits_scaling"] == 2.0 and configs["granite"]["embedding_multiplier"] == 3.0

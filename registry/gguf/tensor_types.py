@@ -7,11 +7,12 @@ Float types stay float in their own dtype. A quantized type becomes MLX quantiza
   repacked and `mx.dequantize` gives back bit for bit what `gguf.quants.dequantize` gives. Q4_0/Q4_1/Q5_0/Q5_1/Q8_0
   keep their float16 scale (the bias is the float16 min, or -2^(bits-1)·scale: a power-of-two multiple, exact in
   float16 unless it overflows, which only weights beyond ±65,000 would do). Q4_K/Q5_K scales are a float16 super-
-  scale times a 6-bit sub-scale, which float16 cannot hold, so they are float32.
+  scale times a 6-bit sub-scale, which float16 cannot hold, so they are float32. The ternary TQ1_0/TQ2_0
+  (d·{-1, 0, 1}) are 2-bit codes with scale d and bias -d, float16.
 - mxfp4: MXFP4 is exactly MLX's own "mxfp4" mode (E2M1 codes, E8M0 scale per 32), repacked without loss.
 - requantize: types whose sub-blocks are 16 wide (Q2_K, Q3_K, Q6_K: MLX groups are at least 32) or whose levels
-  are not evenly spaced (IQ*, TQ*, NVFP4) are dequantized with the gguf package and quantized again with
-  `mx.quantize` (group 32, the class width; IQ1 and the ternary TQ types get 2 bits, MLX's smallest useful width),
+  are not evenly spaced (IQ*, NVFP4) are dequantized with the gguf package and quantized again, min/max affine
+  per group of 32 at the class width (codec.affine_quantize; IQ1 gets 2 bits, MLX's smallest useful width),
   float32 scales. The error this costs is measured in tests/test_gguf_types.py.
 """
 
@@ -63,8 +64,8 @@ RULES: dict[str, TypeRule] = {
     "IQ2_S": TypeRule("requantize", 2, scale_dtype=_F32_SCALES),
     "IQ1_S": TypeRule("requantize", 2, scale_dtype=_F32_SCALES),
     "IQ1_M": TypeRule("requantize", 2, scale_dtype=_F32_SCALES),
-    "TQ1_0": TypeRule("requantize", 2, scale_dtype=_F32_SCALES),
-    "TQ2_0": TypeRule("requantize", 2, scale_dtype=_F32_SCALES),
+    "TQ1_0": TypeRule("exact", 2, scale_dtype=_F16_SCALES),
+    "TQ2_0": TypeRule("exact", 2, scale_dtype=_F16_SCALES),
     "NVFP4": TypeRule("requantize", 4, scale_dtype=_F32_SCALES),
 }
 
