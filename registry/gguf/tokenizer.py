@@ -196,9 +196,7 @@ def write_tokenizer_files(metadata: dict[str, Any], target: Path) -> None:
     special = {name: value for name, value in special.items() if value is not None}
 
     config: dict[str, Any] = {"tokenizer_class": "PreTrainedTokenizerFast", **special}
-    if model == "bert":
-        config["clean_up_tokenization_spaces"] = True
-    else:
+    if model != "bert":  # BERT's own post-processor adds [CLS]/[SEP]; its decode keeps transformers' default
         # The post-processor already adds them; transformers rebuilds the same one from these two flags.
         processor = json.loads(tokenizer.to_str()).get("post_processor") or {}
         single = [part.get("SpecialToken", {}).get("id") for part in processor.get("single", [])]
