@@ -135,6 +135,12 @@ def build_tokenizer(metadata: dict[str, Any]) -> Tokenizer:
     return tokenizer
 
 
+def _clean_up_spaces(pre: str | None) -> bool:
+    """transformers' clean_up_tokenization_spaces for a byte-level vocabulary (False for one it cannot name:
+    decoding then gives back exactly the text that was encoded)."""
+    return (pre or "default") in PRE_TYPE_FAMILY and byte_level_split(pre).clean_up_spaces
+
+
 def chat_templates(metadata: dict[str, Any]) -> str | list[dict[str, str]] | None:
     """`tokenizer.chat_template`, with the named ones (`tokenizer.chat_template.<name>`, e.g. tool_use) as
     transformers' list form when the file has any."""
@@ -202,8 +208,9 @@ def write_tokenizer_files(metadata: dict[str, Any], target: Path) -> None:
         single = [part.get("SpecialToken", {}).get("id") for part in processor.get("single", [])]
         config["add_bos_token"] = bool(single) and single[0] is not None
         config["add_eos_token"] = bool(single) and single[-1] is not None
-        clean = byte_level_split(metadata.get("tokenizer.ggml.pre")).clean_up_spaces if model == "gpt2" else False
-        config["clean_up_tokenization_spaces"] = clean
+        config["clean_up_tokenization_spaces"] = model == "gpt2" and _clean_up_spaces(
+            metadata.get("tokenizer.ggml.pre")
+        )
     if (length := _context_length(metadata)) is not None:
         config["model_max_length"] = length
     if (templates := chat_templates(metadata)) is not None:
