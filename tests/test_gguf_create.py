@@ -54,6 +54,18 @@ def test_the_official_client_creates_from_a_gguf_blob(server: Server) -> None:
     reply = client.generate("smol", "Hello", options={"num_predict": 2, "temperature": 0})
     assert reply.eval_count and reply.eval_count <= 2
 
+    # quantize goes to the converter, with Ollama's rules: a quantized GGUF (Q4_1) cannot be requantized, and a
+    # GGUF takes only the GGUF engine's names.
+    before = model_dirs(server)
+    for quantize, error in [
+        ("q4_K_M", "quantization is only supported for F16, BF16 and F32 models"),
+        ("int4", "unsupported quantization type INT4 - supported types are F32, F16, Q4_K_S, Q4_K_M, Q8_0"),
+    ]:
+        with pytest.raises(ollama.ResponseError) as refused:
+            client.create(model="smol-q", files={"weights.bin": digest}, quantize=quantize)
+        assert (refused.value.status_code, refused.value.error) == (400, error)
+    assert model_dirs(server) == before
+
 
 def test_cli_creates_from_a_gguf_file(server: Server, tmp_path: Path) -> None:
     try:
