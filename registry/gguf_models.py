@@ -84,7 +84,10 @@ def convert_to_owned(
     def build(target: Path) -> None:
         progress("converting model")
         quantize = quantization.name if quantization else None
-        report.append(convert_gguf(source.path, target, quantize=quantize, progress=progress))
+        converted = convert_gguf(source.path, target, quantize=quantize, progress=progress)
+        if converted.skipped_tensors:  # vision towers and projectors inside the GGUF: mlx-shim answers text only
+            progress(f"left out {len(converted.skipped_tensors)} tensors the text model does not use (vision)")
+        report.append(converted)
 
     directory_id = gguf_model_id(source.digest, quantization.name if quantization else None)
     directory, _ = build_owned(models_dir, directory_id, build, check)
