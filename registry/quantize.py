@@ -85,7 +85,7 @@ class Quantization:
 
 def quantize_mlx_model(source: Path, target: Path, quantization: Quantization) -> None:
     """Write to `target` (which must not exist) `source`'s model quantized (or cast) by mlx-lm, with its
-    tokenizer and config: what `mlx_lm.convert -q` writes, without its printing (this runs in the server)."""
+    tokenizer and config: what `mlx_lm.convert -q` writes, without its progress prints (this runs in the server)."""
     import mlx.core as mx
     from mlx.utils import tree_map
     from mlx_lm.utils import load, quantize_model, save

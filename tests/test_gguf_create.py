@@ -130,3 +130,19 @@ def test_quantize_an_mlx_model_with_mlx_lm(server: Server, float_model_dir: Path
     again = httpx.post(create, json={"model": "q44", "from": "q4", "quantize": "Q4_K_M"})
     assert again.status_code == 400
     assert again.json() == {"error": "quantization is only supported for F16, BF16 and F32 models"}
+
+
+def test_a_local_modelfile_from_a_gguf_file_converts_in_place_or_says_why_not(tmp_path: Path) -> None:
+    from registry.local import LocalModelError, create_from_modelfile
+    from registry.names import ModelName
+    from registry.store import Store
+
+    store = Store(tmp_path / "home")
+    write_unknown_architecture_gguf(tmp_path / "alien.gguf")
+    (tmp_path / "notes.gguf").write_text("not a GGUF")
+    for source, error in [("./alien.gguf", "alienformer"), ("./notes.gguf", "supplied file was not in GGUF format")]:
+        with pytest.raises(LocalModelError) as refused:
+            create_from_modelfile(store, ModelName.parse("local"), f"FROM {source}\n", tmp_path)
+        assert error in str(refused.value)
+    assert store.get(ModelName.parse("local")) is None
+    assert not (tmp_path / "home/models").exists() or not list((tmp_path / "home/models").iterdir())
