@@ -238,6 +238,31 @@ def _decoder_metadata(writer: GGUFWriter, arch: str, config: dict[str, Any], qty
     if arch == "phi3":
         writer.add_uint32("phi3.rope.scaling.original_context_length", config["max_position_embeddings"])
     writer.add_uint32("general.file_type", file_type(qtype))
+    add_byte_level_vocab(writer, config["vocab_size"])
+
+
+def _byte_chars() -> list[str]:
+    """GPT-2's byte -> printable character table (what byte-level BPE vocabularies are written in)."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    chars, extra = {}, 0
+    for byte in range(256):
+        if byte in printable:
+            chars[byte] = chr(byte)
+        else:
+            chars[byte] = chr(256 + extra)
+            extra += 1
+    return [chars[b] for b in range(256)]
+
+
+def add_byte_level_vocab(writer: GGUFWriter, size: int) -> None:
+    """A small GPT-2 style vocabulary (<unk>, <s>, </s>, the 256 bytes, filler) so the tokenizer converter has one."""
+    tokens = ["<unk>", "<s>", "</s>", *_byte_chars()]
+    tokens += ["zz", *(f"zz{i}" for i in range(size - len(tokens) - 1))]
+    writer.add_string("tokenizer.ggml.model", "gpt2")
+    writer.add_string("tokenizer.ggml.pre", "default")
+    writer.add_array("tokenizer.ggml.tokens", tokens)
+    writer.add_array("tokenizer.ggml.token_type", [3, 3, 3] + [1] * (len(tokens) - 3))
+    writer.add_array("tokenizer.ggml.merges", ["z z"])
     writer.add_uint32("tokenizer.ggml.bos_token_id", 1)
     writer.add_uint32("tokenizer.ggml.eos_token_id", 2)
 

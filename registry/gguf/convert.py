@@ -1,4 +1,5 @@
-"""The entry point: a GGUF file in, an MLX model directory out (config.json, safetensors, tokenizer files).
+"""The entry point: a GGUF file in, an MLX model directory out (config.json, safetensors, and the tokenizer files
+registry/gguf/tokenizer.py rebuilds from the GGUF's vocabulary, with the chat template and stop tokens).
 
 The directory is assembled under a hidden staging name beside the target and renamed into place at the end, so a
 failure at any step (an unsupported tensor, a full disk, an interrupt) leaves nothing behind.
@@ -26,6 +27,7 @@ from registry.gguf.plan import Plan, plan_conversion
 from registry.gguf.quantize_option import QuantizeRequest, check_source, parse_quantize
 from registry.gguf.reader import GGUFFile
 from registry.gguf.safetensors_writer import MAX_SHARD_BYTES, write_safetensors
+from registry.gguf.tokenizer import write_tokenizer_files
 
 Progress = Callable[[str], None]
 
@@ -42,7 +44,6 @@ class GGUFConversion:
     quantization: str  # Ollama's file type name: the GGUF's ("Q4_1", "Q4_K_M", "F16") or the one requested
     skipped_tensors: tuple[str, ...] = field(default_factory=tuple)  # vision/projector tensors left out
     size: int = 0  # bytes of the model directory
-    tokenizer: bool = False  # whether tokenizer files were written
 
 
 def file_type_name(metadata: dict[str, Any], plan: Plan) -> str:
@@ -69,36 +70,8 @@ def _request(quantize: str | None, file_type: str) -> QuantizeRequest | None:
     return request if check_source(request, file_type) else None
 
 
-def _generation_config(metadata: dict[str, Any]) -> dict[str, Any]:
-    """End-of-turn ids beside the end-of-text one, so mlx-lm stops where llama.cpp does."""
-    ids: list[int] = []
-    for key in ("eos_token_id", "eot_token_id", "eom_token_id"):
-        value = metadata.get(f"tokenizer.ggml.{key}")
-        if isinstance(value, int) and value not in ids:
-            ids.append(value)
-    config: dict[str, Any] = {}
-    if isinstance(metadata.get("tokenizer.ggml.bos_token_id"), int):
-        config["bos_token_id"] = metadata["tokenizer.ggml.bos_token_id"]
-    if ids:
-        config["eos_token_id"] = ids if len(ids) > 1 else ids[0]
-    return config
-
-
 def _write_json(path: Path, value: dict[str, Any]) -> None:
     path.write_text(json.dumps(value, indent=2) + "\n")
-
-
-def _write_tokenizer(metadata: dict[str, Any], directory: Path, say: Progress) -> bool:
-    """tokenizer.json, tokenizer_config.json (chat template, special tokens) from the GGUF vocabulary: the work of
-    registry/gguf/tokenizer.py (its own module and branch). Without it the weights are still complete."""
-    try:
-        from registry.gguf.tokenizer import write_tokenizer_files  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        say("tokenizer conversion is not available; writing weights only")
-        return False
-    say("writing tokenizer")
-    write_tokenizer_files(metadata, directory)
-    return True
 
 
 def _prepare_target(target: Path) -> None:
@@ -162,9 +135,8 @@ def convert_gguf(
         if arch.encoder:
             hp = Hyperparameters(gguf.metadata, gguf.architecture)
             write_sentence_transformers_files(staging, hp, hp.int("embedding_length"), hp.int("context_length"))
-        elif generation := _generation_config(gguf.metadata):
-            _write_json(staging / "generation_config.json", generation)
-        tokenizer = _write_tokenizer(gguf.metadata, staging, say)
+        say("writing tokenizer")
+        write_tokenizer_files(gguf.metadata, staging)  # tokenizer.json, tokenizer_config.json, generation_config
         size = sum(f.stat().st_size for f in staging.rglob("*") if f.is_file())
         if target.exists():
             target.rmdir()  # empty, checked above
@@ -185,5 +157,4 @@ def convert_gguf(
         quantization=summary,
         skipped_tensors=tuple(plan.skipped),
         size=size,
-        tokenizer=tokenizer,
     )
