@@ -98,15 +98,14 @@ def import_one(store: Store, library: OllamaLibrary, model: LibraryModel, emit: 
     def convert() -> Path:
         emit({"status": "parsing GGUF"})
         try:
-            directory, report = convert_to_owned(
+            directory, _ = convert_to_owned(
                 store.home / "models", source, None, lambda s: emit({"status": s}), check_loadable
             )
         except GGUFError as e:
             raise Skip(e.message) from None
         except CreateError as e:  # converted, but not a model mlx-lm can load
             raise Skip(e.message) from None
-        if report is None:
-            emit({"status": f"using existing layer {plan.digest}"})
+        emit({"status": f"using existing layer {plan.digest}"})
         return directory
 
     directory = convert()
