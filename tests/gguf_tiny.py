@@ -162,13 +162,27 @@ def _decode(data: np.ndarray, ggml: GGMLQuantizationType) -> np.ndarray:
     return gguf_quants.dequantize(data, ggml)
 
 
-def tiny_decoder(arch: str, qtype: str, path: Path, seed: int = 0, config: dict[str, Any] | None = None) -> TinyGGUF:
-    """A random model of `arch` (CONFIGS, or `config`) written as a GGUF of `qtype` at `path`."""
+def tiny_decoder(
+    arch: str, qtype: str, path: Path, seed: int = 0, config: dict[str, Any] | None = None, **extra: Any
+) -> TinyGGUF:
+    """A random model of `arch` (CONFIGS, or `config`) written as a GGUF of `qtype` at `path`; `extra` goes to
+    write_decoder_gguf (extra_tensors, extra_metadata)."""
     config = config or CONFIGS[arch]
-    return write_decoder_gguf(arch, make_model(config, seed), config, qtype, path, seed)
+    return write_decoder_gguf(arch, make_model(config, seed), config, qtype, path, seed, **extra)
 
 
-def write_decoder_gguf(arch: str, model: Any, config: dict[str, Any], qtype: str, path: Path, seed: int) -> TinyGGUF:
+def write_decoder_gguf(
+    arch: str,
+    model: Any,
+    config: dict[str, Any],
+    qtype: str,
+    path: Path,
+    seed: int,
+    extra_tensors: dict[str, np.ndarray] | None = None,
+    extra_metadata: dict[str, Any] | None = None,
+) -> TinyGGUF:
+    """`extra_tensors` are written as they are (vision towers, rope_freqs); `extra_metadata` adds or replaces keys
+    (ints as uint32, floats as float32, strings, lists as arrays)."""
     rng = np.random.default_rng(seed + 1)
     heads, kv_heads = config["num_attention_heads"], config["num_key_value_heads"]
     writer = GGUFWriter(path, arch)
@@ -187,7 +201,9 @@ def write_decoder_gguf(arch: str, model: Any, config: dict[str, Any], qtype: str
         writer.add_tensor(target, data, raw_dtype=ggml if ggml not in _NATIVE else None)
         values = _decode(data, ggml)
         reference[name] = unpermute(values, rows_heads) if arch in PERMUTED and rows_heads else values
-    _decoder_metadata(writer, arch, config, qtype)
+    for name, data in (extra_tensors or {}).items():
+        writer.add_tensor(name, data)
+    _decoder_metadata(writer, arch, config, qtype, extra_metadata or {})
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -204,7 +220,23 @@ def file_type(qtype: str) -> int:
     return int(LlamaFileType[names.get(qtype, f"MOSTLY_{qtype}")])
 
 
-def _decoder_metadata(writer: GGUFWriter, arch: str, config: dict[str, Any], qtype: str) -> None:
+def _decoder_metadata(writer: GGUFWriter, arch: str, config: dict[str, Any], qtype: str, extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, bool):
+            writer.add_bool(key, value)
+        elif isinstance(value, int):
+            writer.add_uint32(key, value)
+        elif isinstance(value, float):
+            writer.add_float32(key, value)
+        elif isinstance(value, str):
+            writer.add_string(key, value)
+        else:
+            writer.add_array(key, value)
+    _standard_metadata(writer, arch, config, qtype, skip=set(extra))
+
+
+def _standard_metadata(writer: GGUFWriter, arch: str, config: dict[str, Any], qtype: str, skip: set[str]) -> None:
+    writer = _Skipping(writer, skip)  # type: ignore[assignment]
     heads = config["num_attention_heads"]
     head_dim = config.get("head_dim", config["hidden_size"] // heads)
     writer.add_uint32(f"{arch}.block_count", config["num_hidden_layers"])
@@ -239,6 +271,21 @@ def _decoder_metadata(writer: GGUFWriter, arch: str, config: dict[str, Any], qty
         writer.add_uint32("phi3.rope.scaling.original_context_length", config["max_position_embeddings"])
     writer.add_uint32("general.file_type", file_type(qtype))
     add_byte_level_vocab(writer, config["vocab_size"])
+
+
+class _Skipping:
+    """A GGUFWriter front that leaves out the keys a test replaced."""
+
+    def __init__(self, writer: GGUFWriter, skip: set[str]) -> None:
+        self.writer, self.skip = writer, skip
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.writer, name)
+
+        def call(key: str, *args: Any) -> Any:
+            return None if key in self.skip else method(key, *args)
+
+        return call
 
 
 def _byte_chars() -> list[str]:
