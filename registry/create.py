@@ -5,6 +5,12 @@ the file's own name, where `<id>` is the sha256 of the file map: the same files 
 shared by every name that uses it. Its manifest marks the directory as owned by mlx-shim, so deleting the
 last name that uses it releases the directory and its blobs (Store.release_if_unused); a `FROM` directory
 registered in place stays the user's.
+
+A GGUF among the files (or a Modelfile's `FROM ./x.gguf`) is converted to MLX instead, into the owned
+directory its digest and `quantize` name (registry/gguf_models.py); the manifest keeps the GGUF in `files`,
+so the startup prune keeps the blob and a create of the same file again skips the upload and the conversion.
+`quantize` on an MLX source makes an owned, quantized copy with mlx-lm (registry/quantize.py). Both take
+time, so they run before the store's lock is taken (registry/owned.py builds each directory once).
 """
 
 from __future__ import annotations
@@ -21,9 +27,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from registry.blobs import Blobs, InvalidDigest
+from registry.gguf_models import ONLY_GGUF, GGUFFilesError, GGUFSource, convert_to_owned, find_gguf, is_gguf_file
 from registry.model_dir import ENCODER_ARCHITECTURES, ModelDirInfo, NotAModelDir
 from registry.names import InvalidName, ModelName
+from registry.owned import STAGING_PREFIX, build_owned, directory_fingerprint, file_digest, model_id, with_progress
 from registry.parameters import OPTION_TYPES, coerce_parameter
+from registry.quantize import Quantization, QuantizeError, quantize_mlx_model, unquantized_level
 from registry.store import Store, owned_id
 
 # Any one of these lets mlx-lm (through transformers' AutoTokenizer) build the tokenizer.
@@ -45,6 +54,8 @@ class CreateSpec:
     from_: str = ""
     files: dict[str, str] = field(default_factory=dict)
     directory: Path | None = None  # registered in place (local Modelfiles, the builtin model): the user's
+    gguf: Path | None = None  # a local GGUF file (a Modelfile's FROM ./x.gguf), converted into an owned directory
+    quantize: str | None = None
     template: str | None = None
     system: str | None = None
     license: list[str] | None = None
@@ -97,19 +108,119 @@ def check_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
 
 def create_model(store: Store, spec: CreateSpec) -> Iterator[str]:
     """Yield Ollama's progress statuses while creating; raise CreateError with Ollama's status and text.
-    Holds the store's lock throughout: a delete running beside it would otherwise release the folder and
-    blobs (or the FROM model's) that the new name is about to use."""
-    with store.changing:
-        yield from _create(store, spec)
-
-
-def _create(store: Store, spec: CreateSpec) -> Iterator[str]:
+    A conversion or quantization runs first, outside the store's lock; the rest holds the lock: a delete
+    running beside it would otherwise release the folder and blobs (or the FROM model's) that the new name is
+    about to use."""
     if spec.files and spec.from_:
         raise CreateError("safetensors imports do not support FROM model overlays")
     if spec.template is not None:
         _check_template(spec.template)
+    quantization = _quantization(spec.quantize)
+    prepared = yield from _prepare(store, spec, quantization)
+    with store.changing:
+        if prepared is not None and not prepared.is_dir():  # a delete released it meanwhile: build it again
+            prepared = yield from _prepare(store, spec, quantization)
+        yield from _create(store, spec, prepared)
+
+
+def _quantization(requested: str | None) -> Quantization | None:
+    try:
+        return Quantization.parse(requested) if requested else None
+    except QuantizeError as e:
+        raise CreateError(e.message) from None
+
+
+def _prepare(store: Store, spec: CreateSpec, quantization: Quantization | None) -> Generator[str, None, Path | None]:
+    """The owned directory a GGUF converts into, or a quantized copy of an MLX source; None when the model
+    needs neither (its directory is assembled or inherited under the lock)."""
+    gguf = _gguf_source(store, spec)
+    if gguf is not None:
+        return (yield from _convert(store, gguf, quantization))
+    if quantization is not None:
+        if not (spec.files or spec.directory or spec.from_):
+            raise CreateError("neither 'from' or 'files' was specified")
+        return (yield from _quantize(store, spec, quantization))
+    return None
+
+
+def _gguf_source(store: Store, spec: CreateSpec) -> GGUFSource | None:
+    if spec.gguf is not None:
+        if not is_gguf_file(spec.gguf):
+            raise CreateError(ONLY_GGUF)
+        return GGUFSource(spec.gguf, file_digest(spec.gguf), spec.gguf.name)
+    if not spec.files:
+        return None
+    blobs = Blobs(store.home)
+    _check_blobs(blobs, spec.files)
+    try:
+        return find_gguf(spec.files, blobs)
+    except GGUFFilesError as e:
+        raise CreateError(e.message) from None
+
+
+def _convert(store: Store, gguf: GGUFSource, quantization: Quantization | None) -> Generator[str, None, Path]:
+    from registry.gguf.errors import GGUFError
+
+    if quantization is not None and not quantization.is_gguf_type:
+        raise CreateError(quantization.gguf_refusal())
+    yield "parsing GGUF"  # then the conversion's statuses, then the layer: Ollama's order for a GGUF
+    try:
+        directory, _ = yield from with_progress(
+            lambda progress: convert_to_owned(store.home / "models", gguf, quantization, progress, check_loadable)
+        )
+    except GGUFError as e:
+        raise CreateError(e.message) from None
+    yield f"using existing layer sha256:{gguf.digest[7:]}"
+    return directory
+
+
+def _quantize(store: Store, spec: CreateSpec, quantization: Quantization) -> Generator[str, None, Path]:
+    """An owned copy of the MLX source (uploaded files, a directory, or the FROM model) quantized by mlx-lm."""
+    models = store.home / "models"
+    if spec.files:
+        blobs = Blobs(store.home)
+        _check_blobs(blobs, spec.files)
+        staging = Path(tempfile.mkdtemp(dir=_mkdir(models), prefix=STAGING_PREFIX))
+        source, identity = staging / "source", model_id(*sorted(f"{k}={v}" for k, v in spec.files.items()))
+        _link_blobs(blobs, spec.files, source)
+    else:
+        staging = None
+        source = spec.directory if spec.directory is not None else _inherited_dir(store, spec.from_)
+        identity = directory_fingerprint(source)
+    try:
+        level = unquantized_level(check_loadable(source).quantization_level)
+        if level is None:
+            raise CreateError("quantization is only supported for F16, BF16 and F32 models")
+        yield quantization.describe(level)
+
+        def build(target: Path) -> None:
+            quantize_mlx_model(source, target, quantization)
+
+        try:
+            directory, _ = build_owned(models, model_id("quantize", identity, quantization.name), build, check_loadable)
+        except QuantizeError as e:
+            raise CreateError(e.message) from None
+        except (ValueError, KeyError) as e:  # mlx-lm cannot load it (an encoder, an unknown architecture)
+            raise CreateError(f"cannot quantize this model: {e}") from None
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    return directory
+
+
+def _inherited_dir(store: Store, source: str) -> Path:
+    return _stored_parent(store, source).model_dir
+
+
+def _create(store: Store, spec: CreateSpec, prepared: Path | None) -> Iterator[str]:
     manifest: dict[str, Any]
-    if spec.directory is not None:
+    if prepared is not None:
+        base = _inherit(store, spec.from_) if spec.from_ else {}
+        base.pop("files", None)  # the FROM model's blobs stay its own
+        manifest = {**base, "source": {"type": "local", "path": str(prepared), "owned": True}}
+        if spec.files:
+            manifest["files"] = dict(sorted(spec.files.items()))
+    elif spec.directory is not None:
         check_loadable(spec.directory)
         manifest = {"source": {"type": "local", "path": str(spec.directory.resolve())}}
     elif spec.files:
@@ -140,54 +251,56 @@ def _create(store: Store, spec: CreateSpec) -> Iterator[str]:
 
 
 def _inherit(store: Store, source: str) -> dict[str, Any]:
+    parent = _stored_parent(store, source)
+    return {k: v for k, v in parent.manifest.items() if k != "schemaVersion"}
+
+
+def _stored_parent(store: Store, source: str) -> Any:
     try:
         parent = store.get(ModelName.parse(source))
     except InvalidName:
         raise CreateError("invalid model name") from None
     if parent is None:
         raise CreateError(f"model '{source}' not found", 404)
-    return {k: v for k, v in parent.manifest.items() if k != "schemaVersion"}
+    return parent
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _check_blobs(blobs: Blobs, files: dict[str, str]) -> None:
+    for path, digest in sorted(files.items()):
+        if not blobs.path(digest).is_file():
+            raise CreateError(f"blob not found for {path} (digest {digest})")
 
 
 def _assemble(store: Store, files: dict[str, str]) -> Generator[str, None, Path]:
     """Link the blobs into the model directory (a generator: it reports each blob it uses)."""
     blobs = Blobs(store.home)
-    sources = {}
-    for path, digest in sorted(files.items()):
-        blob = blobs.path(digest)
-        if not blob.is_file():
-            raise CreateError(f"blob not found for {path} (digest {digest})")
-        sources[path] = blob
-    model_id = hashlib.sha256(json.dumps(dict(sorted(files.items()))).encode()).hexdigest()
-    target = store.home / "models" / model_id
+    _check_blobs(blobs, files)
     for _, digest in sorted(files.items()):
         yield f"using existing layer sha256:{digest[7:]}"
-    if target.is_dir():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".assemble-"))
-    try:
-        for path, blob in sources.items():
-            dest = staging.joinpath(*PurePosixPath(path).parts)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(blob, dest)
-            except FileExistsError:  # a case-insensitive filesystem (macOS) made two names one file: copying
-                # onto it would write through its hard link into the other file's blob
-                raise CreateError(f"file path {path} names the same file as another one on this filesystem") from None
-            except OSError:  # another filesystem: a copy costs space but works
-                shutil.copyfile(blob, dest)
-        check_loadable(staging)
+    directory_id = hashlib.sha256(json.dumps(dict(sorted(files.items()))).encode()).hexdigest()
+    directory, _ = build_owned(
+        store.home / "models", directory_id, lambda target: _link_blobs(blobs, files, target), check_loadable
+    )
+    return directory
+
+
+def _link_blobs(blobs: Blobs, files: dict[str, str], target: Path) -> None:
+    """One hard link per blob under the file's own name (a copy across filesystems)."""
+    for path, digest in sorted(files.items()):
+        dest = target.joinpath(*PurePosixPath(path).parts)
+        dest.parent.mkdir(parents=True, exist_ok=True)
         try:
-            staging.rename(target)  # atomic: a directory under models/ is always complete
-        except OSError:
-            if not target.is_dir():
-                raise
-            shutil.rmtree(staging, ignore_errors=True)  # a create of the same files got there first
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+            os.link(blobs.path(digest), dest)
+        except FileExistsError:  # a case-insensitive filesystem (macOS) made two names one file: copying
+            # onto it would write through its hard link into the other file's blob
+            raise CreateError(f"file path {path} names the same file as another one on this filesystem") from None
+        except OSError:  # another filesystem: a copy costs space but works
+            shutil.copyfile(blobs.path(digest), dest)
 
 
 def check_loadable(directory: Path) -> ModelDirInfo:
@@ -242,7 +355,7 @@ def prune_unreferenced(store: Store) -> list[Path]:
             removed.append(path)
     for path in sorted(models_dir.iterdir()) if models_dir.is_dir() else []:
         # Only what _assemble makes (64-hex ids and its staging folders): other stores may share models/.
-        ours = path.name.startswith(".assemble-") or re.fullmatch(r"[0-9a-f]{64}", path.name)
+        ours = path.name.startswith(STAGING_PREFIX) or re.fullmatch(r"[0-9a-f]{64}", path.name)
         if ours and path.name not in used_dirs:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)

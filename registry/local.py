@@ -2,8 +2,9 @@
 start, and tools or tests on the server's own machine. `POST /api/create` (what `mlx-shim create` uses)
 copies the files into blobs instead; both share registry/create.py.
 
-FROM names either a directory (relative paths resolve against the Modelfile's folder, as in Ollama) or a
-model already in the store, whose source and settings the new name inherits and may override.
+FROM names either a directory (relative paths resolve against the Modelfile's folder, as in Ollama), a GGUF
+file (converted into an owned MLX directory, registry/gguf_models.py), or a model already in the store, whose
+source and settings the new name inherits and may override.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ class LocalModelError(ValueError):
     pass
 
 
-def create_from_modelfile(store: Store, name: ModelName, text: str, base_dir: Path) -> StoredModel:
+def create_from_modelfile(
+    store: Store, name: ModelName, text: str, base_dir: Path, quantize: str | None = None
+) -> StoredModel:
     try:
         modelfile = parse_modelfile(text)
     except (ModelfileError, ValueError) as e:
@@ -30,8 +33,10 @@ def create_from_modelfile(store: Store, name: ModelName, text: str, base_dir: Pa
     path = path if path.is_absolute() else base_dir / path
     spec = CreateSpec(
         name,
-        from_="" if path.is_dir() else modelfile.from_,
+        from_="" if path.is_dir() or path.is_file() else modelfile.from_,
         directory=path if path.is_dir() else None,
+        gguf=path if path.is_file() else None,
+        quantize=quantize,
         template=modelfile.template,
         system=modelfile.system,
         license=modelfile.licenses or None,

@@ -19,6 +19,7 @@ from shim.config import Settings
 from shim.engine import Engine
 from shim.ollama.create import CreateAPI
 from shim.ollama.embed import EmbedAPI
+from shim.ollama.import_route import ImportAPI
 from shim.ollama.routes import OllamaAPI
 from shim.openai.embeddings import OpenAIEmbeddings
 from shim.openai.routes import OpenAIAPI
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app = Starlette(
         routes=ollama.routes()
         + CreateAPI(store).routes()
+        + ImportAPI(store).routes()
         + embed.routes()
         + OpenAIAPI(ollama).routes()
         + OpenAIEmbeddings(embed).routes()

@@ -31,10 +31,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="do not register the embedded models (smollm2:135m, all-minilm) on first start",
     )
-    create = commands.add_parser("create", help="create a model from a Modelfile (FROM an MLX directory or a model)")
+    create = commands.add_parser(
+        "create", help="create a model from a Modelfile (FROM an MLX directory, a GGUF file or a model)"
+    )
     create.add_argument("name")
     create.add_argument("-f", "--file", default="Modelfile", help="path to the Modelfile (default ./Modelfile)")
-    create.add_argument("-q", "--quantize", help="quantize the model (not supported by mlx-shim: a clear error)")
+    create.add_argument(
+        "-q", "--quantize", help="quantize the model (Q4_K_M, Q4_K_S, Q8_0, int4, int8, mxfp4, nvfp4, mxfp8, F16, ...)"
+    )
     show = commands.add_parser("show", help="show information for a model")
     show.add_argument("name")
     fields = show.add_argument_group("show one field only")
@@ -47,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--think", nargs="?", const="true", help="enable thinking (true, false, high, medium, low)")
     run.add_argument("--hidethinking", action="store_true", help="hide the thinking output")
     commands.add_parser("pull", help="pull a model").add_argument("name")
+    imports = commands.add_parser(
+        "import", help="import models from the server's Ollama library (OLLAMA_MODELS), all of them without names"
+    )
+    imports.add_argument("names", nargs="*", metavar="NAME")
     listing = commands.add_parser("list", aliases=["ls"], help="list models")
     listing.add_argument("prefix", nargs="?")
     commands.add_parser("ps", help="list running models")
@@ -93,6 +101,8 @@ def _client_command(args: argparse.Namespace) -> None:
         commands.run(client, args.name, prompt, think=think, hide_thinking=args.hidethinking, stdin=sys.stdin, out=out)
     elif args.command == "pull":
         commands.pull(client, args.name, err)
+    elif args.command == "import":
+        commands.import_models(client, args.names, err)
     elif args.command in ("list", "ls"):
         commands.list_models(client, args.prefix, out)
     elif args.command == "ps":

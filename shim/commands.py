@@ -116,9 +116,25 @@ def pull(client: Client, name: str, err: TextIO) -> None:
         progress.close()
 
 
+def import_models(client: Client, names: list[str], err: TextIO) -> None:
+    """`mlx-shim import [NAME ...]`: the server imports from its Ollama library (all of it without names),
+    drawn as `ollama pull` draws progress. A model named here that was skipped makes the command fail."""
+    progress = Progress(err)
+    last: dict[str, Any] = {}
+    try:
+        for event in client.stream("/api/import", {"models": names}):
+            progress.pull_event(event)
+            last = event
+    finally:
+        progress.close()
+    skipped = last.get("skipped") or []
+    if names and skipped:
+        raise ClientError("not imported: " + "; ".join(f"{s['model']}: {s['reason']}" for s in skipped))
+
+
 def create(client: Client, name: str, modelfile: Path, quantize: str | None, err: TextIO) -> None:
-    """As `ollama create -f`: the Modelfile is read here; a FROM directory is uploaded blob by blob (HEAD,
-    then POST when the server lacks it) and sent as `files`, any other FROM as `from`."""
+    """As `ollama create -f`: the Modelfile is read here; a FROM directory or GGUF file is uploaded blob by
+    blob (HEAD, then POST when the server lacks it) and sent as `files`, any other FROM as `from`."""
     try:
         text = modelfile.read_text()
     except OSError as e:
@@ -134,9 +150,12 @@ def create(client: Client, name: str, modelfile: Path, quantize: str | None, err
         source = source if source.is_absolute() else modelfile.resolve().parent / source
         if source.is_dir():
             progress.line("gathering model components")
-            body["files"] = _upload(client, source, progress)
+            body["files"] = _upload(client, source, _model_files(source), progress)
         elif source.is_file():
-            raise ClientError(f"{parsed.from_} is a file: FROM needs an MLX model directory or a model name")
+            if not _is_gguf(source):
+                raise ClientError(f"{parsed.from_} is not a GGUF file: FROM needs a GGUF, an MLX directory or a model")
+            progress.line("gathering model components")
+            body["files"] = _upload(client, source.parent, [source], progress)
         else:
             body["from"] = parsed.from_
         for key, value in (("template", parsed.template), ("system", parsed.system)):
@@ -156,12 +175,25 @@ def create(client: Client, name: str, modelfile: Path, quantize: str | None, err
         progress.close()
 
 
-def _upload(client: Client, directory: Path, progress: Progress) -> dict[str, str]:
+def _is_gguf(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(4) == b"GGUF"
+
+
+def _model_files(directory: Path) -> list[Path]:
+    """Every file of an MLX model directory but hidden ones; in a folder of GGUFs (no config.json), only the
+    `.gguf` files, as `ollama create` picks them."""
+    files = sorted(p for p in directory.rglob("*") if p.is_file())
+    files = [p for p in files if not any(part.startswith(".") for part in p.relative_to(directory).parts)]
+    if not (directory / "config.json").is_file() and any(p.suffix == ".gguf" for p in files):
+        return [p for p in files if p.suffix == ".gguf"]
+    return files
+
+
+def _upload(client: Client, directory: Path, paths: list[Path], progress: Progress) -> dict[str, str]:
     files = {}
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+    for path in paths:
         relative = path.relative_to(directory)
-        if any(part.startswith(".") for part in relative.parts):
-            continue
         with path.open("rb") as f:
             digest = "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
         size = path.stat().st_size

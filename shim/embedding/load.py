@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
+from mlx_lm.utils import infer_quant_config
 from tokenizers import Tokenizer
 
 from registry.model_dir import ENCODER_ARCHITECTURES, encoder_context_length
@@ -68,7 +70,7 @@ def load_encoder(path: Path) -> SentenceEncoder:
             group_size=quantization.get("group_size", 64),
             bits=quantization.get("bits", 4),
             mode=quantization.get("mode", "affine"),
-            class_predicate=lambda path, module: hasattr(module, "to_quantized") and f"{path}.scales" in weights,
+            class_predicate=lambda path, module: _stored_quantization(path, module, weights),
         )
     network.load_weights(list(weights.items()), strict=True)
     network.eval()
@@ -81,6 +83,15 @@ def load_encoder(path: Path) -> SentenceEncoder:
         context_length=encoder_context_length(path, config),
         pad_id=int(config.get("pad_token_id") or 0),
     )
+
+
+def _stored_quantization(path: str, module: nn.Module, weights: dict[str, mx.array]) -> dict[str, Any] | bool:
+    """Quantize a module where the file holds it quantized, at the width and group size it was stored with (read
+    from the shapes, as mlx-lm does): GGUF conversions keep each tensor's own width (Q8_0 embeddings beside Q4_0
+    layers), so one config-wide width would not fit every module."""
+    if not hasattr(module, "to_quantized") or f"{path}.scales" not in weights:
+        return False
+    return infer_quant_config(path, module, weights)
 
 
 def _tokenizer(path: Path) -> Tokenizer:

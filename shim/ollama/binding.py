@@ -336,3 +336,5 @@ EMBED = Struct(
     {"model": STRING, "input": _any, "truncate": BOOL, "dimensions": INT, "keep_alive": _duration, "options": _map},
 )
 EMBEDDINGS = Struct("EmbeddingRequest", {"model": STRING, "prompt": STRING, "keep_alive": _duration, "options": _map})
+# mlx-shim's own route (POST /api/import), bound with the same Go-style rules as Ollama's requests.
+IMPORT = Struct("ImportRequest", {"models": _list_of(STRING, "[]string"), "stream": BOOL})

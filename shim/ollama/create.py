@@ -2,12 +2,15 @@
 
 Errors found before any progress is reported answer with their own status, as gin's AbortWithStatusJSON
 does; once the create has reported progress, an error is one more NDJSON line (streamResponse), or, with
-`stream: false`, the status it carries (waitForStream, whose bodies have no charset).
+`stream: false`, the status it carries (waitForStream, whose bodies have no charset). A create can convert a
+GGUF or quantize (minutes for a large model), so it runs on a worker thread and its progress streams live.
+
+`quantize` is checked before anything starts: an unknown name answers 400 with Ollama's text (Ollama sends the
+same text later, as a stream error).
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from starlette.requests import Request
@@ -17,13 +20,11 @@ from starlette.routing import Route
 from registry.blobs import Blobs, DigestMismatch, InvalidDigest
 from registry.create import CreateError, CreateSpec, check_files, check_parameters, create_model
 from registry.names import InvalidName, ModelName
+from registry.quantize import Quantization, QuantizeError
 from registry.store import Store
-from shim.jsonbytes import go_json
 from shim.ollama.binding import CREATE
 from shim.ollama.routes import ApiError, OllamaAPI, read_body
-from shim.responses import ndjson_response
-
-_STREAM_JSON = "application/json"  # waitForStream and streamResponse's own error answers
+from shim.ollama.worker_stream import Emit, StreamError, respond, start_worker
 
 
 class CreateAPI:
@@ -60,20 +61,8 @@ class CreateAPI:
     async def create(self, request: Request) -> Response:
         req = await read_body(request, CREATE)
         spec = self._spec(req)
-        statuses, error = await asyncio.to_thread(_run, self.store, spec)
-        if req.get("stream", True) is False:
-            if error is not None:
-                return _stream_json({"error": error.message}, error.status)
-            return _stream_json({"status": "success"}, 200)
-        if error is not None and not statuses:
-            return _stream_json({"error": error.message}, error.status)
-        lines: list[dict[str, Any]] = [{"status": s} for s in statuses]
-        lines.append({"error": error.message} if error is not None else {"status": "success"})
-
-        async def body() -> Any:
-            yield lines
-
-        return ndjson_response(body())
+        queue, cancelled = start_worker(lambda emit, _: _run(self.store, spec, emit), f"create {spec.name.display}")
+        return await respond(queue, cancelled, req.get("stream", True) is not False)
 
     def _spec(self, req: dict[str, Any]) -> CreateSpec:
         """CreateHandler's checks before it starts streaming, in its order."""
@@ -92,9 +81,12 @@ class CreateAPI:
         for path, digest in files.items():
             if not self.blobs.exists(digest):
                 raise ApiError(f"blob not found for {path} (digest {digest})", 400)
-        quantize = req.get("quantize") or req.get("quantization")
+        quantize = req.get("quantize") or req.get("quantization") or None
         if quantize:
-            raise ApiError(_quantize_error(quantize, bool(files)), 400)
+            try:
+                Quantization.parse(quantize)
+            except QuantizeError as e:
+                raise ApiError(e.message, 400) from None
         try:
             parameters = check_parameters(req["parameters"]) if "parameters" in req else None
         except CreateError as e:
@@ -108,21 +100,22 @@ class CreateAPI:
             license=license,
             parameters=parameters,
             messages=req.get("messages"),
+            quantize=quantize,
         )
 
 
-def _run(store: Store, spec: CreateSpec) -> tuple[list[str], CreateError | None]:
-    """Creating links files and reads headers (blocking work), so it runs on a worker thread; it takes
-    milliseconds, so its progress is sent when it ends."""
-    statuses: list[str] = []
+def _run(store: Store, spec: CreateSpec, emit: Emit) -> None:
+    """On a worker thread: each status as it happens, then success or the error with its status."""
     try:
         for status in create_model(store, spec):
-            statuses.append(status)
+            emit({"status": status})
     except CreateError as e:
-        return statuses, e
+        emit(StreamError(e.message, e.status))
+        return
     except OSError as e:
-        return statuses, CreateError(str(e), 500)
-    return statuses, None
+        emit(StreamError(str(e), 500))
+        return
+    emit({"status": "success"})
 
 
 def _license(value: Any) -> list[str] | None:
@@ -134,19 +127,3 @@ def _license(value: Any) -> list[str] | None:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return list(value)
     raise CreateError("license must be a string or a list of strings")
-
-
-def _quantize_error(quantize: str, files: bool) -> str:
-    if not files:
-        return (
-            "create-time quantization is only supported for safetensors imports; "
-            "quantize GGUF models with llama.cpp tools before importing"
-        )
-    return (
-        f'unsupported quantize type "{quantize}": mlx-shim does not quantize at create time; '
-        "import weights already quantized for MLX (mlx_lm.convert -q)"
-    )
-
-
-def _stream_json(obj: dict[str, Any], status: int) -> Response:
-    return Response(go_json(obj), status_code=status, media_type=_STREAM_JSON)

@@ -1,0 +1,56 @@
+"""Typed access to a GGUF's `<arch>.*` hyperparameters, with errors that name the missing key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from registry.gguf.errors import GGUFError
+
+_MISSING = object()
+
+
+class Hyperparameters:
+    """`hp.int("block_count")` reads `<arch>.block_count`. Per-layer arrays (some GGUFs store head counts per
+    layer) are accepted when every layer agrees, since the supported mlx-lm models take one value."""
+
+    def __init__(self, metadata: dict[str, Any], arch: str) -> None:
+        self.metadata = metadata
+        self.arch = arch
+
+    def raw(self, key: str, default: Any = _MISSING) -> Any:
+        full = f"{self.arch}.{key}"
+        if full in self.metadata:
+            return self.metadata[full]
+        if default is _MISSING:
+            raise GGUFError(f"the GGUF lacks {full}, which a {self.arch} model needs")
+        return default
+
+    def has(self, key: str) -> bool:
+        return f"{self.arch}.{key}" in self.metadata
+
+    def _uniform(self, key: str, value: Any) -> Any:
+        if isinstance(value, list):
+            if not value or any(v != value[0] for v in value):
+                raise GGUFError(f"{self.arch}.{key} differs between layers ({value[:8]}...), which is not supported")
+            return value[0]
+        return value
+
+    def int(self, key: str, default: Any = _MISSING) -> int:
+        value = self._uniform(key, self.raw(key, default))
+        return value if value is None else int(value)
+
+    def float(self, key: str, default: Any = _MISSING) -> float:
+        value = self._uniform(key, self.raw(key, default))
+        return value if value is None else float(value)
+
+    def str(self, key: str, default: Any = _MISSING) -> str:
+        value = self.raw(key, default)
+        return value if value is None else str(value)
+
+
+def clean_float(value: float) -> float:
+    """GGUF stores float32: 1e-5 reads back as 9.999999747e-06. Round to the float32's shortest decimal so
+    config.json shows what the model's authors wrote."""
+    import numpy as np
+
+    return float(np.format_float_positional(np.float32(value), unique=True, trim="-"))
