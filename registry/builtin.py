@@ -18,9 +18,10 @@ import time
 from concurrent.futures import Future
 from pathlib import Path
 
-from registry.local import register_directory
+from registry.local import register_directory, register_gguf
 from registry.names import ModelName
 from registry.store import Store
+from shim.mlx_threads import release_mlx_streams
 
 log = logging.getLogger("mlx_shim")
 
@@ -60,21 +61,20 @@ def start_builtin_chat_model(store: Store) -> Future[None] | None:
             arrival.set_exception(e)
         else:
             arrival.set_result(None)
+        finally:
+            release_mlx_streams()
 
     threading.Thread(target=work, name="builtin import", daemon=True).start()
     return arrival
 
 
 def _import_chat_model(store: Store, name: ModelName, source: Path, marker: Path) -> None:
-    from registry.gguf import convert_gguf
-
+    """As `FROM <the packaged GGUF>` would: converted into an owned directory under models/, which a later
+    delete or replacement of the name frees."""
     log.info("importing the embedded model %s from %s (first start only)...", BUILTIN_CHAT_NAME, source.name)
     started = time.monotonic()
-    target = store.home / "builtin" / "smollm2-135m-instruct-q4_1"
-    if not target.is_dir():  # convert_gguf writes a staging folder and renames it: never half-written
-        target.parent.mkdir(parents=True, exist_ok=True)
-        convert_gguf(source, target, progress=lambda line: log.info("%s: %s", BUILTIN_CHAT_NAME, line))
-    register_directory(store, name, target)
+    register_gguf(store, name, source)
+    marker.parent.mkdir(parents=True, exist_ok=True)
     marker.touch()
     log.info("imported %s in %.1fs", BUILTIN_CHAT_NAME, time.monotonic() - started)
 

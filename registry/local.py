@@ -49,6 +49,11 @@ def register_directory(store: Store, name: ModelName, directory: Path, **overrid
     return _create(store, CreateSpec(name, directory=directory, **overrides), None)
 
 
+def register_gguf(store: Store, name: ModelName, gguf: Path) -> StoredModel:
+    """`FROM <gguf>`: converted into an owned directory under models/, freed with the last name that uses it."""
+    return _create(store, CreateSpec(name, gguf=gguf), None)
+
+
 def _create(store: Store, spec: CreateSpec, parameters: dict[str, Any] | None) -> StoredModel:
     try:
         spec.parameters = check_parameters(parameters) if parameters else None

@@ -21,6 +21,8 @@ from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from shim.mlx_threads import release_mlx_streams
+
 T = TypeVar("T")
 
 STAGING_PREFIX = ".assemble-"
@@ -101,6 +103,7 @@ def with_progress(work: Callable[[Callable[[str], None]], T]) -> Generator[str, 
         except BaseException as e:  # handed to the caller's thread, raised there
             outcome["error"] = e
         finally:
+            release_mlx_streams()  # a conversion runs MLX: its thread must not end holding streams
             statuses.put(_DONE)
 
     thread = threading.Thread(target=run, name="conversion", daemon=True)

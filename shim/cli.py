@@ -18,6 +18,7 @@ from registry.store import Store
 from shim import commands
 from shim.client import Client, ClientError
 from shim.config import VERSION, Settings
+from shim.mlx_threads import release_mlx_streams
 
 log = logging.getLogger("mlx_shim")
 
@@ -160,7 +161,7 @@ def _serve(builtin: bool) -> int:
     try:
         asyncio.run(run())
     finally:
-        _clear_mlx_streams()
+        release_mlx_streams()  # the main thread too: MLX aborts at exit otherwise
     return 0
 
 
@@ -170,15 +171,6 @@ def _ignore_cancelled_connections(loop: asyncio.AbstractEventLoop, context: dict
     if isinstance(context.get("exception"), asyncio.CancelledError):
         return
     loop.default_exception_handler(context)
-
-
-def _clear_mlx_streams() -> None:
-    """MLX aborts the process at exit when a thread that used it, the main thread included, still holds
-    streams (ml-explore/mlx#4327); the engine's thread clears its own."""
-    if "mlx.core" in sys.modules:
-        import mlx.core as mx
-
-        mx.clear_streams()
 
 
 def _missing_mlx_backend() -> str | None:

@@ -115,6 +115,7 @@ class ModelBatch:
         if cache is not None and not rest:
             trim_prompt_cache(cache, 1)
             rest = tokens[-1:]
+        log.debug("prompt cache: %d of %d prompt tokens reused", len(tokens) - len(rest), len(tokens))
         return cache, rest
 
     def _insert(self, seq: Sequence, tokens: list[int], cached: Cached | None = None) -> None:

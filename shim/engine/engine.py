@@ -33,6 +33,7 @@ from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unloa
 from shim.engine.prompt import build_prompt, render_prompt, stop_token_ids
 from shim.engine.runner import Completion, _sampler, logits_processors, vocab_size
 from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, EngineError, Piece, TokenLogprob
+from shim.mlx_threads import release_mlx_streams
 from shim.options import capped_num_ctx
 
 log = logging.getLogger("mlx_shim")
@@ -259,9 +260,7 @@ class Engine:
         try:
             self._serve_jobs()
         finally:
-            # MLX aborts the process at exit ("terminate called without an active exception") when a thread
-            # that ran MLX work ends with its streams alive (ml-explore/mlx#4327).
-            mx.clear_streams()
+            release_mlx_streams()
 
     def _serve_jobs(self) -> None:
         mx.random.seed(secrets.randbits(63))  # unseeded sampling differs from one server run to the next

@@ -19,6 +19,7 @@ from typing import Any
 from starlette.responses import Response
 
 from shim.jsonbytes import go_json
+from shim.mlx_threads import release_mlx_streams
 from shim.responses import ndjson_response
 
 log = logging.getLogger("mlx_shim")
@@ -59,6 +60,7 @@ def start_worker(work: Work, name: str) -> tuple[asyncio.Queue[Any], threading.E
             log.exception("%s failed", name)
             emit(StreamError(str(e) or type(e).__name__))
         finally:
+            release_mlx_streams()  # a create may quantize with MLX on this thread
             emit(_END)
 
     threading.Thread(target=run, name=name, daemon=True).start()
