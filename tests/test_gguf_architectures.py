@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import mlx.core as mx
+import mlx.nn as nn
 import numpy as np
 import pytest
 from mlx_lm.utils import load_model
@@ -23,20 +24,20 @@ PROMPTS = [[5, 17, 42, 99, 3, 250, 7, 8, 120, 64], [1, 2, 3], [299, 0, 150, 151,
 LOGIT_TOLERANCE = 1e-4
 
 
-def source_model(arch: str, reference: dict[str, np.ndarray], seed: int = 0):
+def source_model(arch: str, reference: dict[str, np.ndarray], seed: int = 0) -> nn.Module:
     model = make_model(CONFIGS[arch], seed)
     model.load_weights([(name, mx.array(value)) for name, value in reference.items()])
     return model
 
 
-def greedy(model, prompt: list[int], steps: int = 6) -> list[int]:
+def greedy(model: nn.Module, prompt: list[int], steps: int = 6) -> list[int]:
     tokens = list(prompt)
     for _ in range(steps):
         tokens.append(int(mx.argmax(model(mx.array([tokens]))[0, -1]).item()))
     return tokens[len(prompt) :]
 
 
-def relative_logit_error(converted, source, prompt: list[int]) -> float:
+def relative_logit_error(converted: nn.Module, source: nn.Module, prompt: list[int]) -> float:
     ours, theirs = np.array(converted(mx.array([prompt]))), np.array(source(mx.array([prompt])))
     return float(np.abs(ours - theirs).max() / np.abs(theirs).max())
 

@@ -22,7 +22,9 @@ from registry.gguf.rope_scaling import from_metadata, llama3_from_rope_freqs
 from tests.gguf_tiny import CONFIGS, make_model, tiny_decoder
 
 
-def ollama_rope_freqs(base: float, dim: int, factor: float, low: float = 1, high: float = 4, original: int = 8192):
+def ollama_rope_freqs(
+    base: float, dim: int, factor: float, low: float = 1, high: float = 4, original: int = 8192
+) -> np.ndarray:
     """convert_llama.go's rope factors (llama.cpp's converter computes the same), as float32 like the file."""
     factors = []
     for i in range(0, dim, 2):

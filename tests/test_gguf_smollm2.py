@@ -46,7 +46,7 @@ def test_result_describes_the_model(converted: tuple[GGUFConversion, Path, list[
     assert result.parameter_count == 134_515_008  # 49152*576 + 30 layers + final norm, no lm_head (tied)
     info = ModelDirInfo.read(target)
     assert info.parameter_count == result.parameter_count  # the registry counts the same from the files
-    assert lines[0] == "parsing GGUF" and lines[-1] == "converted"
+    assert lines[0] == "converting llama Q4_1 model to MLX (272 tensors)" and lines[-1] == "converted"
     assert not [p for p in target.parent.iterdir() if p.name.startswith(".")]  # no staging left
 
 
