@@ -18,7 +18,7 @@ import pytest
 from mlx_lm.utils import load_model
 
 from registry.gguf import convert_gguf
-from tests.gguf_tiny import CONFIGS, make_model, tiny_decoder
+from tests.gguf_tiny import CONFIGS, WRITABLE, make_model, tiny_decoder
 
 PROMPTS = [[5, 17, 42, 99, 3, 250, 7, 8, 120, 64], [1, 2, 3], [299, 0, 150, 151, 152, 153, 154]]
 LOGIT_TOLERANCE = 1e-4
@@ -42,7 +42,7 @@ def relative_logit_error(converted: nn.Module, source: nn.Module, prompt: list[i
     return float(np.abs(ours - theirs).max() / np.abs(theirs).max())
 
 
-@pytest.mark.parametrize("qtype", ["F16", "Q4_0"])
+@pytest.mark.parametrize("qtype", WRITABLE)
 @pytest.mark.parametrize("arch", list(CONFIGS))
 def test_architecture_round_trip(arch: str, qtype: str, tmp_path: Path) -> None:
     tiny = tiny_decoder(arch, qtype, tmp_path / "tiny.gguf")
