@@ -12,36 +12,37 @@ import json
 from pathlib import Path
 
 import mlx.core as mx
+import mlx.nn as nn
 import numpy as np
 import pytest
 from mlx_lm.utils import load_model
 
 from registry.gguf import convert_gguf
-from tests.gguf_tiny import CONFIGS, make_model, tiny_decoder
+from tests.gguf_tiny import CONFIGS, WRITABLE, make_model, tiny_decoder
 
 PROMPTS = [[5, 17, 42, 99, 3, 250, 7, 8, 120, 64], [1, 2, 3], [299, 0, 150, 151, 152, 153, 154]]
 LOGIT_TOLERANCE = 1e-4
 
 
-def source_model(arch: str, reference: dict[str, np.ndarray], seed: int = 0):
+def source_model(arch: str, reference: dict[str, np.ndarray], seed: int = 0) -> nn.Module:
     model = make_model(CONFIGS[arch], seed)
     model.load_weights([(name, mx.array(value)) for name, value in reference.items()])
     return model
 
 
-def greedy(model, prompt: list[int], steps: int = 6) -> list[int]:
+def greedy(model: nn.Module, prompt: list[int], steps: int = 6) -> list[int]:
     tokens = list(prompt)
     for _ in range(steps):
         tokens.append(int(mx.argmax(model(mx.array([tokens]))[0, -1]).item()))
     return tokens[len(prompt) :]
 
 
-def relative_logit_error(converted, source, prompt: list[int]) -> float:
+def relative_logit_error(converted: nn.Module, source: nn.Module, prompt: list[int]) -> float:
     ours, theirs = np.array(converted(mx.array([prompt]))), np.array(source(mx.array([prompt])))
     return float(np.abs(ours - theirs).max() / np.abs(theirs).max())
 
 
-@pytest.mark.parametrize("qtype", ["F16", "Q4_0"])
+@pytest.mark.parametrize("qtype", WRITABLE)
 @pytest.mark.parametrize("arch", list(CONFIGS))
 def test_architecture_round_trip(arch: str, qtype: str, tmp_path: Path) -> None:
     tiny = tiny_decoder(arch, qtype, tmp_path / "tiny.gguf")

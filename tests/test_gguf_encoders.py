@@ -17,9 +17,11 @@ import pytest
 from registry.gguf import convert_gguf
 from registry.model_dir import ModelDirInfo
 from shim.embedding import load_encoder
+from tests.gguf_tiny import WRITABLE
 from tests.gguf_tiny_encoders import BERT_CONFIG, NOMIC_CONFIG, make_encoder, write_encoder_gguf
 
-CASES = [("F32", None), ("F16", None), ("Q8_0", None), ("Q4_0", "Q8_0")]  # (layers, token embedding) types
+# (layers, token embedding) types: every type the gguf package writes, and widths mixed in one file.
+CASES = [*((qtype, None) for qtype in WRITABLE), ("Q4_0", "Q8_0"), ("Q5_1", "F16")]
 
 
 @pytest.mark.parametrize(("layers", "embedding"), CASES)

@@ -85,7 +85,7 @@ def test_failure_while_writing_leaves_nothing(tmp_path: Path, monkeypatch: pytes
     tiny = tiny_decoder("llama", "Q8_0", tmp_path / "tiny.gguf")
     real, calls = plan_module.encode, []
 
-    def failing(*args, **kwargs):
+    def failing(*args: object, **kwargs: object) -> dict[str, np.ndarray]:
         calls.append(1)
         if len(calls) == 5:
             raise OSError(28, "No space left on device")

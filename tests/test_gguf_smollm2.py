@@ -13,6 +13,7 @@ import mlx_lm
 import numpy as np
 import pytest
 from mlx_lm.models.cache import make_prompt_cache
+from mlx_lm.utils import _get_classes, load_model
 
 from registry.gguf import GGUFConversion, convert_gguf, is_gguf
 from registry.gguf.architectures import unpermute_order
@@ -46,7 +47,7 @@ def test_result_describes_the_model(converted: tuple[GGUFConversion, Path, list[
     assert result.parameter_count == 134_515_008  # 49152*576 + 30 layers + final norm, no lm_head (tied)
     info = ModelDirInfo.read(target)
     assert info.parameter_count == result.parameter_count  # the registry counts the same from the files
-    assert lines[0] == "parsing GGUF" and lines[-1] == "converted"
+    assert lines[0] == "converting llama Q4_1 model to MLX (272 tensors)" and lines[-1] == "converted"
     assert not [p for p in target.parent.iterdir() if p.name.startswith(".")]  # no staging left
 
 
@@ -87,6 +88,39 @@ def test_weights_equal_mlx_gguf_loader(converted: tuple[GGUFConversion, Path, li
             expected = expected[unpermute_order(expected.shape[0], heads)]
         np.testing.assert_array_equal(_dequantized(ours, mine, bits), expected, err_msg=theirs)
     np.testing.assert_array_equal(np.array(ours["model.norm.weight"]), np.array(reference["output_norm.weight"]))
+
+
+def test_logits_equal_mlx_gguf_loader_weights(converted: tuple[GGUFConversion, Path, list[str]]) -> None:
+    """The whole model against one built from MLX's own GGUF loader (every tensor dequantized to float32, Q/K rows
+    un-permuted): same logits, both in float32."""
+    reference = mx.load(str(SMOLLM2))
+    weights = {}
+    for name in {k.rsplit(".", 1)[0] for k in reference if k.endswith(".scales")}:
+        bits = 8 if name == "token_embd" else 4
+        weights[name] = _dequantized(reference, name, bits)
+    weights |= {k.removesuffix(".weight"): np.array(v) for k, v in reference.items() if k.endswith("norm.weight")}
+    model, config = load_model(converted[1])
+    model.set_dtype(mx.float32)
+    model_class, args_class = _get_classes(config)  # the same class and config, unquantized
+    source = model_class(args_class.from_dict({k: v for k, v in config.items() if k != "quantization"}))
+    heads = {"attn_q": 9, "attn_k": 3}
+    names = {"token_embd": "model.embed_tokens", "output_norm": "model.norm"}
+    stems = {"attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
+             "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj", "ffn_norm": "post_attention_layernorm",
+             "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj"}  # fmt: skip
+    loaded = []
+    for name, value in weights.items():
+        if name in names:
+            loaded.append((f"{names[name]}.weight", mx.array(value)))
+            continue
+        _, layer, stem = name.split(".")
+        if stem in heads:
+            value = value[unpermute_order(value.shape[0], heads[stem])]
+        loaded.append((f"model.layers.{layer}.{stems[stem]}.weight", mx.array(value)))
+    source.load_weights(loaded)
+    prompt = mx.array([[1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365]])
+    ours, theirs = np.array(model(prompt)), np.array(source(prompt))
+    assert np.abs(ours - theirs).max() <= 1e-4 * np.abs(theirs).max()
 
 
 def test_answers_the_capital_of_france(converted: tuple[GGUFConversion, Path, list[str]]) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlx.core as mx
+import mlx.nn as nn
 import numpy as np
 import pytest
 from gguf import GGMLQuantizationType
@@ -114,7 +115,7 @@ def rms(values: np.ndarray) -> float:
     return float(np.sqrt((values**2).mean()))
 
 
-def greedy(model, prompt: list[int], steps: int = 5) -> list[int]:
+def greedy(model: nn.Module, prompt: list[int], steps: int = 5) -> list[int]:
     tokens = list(prompt)
     for _ in range(steps):
         tokens.append(int(mx.argmax(model(mx.array([tokens]))[0, -1]).item()))

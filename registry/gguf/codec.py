@@ -45,15 +45,14 @@ def pack_codes(codes: np.ndarray, bits: int) -> np.ndarray:
     """(rows, cols) codes below 2**bits -> (rows, cols*bits/32) uint32 in MLX's layout: every 32 codes fill `bits`
     words as one little-endian bit stream."""
     rows, cols = codes.shape
-    chunks = codes.reshape(rows, cols // 32, 32).astype(np.uint64)
-    words = np.zeros((rows, cols // 32, bits), dtype=np.uint64)
-    low32 = np.uint64(0xFFFFFFFF)
+    chunks = codes.reshape(rows, cols // 32, 32).astype(np.uint32)
+    words = np.zeros((rows, cols // 32, bits), dtype=np.uint32)
     for i in range(32):
         word, shift = divmod(i * bits, 32)
-        words[..., word] |= (chunks[..., i] << np.uint64(shift)) & low32
+        words[..., word] |= chunks[..., i] << np.uint32(shift)  # uint32 drops the bits that spill over
         if shift + bits > 32:
-            words[..., word + 1] |= chunks[..., i] >> np.uint64(32 - shift)
-    return words.reshape(rows, cols * bits // 32).astype(np.uint32)
+            words[..., word + 1] |= chunks[..., i] >> np.uint32(32 - shift)
+    return words.reshape(rows, cols * bits // 32)
 
 
 def _f16(column: np.ndarray) -> np.ndarray:

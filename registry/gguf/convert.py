@@ -107,8 +107,7 @@ def convert_gguf(
     if quantize:
         parse_quantize(quantize)  # an unknown name fails before any file is touched
     _prepare_target(target)
-    say("parsing GGUF")
-    gguf = GGUFFile.open(source)
+    gguf = GGUFFile.open(source)  # callers say "parsing GGUF" (Ollama's status) before calling
     arch = architecture(gguf.architecture)
     plan = plan_conversion(gguf, arch, None)
     file_type = file_type_name(gguf.metadata, plan)

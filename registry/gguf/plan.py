@@ -20,7 +20,7 @@ from registry.gguf.quantize_option import QuantizeRequest, is_quantizable, reque
 from registry.gguf.reader import GGUFFile, TensorInfo
 from registry.gguf.tensor_types import GROUP_SIZE, ITEM_SIZES, packed_cols, rule_for
 
-_CHUNK_ELEMENTS = 1 << 22  # rows are converted in chunks of about this many values (16 MB of float32)
+_CHUNK_ELEMENTS = 1 << 20  # rows are converted in chunks of about this many values (4 MB of float32)
 
 
 @dataclass(frozen=True)
