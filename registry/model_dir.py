@@ -55,6 +55,11 @@ class ModelDirInfo:
         template = _chat_template(path)
         architecture = str(config.get("model_type", "unknown"))
         quantization = f"Q{bits}" if bits else str(config.get("torch_dtype", "F32")).upper()
+        gguf = config.get("gguf")
+        if isinstance(gguf, dict) and isinstance(gguf.get("file_type"), str):
+            # converted from a GGUF: its file type, as Ollama reports it (Q4_1, Q4_K_M...); the tensors of the
+            # type's own kinds are repacked bit-exactly, others at the same width (registry/gguf)
+            quantization = gguf["file_type"]
         context_length = int(config.get("max_position_embeddings") or 0)
         capabilities = _capabilities(path, template, config)
         if architecture in ENCODER_ARCHITECTURES:

@@ -73,6 +73,7 @@ def test_show_reports_the_real_model(srv: Server) -> None:
     # 134.5M real parameters, as Ollama shows for smollm2:135m: not packed 4-bit words plus scales (162.83M
     # before, when the 8-bit token embedding was counted at the model's default 4 bits)
     assert details["parameter_size"] == "134.52M"
+    assert details["quantization_level"] == "Q4_1"  # the GGUF's file type, repacked bit-exactly
     info = shown["model_info"]
     assert info["general.architecture"] == "llama"
     assert info["general.parameter_count"] == 134_515_008
