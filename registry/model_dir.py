@@ -7,7 +7,10 @@ Everything /api/tags and /api/show report comes from here, so every number is me
 from __future__ import annotations
 
 import json
+import os
 import struct
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +33,8 @@ class NotAModelDir(ValueError):
 
 @dataclass(frozen=True)
 class ModelDirInfo:
+    """One model directory's facts. Instances are shared between callers (`cached`): read, never mutate."""
+
     path: Path
     architecture: str
     size: int
@@ -79,6 +84,26 @@ class ModelDirInfo:
             config=config,
         )
 
+    @classmethod
+    def cached(cls, path: Path) -> ModelDirInfo:
+        """`read(path)`, computed once per state of the directory's files (each one's name, mtime and size):
+        /api/tags and every chat ask for it, and reading it means globs, safetensors headers and JSON parses,
+        while the state is a few stat calls. A file replaced, added or removed changes the state, so no
+        stale answer outlives a change that `read` would see."""
+        state = _files_state(path)
+        with _CACHE_LOCK:
+            hit = _CACHE.get(path)
+            if hit is not None and hit[0] == state:
+                _CACHE.move_to_end(path)
+                return hit[1]
+        info = cls.read(path)
+        with _CACHE_LOCK:
+            _CACHE[path] = (state, info)
+            _CACHE.move_to_end(path)
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+        return info
+
     @property
     def family(self) -> str:
         """The architecture as Ollama names it (details.family, model_info's general.architecture)."""
@@ -87,6 +112,26 @@ class ModelDirInfo:
     @property
     def parameter_size(self) -> str:
         return human_number(self.parameter_count)
+
+
+_CACHE_SIZE = 1024  # model directories remembered; each entry is one config dict and a template string
+_CACHE: OrderedDict[Path, tuple[tuple[tuple[str, int, int], ...], ModelDirInfo]] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
+def _files_state(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """(relative name, mtime_ns, size) of every file under `path`, following links (a Hugging Face snapshot's
+    files are links to its blobs); empty for a missing directory, which `read` then reports."""
+    state = []
+    for root, _, files in os.walk(path):
+        for name in files:
+            full = os.path.join(root, name)
+            try:
+                stat = os.stat(full)
+            except OSError:
+                continue
+            state.append((os.path.relpath(full, path), stat.st_mtime_ns, stat.st_size))
+    return tuple(sorted(state))
 
 
 def _chat_template(path: Path) -> str:
