@@ -14,7 +14,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from registry.infill import infill_format, vocabulary_has
@@ -162,16 +161,6 @@ def _capabilities(path: Path, template: str, config: dict[str, Any]) -> tuple[st
     return tuple(caps)  # Ollama's order
 
 
-class _Vocabulary:
-    """Enough of a vocabulary dict (`in`) for mlx-lm's tool-parser inference."""
-
-    def __init__(self, has_token: Callable[[str], bool]) -> None:
-        self.has_token = has_token
-
-    def __contains__(self, token: object) -> bool:
-        return isinstance(token, str) and self.has_token(token)
-
-
 def _tool_parser_type(path: Path, template: str, has_token: Callable[[str], bool]) -> str | None:
     """The parser mlx-lm's tokenizer loader will pick: tokenizer_config's `tool_parser_type`, else its own
     inference from the template and vocabulary (called, not copied, so the two never disagree)."""
@@ -181,10 +170,9 @@ def _tool_parser_type(path: Path, template: str, has_token: Callable[[str], bool
         named = None
     if named:
         return str(named)
-    from mlx_lm.tokenizer_utils import _infer_tool_parser
+    from shim.engine import mlx_lm_api
 
-    vocabulary = _Vocabulary(has_token)
-    return _infer_tool_parser(SimpleNamespace(chat_template=template, get_vocab=lambda: vocabulary))
+    return mlx_lm_api.infer_tool_parser(template, has_token)
 
 
 def encoder_context_length(path: Path, config: dict[str, Any]) -> int:
@@ -240,7 +228,7 @@ def _parameter_count(weights: Path, quantization: dict) -> int:
         if entry["dtype"] == "U32" and module + ".scales" in header:
             layer = quantization.get(module)
             bits = layer.get("bits") if isinstance(layer, dict) else quantization.get("bits", 4)
-            count = count * 32 // int(bits)
+            count = count * 32 // int(bits or 4)
         total += count
     return total
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import threading
 from concurrent.futures import Future
@@ -40,12 +39,13 @@ from registry import atomic, hf_cache
 from registry.blobs import Blobs, InvalidDigest
 from registry.model_dir import ModelDirInfo, NotAModelDir
 from registry.names import ModelName
+from shim.config import store_home
 
 SCHEMA_VERSION = 1
 
 
 def default_home() -> Path:
-    return Path(os.environ.get("MLX_SHIM_HOME") or Path.home() / ".mlx-shim")
+    return store_home()
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ class Store:
         self.changing = threading.RLock()
         # Names a background job (the embedded model's first-start import) is about to register: a request
         # for one waits for it, as for a load, instead of answering 404.
-        self._arriving: dict[str, Future[None]] = {}
+        self._arriving: dict[tuple[str, str, str, str], Future[None]] = {}
         # Case-insensitive key -> manifest path, for names asked in another casing than stored. Rebuilt from
         # the directory tree (names only, no manifest read) when a key is missing or its file has gone, so a
         # manifest written by another process is still found.

@@ -10,13 +10,13 @@ from typing import Any
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
-from mlx_lm.utils import infer_quant_config
 from tokenizers import Tokenizer
 
 from registry.model_dir import ENCODER_ARCHITECTURES, encoder_context_length
 from shim.embedding.bert import BertModel
 from shim.embedding.nomic_bert import NomicBertModel
 from shim.embedding.pooling import l2_normalize, normalizes, pool, pooling_mode
+from shim.engine.mlx_lm_api import infer_quant_config
 
 __all__ = ["ENCODER_ARCHITECTURES", "SentenceEncoder", "load_encoder"]
 
