@@ -59,7 +59,9 @@ def load_encoder(path: Path) -> SentenceEncoder:
     network = kind(config)
     weights: dict[str, mx.array] = {}
     for file in sorted(path.glob("*.safetensors")):
-        weights.update(mx.load(str(file)))  # type: ignore[arg-type]
+        tensors = mx.load(str(file))
+        assert isinstance(tensors, dict)  # a .safetensors file loads as a dict of arrays
+        weights.update(tensors)
     if mx.default_device() == mx.cpu:  # half precision runs several times slower on MLX's CPU backend
         weights = {k: v.astype(mx.float32) if mx.issubdtype(v.dtype, mx.floating) else v for k, v in weights.items()}
     weights = kind.sanitize(weights)

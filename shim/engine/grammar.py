@@ -142,7 +142,8 @@ def format_processors(
     if fmt is None:
         return []
     grammars = grammars_for(tokenizer)
-    matcher = grammars.matcher(ANY_OBJECT if fmt == "json" else fmt)  # type: ignore[arg-type]
+    # A string format is "json" (the adapters refuse any other): any JSON object.
+    matcher = grammars.matcher(ANY_OBJECT if isinstance(fmt, str) else fmt)
     thinking = think_end is not None and think_start is not None and bool(prompt) and prompt[-1] == think_start
     return [
         JsonConstraint(

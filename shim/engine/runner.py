@@ -11,7 +11,7 @@ import functools
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import mlx.core as mx
 
@@ -70,7 +70,7 @@ class Completion:
         self.think_start = _single(getattr(tokenizer, "think_start_tokens", None)) if think else None
         self.think_end = _single(getattr(tokenizer, "think_end_tokens", None)) if think else None
         self.generated: list[int] = []
-        self.reason = "length"
+        self.reason: Literal["stop", "length"] = "length"
         self.stop_hit = False
         self.started = time.perf_counter_ns()
         self.first = 0
@@ -109,7 +109,7 @@ class Completion:
         first = self.first or finished
         context = self.prompt + [t for t in self.generated if t not in self.eos]
         return Done(
-            done_reason=self.reason,  # type: ignore[arg-type]
+            done_reason=self.reason,
             prompt_eval_count=len(self.prompt),
             prompt_eval_duration=first - self.started,
             eval_count=len(self.generated),
