@@ -88,7 +88,7 @@ def _split_host_port(hostport: str) -> tuple[str, str | None]:
 
 @dataclass(frozen=True)
 class Settings:
-    bind: Bind = field(default_factory=lambda: env_bind())
+    bind: Bind = field(default_factory=env_bind)
     context_length: int = field(default_factory=lambda: _env_int("OLLAMA_CONTEXT_LENGTH", 4096))
     keep_alive: float = field(default_factory=default_keep_alive)
     max_loaded_models: int = field(default_factory=lambda: _env_int("OLLAMA_MAX_LOADED_MODELS", 3))
