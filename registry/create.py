@@ -33,7 +33,9 @@ from registry.names import InvalidName, ModelName
 from registry.owned import STAGING_PREFIX, build_owned, directory_fingerprint, file_digest, model_id, with_progress
 from registry.parameters import OPTION_TYPES, coerce_parameter
 from registry.quantize import Quantization, QuantizeError, quantize_mlx_model, unquantized_level
+from registry.release import release_replaced
 from registry.store import Store, owned_id
+from shim.config import no_prune
 
 # Any one of these lets mlx-lm (through transformers' AutoTokenizer) build the tokenizer.
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
@@ -245,8 +247,6 @@ def _create(store: Store, spec: CreateSpec, prepared: Path | None) -> Iterator[s
     previous = store.get(spec.name)
     store.put(spec.name, manifest)
     if previous is not None:
-        from registry.hf_pull import release_replaced  # hf_pull imports this module
-
         release_replaced(store, previous)
 
 
@@ -315,10 +315,10 @@ def check_loadable(directory: Path) -> ModelDirInfo:
         raise CreateError(f"the files are not an MLX model: no tokenizer ({', '.join(_TOKENIZER_FILES)})")
     if info.architecture in ENCODER_ARCHITECTURES:
         return info  # an embedding model: shim/embedding runs it, not mlx-lm
-    from mlx_lm.utils import _get_classes
+    from shim.engine import mlx_lm_api
 
     try:
-        _get_classes(info.config)
+        mlx_lm_api.check_architecture(info.config)
     except (ValueError, KeyError) as e:
         raise CreateError(f"the files are not an MLX model: {e}") from None
     return info
@@ -342,7 +342,7 @@ def prune_unreferenced(store: Store) -> list[Path]:
     """At server start, as Ollama prunes unused layers (unless OLLAMA_NOPRUNE is set): blobs no manifest
     lists, assembled model directories no manifest points at, and temporaries an interrupted upload or
     create left behind. Returns what it removed."""
-    if os.environ.get("OLLAMA_NOPRUNE"):
+    if no_prune():
         return []
     manifests = [m.manifest for m in store.list()]
     used_blobs = {str(d)[7:] for m in manifests for d in (m.get("files") or {}).values()}

@@ -101,6 +101,31 @@ def test_a_model_whose_directory_vanished_is_not_found(tmp_path: Path, tiny_mode
         stop_server(server)
 
 
+def test_model_facts_are_read_once_and_again_when_a_file_changes(tmp_path: Path, tiny_model_dir: Path) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    store = Store(tmp_path / "home")
+    stored = store.put(ModelName.parse("facts"), {"source": {"type": "local", "path": str(model)}})
+    first = stored.info()
+    assert stored.info() is first  # same files, same answer, no second read
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 12345}))
+    changed = stored.info()
+    assert changed.context_length == 12345 and changed.size != first.size
+    (model / "extra.txt").write_text("x")
+    assert stored.info().size == changed.size + 1
+
+
+def test_a_name_in_another_casing_is_found_also_when_written_after_a_miss(tmp_path: Path, tiny_model_dir: Path) -> None:
+    store = Store(tmp_path)
+    assert store.get(ModelName.parse("Later:V1")) is None
+    Store(tmp_path).put(ModelName.parse("later:v1"), {"source": {"type": "local", "path": str(tiny_model_dir)}})
+    found = store.get(ModelName.parse("LATER:v1"))
+    assert found is not None and found.name.display == "later:v1"
+    found.manifest_path.unlink()
+    assert store.get(ModelName.parse("LATER:v1")) is None
+
+
 def test_a_model_that_fails_to_load_answers_500_and_the_server_keeps_serving(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:

@@ -11,15 +11,22 @@ import functools
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import mlx.core as mx
-from mlx_lm.generate import generate_step
-from mlx_lm.sample_utils import apply_min_p, apply_top_k, apply_top_p, make_logits_processors, make_sampler
 
 from shim.engine.detokenizer import IncrementalDetokenizer
 from shim.engine.grammar import format_processors
 from shim.engine.logprobs import LogprobRecorder
+from shim.engine.mlx_lm_api import (
+    apply_min_p,
+    apply_top_k,
+    apply_top_p,
+    generate_step,
+    hf_tokenizer,
+    make_logits_processors,
+    make_sampler,
+)
 from shim.engine.output import OutputRouter
 from shim.engine.types import Done, Piece, TokenLogprob
 from shim.options import GenerationOptions
@@ -57,13 +64,13 @@ class Completion:
         self.output = OutputRouter(
             tokenizer, prompt, think=think, tools=tools, stops=opts.stop, emit=self._emit, on_stop=self._cut
         )
-        self.detok = IncrementalDetokenizer(tokenizer._tokenizer.decode, prompt)
+        self.detok = IncrementalDetokenizer(hf_tokenizer(tokenizer).decode, prompt)
         self.eos = set(tokenizer.eos_token_ids) | set(stop_ids)
         # The grammar follows think markers of one special token each (the families it was built for).
         self.think_start = _single(getattr(tokenizer, "think_start_tokens", None)) if think else None
         self.think_end = _single(getattr(tokenizer, "think_end_tokens", None)) if think else None
         self.generated: list[int] = []
-        self.reason = "length"
+        self.reason: Literal["stop", "length"] = "length"
         self.stop_hit = False
         self.started = time.perf_counter_ns()
         self.first = 0
@@ -102,7 +109,7 @@ class Completion:
         first = self.first or finished
         context = self.prompt + [t for t in self.generated if t not in self.eos]
         return Done(
-            done_reason=self.reason,  # type: ignore[arg-type]
+            done_reason=self.reason,
             prompt_eval_count=len(self.prompt),
             prompt_eval_duration=first - self.started,
             eval_count=len(self.generated),

@@ -19,9 +19,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from registry.hf_pull import release_replaced, release_weights
 from registry.model_dir import ModelDirInfo
 from registry.names import InvalidName, ModelName
+from registry.release import release_replaced, release_weights
 from registry.store import Store, StoredModel
 from shim.config import VERSION, Settings
 from shim.engine import CompletionRequest, Done, Engine, EngineError, Infill, Message, Piece, collect
