@@ -2,7 +2,7 @@
 measured side by side in one run, on random-weight 4-bit models with Qwen2.5's real shapes and full vocabulary.
 
 Parts (`--only`, default all), each measured in every round; rounds interleave the parts so drift hits all alike:
-  inproc  mlx-lm in this process: `stream_generate` single stream (TTFT and decode tok/s, --prompt-token prompt,
+  inproc  mlx-lm in this process: `stream_generate` single stream (TTFT and decode tok/s, --prompt-tokens prompt,
           --single-tokens tokens) and `BatchGenerator` at each --clients batch size (aggregate tok/s)
   server  mlx-shim over HTTP (`python -m shim.cli serve`, OLLAMA_NUM_PARALLEL unset; a second server with
           OLLAMA_NUM_PARALLEL=N when --parallel N): the same single stream, and 1/2/4/8/16 concurrent streaming
@@ -20,20 +20,24 @@ Smoke test on a CPU (about a minute):
     PYTHONPATH=. python scripts/bench_gpu.py --config tiny --vocab 16384 --rounds 2 --tokens 16 \
         --single-tokens 16 --prompt-tokens 64 --clients 1,2,4 --parallel 8 --chat-turns 3
 
-On an NVIDIA H100/H200 (the device machine runs 10 minutes a command; the project is not installed there):
+On an NVIDIA H100/H200 (the device machine runs 10 minutes a command; the project is not installed there;
+mlx-notes.md's set-up, which worked on an H200):
  1. Here, download the wheels its Python 3.12 lacks (it has numpy, transformers, tokenizers, huggingface_hub,
-    jinja2, httpx? check with `python3 -c 'import httpx'` and add httpx, httpcore, h11 if missing):
-      pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64 \
+    jinja2; if `python3 -c 'import httpx'` fails there, add httpx, httpcore, h11, anyio, sniffio):
+      pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_35_x86_64 \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
         -d /tmp/gpu-wheels mlx==0.32.4 mlx-cuda-13==0.32.4 mlx-lm==0.32.2 starlette hypercorn orjson \
         llguidance gguf h2 wsproto priority hpack hyperframe
-    mlx-cuda-13 (~90 MB) exceeds one call's 64 MiB: `split -b 40M` it into two parts. Put the first part and the
-    small wheels in an untracked folder of the worktree (e.g. .gpu-wheels/, it travels with the tree), and
- 2. call 1 (copies them off the tree):   mkdir -p /tmp/w && cp .gpu-wheels/* /tmp/w/
-    then replace .gpu-wheels/ by the second part and, at once (the machine stays warm ~30 s), call 2:
-      cp .gpu-wheels/* /tmp/w/ && cd /tmp/w && cat mlx_cuda*.part* > WHEEL && rm mlx_cuda*.part* \
-        && python3 -m pip install --no-deps --target /tmp/site /tmp/w/*.whl
-    where WHEEL is the downloaded wheel's exact file name (pip reads the version and tags from it).
- 3. Each run (models are cached in --models-dir, /tmp/mlx-shim-bench-models, across calls on a warm machine):
+    (about 95 MB, 90 of them mlx_cuda_13-0.32.4-py3-none-manylinux_2_35_x86_64.whl: over one call's 64 MiB).
+    `split -n 2` the CUDA wheel; put its first part and the other wheels in an untracked folder of the
+    worktree (e.g. .gpu-wheels/, untracked files travel with the tree).
+ 2. Call 1:  mkdir -p /tmp/w && cp .gpu-wheels/* /tmp/w/
+    Then put only the second part in .gpu-wheels/ and, at once (the machine stays warm between calls), call 2:
+      cp .gpu-wheels/* /tmp/w/ && cd /tmp/w && cat x?? > mlx_cuda_13-0.32.4-py3-none-manylinux_2_35_x86_64.whl \
+        && rm x?? && python3 -m pip install --no-deps --target /tmp/site /tmp/w/*.whl
+    (the joined wheel keeps its exact downloaded name: pip reads version and tags from it).
+ 3. Each run, in the same command (models are cached in --models-dir, /tmp/mlx-shim-bench-models, while the
+    machine stays warm; the image's nvidia/* libraries must be on LD_LIBRARY_PATH):
       export PYTHONPATH=.:/tmp/site LD_LIBRARY_PATH=$(python3 -c 'import nvidia,os,glob; print(":".join(
         d for p in nvidia.__path__ for d in glob.glob(os.path.join(p, "*", "lib"))))')
       python3 scripts/bench_gpu.py --config 0.5b --parallel 16 --out $OUT/gpu-0.5b.json      # ~8 min
@@ -41,6 +45,7 @@ On an NVIDIA H100/H200 (the device machine runs 10 minutes a command; the projec
           --out $OUT/gpu-7b-a.json                                                              # ~8 min
       python3 scripts/bench_gpu.py --config 7b --parallel 16 --endpoints generate --clients 8,16 \
           --single-tokens 0 --only inproc,server,mlxlm --out $OUT/gpu-7b-b.json                 # ~7 min
+    The run times are estimates from mlx-notes.md's H200 figures, not measured with this script.
     --budget-minutes (default 9) starts no round that would end past it; fewer than 5 rounds are flagged.
 """
 
@@ -113,7 +118,14 @@ class Bench:
         self.servers: list[servers.Server] = []
         # (label, url, send) per HTTP source; send(url, prompt, tokens) -> Stream
         self.sources: list[tuple[str, str, Any]] = []
-        endpoints = [e for e in args.endpoints.split(",") if e]
+        try:
+            self._start_servers(model_dir, [e for e in args.endpoints.split(",") if e])
+        except BaseException:
+            self.close(failed=True)
+            raise
+
+    def _start_servers(self, model_dir: Path, endpoints: list[str]) -> None:
+        args, parts = self.args, self.parts
         if parts & {"server", "chat"}:
             self.shim = self._start(servers.start_mlx_shim, "mlx-shim", self.home, model_dir, None)
             if "server" in parts:
@@ -140,11 +152,14 @@ class Bench:
             send, path = senders[endpoint]
             self.sources.append((f"{label} {path}", url, send))
 
-    def close(self) -> None:
-        """Stop the servers and delete their store (the 7B's blobs are 4.5 GB)."""
+    def close(self, failed: bool) -> None:
+        """Stop the servers; delete their store (the 7B's blobs are 4.5 GB) unless the run failed (their logs)."""
         for server in self.servers:
             servers.stop(server)
-        shutil.rmtree(self.home, ignore_errors=True)
+        if failed:
+            print(f"server logs kept in {self.home}", flush=True)
+        else:
+            shutil.rmtree(self.home, ignore_errors=True)
 
     @property
     def labels(self) -> list[str]:
@@ -228,6 +243,7 @@ def main() -> int:
                        "concurrent_prompt": args.concurrent_prompt_tokens, "requests": args.requests}}  # fmt: skip
     rounds: list[dict[str, float]] = []
     summary: dict[str, Any] = {}
+    failed = True
     try:
         started = time.perf_counter()
         bench.round(warm=True)
@@ -246,8 +262,9 @@ def main() -> int:
             summary = report.summarise(rounds, bench.labels, args.clients)
             if args.out:
                 write_json(args.out, meta, rounds, summary)
+        failed = False
     finally:
-        bench.close()
+        bench.close(failed)
     if not rounds:
         return 1
     note = "" if len(rounds) >= 5 else f"  (only {len(rounds)} rounds: fewer than the 5 the issue asks for)"

@@ -31,10 +31,22 @@ class Stream:
 
 
 def _post_lines(url: str, path: str, body: dict[str, Any]) -> tuple[float, float, list[bytes]]:
-    """POST and read the streamed body line by line: (TTFT, duration, the last lines)."""
+    """POST and read the streamed body line by line: (TTFT, duration, the last lines). A connection the server
+    resets before answering is retried (mlx_lm.server listens with a backlog of 5, so 16 clients connecting at
+    once can overflow it); the time lost stays in the request's TTFT and duration."""
+    started = time.perf_counter()
+    for attempt in range(1, 4):
+        try:
+            return _attempt(url, path, body, started)
+        except (ConnectionResetError, http.client.RemoteDisconnected) as e:
+            print(f"    warning: {url}{path}: {e!r} before an answer (attempt {attempt}), retrying", flush=True)
+            time.sleep(0.05)
+    return _attempt(url, path, body, started)
+
+
+def _attempt(url: str, path: str, body: dict[str, Any], started: float) -> tuple[float, float, list[bytes]]:
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=900)
-    started = time.perf_counter()
     try:
         conn.request("POST", path, json.dumps(body).encode(), {"Content-Type": "application/json"})
         resp = conn.getresponse()

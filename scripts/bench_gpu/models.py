@@ -193,4 +193,5 @@ def build_model(out_dir: Path, config: str, vocab_size: int, dtype: mx.Dtype, se
     generation = {"eos_token_id": [tok.token_to_id("<|im_end|>"), tok.token_to_id("<|endoftext|>")]}
     (out_dir / "generation_config.json").write_text(json.dumps(generation, indent=2) + "\n")
     marker.write_text(json.dumps(wanted))
+    mx.clear_cache()  # the float weights' buffers: give them back before the servers load the model
     return out_dir
