@@ -8,7 +8,8 @@ Parts (`--only`, default all), each measured in every round; rounds interleave t
           OLLAMA_NUM_PARALLEL=N when --parallel N): the same single stream, and 1/2/4/8/16 concurrent streaming
           clients, on /api/generate (raw prompt) and /v1/completions (--endpoints)
   mlxlm   `python -m mlx_lm.server --model DIR`, its /v1/completions, the same single stream and concurrencies
-  chat    a --chat-turns conversation through mlx-shim's /api/chat, TTFT per turn (the prompt cache's effect)
+  chat    a --chat-turns conversation through mlx-shim's /api/chat (user turns of --chat-user-tokens, replies of
+          --chat-tokens), TTFT per turn (the prompt cache's effect)
 Aggregate tok/s = tokens received / wall time; every prompt is unique from its first token (no prefix-cache
 reuse) and of exact length; greedy decoding; random weights never emit EOS, so every request runs to its limit.
 Printed: medians of the rounds and medians of per-round ratios (HTTP single stream / in-process; mlx-shim /
@@ -68,7 +69,7 @@ import mlx.core as mx  # noqa: E402
 from scripts.bench_gpu import clients as http  # noqa: E402
 from scripts.bench_gpu import inproc, report, servers  # noqa: E402
 from scripts.bench_gpu.models import CONFIGS, FULL_VOCAB, build_model  # noqa: E402
-from scripts.bench_gpu.workload import QUESTIONS, Prompts  # noqa: E402
+from scripts.bench_gpu.workload import Prompts  # noqa: E402
 
 PARTS = ("inproc", "server", "mlxlm", "chat")
 
@@ -93,7 +94,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--requests", type=int, default=1, help="requests per client per measurement, back to back")
     p.add_argument("--endpoints", default="generate,completions", help="mlx-shim endpoints: generate,completions")
     p.add_argument("--parallel", type=int, help="also measure an mlx-shim with OLLAMA_NUM_PARALLEL=N")
-    p.add_argument("--chat-turns", type=int, default=len(QUESTIONS))
+    p.add_argument("--chat-turns", type=int, default=10)
+    p.add_argument("--chat-user-tokens", type=int, default=48, help="length of each user message")
     p.add_argument("--chat-tokens", type=int, default=32, help="num_predict of each chat turn")
     p.add_argument("--out", type=Path, help="write the results as JSON (after every round)")
     p.add_argument("--plot", type=Path, help="write a PNG plot (needs matplotlib)")
@@ -193,8 +195,8 @@ class Bench:
             self._progress(label, r)
         if "chat" in self.parts:
             messages = [{"role": "system", "content": f"{self.prompts.word()} You are a helpful assistant."}]
-            for turn, question in enumerate(QUESTIONS[: 2 if warm else a.chat_turns], 1):
-                messages.append({"role": "user", "content": question})
+            for turn in range(1, (2 if warm else a.chat_turns) + 1):
+                messages.append({"role": "user", "content": self.prompts.text(a.chat_user_tokens)})
                 ttft, text = http.chat_turn(self.shim.url, messages, a.chat_tokens)
                 messages.append({"role": "assistant", "content": text})
                 r[f"chat/{turn}/ttft"] = ttft * 1000

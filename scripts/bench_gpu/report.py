@@ -64,11 +64,12 @@ def print_table(summary: dict[str, Any], header: str, sources: list[str], client
               f"by concurrent streams{'':<2}{cols}")  # fmt: skip
         for s in agg_sources:
             print(f"  {s:<76}" + "".join(_cell(med.get(f"agg/{s}/{n}/tps")) for n in clients))
+        servers = [s for s in agg_sources if s != BATCH]
         print("Median TTFT ms under load")
-        for s in agg_sources[1:]:
+        for s in servers:
             print(f"  {s:<76}" + "".join(_cell(med.get(f"agg/{s}/{n}/ttft")) for n in clients))
         print("Ratios (medians of per-round ratios)")
-        for s in agg_sources[1:]:
+        for s in servers:
             for other in (MLX_LM, BATCH):
                 cells = [ratios.get(f"{s} / {other} @{n}") for n in clients]
                 if any(c is not None for c in cells):
@@ -98,7 +99,7 @@ def plot(path: Path, summary: dict[str, Any], sources: list[str], clients: list[
         ys = [med.get(f"agg/{s}/{n}/tps") for n in clients]
         if all(y is not None for y in ys):
             left.plot(clients, ys, marker="o", label=s)
-    left.set(xlabel="concurrent streams", ylabel="aggregate tokens/s", xscale="log", xticks=clients)
+    left.set(xlabel="concurrent streams", ylabel="aggregate tokens/s", xscale="log", xticks=clients, ylim=(0, None))
     left.set_xticklabels([str(n) for n in clients])
     left.set_title(title)
     left.legend(fontsize=7)

@@ -14,22 +14,6 @@ import random
 import string
 from collections.abc import Iterator
 
-# User turns of a realistic length for the chat measurement.
-QUESTIONS = [
-    "Hello! I am working on a small Python project that reads log files and sums up errors per hour. "
-    "Could you help me think about how to structure it, turn by turn? First, what should I call the module?",
-    "Thanks a lot. Next I need to parse timestamps like 2024-05-01T12:00:00Z from each line; "
-    "which standard library function would you use and why?",
-    "Good. Now how would I group the parsed lines by hour, keeping memory use low for big files?",
-    "Tell me a joke about log files, please, something short that I can put in the README.",
-    "Who are you, by the way? I would like to credit you properly in the acknowledgements section.",
-    "How should I test the parser? I was thinking of pytest with a few sample files in a fixtures folder.",
-    "What about files that are still being written by the server? Should I tail them or read in chunks?",
-    "Make me laugh once more, then give me one tip about naming variables in that code base.",
-    "Why is the sky blue? Sorry, unrelated, my daughter just asked me and I did not know what to say.",
-    "Goodbye for now, thanks for all the help today; please summarise the plan in one sentence.",
-]
-
 
 class Prompts:
     """Unique prompts of exact token lengths for one tokenizer (anything with `encode(text) -> list[int]`)."""
