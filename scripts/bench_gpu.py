@@ -17,9 +17,9 @@ mlx_lm.server at each concurrency; each server / in-process BatchGenerator). --o
 as JSON after each round (a run cut short still leaves its data); --plot draws a PNG (matplotlib, the `bench`
 extra), also later from the JSON: `python scripts/bench_gpu.py --replot results.json --plot bench.png`.
 
-Smoke test on a CPU (about a minute):
-    PYTHONPATH=. python scripts/bench_gpu.py --config tiny --vocab 16384 --rounds 2 --tokens 16 \
-        --single-tokens 16 --prompt-tokens 64 --clients 1,2,4 --parallel 8 --chat-turns 3
+Smoke test on a CPU (every part end to end, the full vocabulary; 3 minutes on two shared cores):
+    PYTHONPATH=. python scripts/bench_gpu.py --config tiny --rounds 2 --tokens 16 --single-tokens 32 \
+        --parallel 16 --out /tmp/tiny.json --plot /tmp/tiny.png
 
 On an NVIDIA H100/H200 (the device machine runs 10 minutes a command; the project is not installed there;
 mlx-notes.md's set-up, which worked on an H200):
@@ -181,7 +181,7 @@ class Bench:
             for n in a.clients:
                 ids = [self.tokenizer.encode(self.prompts.text(a.concurrent_prompt_tokens)) for _ in range(n)]
                 r[f"agg/{report.BATCH}/{n}/tps"] = inproc.batch(self.model, ids, tokens)
-            self._progress("in-process", r)
+            self._progress("in-process")
         for label, url, send in self.sources:
             if single:
                 s = send(url, self.prompts.text(a.prompt_tokens), single)
@@ -192,7 +192,7 @@ class Bench:
                 agg = http.concurrent(n, a.requests, lambda i, j, t=texts: send(url, t[i][j], tokens))  # noqa: B023
                 r |= {f"agg/{label}/{n}/tps": agg.tokens_per_s, f"agg/{label}/{n}/ttft": agg.median_ttft * 1000}
                 self._check(label, agg.fewest_tokens, tokens)
-            self._progress(label, r)
+            self._progress(label)
         if "chat" in self.parts:
             messages = [{"role": "system", "content": f"{self.prompts.word()} You are a helpful assistant."}]
             for turn in range(1, (2 if warm else a.chat_turns) + 1):
@@ -200,7 +200,7 @@ class Bench:
                 ttft, text = http.chat_turn(self.shim.url, messages, a.chat_tokens)
                 messages.append({"role": "assistant", "content": text})
                 r[f"chat/{turn}/ttft"] = ttft * 1000
-            self._progress("chat", r)
+            self._progress("chat")
         return r
 
     @staticmethod
@@ -209,7 +209,7 @@ class Bench:
             print(f"    warning: a {label} stream ended after {got} of {asked} tokens (EOS?)", flush=True)
 
     @staticmethod
-    def _progress(part: str, r: dict[str, float]) -> None:
+    def _progress(part: str) -> None:
         print(f"    {part} done at {time.strftime('%H:%M:%S')}", flush=True)
 
 
