@@ -493,7 +493,11 @@ class Engine:
     def _seconds_to_next_expiry(self) -> float | None:
         with self._lock:
             soonest = min((m.expires_at for m in self._loaded.values()), default=math.inf)
-        return None if math.isinf(soonest) else max(soonest - time.time(), 0.0)
+        # Bounded: Queue.get's timeout overflows the platform's time_t for a wait of centuries.
+        return None if math.isinf(soonest) else min(max(soonest - time.time(), 0.0), _LONGEST_WAIT)
+
+
+_LONGEST_WAIT = 3600.0  # seconds the engine loop sleeps at most with no job; it then looks at the timers again
 
 
 def _human(n: int) -> str:
