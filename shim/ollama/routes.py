@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -92,6 +92,8 @@ class OllamaAPI:
                 return await handler(request)
             except ApiError as e:
                 return error_response(e.message, e.status)
+            except ClientDisconnect:  # the client left mid-body: shim/access_log.py logs it, not a fault
+                raise
             except Exception as e:  # a bug must still answer in Ollama's shape and leave the server up
                 log.exception("unexpected error in %s", request.url.path)
                 return error_response(str(e) or type(e).__name__, 500)
