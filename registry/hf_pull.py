@@ -61,6 +61,13 @@ def _chunk_bytes() -> int:
     return int(os.environ.get("MLX_SHIM_PULL_CHUNK_BYTES") or 1 << 20)
 
 
+def hub_timeout() -> float:
+    """Seconds to connect to the hub and to wait for each next piece of its answer (MLX_SHIM_HUB_TIMEOUT, default
+    30): a hub that accepts connections and never answers fails the pull instead of holding it forever. The
+    pull's cancellation (the client gone, the server stopping) is seen between pieces, so within this too."""
+    return float(os.environ.get("MLX_SHIM_HUB_TIMEOUT") or 30)
+
+
 class PullError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -122,7 +129,7 @@ def _remote_manifest(resolved: Resolved) -> tuple[str, list[RemoteFile]]:
     from huggingface_hub import HfApi
 
     try:
-        info = HfApi().model_info(resolved.repo, revision=resolved.revision, files_metadata=True)
+        info = HfApi().model_info(resolved.repo, revision=resolved.revision, files_metadata=True, timeout=hub_timeout())
     except Exception as e:
         raise PullError(f"pull model manifest: {_describe(e)}") from None
     files = [
@@ -184,7 +191,7 @@ def _fetch(repo: str, commit: str, file: RemoteFile, emit: Emit, cancelled: thre
         return
     url = hf_hub_url(repo, file.path, revision=commit)
     try:
-        meta = get_hf_file_metadata(url, retry_on_errors=True)
+        meta = get_hf_file_metadata(url, retry_on_errors=True, timeout=hub_timeout())
     except Exception as e:
         raise PullError(f"pull model manifest: {_describe(e)}") from None
     if not meta.etag or not _ETAG.match(meta.etag):
@@ -222,6 +229,7 @@ def _download(url: str, partial: Path, file: RemoteFile, reporter: _Reporter) ->
             f.truncate(0)
             resume = 0
         constants.DOWNLOAD_CHUNK_SIZE = _chunk_bytes()
+        constants.HF_HUB_DOWNLOAD_TIMEOUT = int(hub_timeout()) or 1  # huggingface_hub's own default is 10 s
         try:
             http_get(
                 url,

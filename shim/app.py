@@ -20,6 +20,7 @@ from shim.browser_safety import BrowserSafety, allowed_origins
 from shim.config import Settings
 from shim.engine import Engine
 from shim.limits import Limits
+from shim.memory_return import ReturnMemory
 from shim.ollama.create import CreateAPI
 from shim.ollama.embed import EmbedAPI
 from shim.ollama.import_route import ImportAPI
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, lim
         middleware=[
             Middleware(AccessLog, counters=counters, enabled=limits.access_log),
             Middleware(BodyIdleTimeout, seconds=limits.body_idle_seconds),
+            Middleware(ReturnMemory),
             safety,
         ],
         lifespan=lifespan,

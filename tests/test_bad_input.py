@@ -20,6 +20,8 @@ import hashlib
 import json
 import shutil
 import struct
+import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -299,6 +301,14 @@ def _semantic_cases() -> Iterator[Any]:
     create = ("POST", "/api/create")
     yield pytest.param(*create, _j({"model": "m3"}), 400, "neither 'from' or 'files' was specified", id="create-empty")
     yield pytest.param(*create, _j({"model": "bad name!", "from": "tiny"}), 400, "invalid model name", id="create-name")
+    # mlx-shim's bounds on what create writes into a manifest (Ollama has none; README: Limits and timeouts)
+    big = "x" * ((1 << 20) + 1)
+    for key in ("system", "template", "license"):
+        text = f"{key} is {len(big)} bytes; at most 1048576 are allowed"
+        yield pytest.param(*create, _j({"model": "m4", "from": "tiny", key: big}), 400, text, id=f"create-{key}")
+    messages = [{"role": "user", "content": "hi"}] * 10_001
+    yield pytest.param(*create, _j({"model": "m4", "from": "tiny", "messages": messages}), 400,
+                       "10001 messages; at most 10000 are allowed", id="create-messages")  # fmt: skip
 
 
 CASES = list(_framing_cases()) + list(_semantic_cases())
@@ -413,3 +423,21 @@ def test_uploads_that_are_not_a_model_are_refused_with_the_reason(
         response = client.post("/api/create", json={"model": "upload", "files": files, "stream": False})
         assert response.status_code == 400 and reason in response.json()["error"], response.text
         assert "upload:latest" not in [m["name"] for m in client.get("/api/tags").json()["models"]]
+
+
+def _rss_bytes(pid: int) -> int:
+    return int(subprocess.run(["ps", "-o", "rss=", "-p", str(pid)], capture_output=True, text=True).stdout) * 1024
+
+
+def test_memory_is_returned_after_a_huge_prompt(server: Server, client: httpx.Client) -> None:
+    """A 4 MB prompt is a million token ids in the tokenizer and in Python; once answered, the server's RSS is
+    back near where it was (it stayed some 400 MB higher before shim/memory_return.py)."""
+    body = {"model": "tiny", "prompt": "hi", "stream": False, "options": {"num_predict": 1}}
+    assert client.post("/api/generate", json=body).status_code == 200
+    before = _rss_bytes(server.process.pid)
+    huge = {**body, "prompt": "the quick brown fox jumps over the lazy dog. " * 90_000}
+    assert client.post("/api/generate", json=huge).status_code == 200
+    deadline = time.monotonic() + 10  # the memory goes back just after the answer is sent
+    while (grown := _rss_bytes(server.process.pid) - before) >= 150 * 2**20 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert grown < 150 * 2**20, f"RSS {grown / 2**20:.0f} MiB higher"

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from registry.blobs import Blobs, DigestMismatch, InvalidDigest
-from registry.create import CreateError, CreateSpec, check_files, check_parameters, create_model
+from registry.create import CreateError, CreateSpec, check_field_sizes, check_files, check_parameters, create_model
 from registry.names import InvalidName, ModelName
 from registry.quantize import Quantization, QuantizeError
 from registry.store import Store
@@ -69,6 +69,7 @@ class CreateAPI:
         files = req.get("files") or {}
         try:
             check_files(files)
+            check_field_sizes(req)
             if req.get("adapters"):
                 raise CreateError("LoRA adapters are not supported by mlx-shim")
             license = _license(req.get("license"))
