@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import json
+import math
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -323,10 +324,7 @@ class OutOfRange(float):
 
 def _go_float(literal: str) -> float:
     number = float(literal)
-    return OutOfRange(literal) if number in (_INF, -_INF) else number
-
-
-_INF = float("inf")
+    return OutOfRange(literal) if math.isinf(number) else number
 
 
 @contextlib.contextmanager
