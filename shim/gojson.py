@@ -327,6 +327,11 @@ def _go_float(literal: str) -> float:
     return OutOfRange(literal) if math.isinf(number) else number
 
 
+def _go_int(literal: str) -> int | float:
+    """An integer literal past float64 (over 308 digits) fails Go's decoding into any number type too."""
+    return int(literal) if len(literal) < 300 else _go_float(literal)
+
+
 @contextlib.contextmanager
 def _room_for_nesting() -> Iterator[None]:
     """Python's json recurses once per level and stops at the recursion limit (1,000); Go's decoder accepts
@@ -349,12 +354,12 @@ def decode(body: bytes) -> Any:
     """
     try:
         text = body.decode("utf-8")
-        value = json.loads(text, parse_constant=_no_constant, parse_float=_go_float)
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_go_float, parse_int=_go_int)
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raw = body[: _value_end(body)]
         text = raw.decode("utf-8", "gojson.replace")
         with _room_for_nesting():
-            value = json.loads(text, parse_float=_go_float)
+            value = json.loads(text, parse_float=_go_float, parse_int=_go_int)
             return _fix_surrogates(value) if _SURROGATE_ESCAPE.search(text) else value
     return _fix_surrogates(value) if _SURROGATE_ESCAPE.search(text) else value
 

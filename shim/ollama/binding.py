@@ -112,6 +112,8 @@ def _list_of(item: Check, go_type: str) -> Check:
 
 
 def _duration(value: Any, path: str, errors: _Errors) -> Any:
+    if isinstance(value, OutOfRange):  # api.Duration's own json.Unmarshal fails; the outer decoder names the field
+        raise BindError(unmarshal_type_error(value, path, "float64", literal=value.literal))
     try:
         return keep_alive_seconds(value)
     except DurationError as e:
