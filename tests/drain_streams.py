@@ -43,7 +43,7 @@ class InFlight:
         self.queued = Answer(QUEUED[0])
         self._started = threading.Semaphore(0)
         self._threads = [
-            threading.Thread(target=self._read, args=(url, path, body, answer, True))
+            threading.Thread(target=self._read, args=(path, body, answer, True))
             for (path, body), answer in zip(STREAMS, self.answers, strict=True)
         ]
         for thread in self._threads:
@@ -52,7 +52,7 @@ class InFlight:
     def wait_started(self, timeout: float = 60) -> bool:
         if not all(self._started.acquire(timeout=timeout) for _ in self._threads):
             return False
-        queued = threading.Thread(target=self._read, args=(self._url, *QUEUED, self.queued, False))
+        queued = threading.Thread(target=self._read, args=(*QUEUED, self.queued, False))
         self._threads.append(queued)
         queued.start()
         return True
@@ -61,9 +61,9 @@ class InFlight:
         for thread in self._threads:
             thread.join(timeout)
 
-    def _read(self, url: str, path: str, body: dict[str, object], answer: Answer, signal_start: bool) -> None:
+    def _read(self, path: str, body: dict[str, object], answer: Answer, signal_start: bool) -> None:
         try:
-            with httpx.stream("POST", url + path, json=body, timeout=60) as response:
+            with httpx.stream("POST", self._url + path, json=body, timeout=60) as response:
                 answer.status = response.status_code
                 for line in response.iter_lines():
                     if line.strip():
