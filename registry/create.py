@@ -65,6 +65,29 @@ class CreateSpec:
     messages: list[dict[str, Any]] | None = None
 
 
+# Create's text fields end up in the manifest, which every lookup of the name reads: Ollama bounds none of them,
+# these bounds are far above any real template, system prompt, license or seeded conversation.
+MAX_TEXT_BYTES = 1 << 20
+MAX_MESSAGES = 10_000
+MAX_MESSAGES_BYTES = 8 << 20
+
+
+def check_field_sizes(req: dict[str, Any]) -> None:
+    """Refuse (400) a template, system prompt or license over MAX_TEXT_BYTES, or messages over their bounds."""
+    for key in ("template", "system", "license"):
+        value = req.get(key)
+        texts = value if isinstance(value, list) else [value]
+        size = sum(len(t.encode()) for t in texts if isinstance(t, str))
+        if size > MAX_TEXT_BYTES:
+            raise CreateError(f"{key} is {size} bytes; at most {MAX_TEXT_BYTES} are allowed")
+    messages = req.get("messages") or []
+    if len(messages) > MAX_MESSAGES:
+        raise CreateError(f"{len(messages)} messages; at most {MAX_MESSAGES} are allowed")
+    size = sum(len(str(m.get("content", "")).encode()) for m in messages if isinstance(m, dict))
+    if size > MAX_MESSAGES_BYTES:
+        raise CreateError(f"messages are {size} bytes; at most {MAX_MESSAGES_BYTES} are allowed")
+
+
 def check_files(files: dict[str, Any]) -> None:
     """Ollama's validateCreateFiles: relative slash-separated paths, well-formed digests."""
     for path, digest in files.items():

@@ -33,7 +33,7 @@ from registry.catalog import Catalog, Resolved
 from registry.create import valid_relative_path
 from registry.names import ModelName
 from registry.store import Store, StoredModel
-from shim.config import pull_chunk_bytes
+from shim.config import hub_timeout, pull_chunk_bytes
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -122,7 +122,7 @@ def _remote_manifest(resolved: Resolved) -> tuple[str, list[RemoteFile]]:
     from huggingface_hub import HfApi
 
     try:
-        info = HfApi().model_info(resolved.repo, revision=resolved.revision, files_metadata=True)
+        info = HfApi().model_info(resolved.repo, revision=resolved.revision, files_metadata=True, timeout=hub_timeout())
     except Exception as e:
         raise PullError(f"pull model manifest: {_describe(e)}") from None
     files = [
@@ -184,7 +184,7 @@ def _fetch(repo: str, commit: str, file: RemoteFile, emit: Emit, cancelled: thre
         return
     url = hf_hub_url(repo, file.path, revision=commit)
     try:
-        meta = get_hf_file_metadata(url, retry_on_errors=True)
+        meta = get_hf_file_metadata(url, retry_on_errors=True, timeout=hub_timeout())
     except Exception as e:
         raise PullError(f"pull model manifest: {_describe(e)}") from None
     if not meta.etag or not _ETAG.match(meta.etag):
@@ -222,6 +222,7 @@ def _download(url: str, partial: Path, file: RemoteFile, reporter: _Reporter) ->
             f.truncate(0)
             resume = 0
         constants.DOWNLOAD_CHUNK_SIZE = _chunk_bytes()
+        constants.HF_HUB_DOWNLOAD_TIMEOUT = int(hub_timeout()) or 1  # huggingface_hub's own default is 10 s
         try:
             http_get(
                 url,

@@ -30,6 +30,11 @@ class NotAModelDir(ValueError):
     pass
 
 
+class CorruptModel(NotAModelDir):
+    """The files are there but do not read as a model (a truncated or hostile safetensors, a config.json that is
+    not an object): the one error for every way parsing them can fail, so a listing can skip just this model."""
+
+
 @dataclass(frozen=True)
 class ModelDirInfo:
     """One model directory's facts. Instances are shared between callers (`cached`): read, never mutate."""
@@ -47,10 +52,21 @@ class ModelDirInfo:
 
     @classmethod
     def read(cls, path: Path) -> ModelDirInfo:
+        try:
+            return cls._read(path)
+        except (NotAModelDir, OSError):
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError, MemoryError, struct.error) as e:
+            raise CorruptModel(f"cannot read the model in {path}: {type(e).__name__}: {e}") from None
+
+    @classmethod
+    def _read(cls, path: Path) -> ModelDirInfo:
         config_file = path / "config.json"
         if not config_file.is_file():
             raise NotAModelDir(f"{path} has no config.json")
         config = json.loads(config_file.read_text())
+        if not isinstance(config, dict):
+            raise CorruptModel(f"{path / 'config.json'} is not a JSON object")
         weights = sorted(path.glob("*.safetensors"))
         if not weights:
             raise NotAModelDir(f"{path} has no .safetensors weights")
@@ -208,8 +224,14 @@ def safetensors_header(weights: Path) -> dict[str, Any]:
     """Tensor name -> {dtype, shape, data_offsets}, read from the file's JSON header alone."""
     with weights.open("rb") as f:
         (length,) = struct.unpack("<Q", f.read(8))
+        size = weights.stat().st_size
+        if length > size - 8:  # read no more than the file holds (a hostile length of 2**62)
+            raise CorruptModel(f"{weights.name}: safetensors header of {length} bytes in a file of {size}")
         header = json.loads(f.read(length))
     header.pop("__metadata__", None)
+    end = max((entry["data_offsets"][1] for entry in header.values()), default=0)
+    if 8 + length + end > size:
+        raise CorruptModel(f"{weights.name}: truncated: its tensors end at byte {8 + length + end} of {size}")
     return dict(header)
 
 

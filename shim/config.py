@@ -154,6 +154,11 @@ def pull_chunk_bytes() -> int:
     return int(os.environ.get("MLX_SHIM_PULL_CHUNK_BYTES") or 1 << 20)
 
 
+def hub_timeout() -> float:
+    """MLX_SHIM_HUB_TIMEOUT: seconds to connect to the hub and to wait for each next piece of its answer (30)."""
+    return float(os.environ.get("MLX_SHIM_HUB_TIMEOUT") or 30)
+
+
 def no_prune() -> bool:
     """OLLAMA_NOPRUNE: keep unreferenced blobs and model directories at start, as Ollama does when set."""
     return bool(os.environ.get("OLLAMA_NOPRUNE"))

@@ -135,21 +135,26 @@ def test_a_model_that_fails_to_load_answers_500_and_the_server_keeps_serving(
 
     broken = tmp_path / "broken"
     shutil.copytree(tiny_model_dir, broken)
-    weights = broken / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[:-1000])  # the header still parses, the tensors are cut short
     home = tmp_path / "home"
     home.mkdir()
-    create_from_modelfile(Store(home), ModelName.parse("broken"), f"FROM {broken}\n", tmp_path)
+    stored = create_from_modelfile(Store(home), ModelName.parse("broken"), f"FROM {broken}\n", tmp_path)
     create_from_modelfile(Store(home), ModelName.parse("fine"), f"FROM {tiny_model_dir}\n", tmp_path)
+    weights = stored.model_dir / "model.safetensors"  # the directory itself: a local create copies nothing
+    weights.write_bytes(weights.read_bytes()[:-1000])  # after create: the header still parses, the tensors are short
     server = start_server(home)
     try:
         body = {"messages": [{"role": "user", "content": "hi"}], "stream": False, "think": False}
         resp = httpx.post(server.url + "/api/chat", json={"model": "broken", **body}, timeout=60)
-        assert resp.status_code == 500 and resp.json()["error"].startswith("unable to load model")
+        assert resp.status_code == 500 and "model.safetensors: truncated" in resp.json()["error"]
         streamed = httpx.post(server.url + "/api/chat", json={"model": "broken", **body, "stream": True}, timeout=60)
         assert streamed.status_code == 500 and list(streamed.json()) == ["error"]
         ok = httpx.post(server.url + "/api/chat", json={"model": "fine", **body}, timeout=60)
         assert ok.status_code == 200 and ok.json()["done"]
+        # the listings skip it (and say why once in the log) instead of failing for every client
+        for _ in range(3):
+            tags = httpx.get(server.url + "/api/tags")
+            assert tags.status_code == 200 and [m["name"] for m in tags.json()["models"]] == ["fine:latest"]
+        assert (home / "server.log").read_text().count("model broken:latest is not listed") == 1
     finally:
         stop_server(server)
 

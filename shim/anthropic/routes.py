@@ -12,7 +12,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
@@ -78,6 +78,8 @@ class AnthropicAPI:
             return _refused(e)
         except (ApiError, EngineError) as e:
             return _handler_error(e.message, e.status, stream)
+        except ClientDisconnect:  # the client left mid-body: shim/access_log.py logs it, not a fault
+            raise
         except Exception as e:  # a bug must still answer in Anthropic's shape and leave the server up
             log.exception("unexpected error in %s", request.url.path)
             return _handler_error(str(e) or type(e).__name__, 500)

@@ -235,11 +235,26 @@ def _processors(opts: GenerationOptions) -> list[Callable[[mx.array, mx.array], 
     window = opts.num_ctx if opts.repeat_last_n < 0 else opts.repeat_last_n
     if window == 0:
         return []
-    return make_logits_processors(
-        repetition_penalty=opts.repeat_penalty if opts.repeat_penalty != 1.0 else None,
-        repetition_context_size=window,
+    processors = make_logits_processors(
         presence_penalty=opts.presence_penalty or None,
         presence_context_size=window,
         frequency_penalty=opts.frequency_penalty or None,
         frequency_context_size=window,
     )
+    if opts.repeat_penalty != 1.0:
+        processors.insert(0, _repetition_penalty(opts.repeat_penalty, window))
+    return processors
+
+
+def _repetition_penalty(penalty: float, window: int) -> Callable[[mx.array, mx.array], mx.array]:
+    """mlx-lm's repetition penalty (llama.cpp's: negative logits times it, others divided by it) without its
+    refusal of a negative penalty, which llama.cpp, and so Ollama, applies as given."""
+
+    def apply(tokens: mx.array, logits: mx.array) -> mx.array:
+        if len(tokens) > 0:
+            recent = tokens[-window:]
+            selected = logits[:, recent]
+            logits[:, recent] = mx.where(selected < 0, selected * penalty, selected / penalty)
+        return logits
+
+    return apply

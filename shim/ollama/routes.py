@@ -15,14 +15,15 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from registry.model_dir import ModelDirInfo
+from registry.model_dir import CorruptModel, ModelDirInfo
 from registry.names import InvalidName, ModelName
 from registry.release import release_replaced, release_weights
 from registry.store import Store, StoredModel
+from shim.broken_models import skip_broken
 from shim.config import VERSION, Settings
 from shim.engine import CompletionRequest, Done, Engine, EngineError, Infill, Message, Piece, collect
 from shim.gojson import EmptyBody, GoJSONError, decode
@@ -91,6 +92,8 @@ class OllamaAPI:
                 return await handler(request)
             except ApiError as e:
                 return error_response(e.message, e.status)
+            except ClientDisconnect:  # the client left mid-body: shim/access_log.py logs it, not a fault
+                raise
             except Exception as e:  # a bug must still answer in Ollama's shape and leave the server up
                 log.exception("unexpected error in %s", request.url.path)
                 return error_response(str(e) or type(e).__name__, 500)
@@ -108,8 +111,9 @@ class OllamaAPI:
         for stored in self.store.list():
             try:
                 models.append(shapes.tags_entry(stored))
-            except (OSError, ValueError):
-                continue  # a manifest whose model directory is gone is not "really present"
+            except (OSError, ValueError) as e:
+                skip_broken(stored.name.display, stored.digest, e)  # not "really present": listed without it
+                continue
         return json_response({"models": models})
 
     async def ps(self, request: Request) -> Response:
@@ -224,6 +228,8 @@ class OllamaAPI:
         """A manifest whose model directory is gone is a missing model, as a missing blob is in Ollama."""
         try:
             return stored.info()
+        except CorruptModel as e:  # Ollama's show answers a model it cannot read with 500 and the cause
+            raise ApiError(str(e), 500) from None
         except (OSError, ValueError):
             raise ApiError(f"model '{requested}' not found", 404) from None
 
@@ -280,7 +286,8 @@ class OllamaAPI:
             return None
         if fmt == "json" or isinstance(fmt, dict):
             return fmt
-        raw = go_json(fmt).decode()
+        # Go quotes the bytes as sent: orjson writes no integer past 64 bits and no 1e400
+        raw = getattr(fmt, "literal", None) or (str(fmt) if type(fmt) is int else go_json(fmt).decode())
         raise ApiError(f'invalid format: {go_quote(raw)}; expected "json" or a valid JSON Schema object', 500)
 
     # -- /api/generate -------------------------------------------------------------------------------

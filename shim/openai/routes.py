@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
@@ -98,6 +98,8 @@ class OpenAIAPI:
                 return await handler(request)
             except (ApiError, OpenAIError) as e:
                 return openai_error(e.message, e.status)
+            except ClientDisconnect:  # the client left mid-body: shim/access_log.py logs it, not a fault
+                raise
             except Exception as e:  # a bug must still answer in OpenAI's shape and leave the server up
                 log.exception("unexpected error in %s", request.url.path)
                 return openai_error(str(e) or type(e).__name__, 500)
