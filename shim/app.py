@@ -24,6 +24,7 @@ from shim.ollama.routes import OllamaAPI
 from shim.openai.embeddings import OpenAIEmbeddings
 from shim.openai.routes import OpenAIAPI
 from shim.routing import gin_allow
+from shim.service import ModelService
 
 log = logging.getLogger("mlx_shim")
 
@@ -52,8 +53,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         memory_budget=settings.memory_budget,
         prompt_cache_bytes=settings.prompt_cache_bytes,
     )
-    ollama = OllamaAPI(store, engine, settings)
-    embed = EmbedAPI(ollama)
+    service = ModelService(store, engine, settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -65,13 +65,13 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     safety = Middleware(BrowserSafety, origins=allowed_origins(), guard_hosts=settings.bind.is_loopback)
     app = Starlette(
-        routes=ollama.routes()
+        routes=OllamaAPI(service).routes()
         + CreateAPI(store).routes()
         + ImportAPI(store).routes()
-        + embed.routes()
-        + OpenAIAPI(ollama).routes()
-        + OpenAIEmbeddings(embed).routes()
-        + AnthropicAPI(ollama).routes(),
+        + EmbedAPI(service).routes()
+        + OpenAIAPI(service).routes()
+        + OpenAIEmbeddings(service).routes()
+        + AnthropicAPI(service).routes(),
         middleware=[safety],
         lifespan=lifespan,
         exception_handlers={HTTPException: _gin_error},

@@ -32,7 +32,8 @@ from shim.engine.batch import ModelBatch, Sequence
 from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model, weights_bytes
 from shim.engine.prompt import build_prompt, render_prompt, stop_token_ids
 from shim.engine.runner import Completion, _sampler, logits_processors, vocab_size
-from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, EngineError, Piece, TokenLogprob
+from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, Piece, TokenLogprob
+from shim.errors import Kind, ShimError
 from shim.mlx_threads import release_mlx_streams
 from shim.options import capped_num_ctx
 
@@ -48,7 +49,7 @@ class Rendered:
     text: str
 
 
-Event = Piece | Done | EngineError
+Event = Piece | Done | ShimError
 R = TypeVar("R")
 BATCH_INTERVAL = 0.004  # seconds: at most 250 loop wake-ups a second per stream
 SERVER_BUSY = "server busy, please try again.  maximum pending requests exceeded"  # two spaces, as Ollama
@@ -166,7 +167,7 @@ class Engine:
 
     async def complete(self, req: CompletionRequest) -> AsyncIterator[list[Piece | Done]]:
         """Stream Pieces then one Done, in batches of whatever is ready (so a busy reader writes several
-        tokens at once); raises EngineError. Closing the iterator early cancels the job."""
+        tokens at once); raises ShimError. Closing the iterator early cancels the job."""
         async for batch in self._submit(_Job("complete", req.model, req)):
             yield batch
 
@@ -182,7 +183,7 @@ class Engine:
 
     async def embed(self, req: EmbedRequest) -> EmbedResult:
         """Vectors for req.inputs, computed on the worker thread between batch steps (same queue, same
-        load/expiry rules); raises EngineError (400 for inputs the model cannot take, as Ollama)."""
+        load/expiry rules); raises ShimError (bad input for inputs the model cannot take, as Ollama)."""
         from shim.embedding import InputError, embed_texts, embedder_for
 
         def work(job: _Job, loaded: LoadedModel) -> None:
@@ -197,7 +198,7 @@ class Engine:
                 embedder = embedder_for(loaded.model, loaded.tokenizer)
                 vectors, count = embed_texts(embedder, req.inputs, context, req.truncate, between_batches)
             except InputError as e:
-                raise EngineError(e.message, 400) from None
+                raise ShimError(e.message, Kind.BAD_INPUT) from None
             job.put(EmbedResult(vectors, count, job.ready_ns - job.created_ns))  # type: ignore[arg-type]
 
         return await self._work(req.model, req.keep_alive, work, EmbedResult, "embedding")
@@ -226,14 +227,14 @@ class Engine:
         finally:
             await batches.aclose()  # at once when the handler is cancelled (client gone): the job stops
         if found is None:
-            raise EngineError(f"{what} ended without a result")
+            raise ShimError(f"{what} ended without a result")
         return found
 
     async def _submit(self, job: _Job) -> AsyncIterator[list[Piece | Done]]:
-        """Yield the job's events in batches (what arrived since the last look); raise its EngineError."""
+        """Yield the job's events in batches (what arrived since the last look); raise its ShimError."""
         with self._pending_lock:
             if self._pending >= self.max_queue:
-                raise EngineError(SERVER_BUSY, 503)
+                raise ShimError(SERVER_BUSY, Kind.BUSY)
             self._pending += 1
         self._jobs.put(job)
         finished = False
@@ -241,7 +242,7 @@ class Engine:
             while True:
                 batch = []
                 for event in await job.take():
-                    if event is None or isinstance(event, EngineError):
+                    if event is None or isinstance(event, ShimError):
                         finished = True
                         if batch:
                             yield batch
@@ -325,13 +326,13 @@ class Engine:
                     log.info("request cancelled: client disconnected")
                     started = True
                     job.put(None)
-                except EngineError as e:
+                except ShimError as e:
                     started = True
                     job.put(e)
                 except Exception as e:
                     log.exception("engine job failed")
                     started = True
-                    job.put(EngineError(str(e) or type(e).__name__))
+                    job.put(ShimError(str(e) or type(e).__name__))
             if started:
                 with self._pending_lock:
                     self._pending -= 1
@@ -424,7 +425,7 @@ class Engine:
             # mlx-lm's samplers are compiled over MLX's global random state: one that raised mid-trace leaves
             # a placeholder there, and every later draw of every request fails until it is seeded afresh.
             mx.random.seed(secrets.randbits(63))
-            ended = batch.fail(EngineError(str(e) or type(e).__name__))
+            ended = batch.fail(ShimError(str(e) or type(e).__name__))
             batch.close()
             batch = self._batches[key] = self._new_batch(loaded)
         if ended:
@@ -436,7 +437,7 @@ class Engine:
         memory budget. False: busy models hold the room, wait for them. Refuses a model that can never fit."""
         need = weights_bytes(stored)
         if need > self.memory_budget:
-            raise EngineError(
+            raise ShimError(
                 f"model requires more system memory ({_human(need)}) than is available ({_human(self.memory_budget)})"
             )
         while True:
@@ -453,7 +454,7 @@ class Engine:
             loaded = load_model(stored)
         except Exception as e:
             log.exception("loading %s failed", stored.name.display)
-            raise EngineError(f"unable to load model: {e}") from e
+            raise ShimError(f"unable to load model: {e}") from e
         with self._lock:
             self._loaded[key] = loaded
         return loaded
@@ -518,4 +519,4 @@ async def collect(batches: AsyncIterator[list[Piece | Done]]) -> tuple[Piece, Do
             thinking.append(event.thinking)
             tool_calls += event.tool_calls
             logprobs += event.logprobs
-    raise EngineError("generation ended without a result")
+    raise ShimError("generation ended without a result")

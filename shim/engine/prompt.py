@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from registry.infill import InfillFormat, infill_format
-from shim.engine.types import CompletionRequest, EngineError, Message
+from shim.engine.types import CompletionRequest, Message
+from shim.errors import Kind, ShimError
 from shim.gotemplate import Template, TemplateError, Values, chat_values, generate_values
 
 DEFAULT_TEMPLATE = "{{ .Prompt }}"  # Ollama's template for models that come without one
@@ -69,7 +70,7 @@ def _infill_tokens(req: CompletionRequest, tokenizer: Any) -> list[int]:
         return _encode(tokenizer, lead + _execute(_parse(req.template), values), special=True)
     fmt = tokenizer_infill_format(tokenizer)
     if fmt is None:
-        raise EngineError(f"{req.model.name.full} does not support insert", 400)
+        raise ShimError(f"{req.model.name.full} does not support insert", Kind.BAD_INPUT)
     before = [tokenizer.convert_tokens_to_ids(fmt.prefix), *_encode_code(tokenizer, prefix)]
     after = [tokenizer.convert_tokens_to_ids(fmt.suffix), *_encode_code(tokenizer, suffix)]
     middle = [tokenizer.convert_tokens_to_ids(fmt.middle)] if fmt.middle else []
@@ -84,7 +85,7 @@ def _context(req: CompletionRequest, tokenizer: Any) -> list[int]:
     size = len(tokenizer._tokenizer)
     bad = next((t for t in tokens if not 0 <= t < size), None)
     if bad is not None:
-        raise EngineError(f"invalid context: token {bad} is not in the model's vocabulary", 400)
+        raise ShimError(f"invalid context: token {bad} is not in the model's vocabulary", Kind.BAD_INPUT)
     return tokens
 
 
@@ -139,7 +140,7 @@ def _truncate(tokens: list[int], num_ctx: int, req: CompletionRequest) -> list[i
     if len(tokens) <= num_ctx:
         return tokens
     if not req.truncate:
-        raise EngineError("the input length exceeds the context length", 400)
+        raise ShimError("the input length exceeds the context length", Kind.BAD_INPUT)
     keep = min(max(req.options.num_keep, 0), num_ctx // 2)
     return tokens[:keep] + tokens[len(tokens) - (num_ctx - keep) :]
 
@@ -153,7 +154,7 @@ def _parse(text: str) -> Template:
     try:
         return Template.parse(text)
     except TemplateError as e:
-        raise EngineError(str(e), 500) from e
+        raise ShimError(str(e)) from e
 
 
 def _render_go(template: Template, messages: list[Message], req: CompletionRequest) -> str:
@@ -164,7 +165,7 @@ def _execute(template: Template, values: Values) -> str:
     try:
         return template.execute(values)
     except TemplateError as e:
-        raise EngineError(str(e), 500) from e
+        raise ShimError(str(e)) from e
 
 
 def _ollama_message(m: Message) -> dict[str, Any]:
@@ -217,7 +218,7 @@ def _render_hf(tokenizer: Any, messages: list[Message], req: CompletionRequest) 
             )
         )
     except Exception as e:  # Jinja raises its own error types for templates that reject the input
-        raise EngineError(f"chat template error: {e}", 500) from e
+        raise ShimError(f"chat template error: {e}") from e
 
 
 def _strip_thinking(content: str, start: str, end: str) -> str:

@@ -1,7 +1,7 @@
 """The one internal request type both protocol adapters translate into, and the events they get back.
 
 Nothing here knows MLX or HTTP: the Ollama and OpenAI adapters build a CompletionRequest, the engine
-answers with Piece events and one Done (or an EngineError).
+answers with Piece events and one Done (or a ShimError).
 """
 
 from __future__ import annotations
@@ -74,22 +74,13 @@ class Piece:
 
 @dataclass
 class Done:
-    done_reason: Literal["stop", "length", "load"]  # "load": a request that only loaded the model
+    done_reason: Literal["stop", "length", "load", "unload"]  # "load"/"unload": answered without generating
     prompt_eval_count: int
     prompt_eval_duration: int  # ns
     eval_count: int
     eval_duration: int  # ns
     load_duration: int  # ns, from queueing to model ready
     context: list[int]  # prompt tokens + generated tokens, for /api/generate's `context`
-
-
-class EngineError(Exception):
-    """A failure to report to the client with an HTTP status (Ollama uses 500 unless it says otherwise)."""
-
-    def __init__(self, message: str, status: int = 500) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 @dataclass

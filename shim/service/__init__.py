@@ -1,0 +1,15 @@
+"""The protocol-neutral request path every adapter (Ollama, OpenAI, Anthropic) goes through."""
+
+from shim.service.embed import embeddable, finished_vectors, parse_name, prepare_embed
+from shim.service.models import Answered, Event, ModelService, Prepared
+
+__all__ = [
+    "Answered",
+    "Event",
+    "ModelService",
+    "Prepared",
+    "embeddable",
+    "finished_vectors",
+    "parse_name",
+    "prepare_embed",
+]

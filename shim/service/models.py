@@ -1,0 +1,268 @@
+"""The protocol-neutral request path: find the model, check it can do what is asked, resolve its options,
+then either answer at once (a load or unload) or hand back the completion the engine is to run.
+
+Every adapter goes through here, as Ollama's OpenAI and Anthropic middlewares go through its native
+handlers: the Ollama endpoints with their own request, the /v1 endpoints after converting theirs. The
+checks run in the order of Ollama's GenerateHandler/ChatHandler, with their texts; what they refuse is a
+`ShimError` whose kind each protocol renders. Nothing here knows HTTP; model-directory facts are read on
+a worker thread (`info`), never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from registry.model_dir import ModelDirInfo
+from registry.names import InvalidName, ModelName
+from registry.store import Store, StoredModel
+from shim.config import Settings
+from shim.engine import CompletionRequest, Done, Engine, Infill, Message, Piece
+from shim.errors import Kind, ShimError
+from shim.jsonbytes import go_json, go_quote
+from shim.options import GenerationOptions, OptionError, resolve_options
+
+# Ollama's runner refuses images for a model without a vision tower in these words (clients match them).
+NO_VISION = "this model is missing data required for image input"
+
+Event = Piece | Done
+
+
+@dataclass(frozen=True)
+class Answered:
+    """A request answered without generating (a load or an unload): its one final event."""
+
+    done: Done
+
+    @classmethod
+    def because(cls, reason: str) -> Answered:
+        return cls(Done(reason, 0, 0, 0, 0, 0, []))  # type: ignore[arg-type]
+
+
+Prepared = CompletionRequest  # what the engine is to run
+
+
+class ModelService:
+    """The checks and steps every protocol shares, over one store and one engine."""
+
+    def __init__(self, store: Store, engine: Engine, settings: Settings) -> None:
+        self.store = store
+        self.engine = engine
+        self.settings = settings
+
+    # -- finding a model ---------------------------------------------------------------------------------
+
+    async def lookup(self, name: ModelName) -> StoredModel | None:
+        """The stored model; a name still arriving (the embedded model's first-start import) is waited for,
+        as a load is, rather than answered 404."""
+        stored = self.store.get(name)
+        if stored is None and (arrival := self.store.arriving(name)) is not None:
+            with contextlib.suppress(Exception):  # its job logged why; the request then finds no model
+                await asyncio.wrap_future(arrival)
+            stored = self.store.get(name)
+        return stored
+
+    async def find(self, requested: str, *, empty: ShimError) -> StoredModel:
+        if not requested.strip():
+            raise empty
+        try:
+            name = ModelName.parse(requested)
+        except InvalidName:
+            raise ShimError("invalid model name", Kind.BAD_INPUT) from None
+        stored = await self.lookup(name)
+        if stored is None:
+            raise ShimError(f"model '{requested}' not found", Kind.NOT_FOUND)
+        return stored
+
+    @staticmethod
+    async def info(stored: StoredModel) -> ModelDirInfo:
+        """The model directory's facts, read on a worker thread (globs, headers, tokenizer files); raises
+        OSError or ValueError when the directory is gone or broken."""
+        return await asyncio.to_thread(stored.info)
+
+    async def present_info(self, stored: StoredModel, requested: str) -> ModelDirInfo:
+        """A manifest whose model directory is gone is a missing model, as a missing blob is in Ollama."""
+        try:
+            return await self.info(stored)
+        except (OSError, ValueError):
+            raise ShimError(f"model '{requested}' not found", Kind.NOT_FOUND) from None
+
+    async def capabilities(self, stored: StoredModel, requested: str) -> tuple[str, ...]:
+        return stored.capabilities(await self.present_info(stored, requested))
+
+    def options(self, stored: StoredModel, options: dict[str, Any] | None) -> GenerationOptions:
+        """The model's parameters under the request's options; Ollama answers a bad option with a 500."""
+        try:
+            return resolve_options(self.settings.context_length, stored.parameters, options)
+        except OptionError as e:
+            raise ShimError(str(e)) from None
+
+    # -- load, unload, run ----------------------------------------------------------------------------------
+
+    async def load(self, stored: StoredModel, keep_alive: float | None) -> None:
+        await self.engine.load(stored, keep_alive)
+
+    async def unload(self, stored: StoredModel) -> None:
+        await self.engine.unload(stored)
+
+    async def render(self, completion: Prepared) -> str:
+        """The prompt `_debug_render_only` shows, rendered where the model is loaded (as Ollama's handlers
+        render after scheduling the runner); template errors are internal errors there too."""
+        return await self.engine.render(completion)
+
+    def events(self, prepared: Prepared | Answered) -> AsyncIterator[list[Event]]:
+        """The answer's events in batches, the final Done last: the engine's, or the one an answer has."""
+        if isinstance(prepared, Answered):
+            return _one(prepared.done)
+        return _until_done(self.engine.complete(prepared))
+
+    # -- chat and generate ----------------------------------------------------------------------------------
+
+    async def prepare_generate(self, req: dict[str, Any]) -> Prepared | Answered:
+        """GenerateHandler's checks in its order; a load or unload request is answered here."""
+        _check_top_logprobs(req)
+        requested = req.get("model", "")
+        stored = await self.find(requested, empty=ShimError(f"model '{requested}' not found", Kind.NOT_FOUND))
+        prompt = req.get("prompt", "")
+        if prompt == "" and req.get("keep_alive") == 0:
+            await self.unload(stored)
+            return Answered.because("unload")
+        raw = req.get("raw", False)
+        if raw and (req.get("template") or req.get("system") or req.get("context")):
+            raise ShimError("raw mode does not support template, system, or context", Kind.BAD_INPUT)
+        capabilities = await self.capabilities(stored, requested)
+        think = _think(req, capabilities)
+        if "completion" not in capabilities:  # an embedding model
+            raise ShimError(f"{go_quote(requested)} does not support generate", Kind.BAD_INPUT)
+        suffix = req.get("suffix", "")
+        if suffix and "insert" not in capabilities:
+            raise ShimError(f"{stored.name.full} does not support insert", Kind.BAD_INPUT)
+        if req.get("images"):
+            raise ShimError(NO_VISION, Kind.BAD_INPUT)
+        options = self.options(stored, req.get("options"))
+        if prompt == "":
+            await self.load(stored, req.get("keep_alive"))
+            return Answered.because("load")
+
+        template = req.get("template") or stored.template
+        if raw:
+            return _completion(stored, options, req, think, raw_prompt=prompt)
+        if suffix:  # fill-in-the-middle: no system prompt, as in Ollama
+            infill = Infill(prompt, suffix)
+            return _completion(
+                stored, options, req, think, infill=infill, template=template, context=req.get("context")
+            )
+        system = req.get("system") or stored.system
+        history = [] if "context" in req else _stored_messages(stored)
+        messages = ([Message("system", system)] if system else []) + history + [Message("user", prompt)]
+        return _completion(
+            stored, options, req, think, messages=messages, template=template, context=req.get("context")
+        )
+
+    async def prepare_chat(self, req: dict[str, Any], relax_thinking: bool = False) -> Prepared | Answered:
+        """ChatHandler's checks in its order; a load or unload request (no messages) is answered here."""
+        _check_top_logprobs(req)
+        requested = req.get("model", "")
+        stored = await self.find(requested, empty=ShimError("model is required", Kind.BAD_INPUT))
+        raw_messages = req.get("messages", [])
+        if not raw_messages and req.get("keep_alive") == 0:
+            await self.unload(stored)
+            return Answered.because("unload")
+        capabilities = await self.capabilities(stored, requested)
+        think = _think(req, capabilities, relax_thinking)  # before the capability list, as ChatHandler does
+        if "completion" not in capabilities:  # an embedding model
+            raise ShimError(f"{go_quote(requested)} does not support chat", Kind.BAD_INPUT)
+        tools = req.get("tools") or None
+        if tools and "tools" not in capabilities:
+            raise ShimError(f"{stored.name.full} does not support tools", Kind.BAD_INPUT)
+        if any(m.get("images") for m in raw_messages):
+            raise ShimError(NO_VISION, Kind.BAD_INPUT)
+        options = self.options(stored, req.get("options"))
+        if not raw_messages:
+            await self.load(stored, req.get("keep_alive"))
+            return Answered.because("load")
+
+        messages = _stored_messages(stored) + [
+            Message(
+                role=m.get("role", ""),
+                content=m.get("content", ""),
+                thinking=m.get("thinking", ""),
+                tool_calls=m.get("tool_calls", []),
+                tool_name=m.get("tool_name", ""),
+                tool_call_id=m.get("tool_call_id", ""),
+            )
+            for m in raw_messages
+        ]
+        if raw_messages[0].get("role") != "system" and stored.system:
+            messages.insert(0, Message("system", stored.system))
+        return _completion(stored, options, req, think, messages=messages, template=stored.template, tools=tools)
+
+
+async def _one(done: Done) -> AsyncIterator[list[Event]]:
+    yield [done]
+
+
+async def _until_done(batches: AsyncIterator[list[Event]]) -> AsyncIterator[list[Event]]:
+    """The engine's batches up to the one that ends with Done; closing this closes (cancels) the job."""
+    try:
+        async for batch in batches:
+            yield batch
+            if isinstance(batch[-1], Done):
+                return
+    finally:
+        await batches.aclose()  # type: ignore[attr-defined]
+
+
+def _check_top_logprobs(req: dict[str, Any]) -> None:
+    if not 0 <= req.get("top_logprobs", 0) <= 20:
+        raise ShimError("top_logprobs must be between 0 and 20", Kind.BAD_INPUT)
+
+
+def _think(req: dict[str, Any], capabilities: tuple[str, ...], relax: bool = False) -> bool | str | None:
+    """`think` decided once. `relax` (Ollama's relax_thinking, set by /v1/messages): thinking asked of a model
+    that cannot think is dropped rather than refused, so Claude Code works with any model."""
+    think = req.get("think")
+    if "thinking" in capabilities:
+        return True if think is None else think
+    if think and relax:
+        return None
+    if think:
+        raise ShimError(f'"{req["model"]}" does not support thinking', Kind.BAD_INPUT)
+    return think
+
+
+def _format(req: dict[str, Any]) -> str | dict[str, Any] | None:
+    """`format` as Ollama's runner checks it: null and "" mean none, "json" any JSON object, an object
+    a JSON schema; anything else is a 500 with the raw value quoted (Go's %q of the JSON bytes)."""
+    fmt = req.get("format")
+    if fmt is None or fmt == "":
+        return None
+    if fmt == "json" or isinstance(fmt, dict):
+        return fmt
+    raw = go_json(fmt).decode()
+    raise ShimError(f'invalid format: {go_quote(raw)}; expected "json" or a valid JSON Schema object')
+
+
+def _completion(
+    stored: StoredModel, options: GenerationOptions, req: dict[str, Any], think: bool | str | None, **prompt: Any
+) -> CompletionRequest:
+    """The fields generate and chat share; `prompt` says where the prompt comes from."""
+    return CompletionRequest(
+        model=stored,
+        options=options,
+        think=think,
+        format=_format(req),
+        keep_alive=req.get("keep_alive"),
+        truncate=req.get("truncate", True),
+        shift=req.get("shift", True),
+        logprobs=req.get("top_logprobs", 0) if req.get("logprobs") else None,
+        **prompt,
+    )
+
+
+def _stored_messages(stored: StoredModel) -> list[Message]:
+    """A model's MESSAGE history goes before the request's own messages, as in Ollama."""
+    return [Message(m.get("role", ""), m.get("content", "")) for m in stored.messages]
