@@ -24,7 +24,7 @@ from shim.ollama.routes import OllamaAPI
 from shim.openai.embeddings import OpenAIEmbeddings
 from shim.openai.routes import OpenAIAPI
 from shim.routing import gin_allow
-from shim.service import ModelService
+from shim.service import ModelBackend, ModelService
 
 log = logging.getLogger("mlx_shim")
 
@@ -42,10 +42,13 @@ async def _gin_error(request: Request, exc: Exception) -> Response:
     return Response(str(exc.detail).encode(), exc.status_code, headers=headers)
 
 
-def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None, store: Store | None = None, backend: ModelBackend | None = None
+) -> Starlette:
+    """The server's app; `backend` replaces the MLX engine (the in-process protocol tests pass a fake)."""
     settings = settings or Settings()
     store = store or Store()
-    engine = Engine(
+    engine = backend or Engine(
         default_keep_alive=settings.keep_alive,
         max_loaded_models=settings.max_loaded_models,
         num_parallel=settings.num_parallel,

@@ -40,7 +40,7 @@ class EmbedAPI:
         prepared = await prepare_embed(self.service, req)
         if isinstance(prepared, Answered):
             return json_response({"model": req.get("model", ""), "embeddings": []})
-        result = await collected(request, self.service.engine.embed(prepared))
+        result = await collected(request, self.service.embed(prepared))
         out: dict[str, Any] = {
             "model": req.get("model", ""),
             "embeddings": finished_vectors(result, req.get("dimensions", 0)),
@@ -66,7 +66,7 @@ class EmbedAPI:
             return json_response({"embedding": []})
         embed = EmbedRequest(stored, options, [prompt], truncate=False, keep_alive=req.get("keep_alive"))
         try:
-            result = await collected(request, self.service.engine.embed(embed))
+            result = await collected(request, self.service.embed(embed))
         except ShimError as e:  # EmbeddingsHandler answers every failure of the run with a 500
             raise ShimError(e.message, Kind.INTERNAL) from None
         return json_response({"embedding": [float(x) for x in result.embeddings[0]]})

@@ -43,7 +43,7 @@ class OllamaAPI:
     def __init__(self, service: ModelService) -> None:
         self.service = service
         self.store = service.store
-        self.engine = service.engine
+        self.backend = service.backend
         self.settings = service.settings
 
     def routes(self) -> list[Route]:
@@ -84,7 +84,7 @@ class OllamaAPI:
         """Loaded models, the longest time left first. Size is the weights' MLX arrays plus the model's KV caches
         (running requests and the prefix cache)."""
         models = []
-        for loaded in sorted(self.engine.loaded(), key=lambda m: m.expires_at, reverse=True):
+        for loaded in sorted(self.backend.loaded(), key=lambda m: m.expires_at, reverse=True):
             stored = loaded.stored
             default = resolve_options(self.settings.context_length, stored.parameters, None).num_ctx
             num_ctx = loaded.context_length or capped_num_ctx(default, loaded.info.context_length)
@@ -97,7 +97,7 @@ class OllamaAPI:
                     "digest": stored.digest,
                     "details": shapes.details(loaded.info),
                     "expires_at": shapes.expires_at(loaded.expires_at),
-                    "size_vram": size if self.engine.on_gpu() else 0,
+                    "size_vram": size if self.backend.on_gpu() else 0,
                     "context_length": num_ctx,
                 }
             )

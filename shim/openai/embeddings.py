@@ -53,7 +53,7 @@ class OpenAIEmbeddings:
         prepared = await prepare_embed(self.service, native)
         if not isinstance(prepared, EmbedRequest):
             raise ShimError("invalid input", Kind.BAD_INPUT)  # unreachable: an empty input is refused above
-        result = await collected(request, self.service.engine.embed(prepared))
+        result = await collected(request, self.service.embed(prepared))
         data = []
         for index, vector in enumerate(finished_vectors(result, dimensions)):
             values: Any = vector if encoding.lower() != "base64" else _base64(vector)

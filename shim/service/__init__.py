@@ -1,11 +1,13 @@
 """The protocol-neutral request path every adapter (Ollama, OpenAI, Anthropic) goes through."""
 
+from shim.service.backend import ModelBackend
 from shim.service.embed import embeddable, finished_vectors, parse_name, prepare_embed
 from shim.service.models import Answered, Event, ModelService, Prepared
 
 __all__ = [
     "Answered",
     "Event",
+    "ModelBackend",
     "ModelService",
     "Prepared",
     "embeddable",

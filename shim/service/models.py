@@ -20,10 +20,11 @@ from registry.model_dir import ModelDirInfo
 from registry.names import InvalidName, ModelName
 from registry.store import Store, StoredModel
 from shim.config import Settings
-from shim.engine import CompletionRequest, Done, Engine, Infill, Message, Piece
+from shim.engine import CompletionRequest, Done, EmbedRequest, EmbedResult, Infill, Message, Piece
 from shim.errors import Kind, ShimError
 from shim.jsonbytes import go_json, go_quote
 from shim.options import GenerationOptions, OptionError, resolve_options
+from shim.service.backend import ModelBackend
 
 # Ollama's runner refuses images for a model without a vision tower in these words (clients match them).
 NO_VISION = "this model is missing data required for image input"
@@ -46,11 +47,11 @@ Prepared = CompletionRequest  # what the engine is to run
 
 
 class ModelService:
-    """The checks and steps every protocol shares, over one store and one engine."""
+    """The checks and steps every protocol shares, over one store and one model backend."""
 
-    def __init__(self, store: Store, engine: Engine, settings: Settings) -> None:
+    def __init__(self, store: Store, backend: ModelBackend, settings: Settings) -> None:
         self.store = store
-        self.engine = engine
+        self.backend = backend
         self.settings = settings
 
     # -- finding a model ---------------------------------------------------------------------------------
@@ -103,21 +104,24 @@ class ModelService:
     # -- load, unload, run ----------------------------------------------------------------------------------
 
     async def load(self, stored: StoredModel, keep_alive: float | None) -> None:
-        await self.engine.load(stored, keep_alive)
+        await self.backend.load(stored, keep_alive)
 
     async def unload(self, stored: StoredModel) -> None:
-        await self.engine.unload(stored)
+        await self.backend.unload(stored)
+
+    async def embed(self, req: EmbedRequest) -> EmbedResult:
+        return await self.backend.embed(req)
 
     async def render(self, completion: Prepared) -> str:
         """The prompt `_debug_render_only` shows, rendered where the model is loaded (as Ollama's handlers
         render after scheduling the runner); template errors are internal errors there too."""
-        return await self.engine.render(completion)
+        return await self.backend.render(completion)
 
     def events(self, prepared: Prepared | Answered) -> AsyncIterator[list[Event]]:
         """The answer's events in batches, the final Done last: the engine's, or the one an answer has."""
         if isinstance(prepared, Answered):
             return _one(prepared.done)
-        return _until_done(self.engine.complete(prepared))
+        return _until_done(self.backend.complete(prepared))
 
     # -- chat and generate ----------------------------------------------------------------------------------
 
