@@ -1,6 +1,7 @@
 """The MLX engine: everything that touches MLX lives under this package."""
 
-from shim.engine.engine import Engine, collect
+from shim.engine.engine import Engine
+from shim.engine.jobs import collect
 from shim.engine.types import (
     CompletionRequest,
     Done,
