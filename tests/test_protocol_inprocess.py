@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from registry.names import ModelName
 from registry.store import Store
 from shim.app import create_app
 from shim.config import Settings
-from shim.engine import Piece
+from shim.engine import Piece, ToolCall
 from shim.errors import Kind, ShimError
 from tests.asgi_harness import Exchange
 from tests.fake_backend import FakeBackend, done
@@ -194,5 +195,27 @@ def test_service_refusals_in_ollamas_words(
             answer = json.loads(await ex.rest())
         assert (got, headers["content-type"], answer) == (status, "application/json; charset=utf-8", {"error": error})
         assert fake.requests == []
+
+    run(scenario)
+
+
+def test_tool_calls_are_named_in_ollamas_format_once_for_every_protocol(run: Callable[[Scenario], None]) -> None:
+    """The engine parses calls without ids; the service names each (`call_` and 8 of [a-z0-9]), as Ollama's
+    handler does, so every protocol writes the same id for a call."""
+    body = {"model": "tiny", "max_tokens": 8, "messages": CHAT["messages"], "stream": False}
+
+    async def scenario(app: Any, fake: FakeBackend) -> None:
+        ids = []
+        for path, find in (
+            ("/api/chat", lambda out: out["message"]["tool_calls"][0]["id"]),
+            ("/v1/chat/completions", lambda out: out["choices"][0]["message"]["tool_calls"][0]["id"]),
+            ("/v1/messages", lambda out: out["content"][0]["id"]),
+        ):
+            fake.script([Piece(tool_calls=[ToolCall("get_weather", {"city": "Paris"})])], [done()])
+            async with _post(app, path, body) as ex:
+                assert (await ex.start())[0] == 200
+                ids.append(find(json.loads(await ex.rest())))
+        assert all(re.fullmatch(r"call_[a-z0-9]{8}", i) for i in ids)
+        assert len(set(ids)) == 3
 
     run(scenario)

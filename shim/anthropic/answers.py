@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from shim.engine import Done, Piece
+from shim.engine import Done, Piece, ToolCall
 from shim.errors import ShimError
 from shim.jsonbytes import go_json
 
@@ -53,8 +53,8 @@ def stop_reason(done_reason: str, tool_calls: bool) -> str:
     return "stop_sequence" if done_reason else ""
 
 
-def _tool_use(call: dict[str, Any], arguments: Any) -> dict[str, Any]:
-    return {"type": "tool_use", "id": call.get("id", ""), "name": call["function"]["name"], "input": arguments}
+def _tool_use(call: ToolCall, arguments: Any) -> dict[str, Any]:
+    return {"type": "tool_use", "id": call.id, "name": call.name, "input": arguments}
 
 
 def message(message_id: str, model: str, piece: Piece, done: Done) -> dict[str, Any]:
@@ -64,7 +64,7 @@ def message(message_id: str, model: str, piece: Piece, done: Done) -> dict[str, 
         content.append({"type": "thinking", "thinking": piece.thinking})
     if piece.content:
         content.append({"type": "text", "text": piece.content})
-    content += [_tool_use(c, c["function"]["arguments"]) for c in piece.tool_calls]
+    content += [_tool_use(c, c.arguments) for c in piece.tool_calls]
     out: dict[str, Any] = {"id": message_id, "type": "message", "role": "assistant", "model": model,
                            "content": content or None}  # fmt: skip
     reason = stop_reason(done.done_reason, bool(piece.tool_calls))
@@ -119,7 +119,7 @@ class StreamConverter:
                 events.append(self._start({"type": "text", "text": ""}))
             events.append(self._delta({"type": "text_delta", "text": piece.content}))
         for call in piece.tool_calls:
-            if call.get("id", "") in self.sent:
+            if call.id in self.sent:
                 continue
             if self.thinking_started and not self.thinking_done:
                 self.thinking_done = True
@@ -130,10 +130,10 @@ class StreamConverter:
                 self.index += 1
                 self.text_started = False
             events.append(self._start(_tool_use(call, {})))
-            arguments = go_json(call["function"]["arguments"]).decode()
+            arguments = go_json(call.arguments).decode()
             events.append(self._delta({"type": "input_json_delta", "partial_json": arguments}))
             events.append(self._stop())
-            self.sent.add(call.get("id", ""))
+            self.sent.add(call.id)
             self.index += 1
         if done is not None:
             if self.text_started or (self.thinking_started and not self.thinking_done):

@@ -10,6 +10,7 @@ from shim.engine.types import (
     Infill,
     Message,
     Piece,
+    ToolCall,
 )
 
 __all__ = [
@@ -21,5 +22,6 @@ __all__ = [
     "Infill",
     "Message",
     "Piece",
+    "ToolCall",
     "collect",
 ]

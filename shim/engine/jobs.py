@@ -11,7 +11,7 @@ from typing import Literal
 
 from registry.store import StoredModel
 from shim.engine.loaded import LoadedModel
-from shim.engine.types import CompletionRequest, Done, Piece, TokenLogprob
+from shim.engine.types import CompletionRequest, Done, Piece, TokenLogprob, ToolCall
 from shim.errors import ShimError
 
 Event = Piece | Done | ShimError
@@ -86,7 +86,7 @@ async def collect(batches: AsyncIterator[list[Piece | Done]]) -> tuple[Piece, Do
     """A whole answer for a non-streaming response: the pieces joined, and the final Done."""
     content: list[str] = []
     thinking: list[str] = []
-    tool_calls: list[dict] = []
+    tool_calls: list[ToolCall] = []
     logprobs: list[TokenLogprob] = []
     async for batch in batches:
         for event in batch:

@@ -158,7 +158,7 @@ def _parse(text: str) -> Template:
 
 
 def _render_go(template: Template, messages: list[Message], req: CompletionRequest) -> str:
-    return _execute(template, chat_values([_ollama_message(m) for m in messages], tools=req.tools, think=req.think))
+    return _execute(template, chat_values([m.to_template() for m in messages], tools=req.tools, think=req.think))
 
 
 def _execute(template: Template, values: Values) -> str:
@@ -166,19 +166,6 @@ def _execute(template: Template, values: Values) -> str:
         return template.execute(values)
     except TemplateError as e:
         raise ShimError(str(e)) from e
-
-
-def _ollama_message(m: Message) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": m.role, "content": m.content}
-    if m.thinking:
-        out["thinking"] = m.thinking
-    if m.tool_calls:
-        out["tool_calls"] = m.tool_calls
-    if m.tool_name:
-        out["tool_name"] = m.tool_name
-    if m.tool_call_id:
-        out["tool_call_id"] = m.tool_call_id
-    return out
 
 
 def _render_hf(tokenizer: Any, messages: list[Message], req: CompletionRequest) -> str:
@@ -190,22 +177,7 @@ def _render_hf(tokenizer: Any, messages: list[Message], req: CompletionRequest) 
         content = m.content
         if m.role == "assistant" and think_start and think_end:
             content = _strip_thinking(content, think_start, think_end)
-        entry: dict[str, Any] = {"role": m.role, "content": content}
-        if m.tool_calls:
-            entry["tool_calls"] = []
-            for call in m.tool_calls:
-                function = call.get("function", call)
-                hf_call: dict[str, Any] = {"type": "function", "function": function}
-                if call.get("id"):
-                    hf_call["id"] = call["id"]
-                    names[call["id"]] = function.get("name", "")
-                entry["tool_calls"].append(hf_call)
-        name = m.tool_name or names.get(m.tool_call_id, "")
-        if name:
-            entry["name"] = name
-        if m.tool_call_id:
-            entry["tool_call_id"] = m.tool_call_id
-        hf_messages.append(entry)
+        hf_messages.append(m.to_hf(content, names))
     kwargs: dict[str, Any] = {}
     if req.think is not None:
         kwargs["enable_thinking"] = bool(req.think)

@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from shim.engine import Done, Piece
+from shim.engine import Done, Piece, ToolCall
 from shim.errors import ShimError
 from shim.jsonbytes import go_json
 from shim.ollama import shapes
@@ -43,11 +43,11 @@ def finish_reason(done: Done, tool_calls: bool) -> str:
     return "tool_calls" if tool_calls and done.done_reason == "stop" else done.done_reason
 
 
-def tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def tool_calls(calls: list[ToolCall]) -> list[dict[str, Any]]:
     """OpenAI wants the arguments as a JSON string, where Ollama sends an object."""
     return [
-        {"id": c["id"], "index": c["function"]["index"], "type": "function",
-         "function": {"name": c["function"]["name"], "arguments": go_json(c["function"]["arguments"]).decode()}}
+        {"id": c.id, "index": c.index, "type": "function",
+         "function": {"name": c.name, "arguments": go_json(c.arguments).decode()}}
         for c in calls
     ]  # fmt: skip
 

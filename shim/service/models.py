@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
+import string
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +32,7 @@ from shim.service.backend import ModelBackend
 NO_VISION = "this model is missing data required for image input"
 
 Event = Piece | Done
+_ID_ALPHABET = string.ascii_lowercase + string.digits
 
 
 @dataclass(frozen=True)
@@ -209,10 +212,19 @@ async def _one(done: Done) -> AsyncIterator[list[Event]]:
     yield [done]
 
 
+def tool_call_id() -> str:
+    """Ollama's format: `call_` and 8 characters of [a-z0-9]."""
+    return "call_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+
+
 async def _until_done(batches: AsyncIterator[list[Event]]) -> AsyncIterator[list[Event]]:
-    """The engine's batches up to the one that ends with Done; closing this closes (cancels) the job."""
+    """The engine's batches up to the one that ends with Done, each tool call named as Ollama's handler names
+    it; closing this closes (cancels) the job."""
     try:
         async for batch in batches:
+            for event in batch:
+                for call in event.tool_calls if isinstance(event, Piece) else ():
+                    call.id = call.id or tool_call_id()
             yield batch
             if isinstance(batch[-1], Done):
                 return
