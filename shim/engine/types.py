@@ -40,6 +40,7 @@ class Message:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     tool_name: str = ""
     tool_call_id: str = ""
+    images: list[bytes] = field(default_factory=list)  # refused (no vision yet); never rendered
 
     def to_template(self) -> dict[str, Any]:
         """The message a Go template sees: only the fields that are set, as Ollama's api.Message encodes."""

@@ -33,7 +33,7 @@ from shim.ollama.worker_stream import respond
 from shim.options import capped_num_ctx, resolve_options
 from shim.responses import json_response
 from shim.routing import exact_route
-from shim.service import Answered, Event, ModelService, Prepared
+from shim.service import Answered, ChatRequest, Event, GenerateRequest, ModelService, Prepared
 from shim.streaming import collected, stream
 
 log = logging.getLogger("mlx_shim")
@@ -186,38 +186,34 @@ class OllamaAPI:
 
     async def generate(self, request: Request) -> Response:
         started = time.perf_counter_ns()
-        req = await read_body(request, GENERATE)
-        requested = req.get("model", "")
+        req = GenerateRequest.of(await read_body(request, GENERATE))
+        requested = req.model
         prepared = await self.service.prepare_generate(req)
         if isinstance(prepared, Answered):
             return json_response(shapes.generate_final(requested, {"done_reason": prepared.done.done_reason}))
-        if req.get("_debug_render_only"):
+        if req.debug_render_only:
             return json_response(shapes.generate_debug(requested, await self.service.render(prepared)))
         with_context = prepared.raw_prompt is None
 
         def final(done: Done, collected: Piece | None) -> dict[str, Any]:
             return shapes.generate_final(requested, shapes.metrics(done, started, with_context=with_context), collected)
 
-        return await self._respond(
-            request, prepared, req.get("stream", True), final, lambda p: shapes.generate_chunk(requested, p)
-        )
+        return await self._respond(request, prepared, req.stream, final, lambda p: shapes.generate_chunk(requested, p))
 
     async def chat(self, request: Request) -> Response:
         started = time.perf_counter_ns()
-        req = await read_body(request, CHAT)
-        requested = req.get("model", "")
+        req = ChatRequest.of(await read_body(request, CHAT))
+        requested = req.model
         prepared = await self.service.prepare_chat(req)
         if isinstance(prepared, Answered):
             return json_response(shapes.chat_final(requested, {"done_reason": prepared.done.done_reason}))
-        if req.get("_debug_render_only"):
+        if req.debug_render_only:
             return json_response(shapes.chat_debug(requested, await self.service.render(prepared)))
 
         def final(done: Done, collected: Piece | None) -> dict[str, Any]:
             return shapes.chat_final(requested, shapes.metrics(done, started, with_context=False), collected)
 
-        return await self._respond(
-            request, prepared, req.get("stream", True), final, lambda p: shapes.chat_chunk(requested, p)
-        )
+        return await self._respond(request, prepared, req.stream, final, lambda p: shapes.chat_chunk(requested, p))
 
     async def _respond(
         self,

@@ -23,7 +23,7 @@ from shim.openai.convert import chat_request, completion_request
 from shim.openai.http import guarded, json_answer, read_body
 from shim.openai.writers import ZERO_USAGE, ChatWriter, CompletionWriter, Head, chat_completion, text_completion
 from shim.routing import exact_route
-from shim.service import ModelService, Prepared
+from shim.service import ChatRequest, GenerateRequest, ModelService, Prepared
 from shim.streaming import collected, stream
 
 
@@ -70,7 +70,7 @@ class OpenAIAPI:
     async def chat(self, request: Request) -> Response:
         body = await read_body(request, CHAT_COMPLETION)
         native = chat_request(body)
-        prepared = await self.service.prepare_chat(native)
+        prepared = await self.service.prepare_chat(ChatRequest.of(native))
         head = Head(f"chatcmpl-{random.randrange(999)}", int(time.time()), native["model"])
         if isinstance(prepared, Prepared) and body.get("_debug_render_only"):
             return await self._chat_debug(body, head, prepared)
@@ -86,7 +86,7 @@ class OpenAIAPI:
     async def completions(self, request: Request) -> Response:
         body = await read_body(request, COMPLETION)
         native = completion_request(body)
-        prepared = await self.service.prepare_generate(native)
+        prepared = await self.service.prepare_generate(GenerateRequest.of(native))
         head = Head(f"cmpl-{random.randrange(999)}", int(time.time()), native["model"])
         if isinstance(prepared, Prepared):
             if body.get("_debug_render_only"):

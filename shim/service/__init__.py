@@ -3,10 +3,13 @@
 from shim.service.backend import ModelBackend
 from shim.service.embed import embeddable, finished_vectors, parse_name, prepare_embed
 from shim.service.models import Answered, Event, ModelService, Prepared
+from shim.service.requests import ChatRequest, GenerateRequest
 
 __all__ = [
     "Answered",
+    "ChatRequest",
     "Event",
+    "GenerateRequest",
     "ModelBackend",
     "ModelService",
     "Prepared",

@@ -27,6 +27,7 @@ from shim.errors import Kind, ShimError
 from shim.jsonbytes import go_json, go_quote
 from shim.options import GenerationOptions, OptionError, resolve_options
 from shim.service.backend import ModelBackend
+from shim.service.requests import ChatRequest, GenerateRequest
 
 # Ollama's runner refuses images for a model without a vision tower in these words (clients match them).
 NO_VISION = "this model is missing data required for image input"
@@ -128,82 +129,68 @@ class ModelService:
 
     # -- chat and generate ----------------------------------------------------------------------------------
 
-    async def prepare_generate(self, req: dict[str, Any]) -> Prepared | Answered:
+    async def prepare_generate(self, req: GenerateRequest) -> Prepared | Answered:
         """GenerateHandler's checks in its order; a load or unload request is answered here."""
         _check_top_logprobs(req)
-        requested = req.get("model", "")
+        requested = req.model
         stored = await self.find(requested, empty=ShimError(f"model '{requested}' not found", Kind.NOT_FOUND))
-        prompt = req.get("prompt", "")
-        if prompt == "" and req.get("keep_alive") == 0:
+        prompt = req.prompt
+        if prompt == "" and req.keep_alive == 0:
             await self.unload(stored)
             return Answered.because("unload")
-        raw = req.get("raw", False)
-        if raw and (req.get("template") or req.get("system") or req.get("context")):
+        raw = req.raw
+        if raw and (req.template or req.system or req.context):
             raise ShimError("raw mode does not support template, system, or context", Kind.BAD_INPUT)
         capabilities = await self.capabilities(stored, requested)
         think = _think(req, capabilities)
         if "completion" not in capabilities:  # an embedding model
             raise ShimError(f"{go_quote(requested)} does not support generate", Kind.BAD_INPUT)
-        suffix = req.get("suffix", "")
+        suffix = req.suffix
         if suffix and "insert" not in capabilities:
             raise ShimError(f"{stored.name.full} does not support insert", Kind.BAD_INPUT)
-        if req.get("images"):
+        if req.images:
             raise ShimError(NO_VISION, Kind.BAD_INPUT)
-        options = self.options(stored, req.get("options"))
+        options = self.options(stored, req.options)
         if prompt == "":
-            await self.load(stored, req.get("keep_alive"))
+            await self.load(stored, req.keep_alive)
             return Answered.because("load")
 
-        template = req.get("template") or stored.template
+        template = req.template or stored.template
         if raw:
             return _completion(stored, options, req, think, raw_prompt=prompt)
         if suffix:  # fill-in-the-middle: no system prompt, as in Ollama
             infill = Infill(prompt, suffix)
-            return _completion(
-                stored, options, req, think, infill=infill, template=template, context=req.get("context")
-            )
-        system = req.get("system") or stored.system
-        history = [] if "context" in req else _stored_messages(stored)
+            return _completion(stored, options, req, think, infill=infill, template=template, context=req.context)
+        system = req.system or stored.system
+        history = [] if req.has_context else _stored_messages(stored)
         messages = ([Message("system", system)] if system else []) + history + [Message("user", prompt)]
-        return _completion(
-            stored, options, req, think, messages=messages, template=template, context=req.get("context")
-        )
+        return _completion(stored, options, req, think, messages=messages, template=template, context=req.context)
 
-    async def prepare_chat(self, req: dict[str, Any], relax_thinking: bool = False) -> Prepared | Answered:
+    async def prepare_chat(self, req: ChatRequest, relax_thinking: bool = False) -> Prepared | Answered:
         """ChatHandler's checks in its order; a load or unload request (no messages) is answered here."""
         _check_top_logprobs(req)
-        requested = req.get("model", "")
+        requested = req.model
         stored = await self.find(requested, empty=ShimError("model is required", Kind.BAD_INPUT))
-        raw_messages = req.get("messages", [])
-        if not raw_messages and req.get("keep_alive") == 0:
+        raw_messages = req.messages
+        if not raw_messages and req.keep_alive == 0:
             await self.unload(stored)
             return Answered.because("unload")
         capabilities = await self.capabilities(stored, requested)
         think = _think(req, capabilities, relax_thinking)  # before the capability list, as ChatHandler does
         if "completion" not in capabilities:  # an embedding model
             raise ShimError(f"{go_quote(requested)} does not support chat", Kind.BAD_INPUT)
-        tools = req.get("tools") or None
+        tools = req.tools or None
         if tools and "tools" not in capabilities:
             raise ShimError(f"{stored.name.full} does not support tools", Kind.BAD_INPUT)
-        if any(m.get("images") for m in raw_messages):
+        if any(m.images for m in raw_messages):
             raise ShimError(NO_VISION, Kind.BAD_INPUT)
-        options = self.options(stored, req.get("options"))
+        options = self.options(stored, req.options)
         if not raw_messages:
-            await self.load(stored, req.get("keep_alive"))
+            await self.load(stored, req.keep_alive)
             return Answered.because("load")
 
-        messages = _stored_messages(stored) + [
-            Message(
-                role=m.get("role", ""),
-                content=m.get("content", ""),
-                thinking=m.get("thinking", ""),
-                tool_calls=m.get("tool_calls", []),
-                tool_name=m.get("tool_name", ""),
-                tool_call_id=m.get("tool_call_id", ""),
-            )
-            for m in raw_messages
-        ]
-        if raw_messages[0].get("role") != "system" and stored.system:
+        messages = _stored_messages(stored) + raw_messages
+        if raw_messages[0].role != "system" and stored.system:
             messages.insert(0, Message("system", stored.system))
         return _completion(stored, options, req, think, messages=messages, template=stored.template, tools=tools)
 
@@ -232,28 +219,28 @@ async def _until_done(batches: AsyncIterator[list[Event]]) -> AsyncIterator[list
         await batches.aclose()  # type: ignore[attr-defined]
 
 
-def _check_top_logprobs(req: dict[str, Any]) -> None:
-    if not 0 <= req.get("top_logprobs", 0) <= 20:
+def _check_top_logprobs(req: ChatRequest | GenerateRequest) -> None:
+    if not 0 <= req.top_logprobs <= 20:
         raise ShimError("top_logprobs must be between 0 and 20", Kind.BAD_INPUT)
 
 
-def _think(req: dict[str, Any], capabilities: tuple[str, ...], relax: bool = False) -> bool | str | None:
+def _think(req: ChatRequest | GenerateRequest, capabilities: tuple[str, ...], relax: bool = False) -> bool | str | None:
     """`think` decided once. `relax` (Ollama's relax_thinking, set by /v1/messages): thinking asked of a model
     that cannot think is dropped rather than refused, so Claude Code works with any model."""
-    think = req.get("think")
+    think = req.think
     if "thinking" in capabilities:
         return True if think is None else think
     if think and relax:
         return None
     if think:
-        raise ShimError(f'"{req["model"]}" does not support thinking', Kind.BAD_INPUT)
+        raise ShimError(f'"{req.model}" does not support thinking', Kind.BAD_INPUT)
     return think
 
 
-def _format(req: dict[str, Any]) -> str | dict[str, Any] | None:
+def _format(req: ChatRequest | GenerateRequest) -> str | dict[str, Any] | None:
     """`format` as Ollama's runner checks it: null and "" mean none, "json" any JSON object, an object
     a JSON schema; anything else is a 500 with the raw value quoted (Go's %q of the JSON bytes)."""
-    fmt = req.get("format")
+    fmt = req.format
     if fmt is None or fmt == "":
         return None
     if fmt == "json" or isinstance(fmt, dict):
@@ -263,7 +250,11 @@ def _format(req: dict[str, Any]) -> str | dict[str, Any] | None:
 
 
 def _completion(
-    stored: StoredModel, options: GenerationOptions, req: dict[str, Any], think: bool | str | None, **prompt: Any
+    stored: StoredModel,
+    options: GenerationOptions,
+    req: ChatRequest | GenerateRequest,
+    think: bool | str | None,
+    **prompt: Any,
 ) -> CompletionRequest:
     """The fields generate and chat share; `prompt` says where the prompt comes from."""
     return CompletionRequest(
@@ -271,10 +262,10 @@ def _completion(
         options=options,
         think=think,
         format=_format(req),
-        keep_alive=req.get("keep_alive"),
-        truncate=req.get("truncate", True),
-        shift=req.get("shift", True),
-        logprobs=req.get("top_logprobs", 0) if req.get("logprobs") else None,
+        keep_alive=req.keep_alive,
+        truncate=req.truncate,
+        shift=req.shift,
+        logprobs=req.top_logprobs if req.logprobs else None,
         **prompt,
     )
 
