@@ -34,11 +34,6 @@ class ShimError(Exception):
     def status(self) -> int:
         return self.kind.value
 
-    @classmethod
-    def from_status(cls, message: str, status: int) -> ShimError:
-        """A registry error that names the status Ollama answers it with (create, import)."""
-        return cls(message, Kind(status))
-
 
 def canceled() -> ShimError:
     return ShimError("request canceled", Kind.CANCELED)

@@ -12,7 +12,7 @@ Ollama's streamResponse does for all of its handlers and middlewares:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import Protocol, TypeVar
 
 from starlette.requests import Request
@@ -51,7 +51,7 @@ class _End:
 _END = _End()
 
 
-async def stream(request: Request, batches: AsyncIterator[list[E]], writer: Writer[E]) -> Response:
+async def stream(request: Request, batches: AsyncGenerator[list[E], None], writer: Writer[E]) -> Response:
     """Answer with `batches` (lists of events that are ready together, written in one send) as `writer`
     frames them; the iterator's own end ends the stream."""
     try:
@@ -63,7 +63,9 @@ async def stream(request: Request, batches: AsyncIterator[list[E]], writer: Writ
     return StreamingResponse(_body(first, batches, writer), headers=writer.headers)
 
 
-async def _body(first: list[E] | _End, batches: AsyncIterator[list[E]], writer: Writer[E]) -> AsyncIterator[bytes]:
+async def _body(
+    first: list[E] | _End, batches: AsyncGenerator[list[E], None], writer: Writer[E]
+) -> AsyncIterator[bytes]:
     batch = first
     try:
         while not isinstance(batch, _End):

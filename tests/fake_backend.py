@@ -5,7 +5,7 @@ piece arrives), and records that its iterator was closed (how a client leaving c
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 from registry.store import StoredModel
@@ -38,7 +38,7 @@ class FakeBackend:
     def stop(self) -> None:
         pass
 
-    async def complete(self, req: CompletionRequest) -> AsyncIterator[list[Piece | Done]]:
+    async def complete(self, req: CompletionRequest) -> AsyncGenerator[list[Piece | Done], None]:
         self.requests.append(req)
         try:
             while True:

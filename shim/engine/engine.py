@@ -20,7 +20,7 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import replace
 from typing import TypeVar
 
@@ -91,7 +91,7 @@ class Engine:
 
     # -- the async API the adapters use ------------------------------------------------------------
 
-    async def complete(self, req: CompletionRequest) -> AsyncIterator[list[Piece | Done]]:
+    async def complete(self, req: CompletionRequest) -> AsyncGenerator[list[Piece | Done], None]:
         """Stream Pieces then one Done, in batches of whatever is ready (so a busy reader writes several
         tokens at once); raises ShimError. Closing the iterator early cancels the job."""
         async for batch in self._submit(Job("complete", req.model, req)):
@@ -133,7 +133,7 @@ class Engine:
             raise ShimError(f"{what} ended without a result")
         return found
 
-    async def _submit(self, job: Job) -> AsyncIterator[list[Piece | Done]]:
+    async def _submit(self, job: Job) -> AsyncGenerator[list[Piece | Done], None]:
         """Yield the job's events in batches (what arrived since the last look); raise its ShimError."""
         with self._pending_lock:
             if self._pending >= self.max_queue:

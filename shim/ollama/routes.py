@@ -182,7 +182,7 @@ class OllamaAPI:
             raise ShimError("model is required", Kind.BAD_INPUT)
         return push_response(self.store, requested, req.get("stream", True))
 
-        # -- /api/generate -------------------------------------------------------------------------------
+    # -- /api/generate -------------------------------------------------------------------------------
 
     async def generate(self, request: Request) -> Response:
         started = time.perf_counter_ns()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -77,7 +77,7 @@ def _same(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-async def _batches(queue: asyncio.Queue[Any], cancelled: threading.Event) -> AsyncIterator[list[Any]]:
+async def _batches(queue: asyncio.Queue[Any], cancelled: threading.Event) -> AsyncGenerator[list[Any], None]:
     """What has arrived, a batch at a time, until the end marker; an emitted ShimError is raised."""
     try:
         while True:

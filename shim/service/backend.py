@@ -3,7 +3,7 @@ with scripted pieces in the in-process protocol tests (tests/fake_backend.py).""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Protocol
 
 from registry.store import StoredModel
@@ -18,7 +18,7 @@ class ModelBackend(Protocol):
 
     def stop(self) -> None: ...
 
-    def complete(self, req: CompletionRequest) -> AsyncIterator[list[Piece | Done]]:
+    def complete(self, req: CompletionRequest) -> AsyncGenerator[list[Piece | Done], None]:
         """Pieces then one Done, in batches of what is ready; closing the iterator early cancels the work."""
         ...
 

@@ -14,9 +14,9 @@ import asyncio
 import contextlib
 import secrets
 import string
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from registry.model_dir import ModelDirInfo
 from registry.names import InvalidName, ModelName
@@ -43,8 +43,8 @@ class Answered:
     done: Done
 
     @classmethod
-    def because(cls, reason: str) -> Answered:
-        return cls(Done(reason, 0, 0, 0, 0, 0, []))  # type: ignore[arg-type]
+    def because(cls, reason: Literal["load", "unload"]) -> Answered:
+        return cls(Done(reason, 0, 0, 0, 0, 0, []))
 
 
 Prepared = CompletionRequest  # what the engine is to run
@@ -121,7 +121,7 @@ class ModelService:
         render after scheduling the runner); template errors are internal errors there too."""
         return await self.backend.render(completion)
 
-    def events(self, prepared: Prepared | Answered) -> AsyncIterator[list[Event]]:
+    def events(self, prepared: Prepared | Answered) -> AsyncGenerator[list[Event], None]:
         """The answer's events in batches, the final Done last: the engine's, or the one an answer has."""
         if isinstance(prepared, Answered):
             return _one(prepared.done)
@@ -195,7 +195,7 @@ class ModelService:
         return _completion(stored, options, req, think, messages=messages, template=stored.template, tools=tools)
 
 
-async def _one(done: Done) -> AsyncIterator[list[Event]]:
+async def _one(done: Done) -> AsyncGenerator[list[Event], None]:
     yield [done]
 
 
@@ -204,7 +204,7 @@ def tool_call_id() -> str:
     return "call_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
 
 
-async def _until_done(batches: AsyncIterator[list[Event]]) -> AsyncIterator[list[Event]]:
+async def _until_done(batches: AsyncGenerator[list[Event], None]) -> AsyncGenerator[list[Event], None]:
     """The engine's batches up to the one that ends with Done, each tool call named as Ollama's handler names
     it; closing this closes (cancels) the job."""
     try:
@@ -216,7 +216,7 @@ async def _until_done(batches: AsyncIterator[list[Event]]) -> AsyncIterator[list
             if isinstance(batch[-1], Done):
                 return
     finally:
-        await batches.aclose()  # type: ignore[attr-defined]
+        await batches.aclose()
 
 
 def _check_top_logprobs(req: ChatRequest | GenerateRequest) -> None:

@@ -15,13 +15,13 @@ class _Completion:
     """The fields chat and generate share (Ollama's GenerateRequest/ChatRequest)."""
 
     model: str = ""
-    stream: bool | None = True
+    stream: bool = True
     format: Any = None
     keep_alive: float | None = None
     options: dict[str, Any] | None = None
     think: bool | str | None = None
-    truncate: bool | None = True
-    shift: bool | None = True
+    truncate: bool = True
+    shift: bool = True
     logprobs: bool = False
     top_logprobs: int = 0
     debug_render_only: bool = False
