@@ -33,7 +33,9 @@ from registry.names import InvalidName, ModelName
 from registry.owned import STAGING_PREFIX, build_owned, directory_fingerprint, file_digest, model_id, with_progress
 from registry.parameters import OPTION_TYPES, coerce_parameter
 from registry.quantize import Quantization, QuantizeError, quantize_mlx_model, unquantized_level
+from registry.release import release_replaced
 from registry.store import Store, owned_id
+from shim.config import no_prune
 from shim.errors import Kind, ShimError
 
 # Any one of these lets mlx-lm (through transformers' AutoTokenizer) build the tokenizer.
@@ -62,6 +64,29 @@ class CreateSpec:
     license: list[str] | None = None
     parameters: dict[str, Any] | None = None
     messages: list[dict[str, Any]] | None = None
+
+
+# Create's text fields end up in the manifest, which every lookup of the name reads: Ollama bounds none of them,
+# these bounds are far above any real template, system prompt, license or seeded conversation.
+MAX_TEXT_BYTES = 1 << 20
+MAX_MESSAGES = 10_000
+MAX_MESSAGES_BYTES = 8 << 20
+
+
+def check_field_sizes(req: dict[str, Any]) -> None:
+    """Refuse (400) a template, system prompt or license over MAX_TEXT_BYTES, or messages over their bounds."""
+    for key in ("template", "system", "license"):
+        value = req.get(key)
+        texts = value if isinstance(value, list) else [value]
+        size = sum(len(t.encode()) for t in texts if isinstance(t, str))
+        if size > MAX_TEXT_BYTES:
+            raise CreateError(f"{key} is {size} bytes; at most {MAX_TEXT_BYTES} are allowed")
+    messages = req.get("messages") or []
+    if len(messages) > MAX_MESSAGES:
+        raise CreateError(f"{len(messages)} messages; at most {MAX_MESSAGES} are allowed")
+    size = sum(len(str(m.get("content", "")).encode()) for m in messages if isinstance(m, dict))
+    if size > MAX_MESSAGES_BYTES:
+        raise CreateError(f"messages are {size} bytes; at most {MAX_MESSAGES_BYTES} are allowed")
 
 
 def check_files(files: dict[str, Any]) -> None:
@@ -246,8 +271,6 @@ def _create(store: Store, spec: CreateSpec, prepared: Path | None) -> Iterator[s
     previous = store.get(spec.name)
     store.put(spec.name, manifest)
     if previous is not None:
-        from registry.hf_pull import release_replaced  # hf_pull imports this module
-
         release_replaced(store, previous)
 
 
@@ -316,10 +339,10 @@ def check_loadable(directory: Path) -> ModelDirInfo:
         raise CreateError(f"the files are not an MLX model: no tokenizer ({', '.join(_TOKENIZER_FILES)})")
     if info.architecture in ENCODER_ARCHITECTURES:
         return info  # an embedding model: shim/embedding runs it, not mlx-lm
-    from mlx_lm.utils import _get_classes
+    from shim.engine import mlx_lm_api
 
     try:
-        _get_classes(info.config)
+        mlx_lm_api.check_architecture(info.config)
     except (ValueError, KeyError) as e:
         raise CreateError(f"the files are not an MLX model: {e}") from None
     return info
@@ -343,7 +366,7 @@ def prune_unreferenced(store: Store) -> list[Path]:
     """At server start, as Ollama prunes unused layers (unless OLLAMA_NOPRUNE is set): blobs no manifest
     lists, assembled model directories no manifest points at, and temporaries an interrupted upload or
     create left behind. Returns what it removed."""
-    if os.environ.get("OLLAMA_NOPRUNE"):
+    if no_prune():
         return []
     manifests = [m.manifest for m in store.list()]
     used_blobs = {str(d)[7:] for m in manifests for d in (m.get("files") or {}).values()}

@@ -20,7 +20,6 @@ import contextlib
 import fnmatch
 import functools
 import hashlib
-import os
 import re
 import threading
 import time
@@ -34,6 +33,7 @@ from registry.catalog import Catalog, Resolved
 from registry.create import valid_relative_path
 from registry.names import ModelName
 from registry.store import Store, StoredModel
+from shim.config import hub_timeout, pull_chunk_bytes
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -58,7 +58,7 @@ PROGRESS_INTERVAL_S = 0.06  # Ollama reports a layer's progress about every 60 m
 def _chunk_bytes() -> int:
     """huggingface_hub reads 10 MiB before it writes or reports anything; 1 MiB chunks make progress finer,
     a cancel quicker and a resume lose less. MLX_SHIM_PULL_CHUNK_BYTES changes it."""
-    return int(os.environ.get("MLX_SHIM_PULL_CHUNK_BYTES") or 1 << 20)
+    return pull_chunk_bytes()
 
 
 class PullError(Exception):
@@ -122,7 +122,7 @@ def _remote_manifest(resolved: Resolved) -> tuple[str, list[RemoteFile]]:
     from huggingface_hub import HfApi
 
     try:
-        info = HfApi().model_info(resolved.repo, revision=resolved.revision, files_metadata=True)
+        info = HfApi().model_info(resolved.repo, revision=resolved.revision, files_metadata=True, timeout=hub_timeout())
     except Exception as e:
         raise PullError(f"pull model manifest: {_describe(e)}") from None
     files = [
@@ -184,7 +184,7 @@ def _fetch(repo: str, commit: str, file: RemoteFile, emit: Emit, cancelled: thre
         return
     url = hf_hub_url(repo, file.path, revision=commit)
     try:
-        meta = get_hf_file_metadata(url, retry_on_errors=True)
+        meta = get_hf_file_metadata(url, retry_on_errors=True, timeout=hub_timeout())
     except Exception as e:
         raise PullError(f"pull model manifest: {_describe(e)}") from None
     if not meta.etag or not _ETAG.match(meta.etag):
@@ -222,6 +222,7 @@ def _download(url: str, partial: Path, file: RemoteFile, reporter: _Reporter) ->
             f.truncate(0)
             resume = 0
         constants.DOWNLOAD_CHUNK_SIZE = _chunk_bytes()
+        constants.HF_HUB_DOWNLOAD_TIMEOUT = int(hub_timeout()) or 1  # huggingface_hub's own default is 10 s
         try:
             http_get(
                 url,
@@ -335,28 +336,3 @@ class _Bar:
 
     def close(self) -> None:
         return None
-
-
-def release_replaced(store: Store, replaced: StoredModel) -> None:
-    """A name now points at another model (copy or create over it): free what only the old model held, its
-    assembled directory and its downloaded weights."""
-    store.release_if_unused(replaced)
-    release_weights(store, replaced)
-
-
-def release_weights(store: Store, removed: StoredModel) -> None:
-    """After `removed`'s manifest is gone: delete from the Hugging Face cache the files mlx-shim downloaded
-    for it, unless another name still uses the same repo+revision. A local FROM directory is never touched,
-    nor cache files mlx-shim found already there."""
-    source = removed.manifest.get("source", {})
-    if source.get("type") != "hf" or not source.get("downloaded"):
-        return
-    key = (source.get("repo"), source.get("revision"))
-    snapshot = hf_cache.snapshot_dir(source["repo"], source["revision"]).resolve()
-    for other in store.list():
-        other_source = other.manifest.get("source", {})
-        if other_source.get("type") == "hf" and (other_source.get("repo"), other_source.get("revision")) == key:
-            return
-        if other_source.get("type") == "local" and Path(other_source.get("path", "")).resolve() == snapshot:
-            return  # someone created a model FROM the snapshot directory itself
-    hf_cache.remove_files(source["repo"], source["revision"], list(source["downloaded"]))

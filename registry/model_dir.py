@@ -7,11 +7,13 @@ Everything /api/tags and /api/show report comes from here, so every number is me
 from __future__ import annotations
 
 import json
+import os
 import struct
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from registry.infill import infill_format, vocabulary_has
@@ -28,8 +30,15 @@ class NotAModelDir(ValueError):
     pass
 
 
+class CorruptModel(NotAModelDir):
+    """The files are there but do not read as a model (a truncated or hostile safetensors, a config.json that is
+    not an object): the one error for every way parsing them can fail, so a listing can skip just this model."""
+
+
 @dataclass(frozen=True)
 class ModelDirInfo:
+    """One model directory's facts. Instances are shared between callers (`cached`): read, never mutate."""
+
     path: Path
     architecture: str
     size: int
@@ -43,10 +52,21 @@ class ModelDirInfo:
 
     @classmethod
     def read(cls, path: Path) -> ModelDirInfo:
+        try:
+            return cls._read(path)
+        except (NotAModelDir, OSError):
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError, MemoryError, struct.error) as e:
+            raise CorruptModel(f"cannot read the model in {path}: {type(e).__name__}: {e}") from None
+
+    @classmethod
+    def _read(cls, path: Path) -> ModelDirInfo:
         config_file = path / "config.json"
         if not config_file.is_file():
             raise NotAModelDir(f"{path} has no config.json")
         config = json.loads(config_file.read_text())
+        if not isinstance(config, dict):
+            raise CorruptModel(f"{path / 'config.json'} is not a JSON object")
         weights = sorted(path.glob("*.safetensors"))
         if not weights:
             raise NotAModelDir(f"{path} has no .safetensors weights")
@@ -79,6 +99,26 @@ class ModelDirInfo:
             config=config,
         )
 
+    @classmethod
+    def cached(cls, path: Path) -> ModelDirInfo:
+        """`read(path)`, computed once per state of the directory's files (each one's name, mtime and size):
+        /api/tags and every chat ask for it, and reading it means globs, safetensors headers and JSON parses,
+        while the state is a few stat calls. A file replaced, added or removed changes the state, so no
+        stale answer outlives a change that `read` would see."""
+        state = _files_state(path)
+        with _CACHE_LOCK:
+            hit = _CACHE.get(path)
+            if hit is not None and hit[0] == state:
+                _CACHE.move_to_end(path)
+                return hit[1]
+        info = cls.read(path)
+        with _CACHE_LOCK:
+            _CACHE[path] = (state, info)
+            _CACHE.move_to_end(path)
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+        return info
+
     @property
     def family(self) -> str:
         """The architecture as Ollama names it (details.family, model_info's general.architecture)."""
@@ -87,6 +127,26 @@ class ModelDirInfo:
     @property
     def parameter_size(self) -> str:
         return human_number(self.parameter_count)
+
+
+_CACHE_SIZE = 1024  # model directories remembered; each entry is one config dict and a template string
+_CACHE: OrderedDict[Path, tuple[tuple[tuple[str, int, int], ...], ModelDirInfo]] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
+def _files_state(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """(relative name, mtime_ns, size) of every file under `path`, following links (a Hugging Face snapshot's
+    files are links to its blobs); empty for a missing directory, which `read` then reports."""
+    state = []
+    for root, _, files in os.walk(path):
+        for name in files:
+            full = os.path.join(root, name)
+            try:
+                stat = os.stat(full)
+            except OSError:
+                continue
+            state.append((os.path.relpath(full, path), stat.st_mtime_ns, stat.st_size))
+    return tuple(sorted(state))
 
 
 def _chat_template(path: Path) -> str:
@@ -117,16 +177,6 @@ def _capabilities(path: Path, template: str, config: dict[str, Any]) -> tuple[st
     return tuple(caps)  # Ollama's order
 
 
-class _Vocabulary:
-    """Enough of a vocabulary dict (`in`) for mlx-lm's tool-parser inference."""
-
-    def __init__(self, has_token: Callable[[str], bool]) -> None:
-        self.has_token = has_token
-
-    def __contains__(self, token: object) -> bool:
-        return isinstance(token, str) and self.has_token(token)
-
-
 def _tool_parser_type(path: Path, template: str, has_token: Callable[[str], bool]) -> str | None:
     """The parser mlx-lm's tokenizer loader will pick: tokenizer_config's `tool_parser_type`, else its own
     inference from the template and vocabulary (called, not copied, so the two never disagree)."""
@@ -136,10 +186,9 @@ def _tool_parser_type(path: Path, template: str, has_token: Callable[[str], bool
         named = None
     if named:
         return str(named)
-    from mlx_lm.tokenizer_utils import _infer_tool_parser
+    from shim.engine import mlx_lm_api
 
-    vocabulary = _Vocabulary(has_token)
-    return _infer_tool_parser(SimpleNamespace(chat_template=template, get_vocab=lambda: vocabulary))
+    return mlx_lm_api.infer_tool_parser(template, has_token)
 
 
 def encoder_context_length(path: Path, config: dict[str, Any]) -> int:
@@ -175,8 +224,14 @@ def safetensors_header(weights: Path) -> dict[str, Any]:
     """Tensor name -> {dtype, shape, data_offsets}, read from the file's JSON header alone."""
     with weights.open("rb") as f:
         (length,) = struct.unpack("<Q", f.read(8))
+        size = weights.stat().st_size
+        if length > size - 8:  # read no more than the file holds (a hostile length of 2**62)
+            raise CorruptModel(f"{weights.name}: safetensors header of {length} bytes in a file of {size}")
         header = json.loads(f.read(length))
     header.pop("__metadata__", None)
+    end = max((entry["data_offsets"][1] for entry in header.values()), default=0)
+    if 8 + length + end > size:
+        raise CorruptModel(f"{weights.name}: truncated: its tensors end at byte {8 + length + end} of {size}")
     return dict(header)
 
 
@@ -195,7 +250,7 @@ def _parameter_count(weights: Path, quantization: dict) -> int:
         if entry["dtype"] == "U32" and module + ".scales" in header:
             layer = quantization.get(module)
             bits = layer.get("bits") if isinstance(layer, dict) else quantization.get("bits", 4)
-            count = count * 32 // int(bits)
+            count = count * 32 // int(bits or 4)
         total += count
     return total
 

@@ -20,6 +20,7 @@ from registry.create import CreateError, check_loadable, check_parameters
 from registry.gguf_models import GGUFSource, convert_to_owned, is_gguf_file
 from registry.names import InvalidName, ModelName
 from registry.ollama_library import ImportPlan, LibraryModel, OllamaLibrary, Skip
+from registry.release import release_replaced
 from registry.store import Store
 from shim.errors import Kind, ShimError
 
@@ -115,8 +116,6 @@ def import_one(store: Store, library: OllamaLibrary, model: LibraryModel, emit: 
         previous = store.get(model.name)
         store.put(model.name, {"source": {"type": "local", "path": str(directory), "owned": True}, **manifest})
         if previous is not None:
-            from registry.hf_pull import release_replaced  # hf_pull imports registry.create
-
             release_replaced(store, previous)
 
 

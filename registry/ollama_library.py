@@ -10,13 +10,13 @@ in `plan`'s docstring and the README's "Importing an Ollama library".
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from registry.names import ModelName
+from shim.config import ollama_models_override
 
 _PREFIX = "application/vnd.ollama.image."
 MODEL, TEMPLATE, PROMPT, SYSTEM = (_PREFIX + k for k in ("model", "template", "prompt", "system"))
@@ -29,8 +29,9 @@ SERVICE_LIBRARY = Path("/usr/share/ollama/.ollama/models")  # the Linux install 
 def default_library() -> Path:
     """Ollama's envconfig.Models(): OLLAMA_MODELS, else `~/.ollama/models`; when that does not exist but the
     Linux service's store does, the service's (where `ollama pull` put models on a Linux install)."""
-    if os.environ.get("OLLAMA_MODELS"):
-        return Path(os.environ["OLLAMA_MODELS"]).expanduser()
+    override = ollama_models_override()
+    if override is not None:
+        return override
     home = Path.home() / ".ollama" / "models"
     return SERVICE_LIBRARY if not home.is_dir() and SERVICE_LIBRARY.is_dir() else home
 

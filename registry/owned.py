@@ -113,4 +113,4 @@ def with_progress(work: Callable[[Callable[[str], None]], T]) -> Generator[str, 
     thread.join()
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["result"]  # type: ignore[no-any-return]
+    return outcome["result"]

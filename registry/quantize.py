@@ -88,9 +88,10 @@ def quantize_mlx_model(source: Path, target: Path, quantization: Quantization) -
     tokenizer and config: what `mlx_lm.convert -q` writes, without its progress prints (this runs in the server)."""
     import mlx.core as mx
     from mlx.utils import tree_map
-    from mlx_lm.utils import load, quantize_model, save
 
-    model, tokenizer, config = load(str(source), return_config=True, lazy=True)
+    from shim.engine.mlx_lm_api import load_with_config, quantize_model, save
+
+    model, tokenizer, config = load_with_config(str(source), lazy=True)
     if config.get("quantization") or config.get("quantization_config"):
         raise QuantizeError("quantization is only supported for F16, BF16 and F32 models")
     if quantization.is_cast:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import threading
 from concurrent.futures import Future
@@ -40,12 +39,13 @@ from registry import atomic, hf_cache
 from registry.blobs import Blobs, InvalidDigest
 from registry.model_dir import ModelDirInfo, NotAModelDir
 from registry.names import ModelName
+from shim.config import store_home
 
 SCHEMA_VERSION = 1
 
 
 def default_home() -> Path:
-    return Path(os.environ.get("MLX_SHIM_HOME") or Path.home() / ".mlx-shim")
+    return store_home()
 
 
 @dataclass(frozen=True)
@@ -91,9 +91,11 @@ class StoredModel:
         return [dict(m) for m in self.manifest.get("messages") or []]
 
     def info(self) -> ModelDirInfo:
-        """Raises (OSError, ValueError) when the model is not really present."""
+        """Raises (OSError, ValueError) when the model is not really present. Computed once per state of the
+        model's files (`ModelDirInfo.cached`); the check that a pulled model's files are all there is a stat
+        per file, made every time. Blocking file I/O all the same: call it off the event loop."""
         self._check_files()
-        return ModelDirInfo.read(self.model_dir)
+        return ModelDirInfo.cached(self.model_dir)
 
     def _check_files(self) -> None:
         source = self.manifest["source"]
@@ -133,7 +135,12 @@ class Store:
         self.changing = threading.RLock()
         # Names a background job (the embedded model's first-start import) is about to register: a request
         # for one waits for it, as for a load, instead of answering 404.
-        self._arriving: dict[str, Future[None]] = {}
+        self._arriving: dict[tuple[str, str, str, str], Future[None]] = {}
+        # Case-insensitive key -> manifest path, for names asked in another casing than stored. Rebuilt from
+        # the directory tree (names only, no manifest read) when a key is missing or its file has gone, so a
+        # manifest written by another process is still found.
+        self._index: dict[tuple[str, str, str, str], Path] = {}
+        self._index_lock = threading.Lock()
 
     def expect(self, name: ModelName) -> Future[None]:
         """Announce `name` as arriving; the caller completes the future (result or exception) when done."""
@@ -160,8 +167,8 @@ class Store:
             return None
         return StoredModel(name, path, manifest, hashlib.sha256(raw).hexdigest(), stat.st_mtime_ns)
 
-    def list(self) -> list[StoredModel]:
-        """Every readable manifest, newest first (the order of Ollama's /api/tags)."""
+    def _names(self) -> list[tuple[ModelName, Path]]:
+        """Every valid name with a manifest file, from the directory tree alone."""
         found = []
         if self.manifests.is_dir():
             for path in self.manifests.glob("*/*/*/*"):
@@ -173,9 +180,12 @@ class Store:
                     name.validate(path.name)
                 except ValueError:
                     continue
-                stored = self._load(name, path)
-                if stored is not None:
-                    found.append(stored)
+                found.append((name, path))
+        return found
+
+    def list(self) -> list[StoredModel]:
+        """Every readable manifest, newest first (the order of Ollama's /api/tags)."""
+        found = [stored for name, path in self._names() if (stored := self._load(name, path)) is not None]
         return sorted(found, key=lambda m: m.modified_ns, reverse=True)
 
     def get(self, name: ModelName) -> StoredModel | None:
@@ -183,7 +193,16 @@ class Store:
         stored = self._load(name, self._path(name))
         if stored is not None:
             return stored
-        return next((m for m in self.list() if m.name.key() == name.key()), None)
+        key = name.key()
+        with self._index_lock:
+            path = self._index.get(key)
+            if path is None or not path.is_file():
+                self._index = {found.key(): found_path for found, found_path in self._names()}
+                path = self._index.get(key)
+        if path is None:
+            return None
+        host, namespace, model = path.parts[-4:-1]
+        return self._load(ModelName(host, namespace, model, path.name), path)
 
     def put(self, name: ModelName, manifest: dict[str, Any]) -> StoredModel:
         existing = self.get(name)

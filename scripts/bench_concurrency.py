@@ -133,7 +133,7 @@ def main() -> int:
 
     model_dir = args.model_dir
     if model_dir is None:
-        from registry.tiny_model import build_tiny_model
+        from scripts.tiny_model.build import build_tiny_model
 
         model_dir = build_tiny_model(Path(tempfile.mkdtemp()) / "model", seed=0)
 

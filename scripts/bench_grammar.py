@@ -228,7 +228,7 @@ def main() -> None:
     if args.model_dir:
         model_dir = Path(args.model_dir)
     else:
-        from registry.tiny_model import build_tiny_model
+        from scripts.tiny_model.build import build_tiny_model
 
         model_dir = build_tiny_model(Path(tempfile.mkdtemp()) / "model", seed=0)
     tiny = Tokenizer.from_file(str(model_dir / "tokenizer.json"))

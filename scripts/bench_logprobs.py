@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mlx_lm import load  # noqa: E402
 
-from registry.tiny_model import build_tiny_model  # noqa: E402
+from scripts.tiny_model.build import build_tiny_model  # noqa: E402
 from shim.engine.runner import run_completion  # noqa: E402
 from shim.options import resolve_options  # noqa: E402
 

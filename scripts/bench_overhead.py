@@ -104,7 +104,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-overhead-"))
     model_dir = args.model_dir
     if model_dir is None:
-        from registry.tiny_model import build_tiny_model
+        from scripts.tiny_model.build import build_tiny_model
 
         model_dir = build_tiny_model(work / "model", seed=0)
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build the tiny trained 4-bit MLX test model (see ``registry.tiny_model``) into OUT_DIR."""
+"""Build the tiny trained 4-bit MLX test model (see ``scripts.tiny_model.build``) into OUT_DIR."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from registry.tiny_model import build_tiny_model  # noqa: E402
+from scripts.tiny_model.build import build_tiny_model  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 os.environ.setdefault("MLX_DISABLE_COMPILE", "1")
 
-from registry import tiny_corpus as corpus  # noqa: E402
+from scripts.tiny_model import corpus  # noqa: E402
 
 
 def greedy(model, tokenizer, ids: list[int], max_tokens: int = 40) -> str:

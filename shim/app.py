@@ -13,10 +13,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from registry.store import Store
+from shim.access_log import AccessLog, RequestCounters
 from shim.anthropic.routes import AnthropicAPI
+from shim.body_timeout import BodyIdleTimeout
 from shim.browser_safety import BrowserSafety, allowed_origins
 from shim.config import Settings
 from shim.engine import Engine
+from shim.limits import Limits
+from shim.memory_return import ReturnMemory
 from shim.ollama.create import CreateAPI
 from shim.ollama.embed import EmbedAPI
 from shim.ollama.import_route import ImportAPI
@@ -43,10 +47,15 @@ async def _gin_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(
-    settings: Settings | None = None, store: Store | None = None, backend: ModelBackend | None = None
+    settings: Settings | None = None,
+    store: Store | None = None,
+    limits: Limits | None = None,
+    backend: ModelBackend | None = None,
 ) -> Starlette:
     """The server's app; `backend` replaces the MLX engine (the in-process protocol tests pass a fake)."""
     settings = settings or Settings()
+    limits = limits or Limits()
+    counters = RequestCounters()
     store = store or Store()
     engine = backend or Engine(
         default_keep_alive=settings.keep_alive,
@@ -75,10 +84,16 @@ def create_app(
         + OpenAIAPI(service).routes()
         + OpenAIEmbeddings(service).routes()
         + AnthropicAPI(service).routes(),
-        middleware=[safety],
+        middleware=[
+            Middleware(AccessLog, counters=counters, enabled=limits.access_log),
+            Middleware(BodyIdleTimeout, seconds=limits.body_idle_seconds),
+            Middleware(ReturnMemory),
+            safety,
+        ],
         lifespan=lifespan,
         exception_handlers={HTTPException: _gin_error},
     )
     app.state.engine = engine
     app.state.store = store
+    app.state.counters = counters  # shared with a future /metrics
     return app

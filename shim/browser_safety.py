@@ -77,7 +77,19 @@ def host_is_local(host_header: str) -> bool:
         address = ipaddress.ip_address(host)
     except ValueError:
         return _allowed_name(host)
-    return address.is_loopback or address.is_private or address.is_unspecified or _is_own_address(host)
+    return _go_is_local(address) or _is_own_address(host)
+
+
+# Go's net.IP.IsPrivate: RFC 1918 and RFC 4193 only. Python's is_private also admits link-local (169.254.169.254,
+# a cloud metadata address), documentation (192.0.2.1) and reserved (240.1.2.3) ranges, which Ollama refuses.
+_GO_PRIVATE = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
+
+
+def _go_is_local(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Go's IsLoopback || IsPrivate || IsUnspecified, which read an IPv4-mapped IPv6 address as its IPv4 one."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_unspecified or any(address in net for net in _GO_PRIVATE)
 
 
 def _strip_port(host: str) -> str:

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -18,6 +19,7 @@ from registry.store import Store
 from shim import commands
 from shim.client import Client, ClientError
 from shim.config import VERSION, Settings
+from shim.limits import Limits
 from shim.mlx_threads import release_mlx_streams
 
 log = logging.getLogger("mlx_shim")
@@ -122,6 +124,7 @@ def _serve(builtin: bool) -> int:
     from hypercorn.config import Config
 
     from shim.app import create_app
+    from shim.drain import Drain
 
     # The engine thread holds the GIL while mlx-lm builds each step's graph in Python; the event loop thread
     # that streams tokens would wait up to the default 5 ms switch interval for it. 0.5 ms measured better
@@ -140,29 +143,47 @@ def _serve(builtin: bool) -> int:
         log.info("removed unused %s", path)
     if builtin:
         start_builtin_chat_model(store)
+    limits = Limits()
+    _raise_open_file_limit()
     config = Config()
     config.bind = [f"fd://{listener.fileno()}"]
-    config.accesslog = "-" if os.environ.get("OLLAMA_DEBUG") else None
+    config.accesslog = None  # shim/access_log.py writes the line a request
     config.errorlog = logging.getLogger("hypercorn.error")  # our handler and format: each line once
-    config.graceful_timeout = 5
+    config.graceful_timeout = limits.drain_seconds + 10  # the drain ends what runs; then its errors are written
+    config.keep_alive_timeout = limits.keep_alive_seconds
+    config.h11_max_incomplete_size = limits.max_header_bytes
+    config.backlog = limits.backlog
     config.include_server_header = False  # Ollama (Go's net/http) sends no Server header
     if not settings.bind.is_loopback:
         log.warning("listening on %s: the API is reachable from other machines", settings.bind.hypercorn)
     log.info("mlx-shim (Ollama API %s) listening on http://%s", VERSION, settings.bind.hypercorn)
 
     async def run() -> None:
-        stop = asyncio.Event()
+        app = create_app(settings, store, limits)
+        drain = Drain(app.state.engine, app.state.counters, limits.drain_seconds)
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(_ignore_cancelled_connections)
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await serve(create_app(settings, store), config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+            loop.add_signal_handler(sig, drain.begin)
+        await serve(app, config, shutdown_trigger=drain.stop.wait)  # type: ignore[arg-type]
+        log.info("stopped")
 
     try:
         asyncio.run(run())
     finally:
         release_mlx_streams()  # the main thread too: MLX aborts at exit otherwise
     return 0
+
+
+def _raise_open_file_limit() -> None:
+    """Raise the soft limit on open files to the hard one, as Go's runtime does at start (Go 1.19+): each
+    connection is a file, and an inherited soft limit (often 1,024) turns a burst of clients into accept() errors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as e:
+            log.warning("could not raise the open file limit from %d: %s", soft, e)
 
 
 def _ignore_cancelled_connections(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from shim.config import parse_ollama_host
+from shim.config import env_bind, parse_ollama_host
 
 
 class ClientError(Exception):
@@ -28,7 +27,7 @@ class ClientError(Exception):
 
 
 def server_url(raw: str | None = None) -> str:
-    bind = parse_ollama_host(os.environ.get("OLLAMA_HOST") if raw is None else raw)
+    bind = env_bind() if raw is None else parse_ollama_host(raw)
     host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(bind.host, bind.host)
     host = f"[{host}]" if ":" in host else host
     return f"{bind.scheme}://{host}:{bind.port}"

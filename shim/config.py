@@ -1,10 +1,19 @@
-"""Server settings read from the same environment variables Ollama reads."""
+"""Settings, read from the environment here and nowhere else: the server's (the variables Ollama reads, in
+`Settings`) and the paths and switches the store uses.
+
+The store's are functions, read at each call rather than once at start: `registry/` functions that resolve a
+path have no `Settings` at hand, the Hugging Face cache variables are huggingface_hub's contract (it too reads
+them at call time), and tests set them per test. Variables still read elsewhere, all at the server's start:
+OLLAMA_KEEP_ALIVE (shim/durations.py), OLLAMA_ORIGINS (shim/browser_safety.py), MLX_SHIM_LOG,
+MLX_SHIM_NO_BUILTIN and OLLAMA_DEBUG (shim/cli.py).
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from shim.durations import default_keep_alive
 
@@ -59,6 +68,11 @@ def parse_ollama_host(raw: str | None) -> Bind:
     return Bind(scheme, host, port)
 
 
+def env_bind() -> Bind:
+    """OLLAMA_HOST: where the server listens and the CLI's client commands connect."""
+    return parse_ollama_host(os.environ.get("OLLAMA_HOST"))
+
+
 def _split_host_port(hostport: str) -> tuple[str, str | None]:
     """Go's net.SplitHostPort: returns (host, None) where Go would return an error."""
     if hostport.startswith("["):
@@ -74,7 +88,7 @@ def _split_host_port(hostport: str) -> tuple[str, str | None]:
 
 @dataclass(frozen=True)
 class Settings:
-    bind: Bind = field(default_factory=lambda: parse_ollama_host(os.environ.get("OLLAMA_HOST")))
+    bind: Bind = field(default_factory=env_bind)
     context_length: int = field(default_factory=lambda: _env_int("OLLAMA_CONTEXT_LENGTH", 4096))
     keep_alive: float = field(default_factory=default_keep_alive)
     max_loaded_models: int = field(default_factory=lambda: _env_int("OLLAMA_MAX_LOADED_MODELS", 3))
@@ -110,3 +124,41 @@ def _env_int(name: str, default: int) -> int:
     except ValueError:
         return default
     return value if value > 0 else default
+
+
+def store_home() -> Path:
+    """MLX_SHIM_HOME: the model store (manifests, uploaded blobs, assembled models), `~/.mlx-shim` by default."""
+    return Path(os.environ.get("MLX_SHIM_HOME") or Path.home() / ".mlx-shim")
+
+
+def hf_hub_cache() -> Path:
+    """The Hugging Face hub cache, resolved as huggingface_hub resolves it: HF_HUB_CACHE, the older
+    HUGGINGFACE_HUB_CACHE, else `$HF_HOME/hub` (HF_HOME defaults to `$XDG_CACHE_HOME/huggingface`)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    if os.environ.get("HUGGINGFACE_HUB_CACHE"):
+        return Path(os.environ["HUGGINGFACE_HUB_CACHE"]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    home = os.environ.get("HF_HOME") or os.path.join(xdg, "huggingface")
+    return Path(home).expanduser() / "hub"
+
+
+def ollama_models_override() -> Path | None:
+    """OLLAMA_MODELS: where Ollama's own store is, when set (registry/ollama_library.py has the default)."""
+    value = os.environ.get("OLLAMA_MODELS")
+    return Path(value).expanduser() if value else None
+
+
+def pull_chunk_bytes() -> int:
+    """MLX_SHIM_PULL_CHUNK_BYTES: the read size of a pull's downloads, 1 MiB by default."""
+    return int(os.environ.get("MLX_SHIM_PULL_CHUNK_BYTES") or 1 << 20)
+
+
+def hub_timeout() -> float:
+    """MLX_SHIM_HUB_TIMEOUT: seconds to connect to the hub and to wait for each next piece of its answer (30)."""
+    return float(os.environ.get("MLX_SHIM_HUB_TIMEOUT") or 30)
+
+
+def no_prune() -> bool:
+    """OLLAMA_NOPRUNE: keep unreferenced blobs and model directories at start, as Ollama does when set."""
+    return bool(os.environ.get("OLLAMA_NOPRUNE"))

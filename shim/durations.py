@@ -10,6 +10,7 @@ import math
 import os
 
 FOREVER = math.inf  # Ollama stores math.MaxInt64 ns (about 292 years); infinity is the honest equivalent.
+_MAX_SECONDS = (2**63 - 1) / 1e9  # the longest Go time.Duration
 
 _UNITS = {
     "ns": 1e-9,
@@ -62,15 +63,26 @@ def parse_go_duration(text: str) -> float:
         if unit not in _UNITS:
             raise DurationError(f'time: unknown unit "{unit}" in duration {quoted}')
         total += float(f"{whole or '0'}.{frac or '0'}") * _UNITS[unit]
+        if total > _MAX_SECONDS:  # Go's ParseDuration overflows int64 nanoseconds
+            raise DurationError(f"time: invalid duration {quoted}")
     return -total if negative else total
 
 
 def keep_alive_seconds(value: object) -> float:
-    """Decode a request's `keep_alive` (never None here); negative means forever, as in Ollama."""
+    """Decode a request's `keep_alive` (never None here); negative means forever, as in Ollama. A number of
+    seconds past Go's longest duration (about 292 years) is forever too: Ollama's float-to-int64 conversion
+    of it is undefined, and a timer that long never fires."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise DurationError(f"Unsupported type: '{_go_type_name(value)}'")
-    seconds = float(value) if not isinstance(value, str) else parse_go_duration(value)
-    return FOREVER if seconds < 0 else seconds
+    seconds = _seconds(value) if not isinstance(value, str) else parse_go_duration(value)
+    return FOREVER if seconds < 0 or seconds > _MAX_SECONDS else seconds
+
+
+def _seconds(number: int | float) -> float:
+    try:
+        return float(number)
+    except OverflowError:  # an integer past float64
+        return FOREVER
 
 
 def default_keep_alive() -> float:
@@ -82,10 +94,10 @@ def default_keep_alive() -> float:
         seconds = parse_go_duration(raw)
     except DurationError:
         try:
-            seconds = float(int(raw))
+            seconds = _seconds(int(raw))
         except ValueError:
             return 300.0
-    return FOREVER if seconds < 0 else seconds
+    return FOREVER if seconds < 0 or seconds > _MAX_SECONDS else seconds
 
 
 def _go_type_name(value: object) -> str:

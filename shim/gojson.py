@@ -11,12 +11,23 @@ scanner only runs when the fast path fails, i.e. for bad bodies or bodies with t
 from __future__ import annotations
 
 import codecs
+import contextlib
 import json
+import math
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["EmptyBody", "GoJSONError", "decode", "type_name", "unmarshal_type_error", "unmarshal_value_error"]
+__all__ = [
+    "EmptyBody",
+    "OutOfRange",
+    "GoJSONError",
+    "decode",
+    "type_name",
+    "unmarshal_type_error",
+    "unmarshal_value_error",
+]
 
 
 class GoJSONError(ValueError):
@@ -299,22 +310,57 @@ def _fix_surrogates(value: Any) -> Any:
     return value
 
 
+class OutOfRange(float):
+    """A JSON number too large for float64 (`1e400`): Python reads it as infinity, Go's decoder fails with
+    `cannot unmarshal number 1e400 ... of type float64`. The binding layer reports it with `.literal`."""
+
+    literal: str
+
+    def __new__(cls, literal: str) -> OutOfRange:
+        number = super().__new__(cls, literal)
+        number.literal = literal
+        return number
+
+
+def _go_float(literal: str) -> float:
+    number = float(literal)
+    return OutOfRange(literal) if math.isinf(number) else number
+
+
+def _go_int(literal: str) -> int | float:
+    """An integer literal past float64 (over 308 digits) fails Go's decoding into any number type too."""
+    return int(literal) if len(literal) < 300 else _go_float(literal)
+
+
+@contextlib.contextmanager
+def _room_for_nesting() -> Iterator[None]:
+    """Python's json recurses once per level and stops at the recursion limit (1,000); Go's decoder accepts
+    MAX_NESTING_DEPTH. The limit is raised only while such a body, already scanned to be within it, is built."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 3 * MAX_NESTING_DEPTH))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
+
+
 def decode(body: bytes) -> Any:
     """Decode the first JSON value of body like Go's json.Decoder.Decode.
 
     Trailing data after the first complete value is ignored; an empty or whitespace-only body raises
     EmptyBody; syntax errors raise GoJSONError with Go's text. Invalid UTF-8 and unpaired surrogate
     escapes in strings become U+FFFD as in Go. Numbers come back as int/float like json.loads.
-    Nesting deeper than the recursion limit (~1000) but within Go's 10000 raises RecursionError: Go
-    accepts it, Python's json cannot build it.
+    Nesting is accepted to Go's 10000 levels; a number beyond float64 comes back as OutOfRange.
     """
     try:
         text = body.decode("utf-8")
-        value = json.loads(text, parse_constant=_no_constant)
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_go_float, parse_int=_go_int)
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raw = body[: _value_end(body)]
         text = raw.decode("utf-8", "gojson.replace")
-        value = json.loads(text)
+        with _room_for_nesting():
+            value = json.loads(text, parse_float=_go_float, parse_int=_go_int)
+            return _fix_surrogates(value) if _SURROGATE_ESCAPE.search(text) else value
     return _fix_surrogates(value) if _SURROGATE_ESCAPE.search(text) else value
 
 

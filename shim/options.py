@@ -70,12 +70,22 @@ def capped_num_ctx(num_ctx: int, trained_context: int) -> int:
     return min(num_ctx, trained_context) if trained_context else num_ctx
 
 
+def _go_int64(number: float) -> int:
+    """Go's int64(float64(n)) on amd64, as Ollama sets an integer option: JSON numbers arrive as float64, and
+    one outside int64 (a `seed` of 2**64) becomes math.MinInt64, a negative value (no seed, no limit)."""
+    try:
+        value = float(number)
+    except OverflowError:
+        return -(2**63)
+    return int(value) if -(2.0**63) <= value < 2.0**63 else -(2**63)
+
+
 def _check(key: str, kind: str, value: Any) -> Any:
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind == "integer":
         if not is_number:
             raise OptionError(f'option "{key}" must be of type integer')
-        return int(value)
+        return _go_int64(value)
     if kind == "float32":
         if not is_number:
             raise OptionError(f'option "{key}" must be of type float32')

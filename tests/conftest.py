@@ -42,7 +42,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     MLX_SHIM_TEST_MODEL_DIR points at an already built one, to iterate faster."""
     if os.environ.get("MLX_SHIM_TEST_MODEL_DIR"):
         return Path(os.environ["MLX_SHIM_TEST_MODEL_DIR"])
-    from registry.tiny_model import build_tiny_model
+    from scripts.tiny_model.build import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 

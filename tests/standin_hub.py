@@ -56,6 +56,7 @@ class Faults:
     fail_after_cut: bool = False  # downloads answer 503 once a cut happened (so the pull fails, not retries)
     corrupt: bool = False  # LFS downloads send other bytes of the same length
     hang_up: bool = False
+    silent: float = 0.0  # seconds every request waits before it is answered: a hub that accepts and says nothing
     delay_per_chunk: float = 0.0
     chunk: int = 16384
     cuts_done: int = 0
@@ -131,6 +132,8 @@ class _Handler(BaseHTTPRequestHandler):
         hub = self.hub
         path = unquote(urlsplit(self.path).path)
         hub.requests.append((self.command, path, self.headers.get("Range", "")))
+        if hub.faults.silent:
+            time.sleep(hub.faults.silent)
         if hub.faults.hang_up:
             self.close_connection = True
             self.connection.shutdown(2)

@@ -13,7 +13,7 @@ import anthropic
 import httpx
 import pytest
 
-from registry import tiny_corpus as corpus
+from scripts.tiny_model import corpus
 
 JOKE = next(i for i in corpus.INTENTS if i.name == "joke")
 ASK = [{"role": "user", "content": "tell me a joke"}]

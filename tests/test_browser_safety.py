@@ -111,3 +111,32 @@ def test_binding_beyond_loopback_is_explicit_and_unguarded(tmp_path: Path) -> No
         assert "reachable from other machines" in (home / "server.log").read_text()
     finally:
         stop_server(srv)
+
+
+@pytest.mark.parametrize(
+    ("host", "local"),
+    [
+        ("10.1.2.3", True),
+        ("172.16.0.1:11434", True),
+        ("172.31.255.255", True),
+        ("192.168.1.1", True),
+        ("[fc00::1]", True),
+        ("[fdff::1]:11434", True),
+        ("127.0.0.2", True),
+        ("[::1]", True),
+        ("0.0.0.0", True),
+        ("[::]", True),
+        ("[::ffff:10.0.0.1]", True),  # Go reads an IPv4-mapped address as its IPv4 one
+        # Go's IsPrivate is RFC 1918 and RFC 4193 only; Python's is_private admits all of these.
+        ("169.254.169.254", False),  # link-local: cloud metadata
+        ("192.0.2.1", False),  # documentation
+        ("198.51.100.7", False),
+        ("240.1.2.3", False),  # reserved
+        ("172.32.0.1", False),
+        ("[fe80::1]", False),
+        ("[2001:db8::1]", False),
+        ("8.8.8.8", False),
+    ],
+)
+def test_host_guard_admits_the_addresses_go_calls_private(host: str, local: bool) -> None:
+    assert host_is_local(host) is local

@@ -5,13 +5,16 @@ before the fix, 4 of 4 stops after one generation aborted here."""
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
+import time
 from pathlib import Path
 
 import httpx
 
 from tests.conftest import cli, start_server
+from tests.drain_streams import InFlight
 
 LONG_PROMPT = "the quick brown fox jumps over the lazy dog. " * 500  # a prefill long enough to stop during it
 
@@ -56,3 +59,23 @@ def test_stops_exit_zero_with_compile_on(tmp_path: Path, tiny_model_dir: Path) -
     assert codes == [0] * 8, codes
     for log in logs:
         assert "Traceback" not in log and "terminate called" not in log, log
+
+
+def test_a_stop_drains_running_streams_with_their_protocols_error(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """SIGTERM with a stream of each protocol running and one request queued: after the grace period each
+    running stream ends with its protocol's error line or event, the queued request gets a 503 error body, and
+    the server exits 0 having said it is stopping."""
+    srv = start_server(tmp_path, {"MLX_SHIM_DRAIN_SECONDS": "1"}, unset=("MLX_DISABLE_COMPILE",))
+    (tmp_path / "Modelfile").write_text(f"FROM {tiny_model_dir}\n")
+    assert cli("create", "tiny", "-f", str(tmp_path / "Modelfile"), env=srv.env).returncode == 0
+    streams = InFlight(srv.url)
+    assert streams.wait_started()
+    time.sleep(0.5)  # the queued request reaches the engine's queue
+    started = time.monotonic()
+    assert _stop(srv.process, signal.SIGTERM) == 0
+    assert time.monotonic() - started < 10
+    streams.join()
+    assert streams.problems() == []
+    log = (tmp_path / "server.log").read_text()
+    assert re.search(r"stopping: no new connections; [45] requests running get 1 s to finish", log), log
+    assert "Traceback" not in log and "client disconnected" not in log, log

@@ -299,3 +299,11 @@ def test_formats() -> None:
     assert human_time("2026-01-10T12:04:30.5+00:00", now=now) == "4 minutes from now"
     assert human_time("2025-12-25T12:00:00Z", now=now) == "2 weeks ago"
     assert table([["A", "BB"], ["CCC", "D"]]) == "A      BB    \nCCC    D     \n"
+
+
+def test_the_client_commands_import_no_mlx() -> None:
+    """registry/ reaches mlx-lm only inside functions (shim/engine/mlx_lm_api.py), so `mlx-shim list` and the other
+    client commands start without importing MLX, mlx-lm or the engine."""
+    code = "import sys, shim.cli; print([m for m in ('mlx.core', 'mlx_lm', 'shim.engine') if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"

@@ -283,3 +283,38 @@ def test_the_official_client_creates_from_blobs(server: Any, own_model_dir: Path
         client.create("official2")
     assert (error.value.status_code, error.value.error) == (400, "neither 'from' or 'files' was specified")
     delete(server.url, "official")
+
+
+def test_a_full_disk_mid_upload_is_a_500_after_the_whole_body(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process: the store's disk fills after the first chunk. The server reads the rest of the body (the CLI
+    would otherwise block sending it, forever) and answers with the cause."""
+    import asyncio
+    import errno
+
+    from registry.blobs import Blobs
+    from registry.store import Store
+    from shim.app import create_app
+
+    async def full_disk(self: Blobs, digest: str, chunks: Any) -> bool:
+        async for _ in chunks:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return True
+
+    monkeypatch.setattr(Blobs, "write", full_disk)
+    sent: list[int] = []
+
+    async def body() -> Any:
+        for _ in range(64):
+            sent.append(1)
+            yield b"x" * 65536
+
+    async def upload() -> httpx.Response:
+        app = create_app(store=Store(tmp_path))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            return await client.post("/api/blobs/sha256:" + "0" * 64, content=body())
+
+    response = asyncio.run(upload())
+    assert response.status_code == 500
+    assert response.json() == {"error": f"write blob sha256:{'0' * 64}: no space left on device"}
+    assert len(sent) == 64

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from registry import tiny_corpus as corpus
 from registry.infill import infill_format, vocabulary_has
 from registry.model_dir import ModelDirInfo
+from scripts.tiny_model import corpus
 
 FAMILIES = [
     ("qwen", {"<|fim_prefix|>": 1, "<|fim_suffix|>": 2, "<|fim_middle|>": 3, "<|fim_pad|>": 4}),

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from mlx_lm.tool_parsers import json_tools, mistral
 
-from registry import tiny_corpus as corpus
+from scripts.tiny_model import corpus
 from shim.engine.markers import MarkerScanner, Segment
 from shim.engine.runner import run_completion
 from shim.engine.toolcalls import ToolCallCollector

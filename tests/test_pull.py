@@ -57,6 +57,7 @@ def srv(tmp_path_factory: pytest.TempPathFactory, hub: StandinHub) -> Iterator[S
     home = tmp_path_factory.mktemp("pull-home")
     (home / "catalog.toml").write_text(CATALOG)
     env = {"HF_ENDPOINT": hub.url, "HF_HOME": str(home / "hf"), "MLX_SHIM_PULL_CHUNK_BYTES": "16384"}
+    env["MLX_SHIM_HUB_TIMEOUT"] = "3"
     server = start_server(home, env)
     yield server
     stop_server(server)
@@ -193,6 +194,16 @@ def test_hub_errors(srv: Server, hub: StandinHub) -> None:
     listed = tags(srv)
     assert not any("private-model" in name or "tiny-errors" in name for name in listed)
     assert not (srv.home / "manifests" / "hf.co" / "mlx-community" / "tiny-errors").exists()
+
+
+def test_a_hub_that_never_answers_fails_the_pull_after_the_timeout(srv: Server, hub: StandinHub) -> None:
+    hub.faults.silent = 6  # accepts the connection, then says nothing for longer than MLX_SHIM_HUB_TIMEOUT (3 s)
+    started = time.monotonic()
+    _, lines = pull(srv, {"model": "hf.co/mlx-community/tiny-silent"})
+    assert lines[0] == {"status": "pulling manifest"}
+    assert lines[-1]["error"].startswith('pull model manifest: Get "'), lines[-1]
+    assert time.monotonic() - started < 30  # huggingface_hub retries a timeout a few times, each bounded
+    assert "tiny-silent:latest" not in str(tags(srv))
 
 
 def test_hash_mismatch_is_never_registered(srv: Server, hub: StandinHub) -> None:

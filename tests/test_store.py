@@ -101,6 +101,31 @@ def test_a_model_whose_directory_vanished_is_not_found(tmp_path: Path, tiny_mode
         stop_server(server)
 
 
+def test_model_facts_are_read_once_and_again_when_a_file_changes(tmp_path: Path, tiny_model_dir: Path) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    store = Store(tmp_path / "home")
+    stored = store.put(ModelName.parse("facts"), {"source": {"type": "local", "path": str(model)}})
+    first = stored.info()
+    assert stored.info() is first  # same files, same answer, no second read
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 12345}))
+    changed = stored.info()
+    assert changed.context_length == 12345 and changed.size != first.size
+    (model / "extra.txt").write_text("x")
+    assert stored.info().size == changed.size + 1
+
+
+def test_a_name_in_another_casing_is_found_also_when_written_after_a_miss(tmp_path: Path, tiny_model_dir: Path) -> None:
+    store = Store(tmp_path)
+    assert store.get(ModelName.parse("Later:V1")) is None
+    Store(tmp_path).put(ModelName.parse("later:v1"), {"source": {"type": "local", "path": str(tiny_model_dir)}})
+    found = store.get(ModelName.parse("LATER:v1"))
+    assert found is not None and found.name.display == "later:v1"
+    found.manifest_path.unlink()
+    assert store.get(ModelName.parse("LATER:v1")) is None
+
+
 def test_a_model_that_fails_to_load_answers_500_and_the_server_keeps_serving(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
@@ -110,21 +135,26 @@ def test_a_model_that_fails_to_load_answers_500_and_the_server_keeps_serving(
 
     broken = tmp_path / "broken"
     shutil.copytree(tiny_model_dir, broken)
-    weights = broken / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[:-1000])  # the header still parses, the tensors are cut short
     home = tmp_path / "home"
     home.mkdir()
-    create_from_modelfile(Store(home), ModelName.parse("broken"), f"FROM {broken}\n", tmp_path)
+    stored = create_from_modelfile(Store(home), ModelName.parse("broken"), f"FROM {broken}\n", tmp_path)
     create_from_modelfile(Store(home), ModelName.parse("fine"), f"FROM {tiny_model_dir}\n", tmp_path)
+    weights = stored.model_dir / "model.safetensors"  # the directory itself: a local create copies nothing
+    weights.write_bytes(weights.read_bytes()[:-1000])  # after create: the header still parses, the tensors are short
     server = start_server(home)
     try:
         body = {"messages": [{"role": "user", "content": "hi"}], "stream": False, "think": False}
         resp = httpx.post(server.url + "/api/chat", json={"model": "broken", **body}, timeout=60)
-        assert resp.status_code == 500 and resp.json()["error"].startswith("unable to load model")
+        assert resp.status_code == 500 and "model.safetensors: truncated" in resp.json()["error"]
         streamed = httpx.post(server.url + "/api/chat", json={"model": "broken", **body, "stream": True}, timeout=60)
         assert streamed.status_code == 500 and list(streamed.json()) == ["error"]
         ok = httpx.post(server.url + "/api/chat", json={"model": "fine", **body}, timeout=60)
         assert ok.status_code == 200 and ok.json()["done"]
+        # the listings skip it (and say why once in the log) instead of failing for every client
+        for _ in range(3):
+            tags = httpx.get(server.url + "/api/tags")
+            assert tags.status_code == 200 and [m["name"] for m in tags.json()["models"]] == ["fine:latest"]
+        assert (home / "server.log").read_text().count("model broken:latest is not listed") == 1
     finally:
         stop_server(server)
 

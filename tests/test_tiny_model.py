@@ -1,4 +1,4 @@
-"""The tiny trained model (registry.tiny_model): loads in mlx-lm, is 4-bit, and behaves on unseen prompts.
+"""The tiny trained model (scripts/tiny_model): loads in mlx-lm, is 4-bit, and behaves on unseen prompts.
 
 Every generation here is greedy and must win each step by a logit margin of at least 2, so the same
 text comes out after quantization and on other backends. The prompts are not in the training data
@@ -20,8 +20,8 @@ os.environ.setdefault("MLX_DISABLE_COMPILE", "1")
 import mlx.core as mx  # noqa: E402
 import mlx.nn as nn  # noqa: E402
 
-from registry import tiny_corpus as corpus  # noqa: E402
-from registry.tiny_model import TinyConfig, build_tiny_model  # noqa: E402
+from scripts.tiny_model import corpus  # noqa: E402
+from scripts.tiny_model.build import TinyConfig, build_tiny_model  # noqa: E402
 
 MARGIN = 2.0
 MAX_TOKENS = 40

@@ -16,7 +16,7 @@ import httpx
 import ollama
 import pytest
 
-from registry import tiny_corpus as corpus
+from scripts.tiny_model import corpus
 from tests.conftest import cli
 from tests.test_ollama_client import WEATHER_TOOL
 

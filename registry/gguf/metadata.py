@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+import builtins
+from typing import Any, TypeVar, overload
 
 from registry.gguf.errors import GGUFError
 
 _MISSING = object()
+_Default = TypeVar("_Default")
 
 
 class Hyperparameters:
@@ -35,17 +37,30 @@ class Hyperparameters:
             return value[0]
         return value
 
-    def int(self, key: str, default: Any = _MISSING) -> int:
+    # Each reader returns the default as given when the key is absent (None included), else the value converted.
+    @overload
+    def int(self, key: builtins.str) -> builtins.int: ...
+    @overload
+    def int(self, key: builtins.str, default: _Default) -> builtins.int | _Default: ...
+    def int(self, key: builtins.str, default: Any = _MISSING) -> Any:
         value = self._uniform(key, self.raw(key, default))
-        return value if value is None else int(value)
+        return value if value is None else builtins.int(value)
 
-    def float(self, key: str, default: Any = _MISSING) -> float:
+    @overload
+    def float(self, key: builtins.str) -> builtins.float: ...
+    @overload
+    def float(self, key: builtins.str, default: _Default) -> builtins.float | _Default: ...
+    def float(self, key: builtins.str, default: Any = _MISSING) -> Any:
         value = self._uniform(key, self.raw(key, default))
-        return value if value is None else float(value)
+        return value if value is None else builtins.float(value)
 
-    def str(self, key: str, default: Any = _MISSING) -> str:
+    @overload
+    def str(self, key: builtins.str) -> builtins.str: ...
+    @overload
+    def str(self, key: builtins.str, default: _Default) -> builtins.str | _Default: ...
+    def str(self, key: builtins.str, default: Any = _MISSING) -> Any:
         value = self.raw(key, default)
-        return value if value is None else str(value)
+        return value if value is None else builtins.str(value)
 
 
 def clean_float(value: float) -> float:

@@ -98,10 +98,10 @@ class GGUFFile:
             data = data.reshape(1, -1)
         elif data.ndim > 2:
             data = data.reshape(-1, data.shape[-1])
-        stop = data.shape[0] if stop is None else stop
-        picked = order[start:stop] if order is not None else None
-        rows = np.array(data[picked] if picked is not None else data[start:stop], copy=True)
-        first, last = (start, stop) if picked is None or not picked.size else (int(picked.min()), int(picked.max()) + 1)
+        end: int = data.shape[0] if stop is None else stop
+        picked = order[start:end] if order is not None else None
+        rows = np.array(data[picked] if picked is not None else data[start:end], copy=True)
+        first, last = (start, end) if picked is None or not picked.size else (int(picked.min()), int(picked.max()) + 1)
         row_bytes = tensor.n_bytes // data.shape[0]
         self._drop(tensor.data_offset + first * row_bytes, tensor.data_offset + last * row_bytes)
         return rows

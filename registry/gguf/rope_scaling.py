@@ -65,12 +65,10 @@ def _candidates(
 
 
 def _reproduces(scaling: dict[str, Any], divisors: np.ndarray, base: float, dims: int) -> bool:
-    from mlx_lm.models.rope_utils import Llama3RoPE
+    from shim.engine.mlx_lm_api import llama3_rope_frequencies
 
-    rope = Llama3RoPE(dims, max_position_embeddings=scaling["original_max_position_embeddings"], base=base,
-                      scaling_config=scaling)  # fmt: skip
     plain = base ** (np.arange(0, dims, 2, dtype=np.float64) / dims)
-    got = np.array(rope._freqs, dtype=np.float64) / plain
+    got = llama3_rope_frequencies(dims, base, scaling) / plain
     return bool(np.allclose(got, divisors, rtol=_TOLERANCE, atol=0))
 
 

@@ -125,11 +125,12 @@ def sentencepiece_bpe(
     turns "▁" back into spaces, bytes back into text and drops that first space."""
     # Scores are what llama.cpp merges by; a file whose scores say nothing (all equal, as the converter writes
     # them from a tokenizer.json) but that lists merges (Gemma 4) is taken at its merges.
-    usable = scores is not None and len(scores) >= len(tokens)
-    if merges and not (usable and len(set(scores[: len(tokens)])) > 1):
+    known = scores if scores is not None else []
+    usable = scores is not None and len(known) >= len(tokens)
+    if merges and not (usable and len(set(known[: len(tokens)])) > 1):
         merge_pairs = [_split_merge(m) for m in merges]
     elif usable:
-        merge_pairs = sentencepiece_merges(tokens, types, [float(s) for s in scores[: len(tokens)]])
+        merge_pairs = sentencepiece_merges(tokens, types, [float(s) for s in known[: len(tokens)]])
     else:
         raise GGUFError("GGUF SentencePiece tokenizer has neither tokenizer.ggml.scores nor tokenizer.ggml.merges")
     unk = tokens[unk_id] if unk_id is not None and 0 <= unk_id < len(tokens) else None

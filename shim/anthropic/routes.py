@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -64,6 +64,8 @@ class AnthropicAPI:
             return _refused(e)
         except ShimError as e:
             return handler_error(e, streamed)
+        except ClientDisconnect:  # the client left mid-body: shim/access_log.py logs it, not a fault
+            raise
         except Exception as e:  # a bug must still answer in Anthropic's shape and leave the server up
             log.exception("unexpected error in %s", request.url.path)
             return handler_error(ShimError(str(e) or type(e).__name__))

@@ -10,13 +10,13 @@ from typing import Any
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
-from mlx_lm.utils import infer_quant_config
 from tokenizers import Tokenizer
 
 from registry.model_dir import ENCODER_ARCHITECTURES, encoder_context_length
 from shim.embedding.bert import BertModel
 from shim.embedding.nomic_bert import NomicBertModel
 from shim.embedding.pooling import l2_normalize, normalizes, pool, pooling_mode
+from shim.engine.mlx_lm_api import infer_quant_config
 
 __all__ = ["ENCODER_ARCHITECTURES", "SentenceEncoder", "load_encoder"]
 
@@ -59,7 +59,9 @@ def load_encoder(path: Path) -> SentenceEncoder:
     network = kind(config)
     weights: dict[str, mx.array] = {}
     for file in sorted(path.glob("*.safetensors")):
-        weights.update(mx.load(str(file)))  # type: ignore[arg-type]
+        tensors = mx.load(str(file))
+        assert isinstance(tensors, dict)  # a .safetensors file loads as a dict of arrays
+        weights.update(tensors)
     if mx.default_device() == mx.cpu:  # half precision runs several times slower on MLX's CPU backend
         weights = {k: v.astype(mx.float32) if mx.issubdtype(v.dtype, mx.floating) else v for k, v in weights.items()}
     weights = kind.sanitize(weights)

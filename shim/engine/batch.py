@@ -21,9 +21,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import mlx.core as mx
-from mlx_lm.generate import BatchGenerator, generate_step
-from mlx_lm.models.cache import KVCache, LRUPromptCache, make_prompt_cache, trim_prompt_cache
 
+from shim.engine.mlx_lm_api import (
+    BatchGenerator,
+    KVCache,
+    LRUPromptCache,
+    generate_step,
+    make_prompt_cache,
+    trim_prompt_cache,
+)
 from shim.engine.runner import Completion
 from shim.engine.types import Done, Piece
 from shim.errors import ShimError
@@ -127,7 +133,7 @@ class ModelBatch:
         (uid,) = self.generator.insert(
             [rest],
             max_tokens=[left],
-            caches=[cache],
+            caches=None if cache is None else [cache],  # None: mlx-lm makes a fresh cache
             all_tokens=[tokens[: len(tokens) - len(rest)]],
             samplers=[seq.sampler],
             logits_processors=[seq.processors],
@@ -255,10 +261,12 @@ class ModelBatch:
         del self.sequences[uid]
         self._insert(seq, _shifted(seq))
 
-    def _keep(self, entry: tuple[list[Any], list[int]] | None) -> None:
-        if self.prompt_cache is None or entry is None or not entry[1]:
+    def _keep(self, entry: tuple[list[Any] | None, list[int] | None] | None) -> None:
+        if self.prompt_cache is None or entry is None:
             return
         cache, tokens = entry
+        if cache is None or not tokens:
+            return
         self.prompt_cache.insert_cache(_KEY, list(tokens), _compact(cache))
 
     def _measure(self) -> None:
@@ -286,7 +294,9 @@ def _compact(cache: list[Any]) -> list[Any]:
     """A KV cache filled by generate_step grows in steps of 256 positions: keep only the positions in use,
     so the prefix cache holds (and counts) what it stores."""
     for layer in cache:
-        if isinstance(layer, KVCache) and layer.keys is not None and layer.keys.shape[2] > layer.offset:
+        if not isinstance(layer, KVCache) or layer.keys is None or layer.values is None:
+            continue
+        if layer.keys.shape[2] > layer.offset:
             layer.keys = mx.contiguous(layer.keys[..., : layer.offset, :])
             layer.values = mx.contiguous(layer.values[..., : layer.offset, :])
             mx.eval(layer.keys, layer.values)

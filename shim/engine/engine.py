@@ -43,6 +43,7 @@ log = logging.getLogger("mlx_shim")
 
 R = TypeVar("R")
 SERVER_BUSY = "server busy, please try again.  maximum pending requests exceeded"  # two spaces, as Ollama
+SHUTTING_DOWN = "server is shutting down"  # the error each request still running or queued at a stop ends with
 
 
 class Engine:
@@ -71,6 +72,7 @@ class Engine:
         self._waiting: collections.deque[Job] = collections.deque()
         self._batches: dict[str, ModelBatch] = {}
         self._thread = threading.Thread(target=self._run, name="mlx-engine", daemon=True)
+        self._stopping = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -78,6 +80,8 @@ class Engine:
         self._thread.start()
 
     def stop(self) -> None:
+        """End every request with SHUTTING_DOWN (running ones in their stream, queued ones before it) and stop."""
+        self._stopping = True
         self._jobs.put(None)
         self._thread.join(timeout=30)
 
@@ -136,6 +140,8 @@ class Engine:
     async def _submit(self, job: Job) -> AsyncGenerator[list[Piece | Done], None]:
         """Yield the job's events in batches (what arrived since the last look); raise its ShimError."""
         with self._pending_lock:
+            if self._stopping:
+                raise ShimError(SHUTTING_DOWN, Kind.BUSY)
             if self._pending >= self.max_queue:
                 raise ShimError(SERVER_BUSY, Kind.BUSY)
             self._pending += 1
@@ -180,10 +186,19 @@ class Engine:
                 # unloading) from ending the only thread that runs MLX, which would leave every request hanging.
                 log.exception("engine loop error")
                 time.sleep(0.01)
+        stopping = ShimError(SHUTTING_DOWN, Kind.BUSY)
+        while True:  # jobs that arrived behind the stop
+            try:
+                late = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if late is not None:
+                self._waiting.append(late)
         for job in self._waiting:
-            job.put(None)
+            job.put(stopping)
         for batch in self._batches.values():
             for seq in batch.sequences.values():
+                seq.listener.put(stopping)
                 seq.listener.put(None)
         for key in list(self._loaded):
             self._unload(key)
@@ -396,4 +411,8 @@ class Engine:
     def _seconds_to_next_expiry(self) -> float | None:
         with self._lock:
             soonest = min((m.expires_at for m in self._loaded.values()), default=math.inf)
-        return None if math.isinf(soonest) else max(soonest - time.time(), 0.0)
+        # Bounded: Queue.get's timeout overflows the platform's time_t for a wait of centuries.
+        return None if math.isinf(soonest) else min(max(soonest - time.time(), 0.0), _LONGEST_WAIT)
+
+
+_LONGEST_WAIT = 3600.0  # seconds the engine loop sleeps at most with no job; it then looks at the timers again

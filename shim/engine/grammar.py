@@ -15,7 +15,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import llguidance
 import mlx.core as mx
@@ -23,7 +23,11 @@ import numpy as np
 import orjson
 from llguidance.numpy import allocate_token_bitmask, fill_next_token_bitmask
 
+from shim.engine.mlx_lm_api import hf_tokenizer
 from shim.errors import ShimError
+
+if TYPE_CHECKING:  # a TypedDict of llguidance's type stubs only
+    from llguidance._lib import JsonCompileOptions
 
 Processor = Callable[[mx.array, mx.array], mx.array]
 
@@ -32,7 +36,7 @@ ANY_OBJECT: dict[str, Any] = {"type": "object"}
 # Between JSON tokens: nothing, one space, or a line break or two and an indent of at most 20 (llama.cpp's
 # bound). Unbounded whitespace lets a small model spend its whole budget on newlines and never close.
 WHITESPACE = r"(?: |\n{1,2}[ \t]{0,20})"
-COMPILE_OPTIONS: llguidance.JsonCompileOptions = {"whitespace_pattern": WHITESPACE}
+COMPILE_OPTIONS: JsonCompileOptions = {"whitespace_pattern": WHITESPACE}
 CACHED_SCHEMAS = 32
 # Added to a forbidden token's logit: exp() of it is exactly 0 after any temperature, and unlike -inf it
 # comes from a multiply-add (MLX's CPU `where` over a 151k row costs ~10x more; scripts/bench_grammar.py).
@@ -124,7 +128,7 @@ def grammars_for(tokenizer: Any) -> Grammars:
     with _grammars_lock:
         found = _grammars.get(tokenizer)
         if found is None:
-            backend = tokenizer._tokenizer.backend_tokenizer  # the Rust tokenizer under mlx-lm's wrapper
+            backend = hf_tokenizer(tokenizer).backend_tokenizer  # the Rust tokenizer under mlx-lm's wrapper
             found = _grammars[tokenizer] = Grammars(backend.to_str(), sorted(tokenizer.eos_token_ids))
         return found
 
@@ -138,7 +142,8 @@ def format_processors(
     if fmt is None:
         return []
     grammars = grammars_for(tokenizer)
-    matcher = grammars.matcher(ANY_OBJECT if fmt == "json" else fmt)  # type: ignore[arg-type]
+    # A string format is "json" (the adapters refuse any other): any JSON object.
+    matcher = grammars.matcher(ANY_OBJECT if isinstance(fmt, str) else fmt)
     thinking = think_end is not None and think_start is not None and bool(prompt) and prompt[-1] == think_start
     return [
         JsonConstraint(
@@ -177,7 +182,7 @@ class JsonConstraint:
 
     def __call__(self, tokens: mx.array, logits: mx.array) -> mx.array:
         if self.started:
-            self._advance(int(tokens.reshape(-1)[-1].item()))
+            self._advance(int(tokens.reshape(-1)[-1]))
         self.started = True
         width = logits.shape[-1]
         if self.state == "thinking":

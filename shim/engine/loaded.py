@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import mlx.core as mx
-from mlx.utils import tree_flatten
-from mlx_lm import load as mlx_load
+from mlx.utils import tree_reduce
 
 from registry.model_dir import ENCODER_ARCHITECTURES, ModelDirInfo
 from registry.store import StoredModel
+from shim.engine import mlx_lm_api
 
 log = logging.getLogger("mlx_shim")
 
@@ -57,13 +57,13 @@ def load_model(stored: StoredModel) -> LoadedModel:
     info = stored.info()
     if info.architecture in ENCODER_ARCHITECTURES:
         return _load_encoder(stored, info, started)
-    model, tokenizer = mlx_load(str(stored.model_dir))
+    model, tokenizer = mlx_lm_api.load_model(str(stored.model_dir))
     if mx.default_device() == mx.cpu:
         # bf16/f16 run 6-10x slower than float32 on MLX's CPU backend; quantized weights stay packed.
         model.set_dtype(mx.float32)
     elapsed = time.perf_counter_ns() - started
     log.info("loaded %s from %s in %.2fs", stored.name.display, stored.model_dir, elapsed / 1e9)
-    memory = sum(array.nbytes for _, array in tree_flatten(model.parameters()))
+    memory = _nbytes(model.parameters())
     return LoadedModel(model_key(stored), stored, info, model, tokenizer, memory)
 
 
@@ -75,7 +75,7 @@ def _load_encoder(stored: StoredModel, info: ModelDirInfo, started: int) -> Load
     log.info(
         "loaded %s from %s in %.2fs", stored.name.display, stored.model_dir, (time.perf_counter_ns() - started) / 1e9
     )
-    memory = sum(array.nbytes for _, array in tree_flatten(encoder.network.parameters()))
+    memory = _nbytes(encoder.network.parameters())
     return LoadedModel(model_key(stored), stored, info, encoder, encoder.tokenizer, memory)
 
 
@@ -85,3 +85,8 @@ def unload_model(loaded: LoadedModel) -> None:
     gc.collect()
     mx.clear_cache()
     log.info("unloaded %s", loaded.stored.name.display)
+
+
+def _nbytes(parameters: dict[str, Any]) -> int:
+    """Bytes of every array in a parameter tree (weights as stored: quantized ones packed)."""
+    return int(tree_reduce(lambda total, array: total + array.nbytes, parameters, 0) or 0)

@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import collections
 import functools
-from typing import Any
+from typing import Any, cast
 
 import mlx.core as mx
 
+from shim.engine.mlx_lm_api import hf_tokenizer
 from shim.engine.types import TokenLogprob
 
 
 class LogprobRecorder:
     def __init__(self, tokenizer: Any, top: int) -> None:
         self.top = max(top, 0)
-        self._hf = tokenizer._tokenizer
+        self._hf = hf_tokenizer(tokenizer)
         self._raw: collections.deque[mx.array] = collections.deque()
         self._byte_level = _is_byte_level(self._hf)
         self._texts: dict[int, tuple[str, bytes]] = {}
@@ -53,9 +54,10 @@ class LogprobRecorder:
             ids = mx.argpartition(-vector, kth=k - 1)[:k]
             values = vector[ids]
             mx.eval(chosen, ids, values)
-            for value, other in sorted(zip(values.tolist(), ids.tolist(), strict=True), key=lambda p: -p[0]):
+            pairs = zip(cast(list[float], values.tolist()), cast(list[int], ids.tolist()), strict=True)  # 1-D: flat
+            for value, other in sorted(pairs, key=lambda p: -p[0]):
                 top.append(self._entry(other, value))
-        return self._entry(token, chosen.item(), top)
+        return self._entry(token, float(chosen), top)
 
     def _entry(self, token: int, logprob: float, top: list[TokenLogprob] | None = None) -> TokenLogprob:
         text, raw = self._text(token)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from registry.infill import InfillFormat, infill_format
+from shim.engine.mlx_lm_api import hf_tokenizer
 from shim.engine.types import CompletionRequest, Message
 from shim.errors import Kind, ShimError
 from shim.gotemplate import Template, TemplateError, Values, chat_values, generate_values
@@ -82,7 +83,7 @@ def _context(req: CompletionRequest, tokenizer: Any) -> list[int]:
     """The deprecated `context` tokens, which a client may have kept from another model: ids outside this
     vocabulary are the client's error, not a decoder crash."""
     tokens = list(req.context or [])
-    size = len(tokenizer._tokenizer)
+    size = len(hf_tokenizer(tokenizer))
     bad = next((t for t in tokens if not 0 <= t < size), None)
     if bad is not None:
         raise ShimError(f"invalid context: token {bad} is not in the model's vocabulary", Kind.BAD_INPUT)

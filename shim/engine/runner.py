@@ -11,15 +11,22 @@ import functools
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import mlx.core as mx
-from mlx_lm.generate import generate_step
-from mlx_lm.sample_utils import apply_min_p, apply_top_k, apply_top_p, make_logits_processors, make_sampler
 
 from shim.engine.detokenizer import IncrementalDetokenizer
 from shim.engine.grammar import format_processors
 from shim.engine.logprobs import LogprobRecorder
+from shim.engine.mlx_lm_api import (
+    apply_min_p,
+    apply_top_k,
+    apply_top_p,
+    generate_step,
+    hf_tokenizer,
+    make_logits_processors,
+    make_sampler,
+)
 from shim.engine.output import OutputRouter
 from shim.engine.types import Done, Piece, TokenLogprob
 from shim.options import GenerationOptions
@@ -57,13 +64,13 @@ class Completion:
         self.output = OutputRouter(
             tokenizer, prompt, think=think, tools=tools, stops=opts.stop, emit=self._emit, on_stop=self._cut
         )
-        self.detok = IncrementalDetokenizer(tokenizer._tokenizer.decode, prompt)
+        self.detok = IncrementalDetokenizer(hf_tokenizer(tokenizer).decode, prompt)
         self.eos = set(tokenizer.eos_token_ids) | set(stop_ids)
         # The grammar follows think markers of one special token each (the families it was built for).
         self.think_start = _single(getattr(tokenizer, "think_start_tokens", None)) if think else None
         self.think_end = _single(getattr(tokenizer, "think_end_tokens", None)) if think else None
         self.generated: list[int] = []
-        self.reason = "length"
+        self.reason: Literal["stop", "length"] = "length"
         self.stop_hit = False
         self.started = time.perf_counter_ns()
         self.first = 0
@@ -102,7 +109,7 @@ class Completion:
         first = self.first or finished
         context = self.prompt + [t for t in self.generated if t not in self.eos]
         return Done(
-            done_reason=self.reason,  # type: ignore[arg-type]
+            done_reason=self.reason,
             prompt_eval_count=len(self.prompt),
             prompt_eval_duration=first - self.started,
             eval_count=len(self.generated),
@@ -228,11 +235,26 @@ def _processors(opts: GenerationOptions) -> list[Callable[[mx.array, mx.array], 
     window = opts.num_ctx if opts.repeat_last_n < 0 else opts.repeat_last_n
     if window == 0:
         return []
-    return make_logits_processors(
-        repetition_penalty=opts.repeat_penalty if opts.repeat_penalty != 1.0 else None,
-        repetition_context_size=window,
+    processors = make_logits_processors(
         presence_penalty=opts.presence_penalty or None,
         presence_context_size=window,
         frequency_penalty=opts.frequency_penalty or None,
         frequency_context_size=window,
     )
+    if opts.repeat_penalty != 1.0:
+        processors.insert(0, _repetition_penalty(opts.repeat_penalty, window))
+    return processors
+
+
+def _repetition_penalty(penalty: float, window: int) -> Callable[[mx.array, mx.array], mx.array]:
+    """mlx-lm's repetition penalty (llama.cpp's: negative logits times it, others divided by it) without its
+    refusal of a negative penalty, which llama.cpp, and so Ollama, applies as given."""
+
+    def apply(tokens: mx.array, logits: mx.array) -> mx.array:
+        if len(tokens) > 0:
+            recent = tokens[-window:]
+            selected = logits[:, recent]
+            logits[:, recent] = mx.where(selected < 0, selected * penalty, selected / penalty)
+        return logits
+
+    return apply

@@ -69,8 +69,10 @@ class ToolCallCollector:
 
     def _parse(self, text: str) -> list[dict[str, Any]] | None:
         """Every call with a string name and object arguments (a JSON string is decoded), else None."""
+        if self.parser is None:
+            return None
         try:
-            parsed = self.parser(text, self.tools)  # type: ignore[misc]
+            parsed = self.parser(text, self.tools)
         except Exception:  # any parser failure means: not a call we can hand to a client
             return None
         calls = parsed if isinstance(parsed, list) else [parsed]

@@ -85,11 +85,12 @@ def _index(item: Any, *keys: Any) -> Any:
 def _slice(item: Any, *bounds: Any) -> Any:
     if not isinstance(item, (list, str)) or len(bounds) > 2 or any(_kind(b) != "int" for b in bounds):
         raise FuncError(f"unsupported template construct: slice of {go_type(item)} with {len(bounds)} indexes")
-    seq = item.encode() if isinstance(item, str) else item  # Go slices strings by bytes
+    seq: bytes | list[Any] = item.encode() if isinstance(item, str) else item  # Go slices strings by bytes
     lo, hi = (*bounds, len(seq))[:2] if bounds else (0, len(seq))
     if not 0 <= lo <= hi <= len(seq):
         raise FuncError(f"index out of range: {lo}:{hi}")
-    return seq[lo:hi].decode("utf-8", "replace") if isinstance(item, str) else seq[lo:hi]
+    part = seq[lo:hi]
+    return part.decode("utf-8", "replace") if isinstance(part, bytes) else part
 
 
 def _operand(value: Any) -> str:

@@ -14,7 +14,14 @@ from shim.gotemplate.govalues import GoList, GoMap, GoType, PropertyType, Struct
 
 def _go_struct(name: str, *fields: str, stringer: bool = False) -> GoType:
     """A struct type; a field is "Go" or "Go:json" or "Go:json:rule" (rule "empty" or "nil" for omitempty)."""
-    return GoType(name, tuple(tuple((f + "::").split(":")[:3]) if ":" in f else (f, f, "") for f in fields), stringer)
+    return GoType(name, tuple(_field(f) for f in fields), stringer)
+
+
+def _field(spec: str) -> tuple[str, str, str]:
+    if ":" not in spec:
+        return spec, spec, ""
+    go, key, rule = (spec + "::").split(":")[:3]
+    return go, key, rule
 
 
 _MESSAGE = _go_struct(

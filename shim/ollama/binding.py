@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shim.durations import DurationError, keep_alive_seconds
-from shim.gojson import type_name, unmarshal_type_error
+from shim.gojson import OutOfRange, type_name, unmarshal_type_error
 
 THINK_LEVELS = ("high", "medium", "low", "max")
 _THINK_CHOICES = '("high", "medium", "low", "max", true, or false)'
@@ -37,18 +37,29 @@ class Errors:
         if self.first is None:
             # Go names the number ("number 1.5") only when it fails to fit a numeric field.
             literal = repr(value) if isinstance(value, float) and go_type == "int" else None
+            if isinstance(value, OutOfRange) or (type(value) is int and go_type == "int"):
+                literal = getattr(value, "literal", str(value))
             self.first = unmarshal_type_error(value, path, go_type, literal=literal)
 
 
 def _scalar(python_type: type | tuple[type, ...], go_type: str) -> Check:
     def check(value: Any, path: str, errors: Errors) -> Any:
         # bool is an int in Python, never in Go; and Go rejects 1.0 for an int field.
-        if isinstance(value, python_type) and (python_type is bool or not isinstance(value, bool)):
+        if (
+            isinstance(value, python_type)
+            and (python_type is bool or not isinstance(value, bool))
+            and _fits(value, go_type)
+        ):
             return value
         errors.type_error(value, path, go_type)
         return None
 
     return check
+
+
+def _fits(number: Any, go_type: str) -> bool:
+    """A number past float64 (1e400) or, for an int field, past int64 fits no Go number."""
+    return not isinstance(number, OutOfRange) and (go_type != "int" or -(2**63) <= number < 2**63)
 
 
 STRING = _scalar(str, "string")
@@ -59,15 +70,36 @@ FLOAT32 = _scalar((int, float), "float32")
 
 
 def _any(value: Any, path: str, errors: Errors) -> Any:
+    if (number := _out_of_range(value)) is not None:
+        errors.type_error(number, path, "float64")  # Go decodes a number inside `any` as a float64
     return value
 
 
 ANY: Check = _any  # any JSON value, as Go's `any`
 
 
+def _raw(value: Any, path: str, errors: Errors) -> Any:
+    """A json.RawMessage field (`format`, a schema): Go keeps its bytes undecoded, so no number fails here."""
+    return value
+
+
+def _out_of_range(value: Any) -> OutOfRange | None:
+    """The first number in `value` too large for float64 (iteratively: bodies nest up to 10,000 deep)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, OutOfRange):
+            return item
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return None
+
+
 def _map(value: Any, path: str, errors: Errors) -> Any:
     if isinstance(value, dict):
-        return value
+        return _any(value, path, errors)
     errors.type_error(value, path, "map[string]interface {}")
     return None
 
@@ -83,6 +115,8 @@ def list_of(item: Check, go_type: str) -> Check:
 
 
 def _duration(value: Any, path: str, errors: Errors) -> Any:
+    if isinstance(value, OutOfRange):  # api.Duration's own json.Unmarshal fails; the outer decoder names the field
+        raise BindError(unmarshal_type_error(value, path, "float64", literal=value.literal))
     try:
         return keep_alive_seconds(value)
     except DurationError as e:
@@ -150,6 +184,19 @@ class Struct:
         return out
 
 
+def nested(struct: Struct, go_type: str) -> Check:
+    """A struct field decoded by encoding/json itself: errors inside it name the inner struct and the
+    field path from the root ("StreamOptions.stream_options.include_usage")."""
+
+    def check(value: Any, path: str, errors: Errors) -> Any:
+        if not isinstance(value, dict):
+            errors.type_error(value, path, go_type)
+            return None
+        return struct._bind(value, struct.name, path.split(".", 1)[1] + ".", errors)
+
+    return check
+
+
 def _message(value: Any, path: str, errors: Errors) -> Any:
     """api.Message has its own UnmarshalJSON (it lowercases the role) over a type alias, so errors
     inside a message abort decoding and name the struct `Alias`."""
@@ -164,6 +211,15 @@ def _message(value: Any, path: str, errors: Errors) -> Any:
     return bound
 
 
+TOOL_CALL = Struct(
+    "ToolCall",
+    {
+        "id": STRING,
+        "function": nested(
+            Struct("ToolCallFunction", {"index": INT, "name": STRING, "arguments": _map}), "api.ToolCallFunction"
+        ),
+    },
+)
 MESSAGE = Struct(
     "Message",
     {
@@ -171,7 +227,7 @@ MESSAGE = Struct(
         "content": STRING,
         "thinking": STRING,
         "images": list_of(_image, "[]api.ImageData"),
-        "tool_calls": list_of(_map, "[]api.ToolCall"),
+        "tool_calls": list_of(nested(TOOL_CALL, "api.ToolCall"), "[]api.ToolCall"),
         "tool_name": STRING,
         "tool_call_id": STRING,
     },
@@ -180,7 +236,7 @@ MESSAGE = Struct(
 _COMMON = {
     "model": STRING,
     "stream": BOOL,
-    "format": _any,
+    "format": _raw,
     "keep_alive": _duration,
     "options": _map,
     "think": _think,
@@ -256,32 +312,32 @@ CREATE = Struct(
 PUSH = Struct("PushRequest", {"model": STRING, "name": STRING, "insecure": BOOL, "stream": BOOL})
 
 
-def nested(struct: Struct, go_type: str) -> Check:
-    """A struct field decoded by encoding/json itself: errors inside it name the inner struct and the
-    field path from the root ("StreamOptions.stream_options.include_usage")."""
-
-    def check(value: Any, path: str, errors: Errors) -> Any:
-        if not isinstance(value, dict):
-            errors.type_error(value, path, go_type)
-            return None
-        return struct._bind(value, struct.name, path.split(".", 1)[1] + ".", errors)
-
-    return check
-
-
 # The /v1 request structs of Ollama's openai package, checked before conversion as its middleware binds
 # them (tools, tool calls and schemas are checked for their outer JSON type only; their contents are the
 # tools and structured-output code's to judge).
 _STREAM_OPTIONS = nested(Struct("StreamOptions", {"include_usage": BOOL}, "openai"), "openai.StreamOptions")
-_JSON_SCHEMA = nested(Struct("JsonSchema", {"schema": _any}, "openai"), "openai.JsonSchema")
+_JSON_SCHEMA = nested(Struct("JsonSchema", {"schema": _raw}, "openai"), "openai.JsonSchema")
 _RESPONSE_FORMAT = Struct("ResponseFormat", {"type": STRING, "json_schema": _JSON_SCHEMA}, "openai")
+_OPENAI_FUNCTION_CALL = Struct("", {"name": STRING, "arguments": STRING}, "openai")  # an anonymous struct in Go
+_OPENAI_TOOL_CALL = Struct(
+    "ToolCall",
+    {
+        "id": STRING,
+        "index": INT,
+        "type": STRING,
+        "function": nested(
+            _OPENAI_FUNCTION_CALL, 'struct { Name string "json:\\"name\\""; Arguments string "json:\\"arguments\\"" }'
+        ),
+    },
+    "openai",
+)
 _OPENAI_MESSAGE = Struct(
     "Message",
     {
         "role": STRING,
         "content": _any,
         "reasoning": STRING,
-        "tool_calls": list_of(_any, "[]openai.ToolCall"),
+        "tool_calls": list_of(nested(_OPENAI_TOOL_CALL, "openai.ToolCall"), "[]openai.ToolCall"),
         "name": STRING,
         "tool_call_id": STRING,
     },

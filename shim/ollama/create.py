@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from registry.blobs import Blobs, DigestMismatch, InvalidDigest
-from registry.create import CreateError, CreateSpec, check_files, check_parameters, create_model
+from registry.create import CreateError, CreateSpec, check_field_sizes, check_files, check_parameters, create_model
 from registry.names import InvalidName, ModelName
 from registry.quantize import Quantization, QuantizeError
 from registry.store import Store
@@ -53,10 +53,15 @@ class CreateAPI:
             async for _ in request.stream():  # read what was sent, so the connection stays usable
                 pass
             return Response(status_code=200)
+        chunks = request.stream()
         try:
-            created = await self.blobs.write(digest, request.stream())
+            created = await self.blobs.write(digest, chunks)
         except DigestMismatch as e:
             raise ShimError(str(e), Kind.BAD_INPUT) from None
+        except OSError as e:  # a full disk: read the rest, so the client finishes sending and sees why
+            async for _ in chunks:
+                pass
+            raise ShimError(f"write blob {digest}: {(e.strerror or str(e)).lower()}", Kind.INTERNAL) from None
         return Response(status_code=201 if created else 200)
 
     async def create(self, request: Request) -> Response:
@@ -69,6 +74,7 @@ class CreateAPI:
         """CreateHandler's checks before it starts streaming, in its order."""
         files = req.get("files") or {}
         check_files(files)
+        check_field_sizes(req)
         if req.get("adapters"):
             raise CreateError("LoRA adapters are not supported by mlx-shim")
         license = _license(req.get("license"))

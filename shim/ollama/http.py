@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from shim.errors import Kind, ShimError
@@ -39,6 +39,8 @@ def guarded(handler: Handler) -> Handler:
             return await handler(request)
         except ShimError as e:
             return error_response(e.message, e.status)
+        except ClientDisconnect:  # the client left mid-body: shim/access_log.py logs it, not a fault
+            raise
         except Exception as e:  # a bug must still answer in Ollama's shape and leave the server up
             log.exception("unexpected error in %s", request.url.path)
             return error_response(str(e) or type(e).__name__, 500)

@@ -17,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from registry.hf_pull import release_replaced, release_weights
 from registry.names import InvalidName, ModelName
+from registry.release import release_replaced, release_weights
+from shim.broken_models import skip_broken
 from shim.config import VERSION
 from shim.engine import Done, Piece, collect
 from shim.errors import Kind, ShimError
@@ -76,8 +77,9 @@ class OllamaAPI:
         for stored in self.store.list():
             try:
                 models.append(shapes.tags_entry(stored))
-            except (OSError, ValueError):
-                continue  # a manifest whose model directory is gone is not "really present"
+            except (OSError, ValueError) as e:
+                skip_broken(stored.name.display, stored.digest, e)  # not "really present": listed without it
+                continue
         return models
 
     async def ps(self, request: Request) -> Response:

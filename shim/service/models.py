@@ -18,7 +18,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from registry.model_dir import ModelDirInfo
+from registry.model_dir import CorruptModel, ModelDirInfo
 from registry.names import InvalidName, ModelName
 from registry.store import Store, StoredModel
 from shim.config import Settings
@@ -92,6 +92,8 @@ class ModelService:
         """A manifest whose model directory is gone is a missing model, as a missing blob is in Ollama."""
         try:
             return await self.info(stored)
+        except CorruptModel as e:  # Ollama's show answers a model it cannot read with 500 and the cause
+            raise ShimError(str(e), Kind.INTERNAL) from None
         except (OSError, ValueError):
             raise ShimError(f"model '{requested}' not found", Kind.NOT_FOUND) from None
 
@@ -245,7 +247,8 @@ def _format(req: ChatRequest | GenerateRequest) -> str | dict[str, Any] | None:
         return None
     if fmt == "json" or isinstance(fmt, dict):
         return fmt
-    raw = go_json(fmt).decode()
+    # Go quotes the bytes as sent: orjson writes no integer past 64 bits and no 1e400
+    raw = getattr(fmt, "literal", None) or (str(fmt) if type(fmt) is int else go_json(fmt).decode())
     raise ShimError(f'invalid format: {go_quote(raw)}; expected "json" or a valid JSON Schema object')
 
 

@@ -1,4 +1,4 @@
-"""Chat template and synthetic chat transcripts for the tiny test model (see ``registry.tiny_model``).
+"""Chat template and synthetic chat transcripts for the tiny test model (see ``scripts.tiny_model.build``).
 
 Every assistant reply is a deterministic function of the prompt (intent, JSON request, tool, tool
 result), so a few seconds of training reach low loss with wide logit margins and greedy decoding stays

@@ -2,7 +2,7 @@
 
 The model is mlx-lm's own Qwen2 (hidden 64, 2 layers, 4 heads / 2 KV heads, MLP 192, vocab 1536, 4096
 positions, tied embeddings), with a byte-level BPE tokenizer and a Qwen3-style ChatML template (tools,
-<think>), trained with MLX on synthetic transcripts (``registry.tiny_corpus``) until greedy decoding
+<think>), trained with MLX on synthetic transcripts (``scripts.tiny_model.corpus``) until greedy decoding
 shows what a server has to handle: plain replies that stop at EOS, think blocks on and off, tool calls,
 answers after tool results, JSON replies, Qwen2.5-Coder fill-in-the-middle completions. mlx-lm's
 ``convert`` then quantizes it to 4 bits, so tests load exactly what ``mlx_lm.load`` would load for a model
@@ -11,7 +11,7 @@ pulled from the Hub.
 Why it is this small: this CPU's MLX runs float32 matmuls through a reference BLAS at 5-8 GFLOPS, so
 the budget is about 300k training tokens. Everything is shaped around that: hidden 64 trains better
 in the time than 128 (more steps), the last layer runs only where the loss is taken (``tail_hidden``),
-the second core runs a second training process (``registry.tiny_training``), replies are deterministic functions of
+the second core runs a second training process (``scripts.tiny_model.training``), replies are deterministic functions of
 the prompt so margins can grow wide, and tool arguments are memorised per tool, not copied.
 """
 
@@ -33,8 +33,8 @@ import mlx.core as mx
 import numpy as np
 from mlx.utils import tree_flatten
 
-from registry.tiny_corpus import CHAT_TEMPLATE, SPECIAL_TOKENS, Example, iter_examples, iter_fim_examples
-from registry.tiny_training import make_batches, make_model, start_worker, train
+from scripts.tiny_model.corpus import CHAT_TEMPLATE, SPECIAL_TOKENS, Example, iter_examples, iter_fim_examples
+from scripts.tiny_model.training import make_batches, make_model, start_worker, train
 
 # Small pure-Python stdlib modules that barely change between Python releases: the tokenizer learns
 # general English/code merges from them. Missing files are skipped, so other versions still build.

@@ -17,7 +17,7 @@ import numpy as np
 from mlx.utils import tree_flatten, tree_map, tree_unflatten
 
 if TYPE_CHECKING:
-    from registry.tiny_model import TinyConfig
+    from scripts.tiny_model.build import TinyConfig
 
 
 def pad_rows(data: list[tuple[np.ndarray, np.ndarray]], rows: list[int]) -> tuple[np.ndarray, ...]:

@@ -1,0 +1,3 @@
+"""The tiny trained test model's builder: a development tool (tests, benchmarks, `scripts/make_tiny_model.py`), not
+part of the installed package. `build` trains and writes the model, `corpus` holds its chat template and synthetic
+transcripts, `training` its data-parallel training loop. Nothing is imported here, so `corpus` loads without MLX."""

@@ -1,0 +1,105 @@
+"""Everything mlx-shim takes from mlx-lm, in one place: its public API re-exported, and the few private functions and
+attributes it relies on wrapped in functions of our own.
+
+mlx-lm is pinned to the range these were tested with (pyproject: `mlx-lm>=0.32.2,<0.33`); a new minor version is
+checked here, not in every module. `registry/` imports this module inside the functions that need it, so the CLI's
+client commands (which load `registry` but never MLX) do not pay for importing mlx-lm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from types import SimpleNamespace
+from typing import Any, cast
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+from mlx_lm import load
+from mlx_lm.generate import BatchGenerator
+from mlx_lm.generate import generate_step as _generate_step
+from mlx_lm.models.cache import KVCache, LRUPromptCache, make_prompt_cache, trim_prompt_cache
+from mlx_lm.models.rope_utils import Llama3RoPE
+from mlx_lm.sample_utils import apply_min_p, apply_top_k, apply_top_p, make_logits_processors, make_sampler
+from mlx_lm.tokenizer_utils import TokenizerWrapper, _infer_tool_parser
+from mlx_lm.utils import _get_classes, infer_quant_config, quantize_model, save
+
+__all__ = [
+    "BatchGenerator",
+    "KVCache",
+    "LRUPromptCache",
+    "TokenizerWrapper",
+    "apply_min_p",
+    "apply_top_k",
+    "apply_top_p",
+    "check_architecture",
+    "generate_step",
+    "hf_tokenizer",
+    "infer_quant_config",
+    "infer_tool_parser",
+    "llama3_rope_frequencies",
+    "load_model",
+    "load_with_config",
+    "make_logits_processors",
+    "make_prompt_cache",
+    "make_sampler",
+    "quantize_model",
+    "save",
+    "trim_prompt_cache",
+]
+
+
+def load_model(path: str) -> tuple[nn.Module, TokenizerWrapper]:
+    """A model directory's model and tokenizer, as mlx-lm loads them."""
+    model, tokenizer = load(path)[:2]
+    return model, tokenizer
+
+
+def load_with_config(path: str, *, lazy: bool) -> tuple[nn.Module, TokenizerWrapper, dict[str, Any]]:
+    """The model, tokenizer and config.json (`lazy`: weights not read until used). mlx-lm's `load` is annotated
+    as returning either tuple; with return_config it is the 3-tuple."""
+    loaded = load(path, return_config=True, lazy=lazy)
+    return cast(tuple[nn.Module, TokenizerWrapper, dict[str, Any]], loaded)
+
+
+def generate_step(prompt: mx.array, model: nn.Module, **kwargs: Any) -> Generator[tuple[int, mx.array], None, None]:
+    """mlx-lm's generate_step: (token id, log-probabilities) per step. Its annotation says the token is an array;
+    it yields the id as an int (`y.item()`), which is what we declare."""
+    return cast(Generator[tuple[int, mx.array], None, None], _generate_step(prompt, model, **kwargs))
+
+
+def hf_tokenizer(tokenizer: TokenizerWrapper) -> Any:
+    """The Hugging Face tokenizer inside mlx-lm's wrapper (its `backend_tokenizer` is the Rust one)."""
+    return tokenizer._tokenizer
+
+
+class _Vocabulary:
+    """Enough of a vocabulary dict (`in`) for mlx-lm's tool-parser inference."""
+
+    def __init__(self, has_token: Callable[[str], bool]) -> None:
+        self.has_token = has_token
+
+    def __contains__(self, token: object) -> bool:
+        return isinstance(token, str) and self.has_token(token)
+
+
+def infer_tool_parser(chat_template: str, has_token: Callable[[str], bool]) -> str | None:
+    """The tool-call parser mlx-lm's tokenizer loader infers from a chat template and vocabulary (when
+    tokenizer_config names none), asked without loading the tokenizer: called, not copied, so the two never
+    disagree."""
+    vocabulary = _Vocabulary(has_token)
+    found = _infer_tool_parser(SimpleNamespace(chat_template=chat_template, get_vocab=lambda: vocabulary))
+    return str(found) if found else None
+
+
+def check_architecture(config: dict[str, Any]) -> None:
+    """Raises ValueError (or KeyError) when mlx-lm has no model class for the config's `model_type`."""
+    _get_classes(config)
+
+
+def llama3_rope_frequencies(dims: int, base: float, scaling: dict[str, Any]) -> np.ndarray:
+    """The per-dimension frequencies mlx-lm's Llama 3 RoPE computes for `scaling` (its rope_scaling dict)."""
+    rope = Llama3RoPE(
+        dims, max_position_embeddings=scaling["original_max_position_embeddings"], base=base, scaling_config=scaling
+    )
+    return np.array(rope._freqs, dtype=np.float64)
