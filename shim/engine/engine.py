@@ -28,7 +28,7 @@ import mlx.core as mx
 
 from registry.store import StoredModel
 from shim.engine.batch import ModelBatch, Sequence
-from shim.engine.jobs import Job
+from shim.engine.jobs import Job, end_all
 from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model, weights_bytes
 from shim.engine.prompt import build_prompt, stop_token_ids
 from shim.engine.runner import Completion, _sampler, logits_processors, vocab_size
@@ -44,6 +44,7 @@ log = logging.getLogger("mlx_shim")
 R = TypeVar("R")
 SERVER_BUSY = "server busy, please try again.  maximum pending requests exceeded"  # two spaces, as Ollama
 SHUTTING_DOWN = "server is shutting down"  # the error each request still running or queued at a stop ends with
+_LONGEST_WAIT = 3600.0  # seconds the engine loop sleeps at most with no job; it then looks at the timers again
 
 
 class Engine:
@@ -137,8 +138,8 @@ class Engine:
             raise ShimError(f"{what} ended without a result")
         return found
 
-    async def _submit(self, job: Job) -> AsyncGenerator[list[Piece | Done], None]:
-        """Yield the job's events in batches (what arrived since the last look); raise its ShimError."""
+    def _submit(self, job: Job) -> AsyncGenerator[list[Piece | Done], None]:
+        """Queue the job (refused when the queue is full or the engine is stopping) and return its batches."""
         with self._pending_lock:
             if self._stopping:
                 raise ShimError(SHUTTING_DOWN, Kind.BUSY)
@@ -146,23 +147,7 @@ class Engine:
                 raise ShimError(SERVER_BUSY, Kind.BUSY)
             self._pending += 1
         self._jobs.put(job)
-        finished = False
-        try:
-            while True:
-                batch = []
-                for event in await job.take():
-                    if event is None or isinstance(event, ShimError):
-                        finished = True
-                        if batch:
-                            yield batch
-                        if event is None:
-                            return
-                        raise event
-                    batch.append(event)
-                yield batch
-        finally:
-            if not finished:
-                job.cancelled.set()
+        return job.batches()
 
     # -- the worker thread -------------------------------------------------------------------------
 
@@ -186,20 +171,8 @@ class Engine:
                 # unloading) from ending the only thread that runs MLX, which would leave every request hanging.
                 log.exception("engine loop error")
                 time.sleep(0.01)
-        stopping = ShimError(SHUTTING_DOWN, Kind.BUSY)
-        while True:  # jobs that arrived behind the stop
-            try:
-                late = self._jobs.get_nowait()
-            except queue.Empty:
-                break
-            if late is not None:
-                self._waiting.append(late)
-        for job in self._waiting:
-            job.put(stopping)
-        for batch in self._batches.values():
-            for seq in batch.sequences.values():
-                seq.listener.put(stopping)
-                seq.listener.put(None)
+        running = [seq.listener for batch in self._batches.values() for seq in batch.sequences.values()]
+        end_all(self._jobs, self._waiting, running, ShimError(SHUTTING_DOWN, Kind.BUSY))
         for key in list(self._loaded):
             self._unload(key)
 
@@ -413,6 +386,3 @@ class Engine:
             soonest = min((m.expires_at for m in self._loaded.values()), default=math.inf)
         # Bounded: Queue.get's timeout overflows the platform's time_t for a wait of centuries.
         return None if math.isinf(soonest) else min(max(soonest - time.time(), 0.0), _LONGEST_WAIT)
-
-
-_LONGEST_WAIT = 3600.0  # seconds the engine loop sleeps at most with no job; it then looks at the timers again

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from typing import Literal
 
 from registry.store import StoredModel
+from shim.engine.batch import Listener
 from shim.engine.loaded import LoadedModel
 from shim.engine.types import CompletionRequest, Done, Piece, TokenLogprob, ToolCall
 from shim.errors import ShimError
@@ -81,6 +83,27 @@ class Job:
             await self.ready.wait()
         return [self.events.popleft() for _ in range(len(self.events))]
 
+    async def batches(self) -> AsyncGenerator[list[Piece | Done], None]:
+        """The events in batches (what arrived since the last look) until the end; raises the job's ShimError.
+        Closed before the end (the client left), the job is cancelled."""
+        finished = False
+        try:
+            while True:
+                batch: list[Piece | Done] = []
+                for event in await self.take():
+                    if event is None or isinstance(event, ShimError):
+                        finished = True
+                        if batch:
+                            yield batch
+                        if event is None:
+                            return
+                        raise event
+                    batch.append(event)
+                yield batch
+        finally:
+            if not finished:
+                self.cancelled.set()
+
 
 async def collect(batches: AsyncIterator[list[Piece | Done]]) -> tuple[Piece, Done]:
     """A whole answer for a non-streaming response: the pieces joined, and the final Done."""
@@ -97,3 +120,23 @@ async def collect(batches: AsyncIterator[list[Piece | Done]]) -> tuple[Piece, Do
             tool_calls += event.tool_calls
             logprobs += event.logprobs
     raise ShimError("generation ended without a result")
+
+
+def end_all(
+    jobs: queue.Queue[Job | None], waiting: Iterable[Job], running: Iterable[Listener], error: ShimError
+) -> None:
+    """At a stop: every job queued or waiting (those that arrived behind the stop too) ends with `error` before
+    its answer starts; every running sequence's stream ends with it after what it has already written."""
+    late = []
+    while True:
+        try:
+            job = jobs.get_nowait()
+        except queue.Empty:
+            break
+        if job is not None:
+            late.append(job)
+    for job in [*waiting, *late]:
+        job.put(error)
+    for channel in running:
+        channel.put(error)
+        channel.put(None)
