@@ -1,7 +1,7 @@
 """The one exception hierarchy of the request path: a failure's kind and its exact text, no HTTP status.
 
 Everything the service, the engine and the adapters refuse or fail at is a `ShimError`; each protocol turns
-it into its own answer in one place (`ollama.routes.guarded`, `openai.routes`, `anthropic.routes`), choosing
+it into its own answer in one place (`ollama.http.guarded`, `openai.http.guarded`, `anthropic.routes`), choosing
 the status from the kind as httpx maps its exceptions once. The kinds follow the statuses Ollama answers
 with: where Ollama reports bad input as a server error (options, `format`, templates), the kind is INTERNAL,
 so clients see exactly what Ollama sends.
