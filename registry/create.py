@@ -36,16 +36,17 @@ from registry.quantize import Quantization, QuantizeError, quantize_mlx_model, u
 from registry.release import release_replaced
 from registry.store import Store, owned_id
 from shim.config import no_prune
+from shim.errors import Kind, ShimError
 
 # Any one of these lets mlx-lm (through transformers' AutoTokenizer) build the tokenizer.
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
 
 
-class CreateError(ValueError):
+class CreateError(ShimError, ValueError):
+    """A create Ollama refuses: bad input unless it says otherwise (a missing blob is a 404)."""
+
     def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+        super().__init__(message, Kind(status))
 
 
 @dataclass

@@ -22,17 +22,16 @@ from registry.names import InvalidName, ModelName
 from registry.ollama_library import ImportPlan, LibraryModel, OllamaLibrary, Skip
 from registry.release import release_replaced
 from registry.store import Store
+from shim.errors import Kind, ShimError
 
 Emit = Callable[[dict[str, Any]], None]
 
 
-class ImportRequestError(ValueError):
+class ImportRequestError(ShimError, ValueError):
     """A request that imports nothing: a bad name, or one the library does not have (400/404)."""
 
     def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+        super().__init__(message, Kind(status))
 
 
 @dataclass

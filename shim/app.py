@@ -28,6 +28,7 @@ from shim.ollama.routes import OllamaAPI
 from shim.openai.embeddings import OpenAIEmbeddings
 from shim.openai.routes import OpenAIAPI
 from shim.routing import gin_allow
+from shim.service import ModelBackend, ModelService
 
 log = logging.getLogger("mlx_shim")
 
@@ -45,12 +46,18 @@ async def _gin_error(request: Request, exc: Exception) -> Response:
     return Response(str(exc.detail).encode(), exc.status_code, headers=headers)
 
 
-def create_app(settings: Settings | None = None, store: Store | None = None, limits: Limits | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None,
+    store: Store | None = None,
+    limits: Limits | None = None,
+    backend: ModelBackend | None = None,
+) -> Starlette:
+    """The server's app; `backend` replaces the MLX engine (the in-process protocol tests pass a fake)."""
     settings = settings or Settings()
     limits = limits or Limits()
     counters = RequestCounters()
     store = store or Store()
-    engine = Engine(
+    engine = backend or Engine(
         default_keep_alive=settings.keep_alive,
         max_loaded_models=settings.max_loaded_models,
         num_parallel=settings.num_parallel,
@@ -58,8 +65,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, lim
         memory_budget=settings.memory_budget,
         prompt_cache_bytes=settings.prompt_cache_bytes,
     )
-    ollama = OllamaAPI(store, engine, settings)
-    embed = EmbedAPI(ollama)
+    service = ModelService(store, engine, settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -71,13 +77,13 @@ def create_app(settings: Settings | None = None, store: Store | None = None, lim
 
     safety = Middleware(BrowserSafety, origins=allowed_origins(), guard_hosts=settings.bind.is_loopback)
     app = Starlette(
-        routes=ollama.routes()
+        routes=OllamaAPI(service).routes()
         + CreateAPI(store).routes()
         + ImportAPI(store).routes()
-        + embed.routes()
-        + OpenAIAPI(ollama).routes()
-        + OpenAIEmbeddings(embed).routes()
-        + AnthropicAPI(ollama).routes(),
+        + EmbedAPI(service).routes()
+        + OpenAIAPI(service).routes()
+        + OpenAIEmbeddings(service).routes()
+        + AnthropicAPI(service).routes(),
         middleware=[
             Middleware(AccessLog, counters=counters, enabled=limits.access_log),
             Middleware(BodyIdleTimeout, seconds=limits.body_idle_seconds),

@@ -10,13 +10,13 @@ import logging
 import time
 
 from shim.access_log import RequestCounters
-from shim.engine import Engine
+from shim.service import ModelBackend
 
 log = logging.getLogger("mlx_shim")
 
 
 class Drain:
-    def __init__(self, engine: Engine, counters: RequestCounters, grace_seconds: float) -> None:
+    def __init__(self, engine: ModelBackend, counters: RequestCounters, grace_seconds: float) -> None:
         self.engine = engine
         self.counters = counters
         self.grace_seconds = grace_seconds

@@ -6,6 +6,7 @@ write `<`. Those characters can only occur inside JSON strings, so replacing the
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -40,3 +41,8 @@ def go_float(value: float) -> orjson.Fragment:
     else:
         text = format(Decimal(text), "f").removesuffix(".0")
     return orjson.Fragment(text.encode())
+
+
+def go_quote(text: str) -> str:
+    """Go's %q for the texts in Ollama's errors (close to JSON string quoting for these inputs)."""
+    return json.dumps(text, ensure_ascii=False)

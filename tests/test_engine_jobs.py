@@ -1,4 +1,4 @@
-"""The channel between the engine's worker thread and a handler (engine._Job), in-process: what the worker
+"""The channel between the engine's worker thread and a handler (engine.Job), in-process: what the worker
 puts must reach the handler without waiting for a later event."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import threading
 import time
 
 from shim.engine import Piece
-from shim.engine.engine import _Job
+from shim.engine.jobs import Job
 
 
 def test_a_piece_put_soon_after_another_still_reaches_the_handler() -> None:
@@ -16,7 +16,7 @@ def test_a_piece_put_soon_after_another_still_reaches_the_handler() -> None:
     much later (the model writing a long tool call, a long prefill of a neighbour): it arrives on its own."""
 
     async def run() -> list[str]:
-        job = _Job("work", None, keep_alive=0)  # type: ignore[arg-type]
+        job = Job("work", None, keep_alive=0)  # type: ignore[arg-type]
         seen: list[str] = []
         for text in ("a", "b"):
             taking = asyncio.ensure_future(job.take())  # the handler waits for the next events

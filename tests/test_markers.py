@@ -16,7 +16,7 @@ from scripts.tiny_model import corpus
 from shim.engine.markers import MarkerScanner, Segment
 from shim.engine.runner import run_completion
 from shim.engine.toolcalls import ToolCallCollector
-from shim.engine.types import Piece
+from shim.engine.types import Piece, ToolCall
 from shim.options import resolve_options
 
 MARKERS = ("<think>", "</think>", "<tool_call>", "</tool_call>", "[TOOL_CALLS]")
@@ -83,8 +83,7 @@ def test_collector_parses_with_the_family_parser() -> None:
     piece = calls.feed("</tool_call>", marker=True)
     assert piece is not None and not calls.collecting
     (call,) = piece.tool_calls
-    assert call["function"] == {"index": 0, "name": "get_weather", "arguments": {"city": "Paris"}}
-    assert call["id"].startswith("call_") and len(call["id"]) == 13
+    assert call == ToolCall("get_weather", {"city": "Paris"}, index=0)  # unnamed: the service gives the id
     calls.begins("<tool_call>")
     calls.feed("</tool_call>")  # the text, not the marker: still collecting
     assert calls.collecting
@@ -99,9 +98,9 @@ def test_collector_without_end_marker_parses_at_the_end() -> None:
     calls.feed('add[ARGS]{"a": 1, "b": 2}')
     piece = calls.flush()
     assert piece is not None
-    assert [c["function"] for c in piece.tool_calls] == [
-        {"index": 0, "name": "get_weather", "arguments": {"city": "Paris"}},
-        {"index": 1, "name": "add", "arguments": {"a": 1, "b": 2}},
+    assert piece.tool_calls == [
+        ToolCall("get_weather", {"city": "Paris"}, index=0),
+        ToolCall("add", {"a": 1, "b": 2}, index=1),
     ]
 
 
@@ -147,8 +146,6 @@ def test_runner_with_multi_token_markers(loaded: Any) -> None:
     messages = [{"role": "user", "content": "What's the weather in Paris?"}]
     pieces = generate(loaded, messages, [tool.schema()], True, **markers)
     assert "".join(p.thinking for p in pieces) == corpus.TOOL_THINK
-    assert [c["function"] for p in pieces for c in p.tool_calls] == [
-        {"index": 0, "name": "get_weather", "arguments": {"city": "Paris"}}
-    ]
+    assert [c for p in pieces for c in p.tool_calls] == [ToolCall("get_weather", {"city": "Paris"}, index=0)]
     assert "".join(p.content for p in pieces).strip() == ""
     assert not any("<" in p.content + p.thinking for p in pieces)

@@ -74,6 +74,41 @@ def test_v1_completions_without_prompt_loads_the_model(server: Any) -> None:
     assert usage["choices"] == [] and usage["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
 
 
+def test_v1_chat_whose_messages_convert_to_nothing_loads_the_model(server: Any) -> None:
+    """`content: []` converts to no native message (openai.FromChatRequest appends one per part), so
+    ChatHandler answers its load-only response, which Ollama's ChatWriter converts: finish reason "load"."""
+    httpx.post(server.url + "/api/generate", json={"model": "tiny", "keep_alive": 0})
+    body: dict[str, Any] = {"model": "tiny", "messages": [{"role": "user", "content": []}]}
+    resp = httpx.post(server.url + "/v1/chat/completions", json=body, timeout=120)
+    assert (resp.status_code, resp.headers["content-type"]) == (200, "application/json")
+    out = resp.json()
+    assert out["id"].startswith("chatcmpl-") and isinstance(out["created"], int)
+    assert out == {
+        **out,
+        "object": "chat.completion",
+        "model": "tiny",
+        "system_fingerprint": "fp_ollama",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": ""}, "finish_reason": "load"}],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+    }
+    assert "tiny:latest" in [m["name"] for m in httpx.get(server.url + "/api/ps").json()["models"]]
+
+    body |= {"stream": True, "stream_options": {"include_usage": True}}
+    resp = httpx.post(server.url + "/v1/chat/completions", json=body, timeout=120)
+    assert (resp.status_code, resp.headers["content-type"]) == (200, "text/event-stream")
+    frames = resp.text.removesuffix("\n\n").split("\n\n")
+    assert frames[-1] == "data: [DONE]"
+    finish, usage = (json.loads(f.removeprefix("data: ")) for f in frames[:-1])
+    assert finish["object"] == "chat.completion.chunk"
+    assert finish["choices"] == [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": "load"}]
+    assert usage["choices"] == [] and usage["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+
+    # The Anthropic route reaches the same load-only answer through its own writer.
+    body = {"model": "tiny", "max_tokens": 8, "messages": [{"role": "user", "content": [{"type": "text", "text": ""}]}]}
+    resp = httpx.post(server.url + "/v1/messages", json=body, timeout=120)
+    assert resp.status_code == 200 and resp.json()["usage"] == {"input_tokens": 0, "output_tokens": 0}
+
+
 def test_push_is_checked_as_ollama_and_fails_with_a_reason(server: Any) -> None:
     url = server.url + "/api/push"
     resp = httpx.post(url, content=b"")

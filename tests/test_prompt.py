@@ -11,7 +11,8 @@ from mlx_lm.tokenizer_utils import load as load_tokenizer
 from registry.names import ModelName
 from registry.store import StoredModel
 from shim.engine.prompt import _fit_messages, build_prompt
-from shim.engine.types import CompletionRequest, EngineError, Message
+from shim.engine.types import CompletionRequest, Message
+from shim.errors import ShimError
 from shim.options import GenerationOptions
 
 
@@ -52,7 +53,7 @@ def test_a_single_long_message_keeps_head_and_tail(tokenizer: Any, tiny_model_di
     assert len(tokens) == 64
     full = build_prompt(request(tiny_model_dir, [long]), tokenizer, 4096)
     assert tokens[:4] == full[:4] and tokens[4:] == full[-60:]  # num_keep (4) tokens, then the newest
-    with pytest.raises(EngineError, match="exceeds the context length"):
+    with pytest.raises(ShimError, match="exceeds the context length"):
         build_prompt(request(tiny_model_dir, [long], truncate=False), tokenizer, 64)
 
 

@@ -9,59 +9,34 @@ from __future__ import annotations
 
 import base64
 import binascii
-import secrets
 from typing import Any
 
-from shim.engine import Done, Piece
+from shim.errors import Kind, ShimError
 from shim.gojson import type_name, unmarshal_type_error
-from shim.jsonbytes import go_json
+from shim.jsonbytes import go_quote
 from shim.ollama.binding import (
+    ANY,
     BOOL,
     FLOAT64,
     INT,
     STRING,
     BindError,
+    Errors,
     Struct,
-    _any,
-    _bad_base64_offset,
-    _Errors,
-    _list_of,
-    _nested,
+    bad_base64_offset,
+    list_of,
+    nested,
 )
-from shim.ollama.routes import go_quote
 
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    429: "rate_limit_error",
-    503: "overloaded_error",
-    529: "overloaded_error",
-}
 _EFFORTS = ("high", "medium", "low", "max")
 
 
-class AnthropicError(Exception):
-    """A request the middleware itself refuses (before the chat handler runs)."""
+class AnthropicError(ShimError):
+    """A request the middleware itself refuses (before the chat handler runs): bad input, which Ollama
+    answers in another layout than the handler's errors (see routes)."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
-def error_body(status: int, message: str) -> dict[str, Any]:
-    """anthropic.NewError: the type follows the status; every error carries a fresh request id."""
-    return {"type": "error", "error": error_object(status, message), "request_id": new_id("req")}
-
-
-def error_object(status: int, message: str) -> dict[str, str]:
-    return {"type": _ERROR_TYPES.get(status, "api_error"), "message": message}
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(12)}"
+    def __init__(self, message: str) -> None:
+        super().__init__(message, Kind.BAD_INPUT)
 
 
 # -- binding (anthropic.MessagesRequest with encoding/json's texts) -----------------------------------------
@@ -108,7 +83,7 @@ def _content_block(block: Any) -> dict[str, Any]:
     return out
 
 
-def _messages(value: Any, path: str, errors: _Errors) -> Any:
+def _messages(value: Any, path: str, errors: Errors) -> Any:
     """[]MessageParam: unlike other lists, a null item still reaches MessageParam's own decoder."""
     if not isinstance(value, list):
         errors.type_error(value, path, "[]anthropic.MessageParam")
@@ -138,23 +113,23 @@ def _message_param(value: Any) -> dict[str, Any]:
 
 
 def _struct(name: str, fields: dict[str, Any]) -> Any:
-    return _nested(Struct(name, fields, "anthropic"), f"anthropic.{name}")
+    return nested(Struct(name, fields, "anthropic"), f"anthropic.{name}")
 
 
-_TOOL = _struct("Tool", {"type": STRING, "name": STRING, "description": STRING, "input_schema": _any, "max_uses": INT})
+_TOOL = _struct("Tool", {"type": STRING, "name": STRING, "description": STRING, "input_schema": ANY, "max_uses": INT})
 MESSAGES_REQUEST = Struct(
     "MessagesRequest",
     {
         "model": STRING,
         "max_tokens": INT,
         "messages": _messages,
-        "system": _any,
+        "system": ANY,
         "stream": BOOL,
         "temperature": FLOAT64,
         "top_p": FLOAT64,
         "top_k": INT,
-        "stop_sequences": _list_of(STRING, "[]string"),
-        "tools": _list_of(_TOOL, "[]anthropic.Tool"),
+        "stop_sequences": list_of(STRING, "[]string"),
+        "tools": list_of(_TOOL, "[]anthropic.Tool"),
         "tool_choice": _struct("ToolChoice", {"type": STRING, "name": STRING, "disable_parallel_tool_use": BOOL}),
         "thinking": _struct("ThinkingConfig", {"type": STRING, "budget_tokens": INT}),
         "metadata": _struct("Metadata", {"user_id": STRING}),
@@ -306,7 +281,7 @@ def _image(source: dict[str, Any]) -> bytes:
         return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise AnthropicError(
-            f"invalid base64 image data: illegal base64 data at input byte {_bad_base64_offset(data)}"
+            f"invalid base64 image data: illegal base64 data at input byte {bad_base64_offset(data)}"
         ) from None
 
 
@@ -328,158 +303,3 @@ def _tool_result(content: Any) -> tuple[str, list[bytes]]:
                 raise AnthropicError("invalid tool_result image source")
             images.append(_image({k: v for k, v in source.items() if isinstance(v, str)}))
     return "".join(text), images
-
-
-# -- responses -----------------------------------------------------------------------------------------------
-
-
-def stop_reason(done_reason: str, tool_calls: bool) -> str:
-    """mapStopReason: Ollama says "stop" for a stop sequence too, so that is end_turn as well."""
-    if tool_calls:
-        return "tool_use"
-    if done_reason == "stop":
-        return "end_turn"
-    if done_reason == "length":
-        return "max_tokens"
-    return "stop_sequence" if done_reason else ""
-
-
-def _tool_use(call: dict[str, Any], arguments: Any) -> dict[str, Any]:
-    return {"type": "tool_use", "id": call.get("id", ""), "name": call["function"]["name"], "input": arguments}
-
-
-def message(message_id: str, model: str, piece: Piece, done: Done) -> dict[str, Any]:
-    """ToMessagesResponse: thinking, text, then one tool_use block per call; no blocks is `null`, as Go."""
-    content = []
-    if piece.thinking:
-        content.append({"type": "thinking", "thinking": piece.thinking})
-    if piece.content:
-        content.append({"type": "text", "text": piece.content})
-    content += [_tool_use(c, c["function"]["arguments"]) for c in piece.tool_calls]
-    out: dict[str, Any] = {"id": message_id, "type": "message", "role": "assistant", "model": model,
-                           "content": content or None}  # fmt: skip
-    reason = stop_reason(done.done_reason, bool(piece.tool_calls))
-    if reason:
-        out["stop_reason"] = reason
-    out["usage"] = {"input_tokens": done.prompt_eval_count, "output_tokens": done.eval_count}
-    return out
-
-
-class StreamConverter:
-    """anthropic.StreamConverter: chat chunks in, SSE events out, with its block bookkeeping."""
-
-    def __init__(self, message_id: str, model: str, estimated_input_tokens: int) -> None:
-        self.id = message_id
-        self.model = model
-        self.estimated = estimated_input_tokens
-        self.first = True
-        self.index = 0
-        self.thinking_started = self.thinking_done = self.text_started = False
-        self.sent: set[str] = set()
-
-    def _stop(self) -> tuple[str, dict[str, Any]]:
-        return "content_block_stop", {"type": "content_block_stop", "index": self.index}
-
-    def _start(self, block: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        return "content_block_start", {"type": "content_block_start", "index": self.index, "content_block": block}
-
-    def _delta(self, delta: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        return "content_block_delta", {"type": "content_block_delta", "index": self.index, "delta": delta}
-
-    def process(self, piece: Piece | None, done: Done | None = None) -> list[tuple[str, dict[str, Any]]]:
-        piece = piece or Piece()
-        events: list[tuple[str, dict[str, Any]]] = []
-        if self.first:
-            self.first = False
-            tokens = (done.prompt_eval_count if done else 0) or self.estimated
-            head = {"id": self.id, "type": "message", "role": "assistant", "model": self.model, "content": [],
-                    "usage": {"input_tokens": tokens, "output_tokens": 0}}  # fmt: skip
-            events.append(("message_start", {"type": "message_start", "message": head}))
-        if piece.thinking and not self.thinking_done:
-            if not self.thinking_started:
-                self.thinking_started = True
-                events.append(self._start({"type": "thinking", "thinking": ""}))
-            events.append(self._delta({"type": "thinking_delta", "thinking": piece.thinking}))
-        if piece.content:
-            if self.thinking_started and not self.thinking_done:
-                self.thinking_done = True
-                events.append(self._stop())
-                self.index += 1
-            if not self.text_started:
-                self.text_started = True
-                events.append(self._start({"type": "text", "text": ""}))
-            events.append(self._delta({"type": "text_delta", "text": piece.content}))
-        for call in piece.tool_calls:
-            if call.get("id", "") in self.sent:
-                continue
-            if self.thinking_started and not self.thinking_done:
-                self.thinking_done = True
-                events.append(self._stop())
-                self.index += 1
-            if self.text_started:
-                events.append(self._stop())
-                self.index += 1
-                self.text_started = False
-            events.append(self._start(_tool_use(call, {})))
-            arguments = go_json(call["function"]["arguments"]).decode()
-            events.append(self._delta({"type": "input_json_delta", "partial_json": arguments}))
-            events.append(self._stop())
-            self.sent.add(call.get("id", ""))
-            self.index += 1
-        if done is not None:
-            if self.text_started or (self.thinking_started and not self.thinking_done):
-                events.append(self._stop())
-            delta: dict[str, Any] = {}
-            reason = stop_reason(done.done_reason, bool(self.sent))
-            if reason:
-                delta["stop_reason"] = reason
-            usage = {"input_tokens": done.prompt_eval_count, "output_tokens": done.eval_count}
-            events.append(("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}))
-            events.append(("message_stop", {"type": "message_stop"}))
-        return events
-
-
-# -- token estimate (anthropic.EstimateInputTokens: the input size over four, for message_start) ---------
-
-
-def estimate_tokens(req: dict[str, Any]) -> int:
-    total = _count_any(req.get("system"))
-    for m in req["messages"]:
-        total += len(m["role"].encode()) + sum(_count_block(b) for b in m["content"])
-    for tool in req.get("tools", []):
-        schema = tool.get("input_schema")
-        total += len(tool.get("name", "").encode()) + len(tool.get("description", "").encode())
-        total += len(go_json(schema)) if schema is not None else 0
-    tokens = total // 4
-    return 1 if tokens == 0 and (req["messages"] or "system" in req) else tokens
-
-
-def _count_any(content: Any) -> int:
-    if content is None:
-        return 0
-    if isinstance(content, str):
-        return len(content.encode())
-    if isinstance(content, list):
-        return sum(_count_block(b) for b in content if isinstance(b, dict))
-    return len(go_json(content))
-
-
-def _count_block(block: dict[str, Any]) -> int:
-    total = 0
-    for key in ("text", "thinking"):
-        if isinstance(block.get(key), str):
-            total += len(block[key].encode())
-    if block.get("type") in ("tool_use", "tool_result"):
-        total += len(go_json(_go_block(block)))
-    return total
-
-
-def _go_block(block: dict[str, Any]) -> dict[str, Any]:
-    """A request block as Go re-encodes its ContentBlock: fields in order, each kept as its tag says
-    (strings and flags omitempty, pointers and `any` whenever set, `input` omitzero)."""
-    kept = {}
-    for key in ("type", "text", "citations", "source", "id", "name", "input", "tool_use_id", "content", "is_error",
-                "thinking", "signature"):  # fmt: skip
-        if key in block and (block[key] or key in ("text", "source", "input", "content", "thinking")):
-            kept[key] = block[key]
-    return kept

@@ -1,42 +1,40 @@
 """`POST /v1/messages` as Ollama serves it: the Anthropic request bound and checked as its middleware does,
-converted to a native chat request, run on the same engine, answered as Anthropic's message or SSE events.
+converted to a native chat request, checked and prepared by the protocol-neutral service (thinking relaxed),
+run on the same engine, answered as Anthropic's message or SSE events through the one streaming loop.
 
-Two error layouts, as in Ollama: what the middleware refuses goes out through gin's AbortWithStatusJSON
-(`application/json; charset=utf-8`, no newline); what the chat handler refuses is rewritten by the
-AnthropicWriter (`application/json`, json.Encoder's newline). Both carry Anthropic's error object.
+Two error layouts, as in Ollama: what the middleware refuses (`AnthropicError`) goes out through gin's
+AbortWithStatusJSON (`application/json; charset=utf-8`, no newline); what the chat handler refuses is
+rewritten by the AnthropicWriter (`application/json`, json.Encoder's newline). Both carry Anthropic's error
+object.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
-from shim.anthropic.convert import (
-    AnthropicError,
+from shim.anthropic.answers import (
+    AnthropicWriter,
     StreamConverter,
-    bind,
-    chat_request,
     error_body,
-    error_object,
     estimate_tokens,
+    handler_error,
     message,
     new_id,
 )
-from shim.engine import CompletionRequest, Done, EngineError, collect
+from shim.anthropic.convert import AnthropicError, bind, chat_request
+from shim.engine import collect
+from shim.errors import ShimError
 from shim.gojson import GoJSONError, decode
 from shim.jsonbytes import go_json
-from shim.ollama.routes import ApiError, OllamaAPI
-from shim.openai.routes import LOADED, _answered
-from shim.responses import unless_disconnected
+from shim.service import ChatRequest, ModelService
+from shim.streaming import collected, stream
 
 log = logging.getLogger("mlx_shim")
-
-_SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "Connection": "keep-alive"}
 
 
 def _refused(e: AnthropicError) -> Response:
@@ -45,83 +43,40 @@ def _refused(e: AnthropicError) -> Response:
     return Response(body, e.status, media_type="application/json; charset=utf-8")
 
 
-def _handler_error(message: str, status: int, stream: bool = False) -> Response:
-    """An error the chat handler wrote, as the AnthropicWriter re-encodes it (with the SSE headers the
-    middleware had already set for a stream, bar the content type)."""
-    headers = {k: v for k, v in _SSE_HEADERS.items() if k != "Content-Type"} if stream else None
-    body = go_json(error_body(status, message)) + b"\n"
-    return Response(body, status, headers=headers, media_type="application/json")
-
-
-def _event(name: str, data: dict[str, Any]) -> bytes:
-    return b"event: " + name.encode() + b"\ndata: " + go_json(data) + b"\n\n"
-
-
 class AnthropicAPI:
-    def __init__(self, native: OllamaAPI) -> None:
-        self.native = native
+    def __init__(self, service: ModelService) -> None:
+        self.service = service
 
     def routes(self) -> list[Route]:
         return [Route("/v1/messages", self.endpoint, methods=["POST"])]
 
     async def endpoint(self, request: Request) -> Response:
-        stream = False  # whether the middleware had set the SSE headers when the handler refused
+        streamed = False  # whether the middleware had set the SSE headers when the handler refused
         try:
             try:
                 body = decode(await request.body())
             except GoJSONError as e:  # an empty body too: gin's binding reports io.EOF as "EOF"
                 raise AnthropicError(e.message) from None
             req = bind(body)
-            stream = bool(req.get("stream"))
+            streamed = bool(req.get("stream"))
             return await self.messages(request, req)
         except AnthropicError as e:
             return _refused(e)
-        except (ApiError, EngineError) as e:
-            return _handler_error(e.message, e.status, stream)
+        except ShimError as e:
+            return handler_error(e, streamed)
         except ClientDisconnect:  # the client left mid-body: shim/access_log.py logs it, not a fault
             raise
         except Exception as e:  # a bug must still answer in Anthropic's shape and leave the server up
             log.exception("unexpected error in %s", request.url.path)
-            return _handler_error(str(e) or type(e).__name__, 500)
+            return handler_error(ShimError(str(e) or type(e).__name__))
 
     async def messages(self, request: Request, req: dict[str, Any]) -> Response:
-        native = chat_request(req)
-        completion = await self.native.prepare_chat(native, relax_thinking=True)
-        message_id = new_id("msg")
-        model = req["model"]
-
-        # Every message may convert to nothing (an empty text): the chat handler then only loads the model.
-        batches = (
-            self.native.engine.complete(completion) if isinstance(completion, CompletionRequest) else _answered(LOADED)
-        )
+        # Every message may convert to nothing (an empty text): the service then only loads the model, and its
+        # answer goes through the same writers as any other.
+        prepared = await self.service.prepare_chat(ChatRequest.of(chat_request(req)), relax_thinking=True)
+        message_id, model = new_id("msg"), req["model"]
+        events = self.service.events(prepared)
         if not req.get("stream"):
-            result = await unless_disconnected(request, collect(batches))
-            if result is None:
-                return Response(status_code=499)  # the client left: nobody reads this
-            piece, done = result
+            piece, done = await collected(request, collect(events))
             return Response(go_json(message(message_id, model, piece, done)) + b"\n", media_type="application/json")
-
-        first = await unless_disconnected(request, anext(batches))
-        if first is None:
-            return Response(status_code=499)
-        converter = StreamConverter(message_id, model, estimate_tokens(req))
-
-        async def events() -> AsyncIterator[bytes]:
-            batch = first
-            try:
-                while True:
-                    out = b""
-                    for e in batch:
-                        pairs = converter.process(None, e) if isinstance(e, Done) else converter.process(e)
-                        out += b"".join(_event(name, data) for name, data in pairs)
-                    if out:
-                        yield out
-                    if isinstance(batch[-1], Done):
-                        return
-                    batch = await anext(batches)
-            except EngineError as e:  # Ollama's writer drops it silently; Anthropic's own error event says why
-                yield _event("error", {"type": "error", "error": error_object(e.status, e.message)})
-            finally:
-                await batches.aclose()
-
-        return StreamingResponse(events(), headers=_SSE_HEADERS)
+        return await stream(request, events, AnthropicWriter(StreamConverter(message_id, model, estimate_tokens(req))))

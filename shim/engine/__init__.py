@@ -1,15 +1,16 @@
 """The MLX engine: everything that touches MLX lives under this package."""
 
-from shim.engine.engine import Engine, collect
+from shim.engine.engine import Engine
+from shim.engine.jobs import collect
 from shim.engine.types import (
     CompletionRequest,
     Done,
     EmbedRequest,
     EmbedResult,
-    EngineError,
     Infill,
     Message,
     Piece,
+    ToolCall,
 )
 
 __all__ = [
@@ -18,9 +19,9 @@ __all__ = [
     "EmbedRequest",
     "EmbedResult",
     "Engine",
-    "EngineError",
     "Infill",
     "Message",
     "Piece",
+    "ToolCall",
     "collect",
 ]

@@ -31,7 +31,8 @@ from shim.engine.mlx_lm_api import (
     trim_prompt_cache,
 )
 from shim.engine.runner import Completion
-from shim.engine.types import Done, EngineError, Piece
+from shim.engine.types import Done, Piece
+from shim.errors import ShimError
 
 log = logging.getLogger("mlx_shim")
 
@@ -45,7 +46,7 @@ Cached = tuple[list[Any] | None, list[int]]  # a KV cache of a prefix (or none) 
 class Listener(Protocol):
     cancelled: threading.Event
 
-    def put(self, event: Piece | Done | EngineError | None) -> None: ...
+    def put(self, event: Piece | Done | ShimError | None) -> None: ...
 
 
 @dataclass
@@ -242,7 +243,7 @@ class ModelBatch:
         seq.listener.put(replace(seq.completion.finish(), load_duration=seq.load_ns))
         seq.listener.put(None)
 
-    def fail(self, error: EngineError) -> list[Sequence]:
+    def fail(self, error: ShimError) -> list[Sequence]:
         """After an MLX error the batch's state is unknown: end every sequence with the error (the engine
         then replaces this batch with a fresh one)."""
         ended = list(self.sequences.values())

@@ -13,7 +13,6 @@ at most OLLAMA_MAX_QUEUE requests wait, more get Ollama's 503.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import logging
 import math
@@ -21,102 +20,31 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
-from typing import Literal, TypeVar
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import replace
+from typing import TypeVar
 
 import mlx.core as mx
 
 from registry.store import StoredModel
 from shim.engine.batch import ModelBatch, Sequence
+from shim.engine.jobs import Job, end_all
 from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model, weights_bytes
-from shim.engine.prompt import build_prompt, render_prompt, stop_token_ids
+from shim.engine.prompt import build_prompt, stop_token_ids
 from shim.engine.runner import Completion, _sampler, logits_processors, vocab_size
-from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, EngineError, Piece, TokenLogprob
+from shim.engine.side_work import Cancelled, Rendered, embed_work, human_bytes, render_work
+from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, Piece
+from shim.errors import Kind, ShimError
 from shim.mlx_threads import release_mlx_streams
 from shim.options import capped_num_ctx
 
 log = logging.getLogger("mlx_shim")
 
 
-class Cancelled(Exception):
-    """Raised inside a job's own work (an embedding) when its client has gone."""
-
-
-@dataclass
-class Rendered:
-    text: str
-
-
-Event = Piece | Done | EngineError
 R = TypeVar("R")
-BATCH_INTERVAL = 0.004  # seconds: at most 250 loop wake-ups a second per stream
 SERVER_BUSY = "server busy, please try again.  maximum pending requests exceeded"  # two spaces, as Ollama
 SHUTTING_DOWN = "server is shutting down"  # the error each request still running or queued at a stop ends with
-
-
-class _Job:
-    """A unit of work for the worker thread and the channel its events come back through.
-
-    Events go into a deque and the event loop is woken at most once per BATCH_INTERVAL for pieces: a model
-    decoding faster than that (the tiny model makes a token every ~0.8 ms on two CPU cores) has its tokens
-    written a few at a time: a piece that arrives sooner waits for the interval's end (or rides along with the
-    final event, which always wakes the loop at once). A model slower than that, which is
-    any model of useful size, gets every token written immediately."""
-
-    def __init__(
-        self,
-        kind: Literal["complete", "load", "unload", "work"],
-        stored: StoredModel,
-        request: CompletionRequest | None = None,
-        keep_alive: float | None = None,
-        work: Callable[[_Job, LoadedModel], None] | None = None,
-    ) -> None:
-        self.kind = kind
-        self.stored = stored
-        self.request = request
-        self.work = work  # kind "work": runs on the worker thread once the model is loaded (embeddings)
-        self.keep_alive = request.keep_alive if request is not None else keep_alive
-        self.loop = asyncio.get_running_loop()
-        self.events: collections.deque[Event | None] = collections.deque()
-        self.ready = asyncio.Event()
-        self.wake_pending = False
-        self.wake_delayed = False
-        self.last_wake = 0.0
-        self.cancelled = threading.Event()
-        self.created_ns = time.perf_counter_ns()
-        self.ready_ns = 0  # when its model was first found loaded (Ollama's load_duration ends there)
-
-    def put(self, event: Event | None) -> None:
-        """Worker thread side: append first, then wake the loop unless a wake-up is queued. A piece soon after
-        the last wake-up gets one timed for the end of the interval (the next event may be long in coming:
-        a tool call being written, a neighbour's prefill); any other event wakes the loop at once."""
-        self.events.append(event)
-        piece = isinstance(event, Piece)
-        if self.wake_pending and (piece or not self.wake_delayed):
-            return
-        now = time.monotonic()
-        delay = self.last_wake + BATCH_INTERVAL - now if piece else 0.0
-        self.wake_pending, self.wake_delayed = True, delay > 0
-        if delay > 0:
-            self.last_wake = now + delay
-            self.loop.call_soon_threadsafe(self.loop.call_later, delay, self._wake)
-        else:
-            self.last_wake = now
-            self.loop.call_soon_threadsafe(self._wake)
-
-    def _wake(self) -> None:
-        self.wake_pending = False
-        self.ready.set()
-
-    async def take(self) -> list[Event | None]:
-        """Everything that has arrived (at least one event), oldest first."""
-        while not self.events:
-            self.ready.clear()
-            if self.events:
-                break
-            await self.ready.wait()
-        return [self.events.popleft() for _ in range(len(self.events))]
+_LONGEST_WAIT = 3600.0  # seconds the engine loop sleeps at most with no job; it then looks at the timers again
 
 
 class Engine:
@@ -136,13 +64,13 @@ class Engine:
         self.max_queue = max_queue
         self.memory_budget = memory_budget
         self.prompt_cache_bytes = prompt_cache_bytes
-        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._jobs: queue.Queue[Job | None] = queue.Queue()
         self._pending = 0  # jobs submitted and not yet started: what OLLAMA_MAX_QUEUE bounds
         self._pending_lock = threading.Lock()
         self._loaded: dict[str, LoadedModel] = {}
         self._lock = threading.Lock()  # guards _loaded for readers on the event loop (/api/ps)
         # Worker thread only:
-        self._waiting: collections.deque[_Job] = collections.deque()
+        self._waiting: collections.deque[Job] = collections.deque()
         self._batches: dict[str, ModelBatch] = {}
         self._thread = threading.Thread(target=self._run, name="mlx-engine", daemon=True)
         self._stopping = False
@@ -168,97 +96,58 @@ class Engine:
 
     # -- the async API the adapters use ------------------------------------------------------------
 
-    async def complete(self, req: CompletionRequest) -> AsyncIterator[list[Piece | Done]]:
+    async def complete(self, req: CompletionRequest) -> AsyncGenerator[list[Piece | Done], None]:
         """Stream Pieces then one Done, in batches of whatever is ready (so a busy reader writes several
-        tokens at once); raises EngineError. Closing the iterator early cancels the job."""
-        async for batch in self._submit(_Job("complete", req.model, req)):
+        tokens at once); raises ShimError. Closing the iterator early cancels the job."""
+        async for batch in self._submit(Job("complete", req.model, req)):
             yield batch
 
     async def load(self, stored: StoredModel, keep_alive: float | None) -> None:
         """Make the model resident (a load-only request)."""
-        async for _ in self._submit(_Job("load", stored, keep_alive=keep_alive)):
+        async for _ in self._submit(Job("load", stored, keep_alive=keep_alive)):
             pass
 
     async def unload(self, stored: StoredModel) -> None:
         """Unload now, or as soon as the model's running requests end."""
-        async for _ in self._submit(_Job("unload", stored)):
+        async for _ in self._submit(Job("unload", stored)):
             pass
 
     async def embed(self, req: EmbedRequest) -> EmbedResult:
         """Vectors for req.inputs, computed on the worker thread between batch steps (same queue, same
-        load/expiry rules); raises EngineError (400 for inputs the model cannot take, as Ollama)."""
-        from shim.embedding import InputError, embed_texts, embedder_for
-
-        def work(job: _Job, loaded: LoadedModel) -> None:
-            context = capped_num_ctx(req.options.num_ctx, loaded.info.context_length)
-
-            def between_batches() -> None:
-                if job.cancelled.is_set():
-                    raise Cancelled
-                self._step_all()  # running answers go on a token per batch, instead of freezing for the job
-
-            try:
-                embedder = embedder_for(loaded.model, loaded.tokenizer)
-                vectors, count = embed_texts(embedder, req.inputs, context, req.truncate, between_batches)
-            except InputError as e:
-                raise EngineError(e.message, 400) from None
-            job.put(EmbedResult(vectors, count, job.ready_ns - job.created_ns))  # type: ignore[arg-type]
-
-        return await self._work(req.model, req.keep_alive, work, EmbedResult, "embedding")
+        load/expiry rules); raises ShimError (bad input for inputs the model cannot take, as Ollama)."""
+        return await self._work(req.model, req.keep_alive, embed_work(req, self._step_all), EmbedResult, "embedding")
 
     async def render(self, req: CompletionRequest) -> str:
         """The prompt text `req` would run on, without running it (Ollama's `_debug_render_only`): rendered on
         the worker thread with the model loaded, as Ollama renders after scheduling the runner."""
-
-        def work(job: _Job, loaded: LoadedModel) -> None:
-            num_ctx = capped_num_ctx(req.options.num_ctx, loaded.info.context_length)
-            opts = replace(req.options, num_ctx=num_ctx)
-            job.put(Rendered(render_prompt(replace(req, options=opts), loaded.tokenizer, num_ctx)))  # type: ignore[arg-type]
-
-        return (await self._work(req.model, req.keep_alive, work, Rendered, "rendering")).text
+        return (await self._work(req.model, req.keep_alive, render_work(req), Rendered, "rendering")).text
 
     async def _work(
-        self, stored: StoredModel, keep_alive: float | None, work: Callable[[_Job, LoadedModel], None],
+        self, stored: StoredModel, keep_alive: float | None, work: Callable[[Job, LoadedModel], None],
         result: type[R], what: str,
     ) -> R:  # fmt: skip
         """Run `work` on the worker thread once the model is loaded, and return the `result` it puts."""
         found = None
-        batches = self._submit(_Job("work", stored, keep_alive=keep_alive, work=work))
+        batches = self._submit(Job("work", stored, keep_alive=keep_alive, work=work))
         try:
             async for batch in batches:
                 found = next((e for e in batch if isinstance(e, result)), found)
         finally:
             await batches.aclose()  # at once when the handler is cancelled (client gone): the job stops
         if found is None:
-            raise EngineError(f"{what} ended without a result")
+            raise ShimError(f"{what} ended without a result")
         return found
 
-    async def _submit(self, job: _Job) -> AsyncIterator[list[Piece | Done]]:
-        """Yield the job's events in batches (what arrived since the last look); raise its EngineError."""
+    def _submit(self, job: Job) -> AsyncGenerator[list[Piece | Done], None]:
+        """Queue the job (refused when the queue is full or the engine is stopping) and return its batches."""
         with self._pending_lock:
             if self._stopping:
-                raise EngineError(SHUTTING_DOWN, 503)
+                raise ShimError(SHUTTING_DOWN, Kind.BUSY)
             if self._pending >= self.max_queue:
-                raise EngineError(SERVER_BUSY, 503)
+                raise ShimError(SERVER_BUSY, Kind.BUSY)
             self._pending += 1
         self._jobs.put(job)
-        finished = False
-        try:
-            while True:
-                batch = []
-                for event in await job.take():
-                    if event is None or isinstance(event, EngineError):
-                        finished = True
-                        if batch:
-                            yield batch
-                        if event is None:
-                            return
-                        raise event
-                    batch.append(event)
-                yield batch
-        finally:
-            if not finished:
-                job.cancelled.set()
+        return job.batches()
 
     # -- the worker thread -------------------------------------------------------------------------
 
@@ -282,20 +171,8 @@ class Engine:
                 # unloading) from ending the only thread that runs MLX, which would leave every request hanging.
                 log.exception("engine loop error")
                 time.sleep(0.01)
-        stopping = EngineError(SHUTTING_DOWN, 503)
-        while True:  # jobs that arrived behind the stop
-            try:
-                late = self._jobs.get_nowait()
-            except queue.Empty:
-                break
-            if late is not None:
-                self._waiting.append(late)
-        for job in self._waiting:
-            job.put(stopping)
-        for batch in self._batches.values():
-            for seq in batch.sequences.values():
-                seq.listener.put(stopping)
-                seq.listener.put(None)
+        running = [seq.listener for batch in self._batches.values() for seq in batch.sequences.values()]
+        end_all(self._jobs, self._waiting, running, ShimError(SHUTTING_DOWN, Kind.BUSY))
         for key in list(self._loaded):
             self._unload(key)
 
@@ -323,7 +200,7 @@ class Engine:
         """Start every waiting job that can start, oldest first; a job that must wait (its model's batch is
         full, or memory is held by busy models) holds back later jobs of the same model, keeping their order."""
         held: set[str] = set()
-        still: collections.deque[_Job] = collections.deque()
+        still: collections.deque[Job] = collections.deque()
         while self._waiting:
             job = self._waiting.popleft()
             key = model_key(job.stored)
@@ -340,13 +217,13 @@ class Engine:
                     log.info("request cancelled: client disconnected")
                     started = True
                     job.put(None)
-                except EngineError as e:
+                except ShimError as e:
                     started = True
                     job.put(e)
                 except Exception as e:
                     log.exception("engine job failed")
                     started = True
-                    job.put(EngineError(str(e) or type(e).__name__))
+                    job.put(ShimError(str(e) or type(e).__name__))
             if started:
                 with self._pending_lock:
                     self._pending -= 1
@@ -355,7 +232,7 @@ class Engine:
                 still.append(job)
         self._waiting = still
 
-    def _start(self, job: _Job, key: str) -> bool:
+    def _start(self, job: Job, key: str) -> bool:
         """Start the job if it can start now; False to wait. A job that ends here has had its None sent."""
         if job.kind == "unload":
             loaded = self._loaded.get(key)
@@ -439,7 +316,7 @@ class Engine:
             # mlx-lm's samplers are compiled over MLX's global random state: one that raised mid-trace leaves
             # a placeholder there, and every later draw of every request fails until it is seeded afresh.
             mx.random.seed(secrets.randbits(63))
-            ended = batch.fail(EngineError(str(e) or type(e).__name__))
+            ended = batch.fail(ShimError(str(e) or type(e).__name__))
             batch.close()
             batch = self._batches[key] = self._new_batch(loaded)
         if ended:
@@ -451,9 +328,8 @@ class Engine:
         memory budget. False: busy models hold the room, wait for them. Refuses a model that can never fit."""
         need = weights_bytes(stored)
         if need > self.memory_budget:
-            raise EngineError(
-                f"model requires more system memory ({_human(need)}) than is available ({_human(self.memory_budget)})"
-            )
+            budget = human_bytes(self.memory_budget)
+            raise ShimError(f"model requires more system memory ({human_bytes(need)}) than is available ({budget})")
         while True:
             used = sum(m.memory_bytes + m.kv_bytes for m in self._loaded.values())
             if len(self._loaded) < self.max_loaded_models and used + need <= self.memory_budget:
@@ -468,7 +344,7 @@ class Engine:
             loaded = load_model(stored)
         except Exception as e:
             log.exception("loading %s failed", stored.name.display)
-            raise EngineError(f"unable to load model: {e}") from e
+            raise ShimError(f"unable to load model: {e}") from e
         with self._lock:
             self._loaded[key] = loaded
         return loaded
@@ -510,31 +386,3 @@ class Engine:
             soonest = min((m.expires_at for m in self._loaded.values()), default=math.inf)
         # Bounded: Queue.get's timeout overflows the platform's time_t for a wait of centuries.
         return None if math.isinf(soonest) else min(max(soonest - time.time(), 0.0), _LONGEST_WAIT)
-
-
-_LONGEST_WAIT = 3600.0  # seconds the engine loop sleeps at most with no job; it then looks at the timers again
-
-
-def _human(n: int) -> str:
-    """Go's format.HumanBytes2, as Ollama's memory errors print sizes."""
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"
-
-
-async def collect(batches: AsyncIterator[list[Piece | Done]]) -> tuple[Piece, Done]:
-    """A whole answer for a non-streaming response: the pieces joined, and the final Done."""
-    content: list[str] = []
-    thinking: list[str] = []
-    tool_calls: list[dict] = []
-    logprobs: list[TokenLogprob] = []
-    async for batch in batches:
-        for event in batch:
-            if isinstance(event, Done):
-                return Piece("".join(content), "".join(thinking), tool_calls, logprobs), event
-            content.append(event.content)
-            thinking.append(event.thinking)
-            tool_calls += event.tool_calls
-            logprobs += event.logprobs
-    raise EngineError("generation ended without a result")

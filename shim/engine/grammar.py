@@ -24,7 +24,7 @@ import orjson
 from llguidance.numpy import allocate_token_bitmask, fill_next_token_bitmask
 
 from shim.engine.mlx_lm_api import hf_tokenizer
-from shim.engine.types import EngineError
+from shim.errors import ShimError
 
 if TYPE_CHECKING:  # a TypedDict of llguidance's type stubs only
     from llguidance._lib import JsonCompileOptions
@@ -77,10 +77,10 @@ class Grammars:
         try:
             grammar = llguidance.LLMatcher.grammar_from_json_schema(closed(schema), defaults=COMPILE_OPTIONS)
         except ValueError:
-            raise EngineError("invalid JSON schema in format") from None
+            raise ShimError("invalid JSON schema in format") from None
         matcher = llguidance.LLMatcher(self.tokenizer, grammar, log_level=0)
         if matcher.is_error():
-            raise EngineError("invalid JSON schema in format")
+            raise ShimError("invalid JSON schema in format")
         return matcher
 
 
@@ -204,7 +204,7 @@ class JsonConstraint:
             return
         self.state = "constrained"
         if not self.matcher.consume_token(token) or self.matcher.is_error():
-            raise EngineError(f"structured output failed: {self.matcher.get_error()}")
+            raise ShimError(f"structured output failed: {self.matcher.get_error()}")
         self._follow(self.grammars.tokenizer.decode_bytes([token]))
 
     def _follow(self, text: bytes) -> None:

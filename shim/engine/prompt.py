@@ -12,7 +12,8 @@ from typing import Any
 
 from registry.infill import InfillFormat, infill_format
 from shim.engine.mlx_lm_api import hf_tokenizer
-from shim.engine.types import CompletionRequest, EngineError, Message
+from shim.engine.types import CompletionRequest, Message
+from shim.errors import Kind, ShimError
 from shim.gotemplate import Template, TemplateError, Values, chat_values, generate_values
 
 DEFAULT_TEMPLATE = "{{ .Prompt }}"  # Ollama's template for models that come without one
@@ -70,7 +71,7 @@ def _infill_tokens(req: CompletionRequest, tokenizer: Any) -> list[int]:
         return _encode(tokenizer, lead + _execute(_parse(req.template), values), special=True)
     fmt = tokenizer_infill_format(tokenizer)
     if fmt is None:
-        raise EngineError(f"{req.model.name.full} does not support insert", 400)
+        raise ShimError(f"{req.model.name.full} does not support insert", Kind.BAD_INPUT)
     before = [tokenizer.convert_tokens_to_ids(fmt.prefix), *_encode_code(tokenizer, prefix)]
     after = [tokenizer.convert_tokens_to_ids(fmt.suffix), *_encode_code(tokenizer, suffix)]
     middle = [tokenizer.convert_tokens_to_ids(fmt.middle)] if fmt.middle else []
@@ -85,7 +86,7 @@ def _context(req: CompletionRequest, tokenizer: Any) -> list[int]:
     size = len(hf_tokenizer(tokenizer))
     bad = next((t for t in tokens if not 0 <= t < size), None)
     if bad is not None:
-        raise EngineError(f"invalid context: token {bad} is not in the model's vocabulary", 400)
+        raise ShimError(f"invalid context: token {bad} is not in the model's vocabulary", Kind.BAD_INPUT)
     return tokens
 
 
@@ -140,7 +141,7 @@ def _truncate(tokens: list[int], num_ctx: int, req: CompletionRequest) -> list[i
     if len(tokens) <= num_ctx:
         return tokens
     if not req.truncate:
-        raise EngineError("the input length exceeds the context length", 400)
+        raise ShimError("the input length exceeds the context length", Kind.BAD_INPUT)
     keep = min(max(req.options.num_keep, 0), num_ctx // 2)
     return tokens[:keep] + tokens[len(tokens) - (num_ctx - keep) :]
 
@@ -154,31 +155,18 @@ def _parse(text: str) -> Template:
     try:
         return Template.parse(text)
     except TemplateError as e:
-        raise EngineError(str(e), 500) from e
+        raise ShimError(str(e)) from e
 
 
 def _render_go(template: Template, messages: list[Message], req: CompletionRequest) -> str:
-    return _execute(template, chat_values([_ollama_message(m) for m in messages], tools=req.tools, think=req.think))
+    return _execute(template, chat_values([m.to_template() for m in messages], tools=req.tools, think=req.think))
 
 
 def _execute(template: Template, values: Values) -> str:
     try:
         return template.execute(values)
     except TemplateError as e:
-        raise EngineError(str(e), 500) from e
-
-
-def _ollama_message(m: Message) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": m.role, "content": m.content}
-    if m.thinking:
-        out["thinking"] = m.thinking
-    if m.tool_calls:
-        out["tool_calls"] = m.tool_calls
-    if m.tool_name:
-        out["tool_name"] = m.tool_name
-    if m.tool_call_id:
-        out["tool_call_id"] = m.tool_call_id
-    return out
+        raise ShimError(str(e)) from e
 
 
 def _render_hf(tokenizer: Any, messages: list[Message], req: CompletionRequest) -> str:
@@ -190,22 +178,7 @@ def _render_hf(tokenizer: Any, messages: list[Message], req: CompletionRequest) 
         content = m.content
         if m.role == "assistant" and think_start and think_end:
             content = _strip_thinking(content, think_start, think_end)
-        entry: dict[str, Any] = {"role": m.role, "content": content}
-        if m.tool_calls:
-            entry["tool_calls"] = []
-            for call in m.tool_calls:
-                function = call.get("function", call)
-                hf_call: dict[str, Any] = {"type": "function", "function": function}
-                if call.get("id"):
-                    hf_call["id"] = call["id"]
-                    names[call["id"]] = function.get("name", "")
-                entry["tool_calls"].append(hf_call)
-        name = m.tool_name or names.get(m.tool_call_id, "")
-        if name:
-            entry["name"] = name
-        if m.tool_call_id:
-            entry["tool_call_id"] = m.tool_call_id
-        hf_messages.append(entry)
+        hf_messages.append(m.to_hf(content, names))
     kwargs: dict[str, Any] = {}
     if req.think is not None:
         kwargs["enable_thinking"] = bool(req.think)
@@ -218,7 +191,7 @@ def _render_hf(tokenizer: Any, messages: list[Message], req: CompletionRequest) 
             )
         )
     except Exception as e:  # Jinja raises its own error types for templates that reject the input
-        raise EngineError(f"chat template error: {e}", 500) from e
+        raise ShimError(f"chat template error: {e}") from e
 
 
 def _strip_thinking(content: str, start: str, end: str) -> str:

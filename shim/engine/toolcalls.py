@@ -11,18 +11,9 @@ tokens. A call that does not parse is passed on as content, as Ollama does, rath
 from __future__ import annotations
 
 import json
-import secrets
-import string
 from typing import Any
 
-from shim.engine.types import Piece
-
-_ID_ALPHABET = string.ascii_lowercase + string.digits
-
-
-def tool_call_id() -> str:
-    """Ollama's format: `call_` and 8 characters of [a-z0-9]."""
-    return "call_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+from shim.engine.types import Piece, ToolCall
 
 
 class ToolCallCollector:
@@ -72,10 +63,9 @@ class ToolCallCollector:
             return Piece(content=f"{self.start}{text}{end}")
         out = []
         for call in calls:
-            function = {"index": self.count, "name": call["name"], "arguments": call["arguments"]}
-            out.append({"id": tool_call_id(), "function": function})
+            out.append(ToolCall(call["name"], call["arguments"], self.count))
             self.count += 1
-        return Piece(tool_calls=out)
+        return Piece(tool_calls=out)  # unnamed: the service gives each call its id
 
     def _parse(self, text: str) -> list[dict[str, Any]] | None:
         """Every call with a string name and object arguments (a JSON string is decoded), else None."""

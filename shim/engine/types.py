@@ -1,7 +1,7 @@
 """The one internal request type both protocol adapters translate into, and the events they get back.
 
 Nothing here knows MLX or HTTP: the Ollama and OpenAI adapters build a CompletionRequest, the engine
-answers with Piece events and one Done (or an EngineError).
+answers with Piece events and one Done (or a ShimError).
 """
 
 from __future__ import annotations
@@ -14,13 +14,66 @@ from shim.options import GenerationOptions
 
 
 @dataclass
+class ToolCall:
+    """A call the model made: the engine parses it; the service names it (`id`, Ollama's `call_` format) before
+    any protocol writes it."""
+
+    name: str
+    arguments: dict[str, Any]
+    index: int = 0
+    id: str = ""
+
+    def to_ollama(self) -> dict[str, Any]:
+        """api.ToolCall as Ollama writes it (the id, when there is one, first)."""
+        function = {"index": self.index, "name": self.name, "arguments": self.arguments}
+        return {"id": self.id, "function": function} if self.id else {"function": function}
+
+
+@dataclass
 class Message:
+    """One chat message as every protocol's request binds it (`tool_calls` are the request's own objects,
+    Ollama's api.ToolCall shape, which templates read as sent)."""
+
     role: str
     content: str = ""
     thinking: str = ""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     tool_name: str = ""
     tool_call_id: str = ""
+    images: list[bytes] = field(default_factory=list)  # refused (no vision yet); never rendered
+
+    def to_template(self) -> dict[str, Any]:
+        """The message a Go template sees: only the fields that are set, as Ollama's api.Message encodes."""
+        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.thinking:
+            out["thinking"] = self.thinking
+        if self.tool_calls:
+            out["tool_calls"] = self.tool_calls
+        if self.tool_name:
+            out["tool_name"] = self.tool_name
+        if self.tool_call_id:
+            out["tool_call_id"] = self.tool_call_id
+        return out
+
+    def to_hf(self, content: str, names: dict[str, str]) -> dict[str, Any]:
+        """The message a Jinja chat template sees (transformers' shape), with `content` as the caller cut it.
+        `names` maps tool call ids to function names: calls add to it, a result naming only an id reads it."""
+        entry: dict[str, Any] = {"role": self.role, "content": content}
+        if self.tool_calls:
+            entry["tool_calls"] = []
+            for call in self.tool_calls:
+                function = call.get("function", call)
+                hf_call: dict[str, Any] = {"type": "function", "function": function}
+                if call.get("id"):
+                    hf_call["id"] = call["id"]
+                    names[call["id"]] = function.get("name", "")
+                entry["tool_calls"].append(hf_call)
+        name = self.tool_name or names.get(self.tool_call_id, "")
+        if name:
+            entry["name"] = name
+        if self.tool_call_id:
+            entry["tool_call_id"] = self.tool_call_id
+        return entry
 
 
 @dataclass
@@ -68,28 +121,19 @@ class Piece:
 
     content: str = ""
     thinking: str = ""
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
     logprobs: list[TokenLogprob] = field(default_factory=list)
 
 
 @dataclass
 class Done:
-    done_reason: Literal["stop", "length", "load"]  # "load": a request that only loaded the model
+    done_reason: Literal["stop", "length", "load", "unload"]  # "load"/"unload": answered without generating
     prompt_eval_count: int
     prompt_eval_duration: int  # ns
     eval_count: int
     eval_duration: int  # ns
     load_duration: int  # ns, from queueing to model ready
     context: list[int]  # prompt tokens + generated tokens, for /api/generate's `context`
-
-
-class EngineError(Exception):
-    """A failure to report to the client with an HTTP status (Ollama uses 500 unless it says otherwise)."""
-
-    def __init__(self, message: str, status: int = 500) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 @dataclass

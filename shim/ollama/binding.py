@@ -26,10 +26,10 @@ class BindError(ValueError):
         self.message = message
 
 
-Check = Callable[[Any, str, "_Errors"], Any]
+Check = Callable[[Any, str, "Errors"], Any]
 
 
-class _Errors:
+class Errors:
     def __init__(self) -> None:
         self.first: str | None = None
 
@@ -43,7 +43,7 @@ class _Errors:
 
 
 def _scalar(python_type: type | tuple[type, ...], go_type: str) -> Check:
-    def check(value: Any, path: str, errors: _Errors) -> Any:
+    def check(value: Any, path: str, errors: Errors) -> Any:
         # bool is an int in Python, never in Go; and Go rejects 1.0 for an int field.
         if (
             isinstance(value, python_type)
@@ -69,13 +69,16 @@ FLOAT64 = _scalar((int, float), "float64")
 FLOAT32 = _scalar((int, float), "float32")
 
 
-def _any(value: Any, path: str, errors: _Errors) -> Any:
+def _any(value: Any, path: str, errors: Errors) -> Any:
     if (number := _out_of_range(value)) is not None:
         errors.type_error(number, path, "float64")  # Go decodes a number inside `any` as a float64
     return value
 
 
-def _raw(value: Any, path: str, errors: _Errors) -> Any:
+ANY: Check = _any  # any JSON value, as Go's `any`
+
+
+def _raw(value: Any, path: str, errors: Errors) -> Any:
     """A json.RawMessage field (`format`, a schema): Go keeps its bytes undecoded, so no number fails here."""
     return value
 
@@ -94,15 +97,15 @@ def _out_of_range(value: Any) -> OutOfRange | None:
     return None
 
 
-def _map(value: Any, path: str, errors: _Errors) -> Any:
+def _map(value: Any, path: str, errors: Errors) -> Any:
     if isinstance(value, dict):
         return _any(value, path, errors)
     errors.type_error(value, path, "map[string]interface {}")
     return None
 
 
-def _list_of(item: Check, go_type: str) -> Check:
-    def check(value: Any, path: str, errors: _Errors) -> Any:
+def list_of(item: Check, go_type: str) -> Check:
+    def check(value: Any, path: str, errors: Errors) -> Any:
         if not isinstance(value, list):
             errors.type_error(value, path, go_type)
             return None
@@ -111,7 +114,7 @@ def _list_of(item: Check, go_type: str) -> Check:
     return check
 
 
-def _duration(value: Any, path: str, errors: _Errors) -> Any:
+def _duration(value: Any, path: str, errors: Errors) -> Any:
     if isinstance(value, OutOfRange):  # api.Duration's own json.Unmarshal fails; the outer decoder names the field
         raise BindError(unmarshal_type_error(value, path, "float64", literal=value.literal))
     try:
@@ -120,7 +123,7 @@ def _duration(value: Any, path: str, errors: _Errors) -> Any:
         raise BindError(str(e)) from None
 
 
-def _think(value: Any, path: str, errors: _Errors) -> Any:
+def _think(value: Any, path: str, errors: Errors) -> Any:
     if isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -130,17 +133,17 @@ def _think(value: Any, path: str, errors: _Errors) -> Any:
     raise BindError(f"think must be a boolean or string {_THINK_CHOICES}")
 
 
-def _image(value: Any, path: str, errors: _Errors) -> Any:
+def _image(value: Any, path: str, errors: Errors) -> Any:
     if not isinstance(value, str):
         errors.type_error(value, path, "api.ImageData")
         return None
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise BindError(f"illegal base64 data at input byte {_bad_base64_offset(value)}") from None
+        raise BindError(f"illegal base64 data at input byte {bad_base64_offset(value)}") from None
 
 
-def _bad_base64_offset(text: str) -> int:
+def bad_base64_offset(text: str) -> int:
     alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
     for i, c in enumerate(text):
         if c == "=":
@@ -158,13 +161,13 @@ class Struct:
 
     def bind(self, data: Any) -> dict[str, Any]:
         """Return {field: value} for fields present and non-null; raise BindError with Go's text."""
-        errors = _Errors()
+        errors = Errors()
         out = self._bind(data, self.name, "", errors)
         if errors.first is not None:
             raise BindError(errors.first)
         return out
 
-    def _bind(self, data: Any, struct: str, prefix: str, errors: _Errors) -> dict[str, Any]:
+    def _bind(self, data: Any, struct: str, prefix: str, errors: Errors) -> dict[str, Any]:
         if not isinstance(data, dict):
             if data is None:
                 return {}
@@ -181,11 +184,11 @@ class Struct:
         return out
 
 
-def _nested(struct: Struct, go_type: str) -> Check:
+def nested(struct: Struct, go_type: str) -> Check:
     """A struct field decoded by encoding/json itself: errors inside it name the inner struct and the
     field path from the root ("StreamOptions.stream_options.include_usage")."""
 
-    def check(value: Any, path: str, errors: _Errors) -> Any:
+    def check(value: Any, path: str, errors: Errors) -> Any:
         if not isinstance(value, dict):
             errors.type_error(value, path, go_type)
             return None
@@ -194,13 +197,13 @@ def _nested(struct: Struct, go_type: str) -> Check:
     return check
 
 
-def _message(value: Any, path: str, errors: _Errors) -> Any:
+def _message(value: Any, path: str, errors: Errors) -> Any:
     """api.Message has its own UnmarshalJSON (it lowercases the role) over a type alias, so errors
     inside a message abort decoding and name the struct `Alias`."""
     if not isinstance(value, dict):
         errors.type_error(value, path, "api.Message")
         return None
-    inner = _Errors()
+    inner = Errors()
     bound = MESSAGE._bind(value, "Alias", "", inner)
     if inner.first is not None:
         raise BindError(inner.first)
@@ -212,7 +215,7 @@ TOOL_CALL = Struct(
     "ToolCall",
     {
         "id": STRING,
-        "function": _nested(
+        "function": nested(
             Struct("ToolCallFunction", {"index": INT, "name": STRING, "arguments": _map}), "api.ToolCallFunction"
         ),
     },
@@ -223,8 +226,8 @@ MESSAGE = Struct(
         "role": STRING,
         "content": STRING,
         "thinking": STRING,
-        "images": _list_of(_image, "[]api.ImageData"),
-        "tool_calls": _list_of(_nested(TOOL_CALL, "api.ToolCall"), "[]api.ToolCall"),
+        "images": list_of(_image, "[]api.ImageData"),
+        "tool_calls": list_of(nested(TOOL_CALL, "api.ToolCall"), "[]api.ToolCall"),
         "tool_name": STRING,
         "tool_call_id": STRING,
     },
@@ -252,15 +255,15 @@ GENERATE = Struct(
         "suffix": STRING,
         "system": STRING,
         "template": STRING,
-        "context": _list_of(INT, "[]int"),
+        "context": list_of(INT, "[]int"),
         "raw": BOOL,
-        "images": _list_of(_image, "[]api.ImageData"),
+        "images": list_of(_image, "[]api.ImageData"),
     },
 )
 
 CHAT = Struct(
     "ChatRequest",
-    {**_COMMON, "messages": _list_of(_message, "[]api.Message"), "tools": _list_of(_map, "api.Tools")},
+    {**_COMMON, "messages": list_of(_message, "[]api.Message"), "tools": list_of(_map, "api.Tools")},
 )
 
 SHOW = Struct(
@@ -276,7 +279,7 @@ PULL = Struct(
 )
 
 
-def _string_map(value: Any, path: str, errors: _Errors) -> Any:
+def _string_map(value: Any, path: str, errors: Errors) -> Any:
     if not isinstance(value, dict):
         errors.type_error(value, path, "map[string]string")
         return None
@@ -299,7 +302,7 @@ CREATE = Struct(
         "system": STRING,
         "license": _any,
         "parameters": _map,
-        "messages": _list_of(_message, "[]api.Message"),
+        "messages": list_of(_message, "[]api.Message"),
         "stream": BOOL,
         "quantize": STRING,
         "quantization": STRING,
@@ -312,8 +315,8 @@ PUSH = Struct("PushRequest", {"model": STRING, "name": STRING, "insecure": BOOL,
 # The /v1 request structs of Ollama's openai package, checked before conversion as its middleware binds
 # them (tools, tool calls and schemas are checked for their outer JSON type only; their contents are the
 # tools and structured-output code's to judge).
-_STREAM_OPTIONS = _nested(Struct("StreamOptions", {"include_usage": BOOL}, "openai"), "openai.StreamOptions")
-_JSON_SCHEMA = _nested(Struct("JsonSchema", {"schema": _raw}, "openai"), "openai.JsonSchema")
+_STREAM_OPTIONS = nested(Struct("StreamOptions", {"include_usage": BOOL}, "openai"), "openai.StreamOptions")
+_JSON_SCHEMA = nested(Struct("JsonSchema", {"schema": _raw}, "openai"), "openai.JsonSchema")
 _RESPONSE_FORMAT = Struct("ResponseFormat", {"type": STRING, "json_schema": _JSON_SCHEMA}, "openai")
 _OPENAI_FUNCTION_CALL = Struct("", {"name": STRING, "arguments": STRING}, "openai")  # an anonymous struct in Go
 _OPENAI_TOOL_CALL = Struct(
@@ -322,7 +325,7 @@ _OPENAI_TOOL_CALL = Struct(
         "id": STRING,
         "index": INT,
         "type": STRING,
-        "function": _nested(
+        "function": nested(
             _OPENAI_FUNCTION_CALL, 'struct { Name string "json:\\"name\\""; Arguments string "json:\\"arguments\\"" }'
         ),
     },
@@ -334,7 +337,7 @@ _OPENAI_MESSAGE = Struct(
         "role": STRING,
         "content": _any,
         "reasoning": STRING,
-        "tool_calls": _list_of(_nested(_OPENAI_TOOL_CALL, "openai.ToolCall"), "[]openai.ToolCall"),
+        "tool_calls": list_of(nested(_OPENAI_TOOL_CALL, "openai.ToolCall"), "[]openai.ToolCall"),
         "name": STRING,
         "tool_call_id": STRING,
     },
@@ -345,7 +348,7 @@ CHAT_COMPLETION = Struct(
     "ChatCompletionRequest",
     {
         "model": STRING,
-        "messages": _list_of(_nested(_OPENAI_MESSAGE, "openai.Message"), "[]openai.Message"),
+        "messages": list_of(nested(_OPENAI_MESSAGE, "openai.Message"), "[]openai.Message"),
         "stream": BOOL,
         "stream_options": _STREAM_OPTIONS,
         "max_tokens": INT,
@@ -355,9 +358,9 @@ CHAT_COMPLETION = Struct(
         "frequency_penalty": FLOAT64,
         "presence_penalty": FLOAT64,
         "top_p": FLOAT64,
-        "response_format": _nested(_RESPONSE_FORMAT, "openai.ResponseFormat"),
-        "tools": _list_of(_nested(Struct("Tool", {}), "api.Tool"), "[]api.Tool"),
-        "reasoning": _nested(Struct("Reasoning", {"effort": STRING}, "openai"), "openai.Reasoning"),
+        "response_format": nested(_RESPONSE_FORMAT, "openai.ResponseFormat"),
+        "tools": list_of(nested(Struct("Tool", {}), "api.Tool"), "[]api.Tool"),
+        "reasoning": nested(Struct("Reasoning", {"effort": STRING}, "openai"), "openai.Reasoning"),
         "reasoning_effort": STRING,
         "logprobs": BOOL,
         "top_logprobs": INT,
@@ -393,4 +396,4 @@ EMBED = Struct(
 )
 EMBEDDINGS = Struct("EmbeddingRequest", {"model": STRING, "prompt": STRING, "keep_alive": _duration, "options": _map})
 # mlx-shim's own route (POST /api/import), bound with the same Go-style rules as Ollama's requests.
-IMPORT = Struct("ImportRequest", {"models": _list_of(STRING, "[]string"), "stream": BOOL})
+IMPORT = Struct("ImportRequest", {"models": list_of(STRING, "[]string"), "stream": BOOL})

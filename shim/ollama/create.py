@@ -22,9 +22,10 @@ from registry.create import CreateError, CreateSpec, check_field_sizes, check_fi
 from registry.names import InvalidName, ModelName
 from registry.quantize import Quantization, QuantizeError
 from registry.store import Store
+from shim.errors import Kind, ShimError
 from shim.ollama.binding import CREATE
-from shim.ollama.routes import ApiError, OllamaAPI, read_body
-from shim.ollama.worker_stream import Emit, StreamError, respond, start_worker
+from shim.ollama.http import guarded, read_body
+from shim.ollama.worker_stream import Emit, respond, start_worker
 
 
 class CreateAPI:
@@ -34,8 +35,8 @@ class CreateAPI:
 
     def routes(self) -> list[Route]:
         return [
-            Route("/api/blobs/{digest}", OllamaAPI.guarded(self.blob), methods=["HEAD", "POST"]),
-            Route("/api/create", OllamaAPI.guarded(self.create), methods=["POST"]),
+            Route("/api/blobs/{digest}", guarded(self.blob), methods=["HEAD", "POST"]),
+            Route("/api/create", guarded(self.create), methods=["POST"]),
         ]
 
     async def blob(self, request: Request) -> Response:
@@ -43,10 +44,10 @@ class CreateAPI:
         try:
             exists = self.blobs.exists(digest)
         except InvalidDigest as e:
-            raise ApiError(str(e), 400) from None
+            raise ShimError(str(e), Kind.BAD_INPUT) from None
         if request.method == "HEAD":
             if not exists:
-                raise ApiError(f'blob "{digest}" not found', 404)
+                raise ShimError(f'blob "{digest}" not found', Kind.NOT_FOUND)
             return Response(status_code=200)
         if exists:
             async for _ in request.stream():  # read what was sent, so the connection stays usable
@@ -56,47 +57,41 @@ class CreateAPI:
         try:
             created = await self.blobs.write(digest, chunks)
         except DigestMismatch as e:
-            raise ApiError(str(e), 400) from None
+            raise ShimError(str(e), Kind.BAD_INPUT) from None
         except OSError as e:  # a full disk: read the rest, so the client finishes sending and sees why
             async for _ in chunks:
                 pass
-            raise ApiError(f"write blob {digest}: {(e.strerror or str(e)).lower()}", 500) from None
+            raise ShimError(f"write blob {digest}: {(e.strerror or str(e)).lower()}", Kind.INTERNAL) from None
         return Response(status_code=201 if created else 200)
 
     async def create(self, request: Request) -> Response:
         req = await read_body(request, CREATE)
         spec = self._spec(req)
         queue, cancelled = start_worker(lambda emit, _: _run(self.store, spec, emit), f"create {spec.name.display}")
-        return await respond(queue, cancelled, req.get("stream", True) is not False)
+        return await respond(request, queue, cancelled, req.get("stream", True) is not False)
 
     def _spec(self, req: dict[str, Any]) -> CreateSpec:
         """CreateHandler's checks before it starts streaming, in its order."""
         files = req.get("files") or {}
-        try:
-            check_files(files)
-            check_field_sizes(req)
-            if req.get("adapters"):
-                raise CreateError("LoRA adapters are not supported by mlx-shim")
-            license = _license(req.get("license"))
-        except CreateError as e:
-            raise ApiError(e.message, e.status) from None
+        check_files(files)
+        check_field_sizes(req)
+        if req.get("adapters"):
+            raise CreateError("LoRA adapters are not supported by mlx-shim")
+        license = _license(req.get("license"))
         try:
             name = ModelName.parse(req.get("model") or req.get("name") or "")
         except InvalidName:
-            raise ApiError("invalid model name", 400) from None
+            raise ShimError("invalid model name", Kind.BAD_INPUT) from None
         for path, digest in files.items():
             if not self.blobs.exists(digest):
-                raise ApiError(f"blob not found for {path} (digest {digest})", 400)
+                raise ShimError(f"blob not found for {path} (digest {digest})", Kind.BAD_INPUT)
         quantize = req.get("quantize") or req.get("quantization") or None
         if quantize:
             try:
                 Quantization.parse(quantize)
             except QuantizeError as e:
-                raise ApiError(e.message, 400) from None
-        try:
-            parameters = check_parameters(req["parameters"]) if "parameters" in req else None
-        except CreateError as e:
-            raise ApiError(e.message, e.status) from None
+                raise ShimError(e.message, Kind.BAD_INPUT) from None
+        parameters = check_parameters(req["parameters"]) if "parameters" in req else None
         return CreateSpec(
             name=name,
             from_=req.get("from", ""),
@@ -116,10 +111,10 @@ def _run(store: Store, spec: CreateSpec, emit: Emit) -> None:
         for status in create_model(store, spec):
             emit({"status": status})
     except CreateError as e:
-        emit(StreamError(e.message, e.status))
+        emit(e)
         return
     except OSError as e:
-        emit(StreamError(str(e), 500))
+        emit(ShimError(str(e)))
         return
     emit({"status": "success"})
 

@@ -17,11 +17,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from registry.ollama_import import ImportRequestError, import_models, select
+from registry.ollama_import import import_models, select
 from registry.ollama_library import OllamaLibrary
 from registry.store import Store
 from shim.ollama.binding import IMPORT
-from shim.ollama.routes import ApiError, OllamaAPI, read_body
+from shim.ollama.http import guarded, read_body
 from shim.ollama.worker_stream import Emit, respond, start_worker
 
 
@@ -30,15 +30,12 @@ class ImportAPI:
         self.store = store
 
     def routes(self) -> list[Route]:
-        return [Route("/api/import", OllamaAPI.guarded(self.import_models), methods=["POST"])]
+        return [Route("/api/import", guarded(self.import_models), methods=["POST"])]
 
     async def import_models(self, request: Request) -> Response:
         req = await read_body(request, IMPORT)
         library = await asyncio.to_thread(OllamaLibrary)  # the server's own OLLAMA_MODELS, at each request
-        try:
-            models = await asyncio.to_thread(select, library, req.get("models") or [])
-        except ImportRequestError as e:
-            raise ApiError(e.message, e.status) from None
+        models = await asyncio.to_thread(select, library, req.get("models") or [])  # raises ImportRequestError
 
         def work(emit: Emit, cancelled: threading.Event) -> None:
             if not models:
@@ -46,4 +43,4 @@ class ImportAPI:
             emit(import_models(self.store, library, models, emit, cancelled).summary())
 
         queue, cancelled = start_worker(work, "import")
-        return await respond(queue, cancelled, req.get("stream", True) is not False)
+        return await respond(request, queue, cancelled, req.get("stream", True) is not False)

@@ -9,7 +9,7 @@ from typing import Any
 from registry.model_dir import ModelDirInfo
 from registry.store import StoredModel
 from shim.engine import Done, Piece
-from shim.engine.types import TokenLogprob
+from shim.engine.types import TokenLogprob, ToolCall
 from shim.jsonbytes import go_float
 from shim.timefmt import local_from_ns, now_utc
 
@@ -60,12 +60,12 @@ def generate_chunk(model: str, piece: Piece) -> dict[str, Any]:
     return chunk
 
 
-def chat_message(content: str, thinking: str = "", tool_calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def chat_message(content: str, thinking: str = "", tool_calls: list[ToolCall] | None = None) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if thinking:
         message["thinking"] = thinking
     if tool_calls:
-        message["tool_calls"] = tool_calls
+        message["tool_calls"] = [call.to_ollama() for call in tool_calls]
     return message
 
 

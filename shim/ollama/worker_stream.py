@@ -1,10 +1,13 @@
-"""Progress of long blocking work (a create that converts a GGUF, an import) streamed as Ollama streams it.
+"""Progress of long blocking work (a pull, a create that converts a GGUF, an import) streamed as Ollama
+streams it.
 
 The work runs on a worker thread and hands each progress object to the event loop through a queue, so the
-loop never waits on the disk or on a conversion. The answer follows Ollama's streamResponse/waitForStream:
-an error before any progress is a plain JSON error with its own status; after progress has been sent it is
-one more `{"error": ...}` line; with `stream: false` only the last object (or the error, with its status)
-is sent, as `application/json` without a charset.
+loop never waits on the network, the disk or a conversion. The queue becomes an event iterator for the one
+streaming loop (shim.streaming) with the NDJSON writer: a `ShimError` the work emits before any progress is
+a plain JSON error with its kind's status; after progress has been sent it is one more `{"error": ...}`
+line. With `stream: false` only the last object (or the error, with its status) is sent, as Ollama's
+waitForStream does, as `application/json` without a charset; a progress object that is itself an
+`{"error": ...}` (a pull's failure) is a 500 there.
 """
 
 from __future__ import annotations
@@ -12,31 +15,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
+from starlette.requests import Request
 from starlette.responses import Response
 
+from shim.errors import ShimError
 from shim.jsonbytes import go_json
 from shim.mlx_threads import release_mlx_streams
-from shim.responses import ndjson_response
+from shim.ollama.http import NDJSONWriter
+from shim.streaming import collected, stream
 
 log = logging.getLogger("mlx_shim")
 
 _END = object()
-_STREAM_JSON = "application/json"  # waitForStream and streamResponse's own error answers
 
-
-@dataclass(frozen=True)
-class StreamError:
-    """The work's failure: its text and the HTTP status it answers with when nothing was sent yet."""
-
-    message: str
-    status: int = 500
-
-
-Emit = Callable[[Any], None]
+Emit = Callable[[Any], None]  # a progress object, or a ShimError that ends the work
 Work = Callable[[Emit, threading.Event], None]
 
 
@@ -58,7 +53,7 @@ def start_worker(work: Work, name: str) -> tuple[asyncio.Queue[Any], threading.E
             work(emit, cancelled)
         except Exception as e:  # a bug must still end the stream in Ollama's shape
             log.exception("%s failed", name)
-            emit(StreamError(str(e) or type(e).__name__))
+            emit(ShimError(str(e) or type(e).__name__))
         finally:
             release_mlx_streams()  # a create may quantize with MLX on this thread
             emit(_END)
@@ -67,53 +62,51 @@ def start_worker(work: Work, name: str) -> tuple[asyncio.Queue[Any], threading.E
     return queue, cancelled
 
 
-async def respond(queue: asyncio.Queue[Any], cancelled: threading.Event, stream: bool) -> Response:
-    if not stream:
-        return await _last(queue, cancelled)
-    first = await queue.get()
-    if isinstance(first, StreamError):
-        cancelled.set()
-        return _stream_json({"error": first.message}, first.status)
-    if first is _END:
-        return ndjson_response(_nothing())
-    return ndjson_response(_batches(first, queue, cancelled))
+async def respond(request: Request, queue: asyncio.Queue[Any], cancelled: threading.Event, streamed: bool) -> Response:
+    if not streamed:
+        try:
+            return await collected(request, _last(queue))
+        except ShimError as e:
+            return _plain({"error": e.message}, e.status)
+        finally:
+            cancelled.set()
+    return await stream(request, _batches(queue, cancelled), NDJSONWriter(_same, charset=False))
 
 
-async def _nothing() -> AsyncIterator[list[Any]]:
-    return
-    yield
+def _same(obj: dict[str, Any]) -> dict[str, Any]:
+    return obj
 
 
-async def _batches(first: Any, queue: asyncio.Queue[Any], cancelled: threading.Event) -> AsyncIterator[list[Any]]:
-    batch = [first]
+async def _batches(queue: asyncio.Queue[Any], cancelled: threading.Event) -> AsyncGenerator[list[Any], None]:
+    """What has arrived, a batch at a time, until the end marker; an emitted ShimError is raised."""
     try:
         while True:
+            batch = [await queue.get()]
             while not queue.empty():
                 batch.append(queue.get_nowait())
-            end = next((i for i, obj in enumerate(batch) if obj is _END or isinstance(obj, StreamError)), None)
-            if end is not None:
-                last = batch[end]
-                objects = batch[:end] + ([{"error": last.message}] if isinstance(last, StreamError) else [])
-                if objects:
-                    yield objects
-                return
-            yield batch
-            batch = [await queue.get()]
+            end = next((i for i, obj in enumerate(batch) if obj is _END or isinstance(obj, ShimError)), None)
+            if end is None:
+                yield batch
+                continue
+            if batch[:end]:
+                yield batch[:end]
+            if isinstance(batch[end], ShimError):
+                raise batch[end]
+            return
     finally:
         cancelled.set()  # no-op after the end; lets the work stop when the client went away
 
 
-async def _last(queue: asyncio.Queue[Any], cancelled: threading.Event) -> Response:
+async def _last(queue: asyncio.Queue[Any]) -> Response:
     last: Any = None
-    try:
-        while (obj := await queue.get()) is not _END:
-            if isinstance(obj, StreamError):
-                return _stream_json({"error": obj.message}, obj.status)
-            last = obj
-    finally:
-        cancelled.set()
-    return _stream_json(last if last is not None else {}, 200)
+    while (obj := await queue.get()) is not _END:
+        if isinstance(obj, ShimError):
+            raise obj
+        if "error" in obj:
+            return _plain(obj, 500)
+        last = obj
+    return _plain(last if last is not None else {}, 200)
 
 
-def _stream_json(obj: dict[str, Any], status: int) -> Response:
-    return Response(go_json(obj), status_code=status, media_type=_STREAM_JSON)
+def _plain(obj: dict[str, Any], status: int) -> Response:
+    return Response(go_json(obj), status_code=status, media_type="application/json")

@@ -12,15 +12,10 @@ from typing import Any
 
 import orjson
 
+from shim.errors import Kind, ShimError
+
 _EFFORTS = {"none": False, "minimal": "low", "low": "low", "medium": "medium", "high": "high", "max": "max",
             "xhigh": "max", "ultra": "max"}  # fmt: skip
-
-
-class OpenAIError(Exception):
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 def go_type(value: Any) -> str:
@@ -39,9 +34,9 @@ def go_type(value: Any) -> str:
 def chat_request(body: dict[str, Any]) -> dict[str, Any]:
     messages = body.get("messages")
     if not messages:
-        raise OpenAIError("[] is too short - 'messages'")
+        raise ShimError("[] is too short - 'messages'", Kind.BAD_INPUT)
     if not isinstance(messages, list):
-        raise OpenAIError("invalid message format")
+        raise ShimError("invalid message format", Kind.BAD_INPUT)
     native: dict[str, Any] = {"model": body.get("model") or "", "messages": _messages(messages)}
     native["options"] = _options(body)
     if body.get("tools"):
@@ -95,10 +90,10 @@ def _options(body: dict[str, Any]) -> dict[str, Any]:
     elif isinstance(stop, list):
         for item in stop:
             if not isinstance(item, str):
-                raise OpenAIError(f"invalid type for 'stop' field: {go_type(item)}")
+                raise ShimError(f"invalid type for 'stop' field: {go_type(item)}", Kind.BAD_INPUT)
         options["stop"] = stop
     elif stop is not None:
-        raise OpenAIError(f"invalid type for 'stop' field: {go_type(stop)}")
+        raise ShimError(f"invalid type for 'stop' field: {go_type(stop)}", Kind.BAD_INPUT)
     return options
 
 
@@ -123,7 +118,7 @@ def _think(body: dict[str, Any]) -> bool | str | None:
         return None
     if effort not in _EFFORTS:
         choices = ", ".join(f'"{e}"' for e in _EFFORTS)
-        raise OpenAIError(f'invalid reasoning value: "{effort}" (must be {choices})')
+        raise ShimError(f'invalid reasoning value: "{effort}" (must be {choices})', Kind.BAD_INPUT)
     return _EFFORTS[effort]
 
 
@@ -132,7 +127,7 @@ def _messages(messages: list[Any]) -> list[dict[str, Any]]:
     names_by_call_id: dict[str, str] = {}
     for m in messages:
         if not isinstance(m, dict):
-            raise OpenAIError("invalid message format")
+            raise ShimError("invalid message format", Kind.BAD_INPUT)
         role = (m.get("role") or "").lower()  # api.Message lowercases the role when ChatHandler binds it
         base: dict[str, Any] = {"role": role}
         calls = [_tool_call(i, call, names_by_call_id) for i, call in enumerate(m.get("tool_calls") or [])]
@@ -148,7 +143,7 @@ def _messages(messages: list[Any]) -> list[dict[str, Any]]:
         elif isinstance(content, list):
             out += [{**base, **_part(part)} for part in content]  # each part is its own message, as Ollama
         else:
-            raise OpenAIError(f"invalid message content type: {go_type(content)}")
+            raise ShimError(f"invalid message content type: {go_type(content)}", Kind.BAD_INPUT)
     return out
 
 
@@ -159,7 +154,7 @@ def _tool_call(index: int, call: Any, names: dict[str, str]) -> dict[str, Any]:
         try:
             arguments = orjson.loads(arguments)
         except orjson.JSONDecodeError:
-            raise OpenAIError("invalid tool call arguments") from None
+            raise ShimError("invalid tool call arguments", Kind.BAD_INPUT) from None
     names[call.get("id", "")] = function.get("name", "")
     return {"id": call.get("id", ""), "function": {"index": index, "name": function.get("name", ""),
                                                    "arguments": arguments}}  # fmt: skip
@@ -173,10 +168,12 @@ def _part(part: Any) -> dict[str, Any]:
         image = part.get("image_url")
         url = image.get("url", "") if isinstance(image, dict) else image if isinstance(image, str) else ""
         if url.startswith(("http://", "https://")):
-            raise OpenAIError("image URLs are not currently supported, please use base64 encoded data instead")
+            raise ShimError(
+                "image URLs are not currently supported, please use base64 encoded data instead", Kind.BAD_INPUT
+            )
         _, _, data = url.partition(";base64,")
         try:
             return {"content": "", "images": [base64.b64decode(data, validate=True)]}
         except (binascii.Error, ValueError):
-            raise OpenAIError("invalid image input") from None
-    raise OpenAIError("invalid message format")
+            raise ShimError("invalid image input", Kind.BAD_INPUT) from None
+    raise ShimError("invalid message format", Kind.BAD_INPUT)

@@ -16,10 +16,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shim.engine import EmbedRequest
+from shim.errors import Kind, ShimError
 from shim.ollama.binding import INT, STRING, Struct
-from shim.ollama.embed import EmbedAPI, finished_vectors
-from shim.openai.convert import OpenAIError
-from shim.openai.routes import OpenAIAPI, _json
+from shim.openai.http import guarded, json_answer, read_body
+from shim.service import ModelService, finished_vectors, prepare_embed
+from shim.streaming import collected
 
 # openai.EmbedRequest: `input` stays any JSON value, the others get Go's type checks and error texts.
 REQUEST = Struct(
@@ -30,34 +31,35 @@ REQUEST = Struct(
 
 
 class OpenAIEmbeddings:
-    def __init__(self, embed: EmbedAPI) -> None:
-        self.embed = embed
+    def __init__(self, service: ModelService) -> None:
+        self.service = service
 
     def routes(self) -> list[Route]:
-        return [Route("/v1/embeddings", OpenAIAPI.guarded(self.embeddings), methods=["POST"])]
+        return [Route("/v1/embeddings", guarded(self.embeddings), methods=["POST"])]
 
     async def embeddings(self, request: Request) -> Response:
-        body = REQUEST.bind(await OpenAIAPI._body(request, REQUEST))  # Go's type errors are 400s there
+        body = REQUEST.bind(await read_body(request, REQUEST))  # Go's type errors are 400s there
         encoding = body.get("encoding_format", "")
         if encoding.lower() not in ("", "float", "base64"):
             message = f"Invalid value for 'encoding_format' = {encoding}. Supported values: ['float', 'base64']."
-            raise OpenAIError(message)
+            raise ShimError(message, Kind.BAD_INPUT)
         inputs = body.get("input")
         if inputs == "":
             inputs = [""]  # OpenAI's empty string is one empty text, where /api/embed's means none
         if inputs is None or inputs == []:
-            raise OpenAIError("invalid input")
+            raise ShimError("invalid input", Kind.BAD_INPUT)
         dimensions = body.get("dimensions", 0)
         native = {"model": body.get("model", ""), "input": inputs, "dimensions": dimensions}
-        prepared = await self.embed.prepare_embed(native)
-        assert isinstance(prepared, EmbedRequest)  # never empty here
-        result = await self.embed.run(request, prepared)
+        prepared = await prepare_embed(self.service, native)
+        if not isinstance(prepared, EmbedRequest):
+            raise ShimError("invalid input", Kind.BAD_INPUT)  # unreachable: an empty input is refused above
+        result = await collected(request, self.service.embed(prepared))
         data = []
         for index, vector in enumerate(finished_vectors(result, dimensions)):
             values: Any = vector if encoding.lower() != "base64" else _base64(vector)
             data.append({"object": "embedding", "embedding": values, "index": index})
         usage = {"prompt_tokens": result.prompt_eval_count, "total_tokens": result.prompt_eval_count}
-        return _json({"object": "list", "data": data, "model": native["model"], "usage": usage})
+        return json_answer({"object": "list", "data": data, "model": native["model"], "usage": usage})
 
 
 def _base64(vector: np.ndarray) -> str:

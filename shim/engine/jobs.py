@@ -1,0 +1,142 @@
+"""A unit of work for the engine's worker thread, and the channel its events come back to the event loop by."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import queue
+import threading
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from typing import Literal
+
+from registry.store import StoredModel
+from shim.engine.batch import Listener
+from shim.engine.loaded import LoadedModel
+from shim.engine.types import CompletionRequest, Done, Piece, TokenLogprob, ToolCall
+from shim.errors import ShimError
+
+Event = Piece | Done | ShimError
+BATCH_INTERVAL = 0.004  # seconds: at most 250 loop wake-ups a second per stream
+
+
+class Job:
+    """A unit of work for the worker thread and the channel its events come back through.
+
+    Events go into a deque and the event loop is woken at most once per BATCH_INTERVAL for pieces: a model
+    decoding faster than that (the tiny model makes a token every ~0.8 ms on two CPU cores) has its tokens
+    written a few at a time: a piece that arrives sooner waits for the interval's end (or rides along with the
+    final event, which always wakes the loop at once). A model slower than that, which is
+    any model of useful size, gets every token written immediately."""
+
+    def __init__(
+        self,
+        kind: Literal["complete", "load", "unload", "work"],
+        stored: StoredModel,
+        request: CompletionRequest | None = None,
+        keep_alive: float | None = None,
+        work: Callable[[Job, LoadedModel], None] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.stored = stored
+        self.request = request
+        self.work = work  # kind "work": runs on the worker thread once the model is loaded (embeddings)
+        self.keep_alive = request.keep_alive if request is not None else keep_alive
+        self.loop = asyncio.get_running_loop()
+        self.events: collections.deque[Event | None] = collections.deque()
+        self.ready = asyncio.Event()
+        self.wake_pending = False
+        self.wake_delayed = False
+        self.last_wake = 0.0
+        self.cancelled = threading.Event()
+        self.created_ns = time.perf_counter_ns()
+        self.ready_ns = 0  # when its model was first found loaded (Ollama's load_duration ends there)
+
+    def put(self, event: Event | None) -> None:
+        """Worker thread side: append first, then wake the loop unless a wake-up is queued. A piece soon after
+        the last wake-up gets one timed for the end of the interval (the next event may be long in coming:
+        a tool call being written, a neighbour's prefill); any other event wakes the loop at once."""
+        self.events.append(event)
+        piece = isinstance(event, Piece)
+        if self.wake_pending and (piece or not self.wake_delayed):
+            return
+        now = time.monotonic()
+        delay = self.last_wake + BATCH_INTERVAL - now if piece else 0.0
+        self.wake_pending, self.wake_delayed = True, delay > 0
+        if delay > 0:
+            self.last_wake = now + delay
+            self.loop.call_soon_threadsafe(self.loop.call_later, delay, self._wake)
+        else:
+            self.last_wake = now
+            self.loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        self.wake_pending = False
+        self.ready.set()
+
+    async def take(self) -> list[Event | None]:
+        """Everything that has arrived (at least one event), oldest first."""
+        while not self.events:
+            self.ready.clear()
+            if self.events:
+                break
+            await self.ready.wait()
+        return [self.events.popleft() for _ in range(len(self.events))]
+
+    async def batches(self) -> AsyncGenerator[list[Piece | Done], None]:
+        """The events in batches (what arrived since the last look) until the end; raises the job's ShimError.
+        Closed before the end (the client left), the job is cancelled."""
+        finished = False
+        try:
+            while True:
+                batch: list[Piece | Done] = []
+                for event in await self.take():
+                    if event is None or isinstance(event, ShimError):
+                        finished = True
+                        if batch:
+                            yield batch
+                        if event is None:
+                            return
+                        raise event
+                    batch.append(event)
+                yield batch
+        finally:
+            if not finished:
+                self.cancelled.set()
+
+
+async def collect(batches: AsyncIterator[list[Piece | Done]]) -> tuple[Piece, Done]:
+    """A whole answer for a non-streaming response: the pieces joined, and the final Done."""
+    content: list[str] = []
+    thinking: list[str] = []
+    tool_calls: list[ToolCall] = []
+    logprobs: list[TokenLogprob] = []
+    async for batch in batches:
+        for event in batch:
+            if isinstance(event, Done):
+                return Piece("".join(content), "".join(thinking), tool_calls, logprobs), event
+            content.append(event.content)
+            thinking.append(event.thinking)
+            tool_calls += event.tool_calls
+            logprobs += event.logprobs
+    raise ShimError("generation ended without a result")
+
+
+def end_all(
+    jobs: queue.Queue[Job | None], waiting: Iterable[Job], running: Iterable[Listener], error: ShimError
+) -> None:
+    """At a stop: every job queued or waiting (those that arrived behind the stop too) ends with `error` before
+    its answer starts; every running sequence's stream ends with it after what it has already written."""
+    late = []
+    while True:
+        try:
+            job = jobs.get_nowait()
+        except queue.Empty:
+            break
+        if job is not None:
+            late.append(job)
+    for job in [*waiting, *late]:
+        job.put(error)
+    for channel in running:
+        channel.put(error)
+        channel.put(None)

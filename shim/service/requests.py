@@ -1,0 +1,78 @@
+"""Typed chat and generate requests, made from what a protocol's binder produced (Ollama's own body, or the
+native request the OpenAI and Anthropic converters build). Every field keeps the value the body gave it, or
+Go's default when absent, so the service's checks read names rather than dictionary keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from shim.engine import Message
+
+
+@dataclass
+class _Completion:
+    """The fields chat and generate share (Ollama's GenerateRequest/ChatRequest)."""
+
+    model: str = ""
+    stream: bool = True
+    format: Any = None
+    keep_alive: float | None = None
+    options: dict[str, Any] | None = None
+    think: bool | str | None = None
+    truncate: bool = True
+    shift: bool = True
+    logprobs: bool = False
+    top_logprobs: int = 0
+    debug_render_only: bool = False
+
+    @classmethod
+    def _values(cls, bound: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for f in fields(cls):
+            key = "_debug_render_only" if f.name == "debug_render_only" else f.name
+            if key in bound and f.init:
+                out[f.name] = bound[key]
+        return out
+
+
+@dataclass
+class ChatRequest(_Completion):
+    messages: list[Message] = field(default_factory=list)
+    tools: list[dict[str, Any]] | None = None
+
+    @classmethod
+    def of(cls, bound: dict[str, Any]) -> ChatRequest:
+        values = cls._values(bound)
+        values["messages"] = [_message(m) for m in bound.get("messages") or []]
+        return cls(**values)
+
+
+@dataclass
+class GenerateRequest(_Completion):
+    prompt: str = ""
+    suffix: str = ""
+    system: str = ""
+    template: str = ""
+    context: list[int] | None = None
+    raw: bool = False
+    images: list[bytes] | None = None
+    has_context: bool = field(default=False, init=False)  # `context` sent at all (even empty): no history
+
+    @classmethod
+    def of(cls, bound: dict[str, Any]) -> GenerateRequest:
+        request = cls(**cls._values(bound))
+        request.has_context = "context" in bound
+        return request
+
+
+def _message(m: dict[str, Any]) -> Message:
+    return Message(
+        role=m.get("role", ""),
+        content=m.get("content", ""),
+        thinking=m.get("thinking", ""),
+        tool_calls=m.get("tool_calls", []),
+        tool_name=m.get("tool_name", ""),
+        tool_call_id=m.get("tool_call_id", ""),
+        images=m.get("images") or [],
+    )
