@@ -179,17 +179,12 @@ def _gguf_source(store: Store, spec: CreateSpec) -> GGUFSource | None:
 
 
 def _convert(store: Store, gguf: GGUFSource, quantization: Quantization | None) -> Generator[str, None, Path]:
-    from registry.gguf.errors import GGUFError
-
     if quantization is not None and not quantization.is_gguf_type:
         raise CreateError(quantization.gguf_refusal())
     yield "parsing GGUF"  # then the conversion's statuses, then the layer: Ollama's order for a GGUF
-    try:
-        directory, _ = yield from with_progress(
-            lambda progress: convert_to_owned(store.home / "models", gguf, quantization, progress, check_loadable)
-        )
-    except GGUFError as e:
-        raise CreateError(e.message) from None
+    directory, _ = yield from with_progress(
+        lambda progress: convert_to_owned(store.home / "models", gguf, quantization, progress, check_loadable)
+    )
     yield f"using existing layer sha256:{gguf.digest[7:]}"
     return directory
 

@@ -10,7 +10,6 @@ from shim.engine.jobs import Job
 from shim.engine.loaded import LoadedModel
 from shim.engine.prompt import render_prompt
 from shim.engine.types import CompletionRequest, EmbedRequest, EmbedResult
-from shim.errors import Kind, ShimError
 from shim.options import capped_num_ctx
 
 Work = Callable[[Job, LoadedModel], None]
@@ -28,7 +27,7 @@ class Rendered:
 def embed_work(req: EmbedRequest, step_all: Callable[[], None]) -> Work:
     """Vectors for req.inputs; between its batches the running answers each go on a token (`step_all`),
     instead of freezing for the job. Inputs the model cannot take are bad input, as in Ollama."""
-    from shim.embedding import InputError, embed_texts, embedder_for
+    from shim.embedding import embed_texts, embedder_for
 
     def work(job: Job, loaded: LoadedModel) -> None:
         context = capped_num_ctx(req.options.num_ctx, loaded.info.context_length)
@@ -38,11 +37,8 @@ def embed_work(req: EmbedRequest, step_all: Callable[[], None]) -> Work:
                 raise Cancelled
             step_all()
 
-        try:
-            embedder = embedder_for(loaded.model, loaded.tokenizer)
-            vectors, count = embed_texts(embedder, req.inputs, context, req.truncate, between_batches)
-        except InputError as e:
-            raise ShimError(e.message, Kind.BAD_INPUT) from None
+        embedder = embedder_for(loaded.model, loaded.tokenizer)
+        vectors, count = embed_texts(embedder, req.inputs, context, req.truncate, between_batches)
         job.put(EmbedResult(vectors, count, job.ready_ns - job.created_ns))  # type: ignore[arg-type]
 
     return work
