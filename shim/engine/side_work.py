@@ -4,13 +4,12 @@ the engine runs once the job's model is loaded; it puts its one result on the jo
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from shim.engine.jobs import Job
 from shim.engine.loaded import LoadedModel
 from shim.engine.prompt import render_prompt
 from shim.engine.types import CompletionRequest, EmbedRequest, EmbedResult
-from shim.options import capped_num_ctx
 
 Work = Callable[[Job, LoadedModel], None]
 
@@ -30,7 +29,7 @@ def embed_work(req: EmbedRequest, step_all: Callable[[], None]) -> Work:
     from shim.embedding import embed_texts, embedder_for
 
     def work(job: Job, loaded: LoadedModel) -> None:
-        context = capped_num_ctx(req.options.num_ctx, loaded.info.context_length)
+        context = req.options.num_ctx  # already capped at the model's (resolve_options)
 
         def between_batches() -> None:
             if job.cancelled.is_set():
@@ -49,9 +48,7 @@ def render_work(req: CompletionRequest) -> Work:
     scheduling the runner)."""
 
     def work(job: Job, loaded: LoadedModel) -> None:
-        num_ctx = capped_num_ctx(req.options.num_ctx, loaded.info.context_length)
-        opts = replace(req.options, num_ctx=num_ctx)
-        job.put(Rendered(render_prompt(replace(req, options=opts), loaded.tokenizer, num_ctx)))  # type: ignore[arg-type]
+        job.put(Rendered(render_prompt(req, loaded.tokenizer, req.options.num_ctx)))  # type: ignore[arg-type]
 
     return work
 

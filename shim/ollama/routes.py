@@ -31,7 +31,7 @@ from shim.ollama.pull import start_pull
 from shim.ollama.push import push_response
 from shim.ollama.show import show_response
 from shim.ollama.worker_stream import respond
-from shim.options import capped_num_ctx, resolve_options
+from shim.options import resolve_options
 from shim.responses import json_response
 from shim.routing import exact_route
 from shim.service import Answered, ChatRequest, Event, GenerateRequest, ModelService, Prepared
@@ -88,8 +88,9 @@ class OllamaAPI:
         models = []
         for loaded in sorted(self.backend.loaded(), key=lambda m: m.expires_at, reverse=True):
             stored = loaded.stored
-            default = resolve_options(self.settings.context_length, stored.parameters, None).num_ctx
-            num_ctx = loaded.context_length or capped_num_ctx(default, loaded.info.context_length)
+            trained = loaded.info.context_length
+            default = resolve_options(self.settings.context_length, stored.parameters, None, trained).num_ctx
+            num_ctx = loaded.context_length or default
             size = loaded.memory_bytes + loaded.kv_bytes
             models.append(
                 {
