@@ -34,7 +34,17 @@ from shim.ollama.worker_stream import respond
 from shim.options import resolve_options
 from shim.responses import json_response
 from shim.routing import exact_route
-from shim.service import Answered, ChatRequest, Event, GenerateRequest, ModelService, Prepared
+from shim.service import (
+    Answered,
+    ChatRequest,
+    CopyRequest,
+    DeleteRequest,
+    Event,
+    GenerateRequest,
+    ModelService,
+    Prepared,
+    ShowRequest,
+)
 from shim.streaming import collected, stream
 
 log = logging.getLogger("mlx_shim")
@@ -107,21 +117,19 @@ class OllamaAPI:
         return json_response({"models": models})
 
     async def show(self, request: Request) -> Response:
-        req = await read_body(request, SHOW)
-        requested = req.get("model") or req.get("name") or ""
+        req = ShowRequest.of(await read_body(request, SHOW))
+        requested = req.model
         if not requested:
             raise ShimError("model is required", Kind.BAD_INPUT)
         stored = await self.service.find(requested, empty=ShimError("model is required", Kind.BAD_INPUT))
         info = await self.service.present_info(stored, requested)
-        shown = await asyncio.to_thread(
-            show_response, stored, info, req.get("system", ""), req.get("options"), req.get("verbose", False)
-        )
+        shown = await asyncio.to_thread(show_response, stored, info, req.system, req.options, req.verbose)
         return json_response(shown)
 
     async def copy(self, request: Request) -> Response:
         """A copy is the same manifest under a new name (same bytes, so the same digest, as in Ollama)."""
-        req = await read_body(request, COPY)
-        source, destination = req.get("source", ""), req.get("destination", "")
+        req = CopyRequest.of(await read_body(request, COPY))
+        source, destination = req.source, req.destination
         try:
             source_name = ModelName.parse(source)
         except InvalidName:
@@ -149,8 +157,8 @@ class OllamaAPI:
     async def delete(self, request: Request) -> Response:
         """Removes the name; weights go too only when mlx-shim downloaded them and no other name uses them
         (a FROM directory, or a cache the user filled, is theirs)."""
-        req = await read_body(request, DELETE)
-        requested = req.get("model") or req.get("name") or ""
+        req = DeleteRequest.of(await read_body(request, DELETE))
+        requested = req.model
         if not requested.strip():  # modelref's ErrModelRequired, before the name is parsed
             raise ShimError("model is required", Kind.BAD_INPUT)
         try:
