@@ -44,6 +44,7 @@ from shim.service import (
     ModelService,
     Prepared,
     ShowRequest,
+    TransferRequest,
 )
 from shim.streaming import collected, stream
 
@@ -182,16 +183,15 @@ class OllamaAPI:
             return True
 
     async def pull(self, request: Request) -> Response:
-        req = await read_body(request, PULL)
-        queue, cancelled = start_pull(self.store, req.get("model") or req.get("name") or "")
-        return await respond(request, queue, cancelled, req.get("stream", True))
+        req = TransferRequest.of(await read_body(request, PULL))
+        queue, cancelled = start_pull(self.store, req.model)
+        return await respond(request, queue, cancelled, req.stream)
 
     async def push(self, request: Request) -> Response:
-        req = await read_body(request, PUSH)
-        requested = req.get("model") or req.get("name") or ""
-        if not requested:
+        req = TransferRequest.of(await read_body(request, PUSH))
+        if not req.model:
             raise ShimError("model is required", Kind.BAD_INPUT)
-        return push_response(self.store, requested, req.get("stream", True))
+        return push_response(self.store, req.model, req.stream)
 
     # -- /api/generate -------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from shim.service.backend import ModelBackend
 from shim.service.embed import embeddable, finished_vectors, parse_name, prepare_embed
 from shim.service.models import Answered, Event, ModelService, Prepared
-from shim.service.requests import ChatRequest, CopyRequest, DeleteRequest, GenerateRequest, ShowRequest
+from shim.service.requests import ChatRequest, CopyRequest, DeleteRequest, GenerateRequest, ShowRequest, TransferRequest
 
 __all__ = [
     "Answered",
@@ -16,6 +16,7 @@ __all__ = [
     "ModelService",
     "Prepared",
     "ShowRequest",
+    "TransferRequest",
     "embeddable",
     "finished_vectors",
     "parse_name",

@@ -1,6 +1,6 @@
-"""Typed chat, generate, show, copy and delete requests, made from what a protocol's binder produced (Ollama's
-own body, or the native request the OpenAI and Anthropic converters build). Every field keeps the value the body
-gave it, or Go's default when absent, so the service's checks read names rather than dictionary keys."""
+"""Typed chat, generate, show, copy, delete, pull and push requests, made from what a protocol's binder produced
+(Ollama's own body, or the native request the OpenAI and Anthropic converters build). Every field keeps the value
+the body gave it, or Go's default when absent, so the service's checks read names rather than dictionary keys."""
 
 from __future__ import annotations
 
@@ -112,3 +112,15 @@ class DeleteRequest:
     @classmethod
     def of(cls, bound: dict[str, Any]) -> DeleteRequest:
         return cls(bound.get("model") or bound.get("name") or "")
+
+
+@dataclass(frozen=True)
+class TransferRequest:
+    """The fields mlx-shim reads of Ollama's PullRequest and PushRequest (`name` is `model`'s older spelling)."""
+
+    model: str = ""
+    stream: bool = True
+
+    @classmethod
+    def of(cls, bound: dict[str, Any]) -> TransferRequest:
+        return cls(bound.get("model") or bound.get("name") or "", bound.get("stream", True))
