@@ -27,12 +27,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from registry.blobs import Blobs, InvalidDigest
-from registry.gguf_models import ONLY_GGUF, GGUFFilesError, GGUFSource, convert_to_owned, find_gguf, is_gguf_file
+from registry.gguf_models import ONLY_GGUF, GGUFSource, convert_to_owned, find_gguf, is_gguf_file
 from registry.model_dir import ENCODER_ARCHITECTURES, ModelDirInfo, NotAModelDir
 from registry.names import InvalidName, ModelName
 from registry.owned import STAGING_PREFIX, build_owned, directory_fingerprint, file_digest, model_id, with_progress
 from registry.parameters import OPTION_TYPES, coerce_parameter
-from registry.quantize import Quantization, QuantizeError, quantize_mlx_model, unquantized_level
+from registry.quantize import Quantization, quantize_mlx_model, unquantized_level
 from registry.release import release_replaced
 from registry.store import Store, owned_id
 from shim.config import no_prune
@@ -150,10 +150,7 @@ def create_model(store: Store, spec: CreateSpec) -> Iterator[str]:
 
 
 def _quantization(requested: str | None) -> Quantization | None:
-    try:
-        return Quantization.parse(requested) if requested else None
-    except QuantizeError as e:
-        raise CreateError(e.message) from None
+    return Quantization.parse(requested) if requested else None
 
 
 def _prepare(store: Store, spec: CreateSpec, quantization: Quantization | None) -> Generator[str, None, Path | None]:
@@ -178,24 +175,16 @@ def _gguf_source(store: Store, spec: CreateSpec) -> GGUFSource | None:
         return None
     blobs = Blobs(store.home)
     _check_blobs(blobs, spec.files)
-    try:
-        return find_gguf(spec.files, blobs)
-    except GGUFFilesError as e:
-        raise CreateError(e.message) from None
+    return find_gguf(spec.files, blobs)
 
 
 def _convert(store: Store, gguf: GGUFSource, quantization: Quantization | None) -> Generator[str, None, Path]:
-    from registry.gguf.errors import GGUFError
-
     if quantization is not None and not quantization.is_gguf_type:
         raise CreateError(quantization.gguf_refusal())
     yield "parsing GGUF"  # then the conversion's statuses, then the layer: Ollama's order for a GGUF
-    try:
-        directory, _ = yield from with_progress(
-            lambda progress: convert_to_owned(store.home / "models", gguf, quantization, progress, check_loadable)
-        )
-    except GGUFError as e:
-        raise CreateError(e.message) from None
+    directory, _ = yield from with_progress(
+        lambda progress: convert_to_owned(store.home / "models", gguf, quantization, progress, check_loadable)
+    )
     yield f"using existing layer sha256:{gguf.digest[7:]}"
     return directory
 
@@ -224,8 +213,6 @@ def _quantize(store: Store, spec: CreateSpec, quantization: Quantization) -> Gen
 
         try:
             directory, _ = build_owned(models, model_id("quantize", identity, quantization.name), build, check_loadable)
-        except QuantizeError as e:
-            raise CreateError(e.message) from None
         except (ValueError, KeyError) as e:  # mlx-lm cannot load it (an encoder, an unknown architecture)
             raise CreateError(f"cannot quantize this model: {e}") from None
     finally:

@@ -17,14 +17,16 @@ from typing import Any
 from registry.blobs import Blobs
 from registry.owned import build_owned, gguf_model_id
 from registry.quantize import Quantization
+from shim.errors import Kind, ShimError
 
 ONLY_GGUF = "supplied file was not in GGUF format"  # Ollama's errOnlyGGUFSupported
 
 
-class GGUFFilesError(ValueError):
+class GGUFFilesError(ShimError):
+    """Uploaded files a create cannot make one model of (several GGUFs, a GGUF among other files): a 400."""
+
     def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, Kind.BAD_INPUT)
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from registry.create import CreateError, CreateSpec, check_parameters, create_model
+from registry.create import CreateSpec, check_parameters, create_model
 from registry.modelfile import ModelfileError, parse_modelfile
 from registry.names import ModelName
 from registry.store import Store, StoredModel
+from shim.errors import ShimError
 
 
 class LocalModelError(ValueError):
@@ -59,7 +60,7 @@ def _create(store: Store, spec: CreateSpec, parameters: dict[str, Any] | None) -
         spec.parameters = check_parameters(parameters) if parameters else None
         for _ in create_model(store, spec):
             pass
-    except CreateError as e:
+    except ShimError as e:  # CreateError and the quantize/GGUF refusals it no longer re-raises
         raise LocalModelError(e.message) from None
     stored = store.get(spec.name)
     assert stored is not None

@@ -85,8 +85,6 @@ def import_models(
 
 def import_one(store: Store, library: OllamaLibrary, model: LibraryModel, emit: Emit) -> None:
     """Raises Skip for a model that cannot be imported, with the reason."""
-    from registry.gguf.errors import GGUFError
-
     plan = library.plan(model)
     if not is_gguf_file(plan.gguf):
         raise Skip("its model layer is not a GGUF file")
@@ -101,9 +99,7 @@ def import_one(store: Store, library: OllamaLibrary, model: LibraryModel, emit: 
             directory, _ = convert_to_owned(
                 store.home / "models", source, None, lambda s: emit({"status": s}), check_loadable
             )
-        except GGUFError as e:
-            raise Skip(e.message) from None
-        except CreateError as e:  # converted, but not a model mlx-lm can load
+        except ShimError as e:  # a GGUFError, or a CreateError: converted, but not a model mlx-lm can load
             raise Skip(e.message) from None
         emit({"status": f"using existing layer {plan.digest}"})
         return directory

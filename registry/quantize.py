@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from shim.errors import Kind, ShimError
+
 _GGUF_NAMES = {"F32": "F32", "F16": "F16", "BF16": "BF16", "Q8_0": "Q8_0", "Q4_K_S": "Q4_K_S", "Q4_K_M": "Q4_K_M"}
 _ALIASES = {"Q4_K": "Q4_K_M", "Q4": "int4", "FP4": "int4", "INT4": "int4", "Q8": "int8", "FP8": "int8", "INT8": "int8"}
 _MLX_NAMES = ("int4", "int8", "mxfp4", "nvfp4", "mxfp8")
@@ -40,12 +42,11 @@ def unquantized_level(level: str) -> str | None:
     return _DTYPE_NAMES.get(level.upper())
 
 
-class QuantizeError(ValueError):
+class QuantizeError(ShimError):
     """A name Ollama would not accept, or a model that cannot be quantized (the create answers 400)."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, Kind.BAD_INPUT)
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,14 @@ _KNOWN = {f.name for f in fields(GenerationOptions)}
 
 
 def resolve_options(
-    num_ctx_default: int, model_parameters: dict[str, Any], request_options: dict[str, Any] | None
+    num_ctx_default: int,
+    model_parameters: dict[str, Any],
+    request_options: dict[str, Any] | None,
+    trained_context: int = 0,
 ) -> GenerationOptions:
+    """The model's parameters under the request's options, checked as Ollama checks them. num_ctx is capped at
+    the context the model was trained for (`trained_context`; 0: the model does not say), as Ollama caps it:
+    the one place that rule is applied, so the engine, embeddings, rendering and /api/ps all read it capped."""
     opts = GenerationOptions(num_ctx=num_ctx_default)
     for source in (model_parameters, request_options or {}):
         updates = {}
@@ -62,12 +68,8 @@ def resolve_options(
             elif key in IGNORED_ON_MLX:
                 log.info("option %s has no effect on MLX", key)
         opts = replace(opts, **updates)
-    return replace(opts, num_ctx=max(opts.num_ctx, 4))
-
-
-def capped_num_ctx(num_ctx: int, trained_context: int) -> int:
-    """Ollama caps num_ctx at the context the model was trained for (0: the model does not say)."""
-    return min(num_ctx, trained_context) if trained_context else num_ctx
+    num_ctx = max(opts.num_ctx, 4)
+    return replace(opts, num_ctx=min(num_ctx, trained_context) if trained_context else num_ctx)
 
 
 def _go_int64(number: float) -> int:

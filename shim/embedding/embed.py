@@ -13,6 +13,7 @@ import mlx.core as mx
 import numpy as np
 
 from shim.embedding.load import SentenceEncoder
+from shim.errors import Kind, ShimError
 
 # Padded tokens per batch. Batching pays only with a fast BLAS (MiniLM on 2 CPU cores with OpenBLAS: 450 tok/s
 # alone, 990 tok/s in batches of 32 short texts; with the reference BLAS that the mlx-cpu wheel bundles it is
@@ -21,12 +22,11 @@ from shim.embedding.load import SentenceEncoder
 BATCH_TOKENS = 512
 
 
-class InputError(ValueError):
+class InputError(ShimError):
     """An input the model cannot embed; the message is Ollama's text for it (a 400)."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, Kind.BAD_INPUT)
 
 
 class Embedder(Protocol):

@@ -21,7 +21,6 @@ import secrets
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import replace
 from typing import TypeVar
 
 import mlx.core as mx
@@ -36,7 +35,6 @@ from shim.engine.side_work import Cancelled, Rendered, embed_work, human_bytes, 
 from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, Piece
 from shim.errors import Kind, ShimError
 from shim.mlx_threads import release_mlx_streams
-from shim.options import capped_num_ctx
 
 log = logging.getLogger("mlx_shim")
 
@@ -268,10 +266,9 @@ class Engine:
         if not batch.has_room(exclusive):
             return False
         self._touch(loaded, job.keep_alive)
-        num_ctx = capped_num_ctx(req.options.num_ctx, loaded.info.context_length)
-        loaded.context_length = num_ctx
-        opts = replace(req.options, num_ctx=num_ctx)
-        prompt = build_prompt(replace(req, options=opts), loaded.tokenizer, num_ctx)
+        opts = req.options
+        num_ctx = loaded.context_length = opts.num_ctx  # already capped at the model's (resolve_options)
+        prompt = build_prompt(req, loaded.tokenizer, num_ctx)
         # A grammar's state cannot be replayed over a shifted context: a constrained answer stops at num_ctx.
         shift = req.shift and req.format is None
         completion = Completion(

@@ -4,14 +4,12 @@ the engine runs once the job's model is loaded; it puts its one result on the jo
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from shim.engine.jobs import Job
 from shim.engine.loaded import LoadedModel
 from shim.engine.prompt import render_prompt
 from shim.engine.types import CompletionRequest, EmbedRequest, EmbedResult
-from shim.errors import Kind, ShimError
-from shim.options import capped_num_ctx
 
 Work = Callable[[Job, LoadedModel], None]
 
@@ -28,21 +26,18 @@ class Rendered:
 def embed_work(req: EmbedRequest, step_all: Callable[[], None]) -> Work:
     """Vectors for req.inputs; between its batches the running answers each go on a token (`step_all`),
     instead of freezing for the job. Inputs the model cannot take are bad input, as in Ollama."""
-    from shim.embedding import InputError, embed_texts, embedder_for
+    from shim.embedding import embed_texts, embedder_for
 
     def work(job: Job, loaded: LoadedModel) -> None:
-        context = capped_num_ctx(req.options.num_ctx, loaded.info.context_length)
+        context = req.options.num_ctx  # already capped at the model's (resolve_options)
 
         def between_batches() -> None:
             if job.cancelled.is_set():
                 raise Cancelled
             step_all()
 
-        try:
-            embedder = embedder_for(loaded.model, loaded.tokenizer)
-            vectors, count = embed_texts(embedder, req.inputs, context, req.truncate, between_batches)
-        except InputError as e:
-            raise ShimError(e.message, Kind.BAD_INPUT) from None
+        embedder = embedder_for(loaded.model, loaded.tokenizer)
+        vectors, count = embed_texts(embedder, req.inputs, context, req.truncate, between_batches)
         job.put(EmbedResult(vectors, count, job.ready_ns - job.created_ns))  # type: ignore[arg-type]
 
     return work
@@ -53,9 +48,7 @@ def render_work(req: CompletionRequest) -> Work:
     scheduling the runner)."""
 
     def work(job: Job, loaded: LoadedModel) -> None:
-        num_ctx = capped_num_ctx(req.options.num_ctx, loaded.info.context_length)
-        opts = replace(req.options, num_ctx=num_ctx)
-        job.put(Rendered(render_prompt(replace(req, options=opts), loaded.tokenizer, num_ctx)))  # type: ignore[arg-type]
+        job.put(Rendered(render_prompt(req, loaded.tokenizer, req.options.num_ctx)))  # type: ignore[arg-type]
 
     return work
 

@@ -20,7 +20,7 @@ from starlette.routing import Route
 from registry.blobs import Blobs, DigestMismatch, InvalidDigest
 from registry.create import CreateError, CreateSpec, check_field_sizes, check_files, check_parameters, create_model
 from registry.names import InvalidName, ModelName
-from registry.quantize import Quantization, QuantizeError
+from registry.quantize import Quantization
 from registry.store import Store
 from shim.errors import Kind, ShimError
 from shim.ollama.binding import CREATE
@@ -87,10 +87,7 @@ class CreateAPI:
                 raise ShimError(f"blob not found for {path} (digest {digest})", Kind.BAD_INPUT)
         quantize = req.get("quantize") or req.get("quantization") or None
         if quantize:
-            try:
-                Quantization.parse(quantize)
-            except QuantizeError as e:
-                raise ShimError(e.message, Kind.BAD_INPUT) from None
+            Quantization.parse(quantize)
         parameters = check_parameters(req["parameters"]) if "parameters" in req else None
         return CreateSpec(
             name=name,
@@ -110,7 +107,7 @@ def _run(store: Store, spec: CreateSpec, emit: Emit) -> None:
     try:
         for status in create_model(store, spec):
             emit({"status": status})
-    except CreateError as e:
+    except ShimError as e:  # CreateError, QuantizeError, GGUFFilesError: each with its kind
         emit(e)
         return
     except OSError as e:

@@ -59,7 +59,7 @@ class EmbedAPI:
         if not requested.strip():
             raise ShimError("model is required", Kind.BAD_INPUT)
         stored = await embeddable(self.service, parse_name(requested), requested)
-        options = self.service.options(stored, req.get("options"))
+        options = await self.service.options(stored, req.get("options"))
         prompt = req.get("prompt", "")
         if not prompt:
             await self.service.load(stored, req.get("keep_alive"))

@@ -31,10 +31,21 @@ from shim.ollama.pull import start_pull
 from shim.ollama.push import push_response
 from shim.ollama.show import show_response
 from shim.ollama.worker_stream import respond
-from shim.options import capped_num_ctx, resolve_options
+from shim.options import resolve_options
 from shim.responses import json_response
 from shim.routing import exact_route
-from shim.service import Answered, ChatRequest, Event, GenerateRequest, ModelService, Prepared
+from shim.service import (
+    Answered,
+    ChatRequest,
+    CopyRequest,
+    DeleteRequest,
+    Event,
+    GenerateRequest,
+    ModelService,
+    Prepared,
+    ShowRequest,
+    TransferRequest,
+)
 from shim.streaming import collected, stream
 
 log = logging.getLogger("mlx_shim")
@@ -88,8 +99,9 @@ class OllamaAPI:
         models = []
         for loaded in sorted(self.backend.loaded(), key=lambda m: m.expires_at, reverse=True):
             stored = loaded.stored
-            default = resolve_options(self.settings.context_length, stored.parameters, None).num_ctx
-            num_ctx = loaded.context_length or capped_num_ctx(default, loaded.info.context_length)
+            trained = loaded.info.context_length
+            default = resolve_options(self.settings.context_length, stored.parameters, None, trained).num_ctx
+            num_ctx = loaded.context_length or default
             size = loaded.memory_bytes + loaded.kv_bytes
             models.append(
                 {
@@ -106,21 +118,19 @@ class OllamaAPI:
         return json_response({"models": models})
 
     async def show(self, request: Request) -> Response:
-        req = await read_body(request, SHOW)
-        requested = req.get("model") or req.get("name") or ""
+        req = ShowRequest.of(await read_body(request, SHOW))
+        requested = req.model
         if not requested:
             raise ShimError("model is required", Kind.BAD_INPUT)
         stored = await self.service.find(requested, empty=ShimError("model is required", Kind.BAD_INPUT))
         info = await self.service.present_info(stored, requested)
-        shown = await asyncio.to_thread(
-            show_response, stored, info, req.get("system", ""), req.get("options"), req.get("verbose", False)
-        )
+        shown = await asyncio.to_thread(show_response, stored, info, req.system, req.options, req.verbose)
         return json_response(shown)
 
     async def copy(self, request: Request) -> Response:
         """A copy is the same manifest under a new name (same bytes, so the same digest, as in Ollama)."""
-        req = await read_body(request, COPY)
-        source, destination = req.get("source", ""), req.get("destination", "")
+        req = CopyRequest.of(await read_body(request, COPY))
+        source, destination = req.source, req.destination
         try:
             source_name = ModelName.parse(source)
         except InvalidName:
@@ -148,8 +158,8 @@ class OllamaAPI:
     async def delete(self, request: Request) -> Response:
         """Removes the name; weights go too only when mlx-shim downloaded them and no other name uses them
         (a FROM directory, or a cache the user filled, is theirs)."""
-        req = await read_body(request, DELETE)
-        requested = req.get("model") or req.get("name") or ""
+        req = DeleteRequest.of(await read_body(request, DELETE))
+        requested = req.model
         if not requested.strip():  # modelref's ErrModelRequired, before the name is parsed
             raise ShimError("model is required", Kind.BAD_INPUT)
         try:
@@ -173,16 +183,15 @@ class OllamaAPI:
             return True
 
     async def pull(self, request: Request) -> Response:
-        req = await read_body(request, PULL)
-        queue, cancelled = start_pull(self.store, req.get("model") or req.get("name") or "")
-        return await respond(request, queue, cancelled, req.get("stream", True))
+        req = TransferRequest.of(await read_body(request, PULL))
+        queue, cancelled = start_pull(self.store, req.model)
+        return await respond(request, queue, cancelled, req.stream)
 
     async def push(self, request: Request) -> Response:
-        req = await read_body(request, PUSH)
-        requested = req.get("model") or req.get("name") or ""
-        if not requested:
+        req = TransferRequest.of(await read_body(request, PUSH))
+        if not req.model:
             raise ShimError("model is required", Kind.BAD_INPUT)
-        return push_response(self.store, requested, req.get("stream", True))
+        return push_response(self.store, req.model, req.stream)
 
     # -- /api/generate -------------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ async def prepare_embed(service: ModelService, req: dict[str, Any]) -> EmbedRequ
     name = parse_name(requested)
     inputs = _inputs(req.get("input"))
     stored = await embeddable(service, name, requested)
-    options = service.options(stored, req.get("options"))
+    options = await service.options(stored, req.get("options"))
     if not inputs:
         await service.load(stored, req.get("keep_alive"))
         return Answered.because("load")

@@ -100,10 +100,12 @@ class ModelService:
     async def capabilities(self, stored: StoredModel, requested: str) -> tuple[str, ...]:
         return stored.capabilities(await self.present_info(stored, requested))
 
-    def options(self, stored: StoredModel, options: dict[str, Any] | None) -> GenerationOptions:
-        """The model's parameters under the request's options; Ollama answers a bad option with a 500."""
+    async def options(self, stored: StoredModel, options: dict[str, Any] | None) -> GenerationOptions:
+        """The model's parameters under the request's options, num_ctx capped at the model's trained context;
+        Ollama answers a bad option with a 500. Called once the model is known to be present (its info read)."""
+        trained = (await self.info(stored)).context_length
         try:
-            return resolve_options(self.settings.context_length, stored.parameters, options)
+            return resolve_options(self.settings.context_length, stored.parameters, options, trained)
         except OptionError as e:
             raise ShimError(str(e)) from None
 
@@ -152,7 +154,7 @@ class ModelService:
             raise ShimError(f"{stored.name.full} does not support insert", Kind.BAD_INPUT)
         if req.images:
             raise ShimError(NO_VISION, Kind.BAD_INPUT)
-        options = self.options(stored, req.options)
+        options = await self.options(stored, req.options)
         if prompt == "":
             await self.load(stored, req.keep_alive)
             return Answered.because("load")
@@ -186,7 +188,7 @@ class ModelService:
             raise ShimError(f"{stored.name.full} does not support tools", Kind.BAD_INPUT)
         if any(m.images for m in raw_messages):
             raise ShimError(NO_VISION, Kind.BAD_INPUT)
-        options = self.options(stored, req.options)
+        options = await self.options(stored, req.options)
         if not raw_messages:
             await self.load(stored, req.keep_alive)
             return Answered.because("load")

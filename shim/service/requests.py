@@ -1,6 +1,6 @@
-"""Typed chat and generate requests, made from what a protocol's binder produced (Ollama's own body, or the
-native request the OpenAI and Anthropic converters build). Every field keeps the value the body gave it, or
-Go's default when absent, so the service's checks read names rather than dictionary keys."""
+"""Typed chat, generate, show, copy, delete, pull and push requests, made from what a protocol's binder produced
+(Ollama's own body, or the native request the OpenAI and Anthropic converters build). Every field keeps the value
+the body gave it, or Go's default when absent, so the service's checks read names rather than dictionary keys."""
 
 from __future__ import annotations
 
@@ -76,3 +76,51 @@ def _message(m: dict[str, Any]) -> Message:
         tool_call_id=m.get("tool_call_id", ""),
         images=m.get("images") or [],
     )
+
+
+@dataclass(frozen=True)
+class ShowRequest:
+    """Ollama's ShowRequest: `model` is the name asked for (`name` is its older spelling)."""
+
+    model: str = ""
+    system: str = ""
+    options: dict[str, Any] | None = None
+    verbose: bool = False
+
+    @classmethod
+    def of(cls, bound: dict[str, Any]) -> ShowRequest:
+        model = bound.get("model") or bound.get("name") or ""
+        return cls(model, bound.get("system", ""), bound.get("options"), bound.get("verbose", False))
+
+
+@dataclass(frozen=True)
+class CopyRequest:
+    source: str = ""
+    destination: str = ""
+
+    @classmethod
+    def of(cls, bound: dict[str, Any]) -> CopyRequest:
+        return cls(bound.get("source", ""), bound.get("destination", ""))
+
+
+@dataclass(frozen=True)
+class DeleteRequest:
+    """Ollama's DeleteRequest: `model` is the name to remove (`name` is its older spelling)."""
+
+    model: str = ""
+
+    @classmethod
+    def of(cls, bound: dict[str, Any]) -> DeleteRequest:
+        return cls(bound.get("model") or bound.get("name") or "")
+
+
+@dataclass(frozen=True)
+class TransferRequest:
+    """The fields mlx-shim reads of Ollama's PullRequest and PushRequest (`name` is `model`'s older spelling)."""
+
+    model: str = ""
+    stream: bool = True
+
+    @classmethod
+    def of(cls, bound: dict[str, Any]) -> TransferRequest:
+        return cls(bound.get("model") or bound.get("name") or "", bound.get("stream", True))
