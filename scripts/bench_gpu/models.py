@@ -22,6 +22,10 @@ from typing import Any
 import mlx.core as mx
 import mlx.nn as nn
 
+from registry.gguf.pretokenize import (
+    QWEN2_SPLIT,  # Qwen2's split, which transformers 5 applies to every qwen2 tokenizer
+)
+
 FULL_VOCAB = 151_936
 SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 PRINTABLE = [chr(c) for c in range(32, 127)]
@@ -39,11 +43,6 @@ CONFIGS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 QUANTIZATION = {"group_size": 64, "bits": 4}
 
-# Qwen2's pre-tokenizer split (transformers' qwen2 PRETOKENIZE_REGEX), which transformers 5 applies to every
-# `qwen2` tokenizer it loads: words, single digits, punctuation.
-QWEN2_SPLIT = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-)
 CHAT_TEMPLATE = (
     "{%- for message in messages %}"
     "{%- if loop.first and message.role != 'system' %}"

@@ -33,6 +33,7 @@ import mlx.core as mx
 import numpy as np
 from mlx.utils import tree_flatten
 
+from registry.gguf.pretokenize import QWEN2_SPLIT  # the split transformers 5 applies to every qwen2 tokenizer
 from scripts.tiny_model.corpus import CHAT_TEMPLATE, SPECIAL_TOKENS, Example, iter_examples, iter_fim_examples
 from scripts.tiny_model.training import make_batches, make_model, start_worker, train
 
@@ -43,12 +44,6 @@ STDLIB_FILES = (
     "json/__init__.py", "pprint.py", "queue.py", "random.py", "sched.py", "shlex.py", "string.py",
     "textwrap.py", "this.py",
 )  # fmt: skip
-
-
-# Qwen2's pre-tokenizer split (transformers' qwen2 PRETOKENIZE_REGEX): words, single digits, punctuation.
-QWEN2_SPLIT = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-)
 
 
 @dataclass(frozen=True)
