@@ -18,7 +18,10 @@ from registry.store import Store
 def test_create_writes_a_manifest_with_real_digest_and_size(tmp_path: Path, tiny_model_dir: Path) -> None:
     store = Store(tmp_path)
     stored = create_from_modelfile(
-        store, ModelName.parse("My-Model:v1"), 'FROM model\nSYSTEM "hi"\nPARAMETER num_ctx 256\n', tiny_model_dir.parent
+        store,
+        ModelName.parse("My-Model:v1"),
+        f'FROM {tiny_model_dir.name}\nSYSTEM "hi"\nPARAMETER num_ctx 256\n',
+        tiny_model_dir.parent,
     )
     raw = stored.manifest_path.read_bytes()
     assert stored.manifest_path == tmp_path / "manifests/registry.ollama.ai/library/My-Model/v1"
