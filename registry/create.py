@@ -28,7 +28,7 @@ from typing import Any
 
 from registry.blobs import Blobs, InvalidDigest
 from registry.gguf_models import ONLY_GGUF, GGUFSource, convert_to_owned, find_gguf, is_gguf_file
-from registry.model_dir import ENCODER_ARCHITECTURES, ModelDirInfo, NotAModelDir
+from registry.model_dir import ModelDirInfo, NotAModelDir, architecture_refusal
 from registry.names import InvalidName, ModelName
 from registry.owned import STAGING_PREFIX, build_owned, directory_fingerprint, file_digest, model_id, with_progress
 from registry.parameters import OPTION_TYPES, coerce_parameter
@@ -324,14 +324,9 @@ def check_loadable(directory: Path) -> ModelDirInfo:
         raise CreateError(f"the files are not an MLX model: {_reason(e, directory)}") from None
     if not any((directory / name).is_file() for name in _TOKENIZER_FILES):
         raise CreateError(f"the files are not an MLX model: no tokenizer ({', '.join(_TOKENIZER_FILES)})")
-    if info.architecture in ENCODER_ARCHITECTURES:
-        return info  # an embedding model: shim/embedding runs it, not mlx-lm
-    from shim.engine import mlx_lm_api
-
-    try:
-        mlx_lm_api.check_architecture(info.config)
-    except (ValueError, KeyError) as e:
-        raise CreateError(f"the files are not an MLX model: {e}") from None
+    refusal = architecture_refusal(info.config)
+    if refusal is not None:
+        raise CreateError(refusal)
     return info
 
 

@@ -20,6 +20,7 @@ import contextlib
 import fnmatch
 import functools
 import hashlib
+import json
 import re
 import threading
 import time
@@ -31,6 +32,7 @@ from typing import Any
 from registry import hf_cache
 from registry.catalog import Catalog, Resolved
 from registry.create import valid_relative_path
+from registry.model_dir import architecture_refusal
 from registry.names import ModelName
 from registry.store import Store, StoredModel
 from shim.config import hub_timeout, pull_chunk_bytes
@@ -90,8 +92,12 @@ def pull(store: Store, catalog: Catalog, name: ModelName, emit: Emit, cancelled:
         raise PullError("pull model manifest: file does not exist")
     commit, files = _remote_manifest(resolved)
     previous = _fetched_before(store, resolved.repo, commit)
+    config = next(f for f in files if f.path == "config.json")
+    _fetch(resolved.repo, commit, config, emit, cancelled)
+    _refuse_unsupported(resolved.repo, commit, config)  # before a byte of the weights is asked for
     for file in sorted(files, key=lambda f: f.sha256 is not None):  # small files first, then the weights
-        _fetch(resolved.repo, commit, file, emit, cancelled)
+        if file is not config:
+            _fetch(resolved.repo, commit, file, emit, cancelled)
     emit({"status": "verifying sha256 digest"})
     mismatches = [error for file in files if file.fetched and (error := _verify_and_place(resolved.repo, commit, file))]
     if mismatches:
@@ -141,6 +147,24 @@ def _remote_manifest(resolved: Resolved) -> tuple[str, list[RemoteFile]]:
     if not info.sha or not _COMMIT.match(info.sha):
         raise PullError("pull model manifest: the hub did not say which commit it serves")
     return info.sha, files
+
+
+def _refuse_unsupported(repo: str, commit: str, config: RemoteFile) -> None:
+    """A model the installed mlx-lm has no class for fails here, with what to upgrade, not on its first request
+    after gigabytes of weights. The config is read where _fetch left it (verified with the rest later)."""
+    if config.fetched:
+        path = hf_cache.repo_dir(repo) / "blobs" / f"{config.etag}.incomplete"
+    else:
+        path = hf_cache.snapshot_dir(repo, commit) / config.path
+    try:
+        parsed = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise PullError(f"pull model manifest: the config.json of {repo} is not a JSON object")
+    refusal = architecture_refusal(parsed)
+    if refusal is not None:
+        raise PullError(refusal)
 
 
 def _describe(e: Exception) -> str:

@@ -15,7 +15,8 @@ Faults for tests: answer a status for everything (`status`), cut the connection 
 the next K downloads (`cut_after`, `cut_times`), answer 503 to downloads after a cut (`fail_after_cut`),
 serve wrong bytes with the right headers (`corrupt`), send LFS files slowly (`delay_per_chunk`), or close the
 connection without answering (`hang_up`, a network failure). `requests` records (method, path, Range
-header) of every request.
+header) of every request. `replaced` gives one repository other bytes for some of its files (another
+config.json, say), the rest served as for every repository.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class StandinHub:
     files: dict[str, RepoFile]
     faults: Faults = field(default_factory=Faults)
     requests: list[tuple[str, str, str]] = field(default_factory=list)
+    replaced: dict[str, dict[str, bytes]] = field(default_factory=dict)  # repo -> file name -> its bytes there
     server: ThreadingHTTPServer | None = None
 
     @classmethod
@@ -101,6 +103,10 @@ class StandinHub:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+    def files_of(self, repo: str) -> dict[str, RepoFile]:
+        replaced = self.replaced.get(repo, {})
+        return {n: RepoFile(n, replaced[n], f.lfs) if n in replaced else f for n, f in self.files.items()}
 
     def downloads(self, name: str) -> list[str]:
         """The Range header (or '') of each GET that fetched file `name`'s bytes."""
@@ -152,7 +158,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not f"{parts[1]}/{parts[2]}".startswith(hub.prefix):
                 return self._error(401, "RepoNotFound")
             revision, name = parts[4], "/".join(parts[5:])
-            file = hub.files.get(name)
+            file = hub.files_of(f"{parts[1]}/{parts[2]}").get(name)
             if revision not in ("main", COMMIT):
                 return self._error(404, "RevisionNotFound")
             if file is None:
@@ -161,7 +167,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._redirect(file)
             return self._content(file, head)
         if path.startswith("/cdn/"):
-            file = next((f for f in hub.files.values() if f.sha256 == path[5:]), None)
+            everything = [*hub.files.values(), *(f for repo in hub.replaced for f in hub.files_of(repo).values())]
+            file = next((f for f in everything if f.sha256 == path[5:]), None)
             if file is None:
                 return self._error(404, "EntryNotFound")
             return self._content(file, head)
@@ -169,7 +176,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _model_info(self, repo: str) -> dict[str, Any]:
         siblings = []
-        for f in self.hub.files.values():
+        for f in self.hub.files_of(repo).values():
             sibling: dict[str, Any] = {"rfilename": f.name, "size": len(f.data), "blobId": f.git_sha1}
             if f.lfs:
                 sibling["lfs"] = {"sha256": f.sha256, "size": len(f.data), "pointerSize": 134}

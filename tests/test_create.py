@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -223,7 +224,10 @@ def test_unknown_architecture_is_refused(server: Any, tiny_model_dir: Path) -> N
     body = {"model": "alien", "files": {**files, "config.json": digest_of(data)}, "stream": False}
     response = create(server.url, body)
     assert response.status_code == 400
-    assert response.json()["error"] == "the files are not an MLX model: Model type no_such_arch not supported."
+    assert response.json()["error"] == (
+        f"unsupported architecture 'no_such_arch': mlx-lm {version('mlx-lm')} cannot load it; upgrade mlx-lm "
+        "(pip install -U mlx-lm) or pick another model"
+    )
 
 
 def test_a_copy_keeps_the_directory_until_the_last_name_goes(server: Any, own_model_dir: Path) -> None:

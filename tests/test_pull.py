@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,31 @@ def test_unknown_model_is_ollamas_error_and_nothing_is_registered(srv: Server) -
     assert response.status_code == 500
     assert response.json() == {"error": "pull model manifest: file does not exist"}
     assert "no-such-model-zzz:latest" not in tags(srv)
+
+
+def test_an_architecture_mlx_lm_cannot_load_is_refused_before_any_weight_is_asked_for(
+    srv: Server, hub: StandinHub, tiny_model_dir: Path
+) -> None:
+    config = json.loads((tiny_model_dir / "config.json").read_text())
+    repo = "mlx-community/tiny-alien"
+    hub.replaced[repo] = {"config.json": json.dumps({**config, "model_type": "alien_lm"}).encode()}
+    error = (
+        f"unsupported architecture 'alien_lm': mlx-lm {version('mlx-lm')} cannot load it; "
+        "upgrade mlx-lm (pip install -U mlx-lm) or pick another model"
+    )
+    try:
+        response, lines = pull(srv, {"model": f"hf.co/{repo}"})
+        assert response.status_code == 200 and lines[0] == {"status": "pulling manifest"}
+        assert lines[-1] == {"error": error}
+        response = httpx.post(f"{srv.url}/api/pull", json={"model": f"hf.co/{repo}", "stream": False})
+        assert (response.status_code, response.json()) == (500, {"error": error})
+    finally:
+        del hub.replaced[repo]
+    asked = [path for _, path, _ in hub.requests]
+    assert any(path.endswith("/config.json") for path in asked)
+    assert not [path for path in asked if path.endswith(".safetensors") or path.startswith("/cdn/")], asked
+    assert not [path for path in asked if path.endswith(("tokenizer.json", "tokenizer_config.json"))], asked
+    assert f"hf.co/{repo}:latest" not in tags(srv)
 
 
 @pytest.mark.parametrize(

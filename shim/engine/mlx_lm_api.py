@@ -9,6 +9,7 @@ client commands (which load `registry` but never MLX) do not pay for importing m
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from importlib.metadata import version
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -32,7 +33,6 @@ __all__ = [
     "apply_min_p",
     "apply_top_k",
     "apply_top_p",
-    "check_architecture",
     "generate_step",
     "hf_tokenizer",
     "infer_quant_config",
@@ -43,6 +43,8 @@ __all__ = [
     "make_logits_processors",
     "make_prompt_cache",
     "make_sampler",
+    "MLX_LM_VERSION",
+    "model_classes",
     "quantize_model",
     "save",
     "trim_prompt_cache",
@@ -92,9 +94,17 @@ def infer_tool_parser(chat_template: str, has_token: Callable[[str], bool]) -> s
     return str(found) if found else None
 
 
-def check_architecture(config: dict[str, Any]) -> None:
-    """Raises ValueError (or KeyError) when mlx-lm has no model class for the config's `model_type`."""
-    _get_classes(config)
+MLX_LM_VERSION = version("mlx-lm")
+
+
+def model_classes(config: dict[str, Any]) -> tuple[type[nn.Module], Any] | None:
+    """mlx-lm's model class and its ModelArgs for a config.json (after mlx-lm's own MODEL_REMAPPING), or None when
+    the installed mlx-lm has none for its `model_type` (a missing one, an unknown one, or a helper module such as
+    `cache` that `_get_classes` would import and then find no Model in)."""
+    try:
+        return _get_classes(config)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def llama3_rope_frequencies(dims: int, base: float, scaling: dict[str, Any]) -> np.ndarray:
