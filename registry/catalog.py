@@ -23,36 +23,51 @@ class CatalogError(ValueError):
     """A catalog file that cannot be read or has a malformed entry (its path and key say where)."""
 
 
+_REQUIRED = frozenset({"repo", "family", "parameter_size", "quantization_level", "capabilities", "context_length"})
+_OPTIONAL = frozenset({"model_type", "shape", "source"})
+
+
 @dataclass(frozen=True)
 class CatalogEntry:
+    """One tag. `model_type` (the repository's mlx-lm architecture), `shape` (its config shape in
+    catalog_shapes.toml) and `source` (where the repository is published) document the built-in entries and
+    are optional in a user's file."""
+
     repo: str
     family: str
     parameter_size: str
     quantization_level: str
     capabilities: tuple[str, ...]
     context_length: int
+    model_type: str = ""
+    shape: str = ""
+    source: str = ""
 
     @classmethod
     def from_toml(cls, key: str, raw: Any, origin: Path) -> CatalogEntry:
         where = f"{origin}: models.{key!r}"
         if not isinstance(raw, dict):
             raise CatalogError(f"{where} is not a table")
-        fields = {"repo", "family", "parameter_size", "quantization_level", "capabilities", "context_length"}
-        if set(raw) != fields:
-            raise CatalogError(f"{where} needs exactly the fields {sorted(fields)}, has {sorted(raw)}")
+        if not _REQUIRED <= set(raw) <= _REQUIRED | _OPTIONAL:
+            raise CatalogError(
+                f"{where} needs the fields {sorted(_REQUIRED)} (and may have {sorted(_OPTIONAL)}), has {sorted(raw)}"
+            )
         repo = raw["repo"]
         if not isinstance(repo, str) or repo.count("/") != 1 or not all(repo.split("/")):
             raise CatalogError(f"{where}: repo must be 'org/name', not {repo!r}")
         caps = raw["capabilities"]
         if not isinstance(caps, list) or not caps or not set(caps) <= set(CAPABILITIES) or len(set(caps)) < len(caps):
             raise CatalogError(f"{where}: capabilities must be distinct values of {CAPABILITIES}")
-        for field in ("family", "parameter_size", "quantization_level"):
+        for field in ("family", "parameter_size", "quantization_level", *(_OPTIONAL & set(raw))):
             if not isinstance(raw[field], str) or not raw[field]:
                 raise CatalogError(f"{where}: {field} must be a non-empty string")
         context = raw["context_length"]
         if not isinstance(context, int) or isinstance(context, bool) or context <= 0:
             raise CatalogError(f"{where}: context_length must be a positive integer")
-        return cls(repo, raw["family"], raw["parameter_size"], raw["quantization_level"], tuple(caps), context)
+        documented = {field: raw[field] for field in _OPTIONAL & set(raw)}
+        return cls(
+            repo, raw["family"], raw["parameter_size"], raw["quantization_level"], tuple(caps), context, **documented
+        )
 
 
 @dataclass(frozen=True)

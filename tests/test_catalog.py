@@ -15,12 +15,13 @@ from registry.names import ModelName
 def test_every_builtin_entry_is_well_formed_and_unique() -> None:
     catalog = Catalog.load()
     raw = tomllib.loads(BUILTIN_CATALOG.read_text())
-    assert len(catalog.models) == len(raw["models"]) >= 60
+    assert len(catalog.models) == len(raw["models"]) >= 90
     repos = [entry.repo for entry in catalog.models.values()]
     assert len(set(repos)) == len(repos), "two tags point at one repository"
     for key, entry in catalog.models.items():
         assert entry.repo.startswith("mlx-community/"), key
         assert ("-4bit" in entry.repo) == (entry.quantization_level == "Q4"), key  # the level says what the repo is
+        assert ("MXFP4" in entry.repo) == (entry.quantization_level == "MXFP4"), key
         assert set(entry.capabilities) <= set(CAPABILITIES)
         assert ("embedding" in entry.capabilities) == (entry.capabilities == ("embedding",)), key
         assert entry.parameter_size[-1] in "KMB" and entry.parameter_size[:-1].replace(".", "").isdigit(), key
@@ -40,6 +41,10 @@ def test_every_builtin_entry_is_well_formed_and_unique() -> None:
         ("qwen2.5-coder:32b", "mlx-community/Qwen2.5-Coder-32B-Instruct-4bit"),
         ("deepseek-r1:8b", "mlx-community/DeepSeek-R1-Distill-Llama-8B-4bit"),
         ("all-minilm", "mlx-community/all-MiniLM-L6-v2-4bit"),
+        ("gpt-oss", "mlx-community/gpt-oss-20b-MXFP4-Q8"),
+        ("qwen3:30b-instruct", "mlx-community/Qwen3-30B-A3B-Instruct-2507-4bit"),
+        ("qwen3.5", "mlx-community/Qwen3.5-9B-4bit"),
+        ("gemma4:26b", "mlx-community/gemma-4-26b-a4b-it-4bit"),
     ],
 )
 def test_library_names(name: str, repo: str) -> None:
@@ -69,6 +74,13 @@ ENTRY = 'repo = "me/{repo}"\nfamily = "qwen2"\nparameter_size = "1M"\nquantizati
 ENTRY += 'capabilities = ["completion"]\ncontext_length = 512\n'
 
 
+def test_user_entries_may_document_their_model_type_shape_and_source(tmp_path: Path) -> None:
+    documented = ENTRY.format(repo="mine") + 'model_type = "qwen2"\nsource = "https://example.com/mine"\n'
+    (tmp_path / "catalog.toml").write_text('[models."mine:1m"]\n' + documented)
+    entry = Catalog.load(tmp_path).models["mine:1m"]
+    assert (entry.model_type, entry.shape, entry.source) == ("qwen2", "", "https://example.com/mine")
+
+
 def test_user_file_adds_and_replaces(tmp_path: Path) -> None:
     (tmp_path / "catalog.toml").write_text(
         '[latest]\n"mine" = "1m"\n"qwen2.5" = "0.5b"\n'
@@ -92,6 +104,8 @@ def test_user_file_adds_and_replaces(tmp_path: Path) -> None:
         '[models."x:1"]\n' + ENTRY.format(repo="x").replace('"completion"', '"flying"'),
         '[models."x:1"]\n' + ENTRY.format(repo="x").replace("512", "0"),
         '[models."x:1"]\n' + ENTRY.format(repo="x").replace('family = "qwen2"\n', ""),
+        '[models."x:1"]\n' + ENTRY.format(repo="x") + 'flavour = "mint"\n',
+        '[models."x:1"]\n' + ENTRY.format(repo="x") + "model_type = 5\n",
         '[models."x"]\n' + ENTRY.format(repo="x"),
         '[models."someone/x:1"]\n' + ENTRY.format(repo="x"),
         "[modles]\n",
