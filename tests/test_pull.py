@@ -35,6 +35,13 @@ parameter_size = "1M"
 quantization_level = "Q4"
 capabilities = ["completion"]
 context_length = 512
+[models."tiny-alien:1m"]
+repo = "mlx-community/tiny-alien"
+family = "alien"
+parameter_size = "1M"
+quantization_level = "Q4"
+capabilities = ["completion"]
+context_length = 512
 """
 
 
@@ -177,9 +184,10 @@ def test_an_architecture_mlx_lm_cannot_load_is_refused_before_any_weight_is_aske
         "upgrade mlx-lm (pip install -U mlx-lm) or pick another model"
     )
     try:
-        response, lines = pull(srv, {"model": f"hf.co/{repo}"})
-        assert response.status_code == 200 and lines[0] == {"status": "pulling manifest"}
-        assert lines[-1] == {"error": error}
+        for name in (f"hf.co/{repo}", "tiny-alien:1m"):  # by repository and by a library name of the catalog
+            response, lines = pull(srv, {"model": name})
+            assert response.status_code == 200 and lines[0] == {"status": "pulling manifest"}
+            assert lines[-1] == {"error": error}
         response = httpx.post(f"{srv.url}/api/pull", json={"model": f"hf.co/{repo}", "stream": False})
         assert (response.status_code, response.json()) == (500, {"error": error})
     finally:
@@ -188,7 +196,7 @@ def test_an_architecture_mlx_lm_cannot_load_is_refused_before_any_weight_is_aske
     assert any(path.endswith("/config.json") for path in asked)
     assert not [path for path in asked if path.endswith(".safetensors") or path.startswith("/cdn/")], asked
     assert not [path for path in asked if path.endswith(("tokenizer.json", "tokenizer_config.json"))], asked
-    assert f"hf.co/{repo}:latest" not in tags(srv)
+    assert not {f"hf.co/{repo}:latest", "tiny-alien:1m"} & set(tags(srv))
 
 
 @pytest.mark.parametrize(
