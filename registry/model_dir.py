@@ -28,15 +28,15 @@ GGUF_ARCHITECTURES = {"mistral": "llama", "mixtral": "llama", "nomic_bert": "nom
 
 def architecture_refusal(config: dict[str, Any]) -> str | None:
     """Why the installed mlx-lm cannot run a model of this config.json, in words that say what to do; None when
-    it can. Pull and create ask this before anything large is fetched or linked, so a model that could never
-    load is refused up front instead of failing on its first request."""
+    it can. Pull asks before any weight is downloaded and create before the name is registered, so a model that
+    could never load is refused up front instead of failing on its first request."""
     model_type = config.get("model_type")
     if model_type in ENCODER_ARCHITECTURES:
-        return None
-    from shim.engine import mlx_lm_api
-
+        return None  # an embedding model: shim/embedding runs it, not mlx-lm
     if not isinstance(model_type, str) or not model_type:
         return "config.json names no model_type: it is not a model mlx-lm can load"
+    from shim.engine import mlx_lm_api
+
     if mlx_lm_api.model_classes(config) is not None:
         return None
     return (
