@@ -38,8 +38,9 @@ LAYER_PATTERN_KEYS = ("layer_types", "activation_sparsity_pattern", "intermediat
 
 
 def _layers(config: dict[str, Any]) -> int:
-    """Enough layers that each kind the real model has (every layer type, a dense and a MoE layer, a shared-KV
-    layer) is still there: the shortest prefix of the real pattern that holds every kind."""
+    """Enough layers that each kind the real model has is still there: the shortest prefix of the real pattern
+    that holds every layer type (at least two layers: with first_k_dense_replace shrunk to 1, one dense and one
+    MoE layer), doubled where the last layers share the first ones' caches."""
     count = 2
     if isinstance(config.get("layer_types"), list):
         types = config["layer_types"]
@@ -47,10 +48,8 @@ def _layers(config: dict[str, Any]) -> int:
     for period in ("sliding_window_pattern", "full_attention_interval"):
         if isinstance(config.get(period), int):
             count = max(count, config[period])
-    if config.get("first_k_dense_replace"):
-        count = max(count, 2)
     if config.get("num_kv_shared_layers"):
-        count *= 2  # the last half shares the first half's caches, as the real model's last layers do
+        count *= 2
     return min(count, config["num_hidden_layers"])
 
 
