@@ -86,6 +86,8 @@ class _Named:
 
 @dataclass
 class ShowRequest(_Named):
+    """Ollama's ShowRequest (`template` is bound but, as in Ollama, not read)."""
+
     system: str = ""
     template: str = ""
     verbose: bool = False
@@ -94,7 +96,7 @@ class ShowRequest(_Named):
 
 @dataclass
 class DeleteRequest(_Named):
-    pass
+    """Ollama's DeleteRequest: the name to remove."""
 
 
 @dataclass
