@@ -16,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from registry.gguf.file_types import FILE_TYPES, LISTED, unsupported
 from shim.errors import Kind, ShimError
 
-_GGUF_NAMES = {"F32": "F32", "F16": "F16", "BF16": "BF16", "Q8_0": "Q8_0", "Q4_K_S": "Q4_K_S", "Q4_K_M": "Q4_K_M"}
-_ALIASES = {"Q4_K": "Q4_K_M", "Q4": "int4", "FP4": "int4", "INT4": "int4", "Q8": "int8", "FP8": "int8", "INT8": "int8"}
+_ALIASES = {"Q4": "int4", "FP4": "int4", "INT4": "int4", "Q8": "int8", "FP8": "int8", "INT8": "int8"}
 _MLX_NAMES = ("int4", "int8", "mxfp4", "nvfp4", "mxfp8")
 # What each name means for an MLX model: (mode, bits, group size) for quantization, or a dtype for a cast.
 _MLX_QUANTIZATION: dict[str, tuple[str, int, int]] = {
@@ -60,20 +60,19 @@ class Quantization:
         """Ollama upper-cases the value before it looks it up, and its error names what it accepts."""
         upper = requested.strip().upper()
         mlx_name = next((n for n in _MLX_NAMES if n.upper() == upper), None)
-        name = _GGUF_NAMES.get(upper) or _ALIASES.get(upper) or mlx_name
+        name = FILE_TYPES.get(upper) or _ALIASES.get(upper) or mlx_name
         if name is None:
-            supported = ", ".join(["F32", "F16", "Q4_K_S", "Q4_K_M", "Q8_0", *_MLX_NAMES])
-            raise QuantizeError(f"unsupported quantization type {upper} - supported types are {supported}")
+            raise QuantizeError(unsupported(upper, ", ".join([LISTED, *_MLX_NAMES])))
         return cls(name)
 
     @property
     def is_gguf_type(self) -> bool:
         """One of the GGUF engine's names, the only ones a GGUF source takes (as in Ollama)."""
-        return self.name in _GGUF_NAMES
+        return self.name in FILE_TYPES
 
     def gguf_refusal(self) -> str:
         """Ollama's ParseFileType text for an MLX-engine name asked of a GGUF."""
-        return f"unsupported quantization type {self.name.upper()} - supported types are F32, F16, Q4_K_S, Q4_K_M, Q8_0"
+        return unsupported(self.name.upper())
 
     @property
     def is_cast(self) -> bool:

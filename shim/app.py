@@ -75,7 +75,7 @@ def create_app(
         finally:
             engine.stop()
 
-    safety = Middleware(BrowserSafety, origins=allowed_origins(), guard_hosts=settings.bind.is_loopback)
+    safety = Middleware(BrowserSafety, origins=allowed_origins(settings.origins), guard_hosts=settings.bind.is_loopback)
     app = Starlette(
         routes=OllamaAPI(service).routes()
         + CreateAPI(store).routes()

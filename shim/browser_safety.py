@@ -10,7 +10,6 @@ so that streamed responses pass through untouched.
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 from collections.abc import Iterable
 
@@ -47,9 +46,8 @@ _HEADERS = ",".join(
 _MAX_AGE = str(12 * 3600)
 
 
-def allowed_origins(env: str | None = None) -> list[str]:
-    """Ollama's envconfig.AllowedOrigins(): OLLAMA_ORIGINS first, then the built-in local origins."""
-    raw = os.environ.get("OLLAMA_ORIGINS", "") if env is None else env
+def allowed_origins(raw: str) -> list[str]:
+    """Ollama's envconfig.AllowedOrigins(): OLLAMA_ORIGINS (`raw`) first, then the built-in local origins."""
     origins = [o for o in raw.split(",") if o] if raw else []
     for host in ("localhost", "127.0.0.1", "0.0.0.0"):
         origins += [f"http://{host}", f"https://{host}", f"http://{host}:*", f"https://{host}:*"]

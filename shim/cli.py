@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import resource
 import signal
 import socket
@@ -18,7 +17,7 @@ from registry.create import prune_unreferenced
 from registry.store import Store
 from shim import commands
 from shim.client import Client, ClientError
-from shim.config import VERSION, Settings
+from shim.config import VERSION, Settings, log_level, no_builtin
 from shim.limits import Limits
 from shim.mlx_threads import release_mlx_streams
 
@@ -72,10 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         args.prompt += extra
 
     if args.command == "serve":
-        logging.basicConfig(
-            level=os.environ.get("MLX_SHIM_LOG", "INFO"), format="%(asctime)s %(levelname)s %(message)s"
-        )
-        return _serve(builtin=not args.no_builtin and not os.environ.get("MLX_SHIM_NO_BUILTIN"))
+        logging.basicConfig(level=log_level(), format="%(asctime)s %(levelname)s %(message)s")
+        return _serve(builtin=not args.no_builtin and not no_builtin())
     try:
         _client_command(args)
     except ClientError as e:

@@ -3,9 +3,8 @@
 
 The store's are functions, read at each call rather than once at start: `registry/` functions that resolve a
 path have no `Settings` at hand, the Hugging Face cache variables are huggingface_hub's contract (it too reads
-them at call time), and tests set them per test. Variables still read elsewhere, all at the server's start:
-OLLAMA_KEEP_ALIVE (shim/durations.py), OLLAMA_ORIGINS (shim/browser_safety.py), MLX_SHIM_LOG,
-MLX_SHIM_NO_BUILTIN and OLLAMA_DEBUG (shim/cli.py).
+them at call time), and tests set them per test. The limits and timeouts (`shim/limits.py`) read theirs through
+`env_number` and `env_switch`.
 """
 
 from __future__ import annotations
@@ -90,7 +89,7 @@ def _split_host_port(hostport: str) -> tuple[str, str | None]:
 class Settings:
     bind: Bind = field(default_factory=env_bind)
     context_length: int = field(default_factory=lambda: _env_int("OLLAMA_CONTEXT_LENGTH", 4096))
-    keep_alive: float = field(default_factory=default_keep_alive)
+    keep_alive: float = field(default_factory=lambda: default_keep_alive(os.environ.get("OLLAMA_KEEP_ALIVE", "")))
     max_loaded_models: int = field(default_factory=lambda: _env_int("OLLAMA_MAX_LOADED_MODELS", 3))
     # Sequences decoding together per model. Ollama's default is 1; batching pays on every backend we measured
     # up to about 4 (see README, scripts/bench_concurrency.py), so 4.
@@ -100,6 +99,8 @@ class Settings:
     memory_budget: int = field(default_factory=lambda: _env_bytes("MLX_SHIM_MEMORY_BUDGET", _physical_memory()))
     # Per loaded model: KV caches of finished requests kept for prefix reuse; 0 turns the prompt cache off.
     prompt_cache_bytes: int = field(default_factory=lambda: _env_bytes("MLX_SHIM_PROMPT_CACHE_BYTES", 1 << 30))
+    # OLLAMA_ORIGINS: origins allowed besides the built-in local ones (comma-separated, `*` patterns).
+    origins: str = field(default_factory=lambda: os.environ.get("OLLAMA_ORIGINS", ""))
 
 
 def _physical_memory() -> int:
@@ -124,6 +125,31 @@ def _env_int(name: str, default: int) -> int:
     except ValueError:
         return default
     return value if value > 0 else default
+
+
+def env_number(name: str, default: float) -> float:
+    """A non-negative number (seconds, bytes, a count); unset or unreadable gives the default."""
+    try:
+        value = float(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if value >= 0 else default
+
+
+def env_switch(name: str, default: bool) -> bool:
+    """A switch: `0` or `false` turns it off, any other value on."""
+    value = os.environ.get(name)
+    return default if value is None else value not in ("0", "false")
+
+
+def log_level() -> str:
+    """MLX_SHIM_LOG: the server log's level (INFO)."""
+    return os.environ.get("MLX_SHIM_LOG", "INFO")
+
+
+def no_builtin() -> bool:
+    """MLX_SHIM_NO_BUILTIN: skip creating the embedded default model at first start."""
+    return bool(os.environ.get("MLX_SHIM_NO_BUILTIN"))
 
 
 def store_home() -> Path:

@@ -7,7 +7,6 @@ port of time.ParseDuration rather than a looser regex.
 from __future__ import annotations
 
 import math
-import os
 
 FOREVER = math.inf  # Ollama stores math.MaxInt64 ns (about 292 years); infinity is the honest equivalent.
 _MAX_SECONDS = (2**63 - 1) / 1e9  # the longest Go time.Duration
@@ -85,9 +84,9 @@ def _seconds(number: int | float) -> float:
         return FOREVER
 
 
-def default_keep_alive() -> float:
-    """OLLAMA_KEEP_ALIVE: a Go duration or integer seconds; negative means forever; default 5m."""
-    raw = os.environ.get("OLLAMA_KEEP_ALIVE", "").strip()
+def default_keep_alive(setting: str) -> float:
+    """OLLAMA_KEEP_ALIVE's value: a Go duration or integer seconds; negative means forever; default 5m."""
+    raw = setting.strip()
     if not raw:
         return 300.0
     try:

@@ -4,33 +4,26 @@ or hostile client from holding the server without refusing anything a real clien
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
-
-def _env_float(name: str, default: float) -> float:
-    try:
-        value = float(os.environ.get(name, ""))
-    except ValueError:
-        return default
-    return value if value >= 0 else default
+from shim.config import env_number, env_switch
 
 
 def _env_int(name: str, default: int) -> int:
-    return int(_env_float(name, default))
+    return int(env_number(name, default))
 
 
 @dataclass(frozen=True)
 class Limits:
     # Seconds running requests may go on after SIGTERM/SIGINT before each ends with "server is shutting down".
-    drain_seconds: float = field(default_factory=lambda: _env_float("MLX_SHIM_DRAIN_SECONDS", 5.0))
+    drain_seconds: float = field(default_factory=lambda: env_number("MLX_SHIM_DRAIN_SECONDS", 5.0))
     # The longest wait for the next bytes of a request body (an upload that stalls this long is answered 408).
-    body_idle_seconds: float = field(default_factory=lambda: _env_float("MLX_SHIM_BODY_IDLE_SECONDS", 60.0))
+    body_idle_seconds: float = field(default_factory=lambda: env_number("MLX_SHIM_BODY_IDLE_SECONDS", 60.0))
     # Seconds an idle keep-alive connection, or one still sending its request line and headers, stays open.
-    keep_alive_seconds: float = field(default_factory=lambda: _env_float("MLX_SHIM_KEEP_ALIVE_SECONDS", 5.0))
+    keep_alive_seconds: float = field(default_factory=lambda: env_number("MLX_SHIM_KEEP_ALIVE_SECONDS", 5.0))
     # Bytes of request line and headers (h11's incomplete-event limit): 431 past it.
     max_header_bytes: int = field(default_factory=lambda: _env_int("MLX_SHIM_MAX_HEADER_BYTES", 64 * 1024))
     # Connections the listening socket queues before accept().
     backlog: int = field(default_factory=lambda: _env_int("MLX_SHIM_BACKLOG", 1024))
     # A line per request in the server log (level INFO; 5xx at ERROR); 0 turns it off.
-    access_log: bool = field(default_factory=lambda: os.environ.get("MLX_SHIM_ACCESS_LOG", "1") not in ("0", "false"))
+    access_log: bool = field(default_factory=lambda: env_switch("MLX_SHIM_ACCESS_LOG", True))

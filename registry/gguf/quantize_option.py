@@ -22,12 +22,10 @@ import re
 from dataclasses import dataclass
 
 from registry.gguf.errors import GGUFError
+from registry.gguf.file_types import FILE_TYPES, unsupported
 from registry.gguf.reader import TensorInfo
 from registry.gguf.tensor_types import GROUP_SIZE
 
-_ALIASES = {"F32": "F32", "F16": "F16", "BF16": "BF16", "Q8_0": "Q8_0", "Q4_K_S": "Q4_K_S", "Q4_K_M": "Q4_K_M",
-            "Q4_K": "Q4_K_M"}  # fmt: skip
-_LISTED = "F32, F16, Q4_K_S, Q4_K_M, Q8_0"  # what Ollama's error lists (BF16 is accepted but left out there)
 _FLOAT_FILE_TYPES = ("F32", "F16", "BF16")
 _LAYER = re.compile(r"^blk\.(\d+)\.")
 
@@ -45,9 +43,9 @@ class QuantizeRequest:
 
 def parse_quantize(name: str) -> QuantizeRequest:
     upper = name.strip().upper()
-    if upper not in _ALIASES:
-        raise GGUFError(f"unsupported quantization type {upper} - supported types are {_LISTED}")
-    return QuantizeRequest(_ALIASES[upper])
+    if upper not in FILE_TYPES:
+        raise GGUFError(unsupported(upper))
+    return QuantizeRequest(FILE_TYPES[upper])
 
 
 def check_source(request: QuantizeRequest, file_type: str) -> bool:

@@ -11,10 +11,9 @@ import base64
 import binascii
 from typing import Any
 
+from shim.engine import Message, ToolCall
 from shim.errors import Kind, ShimError
-from shim.gojson import type_name, unmarshal_type_error
-from shim.jsonbytes import go_quote
-from shim.ollama.binding import (
+from shim.gobind import (
     ANY,
     BOOL,
     FLOAT64,
@@ -27,6 +26,9 @@ from shim.ollama.binding import (
     list_of,
     nested,
 )
+from shim.gojson import type_name, unmarshal_type_error
+from shim.jsonbytes import go_quote
+from shim.service import ChatRequest
 
 _EFFORTS = ("high", "medium", "low", "max")
 
@@ -157,11 +159,11 @@ def bind(body: Any) -> dict[str, Any]:
 # -- request conversion (anthropic.FromMessagesRequest) -----------------------------------------------------
 
 
-def chat_request(req: dict[str, Any]) -> dict[str, Any]:
-    messages: list[dict[str, Any]] = []
+def chat_request(req: dict[str, Any]) -> ChatRequest:
+    messages: list[Message] = []
     system = req.get("system")
     if isinstance(system, str) and system:
-        messages.append({"role": "system", "content": system})
+        messages.append(Message("system", system))
     elif isinstance(system, list):
         text = "".join(
             b["text"]
@@ -169,7 +171,7 @@ def chat_request(req: dict[str, Any]) -> dict[str, Any]:
             if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
         )
         if text:
-            messages.append({"role": "system", "content": text})
+            messages.append(Message("system", text))
     for message in req["messages"]:
         messages += _message(message)
 
@@ -177,15 +179,8 @@ def chat_request(req: dict[str, Any]) -> dict[str, Any]:
     options |= {key: req[key] for key in ("temperature", "top_p", "top_k") if key in req}
     if req.get("stop_sequences"):
         options["stop"] = req["stop_sequences"]
-
-    native: dict[str, Any] = {"model": req["model"], "messages": messages, "options": options}
     tools = [_tool(t) for t in req.get("tools", [])]
-    if tools:
-        native["tools"] = tools
-    think = _think(req)
-    if think is not None:
-        native["think"] = think
-    return native
+    return ChatRequest(model=req["model"], messages=messages, options=options, tools=tools or None, think=_think(req))
 
 
 def _think(req: dict[str, Any]) -> bool | str | None:
@@ -228,14 +223,14 @@ def _schema_error(schema: Any) -> str:
     return ""
 
 
-def _message(message: dict[str, Any]) -> list[dict[str, Any]]:
+def _message(message: dict[str, Any]) -> list[Message]:
     """convertMessage: one Anthropic message becomes tool results plus at most one chat message."""
     role = message["role"].lower()
     text: list[str] = []
     images: list[bytes] = []
-    calls: list[dict[str, Any]] = []
+    calls: list[ToolCall] = []
     thinking = ""
-    results: list[dict[str, Any]] = []
+    results: list[Message] = []
     for block in message["content"]:
         kind = block.get("type")
         if kind == "text":
@@ -249,26 +244,16 @@ def _message(message: dict[str, Any]) -> list[dict[str, Any]]:
                 raise AnthropicError("tool_use block missing required 'id' field")
             if not block.get("name"):
                 raise AnthropicError("tool_use block missing required 'name' field")
-            calls.append({"id": block["id"], "function": {"name": block["name"], "arguments": block.get("input", {})}})
+            calls.append(ToolCall(block["name"], block.get("input", {}), index=None, id=block["id"]))
         elif kind == "tool_result":
             content, result_images = _tool_result(block.get("content"))
-            result: dict[str, Any] = {"role": "tool", "content": content, "tool_call_id": block.get("tool_use_id", "")}
-            if result_images:
-                result["images"] = result_images
-            results.append(result)
+            results.append(Message("tool", content, tool_call_id=block.get("tool_use_id", ""), images=result_images))
         elif kind == "thinking":
             thinking = block.get("thinking", thinking)
     out = results if role == "user" else []  # a user's tool results come before the rest of its message
     joined = "".join(text)
     if joined or images or calls or thinking:
-        converted: dict[str, Any] = {"role": role, "content": joined}
-        if images:
-            converted["images"] = images
-        if calls:
-            converted["tool_calls"] = calls
-        if thinking:
-            converted["thinking"] = thinking
-        out = out + [converted]
+        out = out + [Message(role, joined, thinking, calls, images=images)]
     return out if role == "user" else out + results
 
 

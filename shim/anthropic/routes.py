@@ -31,7 +31,7 @@ from shim.engine import collect
 from shim.errors import ShimError
 from shim.gojson import GoJSONError, decode
 from shim.jsonbytes import go_json
-from shim.service import ChatRequest, ModelService
+from shim.service import ModelService
 from shim.streaming import collected, stream
 
 log = logging.getLogger("mlx_shim")
@@ -73,7 +73,7 @@ class AnthropicAPI:
     async def messages(self, request: Request, req: dict[str, Any]) -> Response:
         # Every message may convert to nothing (an empty text): the service then only loads the model, and its
         # answer goes through the same writers as any other.
-        prepared = await self.service.prepare_chat(ChatRequest.of(chat_request(req)), relax_thinking=True)
+        prepared = await self.service.prepare_chat(chat_request(req), relax_thinking=True)
         message_id, model = new_id("msg"), req["model"]
         events = self.service.events(prepared)
         if not req.get("stream"):

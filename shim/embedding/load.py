@@ -106,7 +106,7 @@ def _tokenizer(path: Path) -> Tokenizer:
         settings_file = path / "tokenizer_config.json"
         settings = json.loads(settings_file.read_text()) if settings_file.is_file() else {}
         wordpiece = BertWordPieceTokenizer(str(path / "vocab.txt"), lowercase=settings.get("do_lower_case", True))
-        tokenizer = wordpiece._tokenizer
+        tokenizer = Tokenizer.from_str(wordpiece.to_str())  # the same tokenizer, through public APIs
     tokenizer.no_truncation()  # we truncate ourselves: Ollama's truncate:false must see the full length
     tokenizer.no_padding()
     return tokenizer

@@ -30,7 +30,7 @@ from shim.engine.batch import ModelBatch, Sequence
 from shim.engine.jobs import Job, end_all
 from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model, weights_bytes
 from shim.engine.prompt import build_prompt, stop_token_ids
-from shim.engine.runner import Completion, _sampler, logits_processors, vocab_size
+from shim.engine.runner import Completion, logits_processors, sampler, vocab_size
 from shim.engine.side_work import Cancelled, Rendered, embed_work, human_bytes, render_work
 from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, Piece
 from shim.errors import Kind, ShimError
@@ -285,7 +285,7 @@ class Engine:
         sequence = Sequence(
             listener=job,
             completion=completion,
-            sampler=_sampler(opts, vocab_size(loaded.model)),
+            sampler=sampler(opts, vocab_size(loaded.model)),
             processors=logits_processors(completion, opts, loaded.tokenizer, req.format),
             exclusive=exclusive,
             stateful=req.format is not None,

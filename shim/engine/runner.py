@@ -160,7 +160,7 @@ def run_completion(
         mx.array(prompt),
         model,
         max_tokens=-1,
-        sampler=_sampler(opts, vocab_size(model)),
+        sampler=sampler(opts, vocab_size(model)),
         logits_processors=logits_processors(completion, opts, tokenizer, format),
         max_kv_size=opts.num_ctx if shift else None,
     )
@@ -179,7 +179,8 @@ def vocab_size(model: Any) -> int:
     return int(getattr(getattr(model, "args", None), "vocab_size", 0) or 0)
 
 
-def _sampler(opts: GenerationOptions, vocab: int = 0) -> Callable[[mx.array], mx.array]:
+def sampler(opts: GenerationOptions, vocab: int = 0) -> Callable[[mx.array], mx.array]:
+    """The request's token sampler: greedy at temperature 0, else make_sampler's chain (seeded when asked)."""
     if opts.temperature <= 0:
         return make_sampler(0.0)  # mlx-lm's one greedy sampler object
     top_p = opts.top_p if 0 < opts.top_p < 1 else 0.0

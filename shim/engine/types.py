@@ -10,34 +10,48 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from registry.store import StoredModel
+from shim.jsonbytes import go_float
 from shim.options import GenerationOptions
 
 
 @dataclass
 class ToolCall:
-    """A call the model made: the engine parses it; the service names it (`id`, Ollama's `call_` format) before
-    any protocol writes it."""
+    """A tool call: one the model made (the engine parses it; the service names it, `id` in Ollama's `call_`
+    format, before any protocol writes it), or one an earlier assistant message carries back in a request
+    (each protocol's binder or converter builds it). `index` is None only when a request sent none (Go reads
+    it as 0); `arguments` is None only when a request sent none or null (Go's nil map)."""
 
     name: str
-    arguments: dict[str, Any]
-    index: int = 0
+    arguments: dict[str, Any] | None
+    index: int | None = 0
     id: str = ""
 
     def to_ollama(self) -> dict[str, Any]:
-        """api.ToolCall as Ollama writes it (the id, when there is one, first)."""
-        function = {"index": self.index, "name": self.name, "arguments": self.arguments}
+        """api.ToolCall as Ollama writes it (the id, when there is one, first), which is also what a Go
+        template's message reads."""
+        function = {"index": self.index or 0, "name": self.name, "arguments": self.arguments}
         return {"id": self.id, "function": function} if self.id else {"function": function}
+
+    def to_hf(self) -> dict[str, Any]:
+        """The call as a Jinja chat template sees it (transformers' shape), the function's keys in Ollama's
+        order; `index` only when the request sent one (a template that prints the whole function shows it)."""
+        function: dict[str, Any] = {} if self.index is None else {"index": self.index}
+        function |= {"name": self.name, "arguments": self.arguments}
+        call: dict[str, Any] = {"type": "function", "function": function}
+        if self.id:
+            call["id"] = self.id
+        return call
 
 
 @dataclass
 class Message:
-    """One chat message as every protocol's request binds it (`tool_calls` are the request's own objects,
-    Ollama's api.ToolCall shape, which templates read as sent)."""
+    """One chat message as every protocol's request binds it, converted by its methods to what a Go template
+    and a Jinja template read."""
 
     role: str
     content: str = ""
     thinking: str = ""
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
     tool_name: str = ""
     tool_call_id: str = ""
     images: list[bytes] = field(default_factory=list)  # refused (no vision yet); never rendered
@@ -48,7 +62,7 @@ class Message:
         if self.thinking:
             out["thinking"] = self.thinking
         if self.tool_calls:
-            out["tool_calls"] = self.tool_calls
+            out["tool_calls"] = [call.to_ollama() for call in self.tool_calls]
         if self.tool_name:
             out["tool_name"] = self.tool_name
         if self.tool_call_id:
@@ -60,14 +74,8 @@ class Message:
         `names` maps tool call ids to function names: calls add to it, a result naming only an id reads it."""
         entry: dict[str, Any] = {"role": self.role, "content": content}
         if self.tool_calls:
-            entry["tool_calls"] = []
-            for call in self.tool_calls:
-                function = call.get("function", call)
-                hf_call: dict[str, Any] = {"type": "function", "function": function}
-                if call.get("id"):
-                    hf_call["id"] = call["id"]
-                    names[call["id"]] = function.get("name", "")
-                entry["tool_calls"].append(hf_call)
+            entry["tool_calls"] = [call.to_hf() for call in self.tool_calls]
+            names.update((call.id, call.name) for call in self.tool_calls if call.id)
         name = self.tool_name or names.get(self.tool_call_id, "")
         if name:
             entry["name"] = name
@@ -112,6 +120,16 @@ class TokenLogprob:
     logprob: float
     bytes: bytes
     top: list[TokenLogprob] = field(default_factory=list)
+
+    def to_ollama(self) -> dict[str, Any]:
+        """api.Logprob, which Ollama's OpenAI writer reuses: token, logprob, bytes (omitted when empty),
+        top_logprobs (omitted when empty)."""
+        out: dict[str, Any] = {"token": self.token, "logprob": go_float(self.logprob)}
+        if self.bytes:
+            out["bytes"] = list(self.bytes)
+        if self.top:
+            out["top_logprobs"] = [t.to_ollama() for t in self.top]
+        return out
 
 
 @dataclass

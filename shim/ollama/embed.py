@@ -15,12 +15,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from shim.engine import EmbedRequest
 from shim.errors import Kind, ShimError
 from shim.ollama.binding import EMBED, EMBEDDINGS
 from shim.ollama.http import guarded, read_body
 from shim.responses import json_response
-from shim.service import Answered, ModelService, embeddable, finished_vectors, parse_name, prepare_embed
+from shim.service import Answered, ModelService, finished_vectors, prepare_embed, prepare_embedding
 from shim.streaming import collected
 
 
@@ -39,12 +38,9 @@ class EmbedAPI:
         req = await read_body(request, EMBED)
         prepared = await prepare_embed(self.service, req)
         if isinstance(prepared, Answered):
-            return json_response({"model": req.get("model", ""), "embeddings": []})
+            return json_response({"model": req.model, "embeddings": []})
         result = await collected(request, self.service.embed(prepared))
-        out: dict[str, Any] = {
-            "model": req.get("model", ""),
-            "embeddings": finished_vectors(result, req.get("dimensions", 0)),
-        }
+        out: dict[str, Any] = {"model": req.model, "embeddings": finished_vectors(result, req.dimensions)}
         metrics = {
             "total_duration": time.perf_counter_ns() - started,
             "load_duration": result.load_duration,
@@ -53,20 +49,13 @@ class EmbedAPI:
         return json_response(out | {k: v for k, v in metrics.items() if v})
 
     async def embeddings(self, request: Request) -> Response:
-        """The legacy endpoint never truncates, and any failure after loading is a 500 (as in Ollama)."""
-        req = await read_body(request, EMBEDDINGS)
-        requested = req.get("model", "")
-        if not requested.strip():
-            raise ShimError("model is required", Kind.BAD_INPUT)
-        stored = await embeddable(self.service, parse_name(requested), requested)
-        options = await self.service.options(stored, req.get("options"))
-        prompt = req.get("prompt", "")
-        if not prompt:
-            await self.service.load(stored, req.get("keep_alive"))
+        """The legacy endpoint: the model's vector as it comes, in float64; any failure after loading is a 500
+        (as in Ollama)."""
+        prepared = await prepare_embedding(self.service, await read_body(request, EMBEDDINGS))
+        if isinstance(prepared, Answered):
             return json_response({"embedding": []})
-        embed = EmbedRequest(stored, options, [prompt], truncate=False, keep_alive=req.get("keep_alive"))
         try:
-            result = await collected(request, self.service.embed(embed))
+            result = await collected(request, self.service.embed(prepared))
         except ShimError as e:  # EmbeddingsHandler answers every failure of the run with a 500
             raise ShimError(e.message, Kind.INTERNAL) from None
         return json_response({"embedding": [float(x) for x in result.embeddings[0]]})

@@ -11,18 +11,20 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from shim.errors import Kind, ShimError
+from shim.gobind import BindError, TypedStruct
 from shim.gojson import EmptyBody, GoJSONError, decode
 from shim.jsonbytes import go_json
-from shim.ollama.binding import BindError, Struct
 from shim.responses import NDJSON, error_response
 
 log = logging.getLogger("mlx_shim")
 
 E = TypeVar("E")
+T = TypeVar("T")
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-async def read_body(request: Request, struct: Struct) -> dict[str, Any]:
+async def read_body(request: Request, struct: TypedStruct[T]) -> T:
+    """The body bound to its request struct; a body that is not JSON or does not bind is a 400 with Go's text."""
     try:
         return struct.bind(decode(await request.body()))
     except EmptyBody:

@@ -35,7 +35,7 @@ class ImportAPI:
     async def import_models(self, request: Request) -> Response:
         req = await read_body(request, IMPORT)
         library = await asyncio.to_thread(OllamaLibrary)  # the server's own OLLAMA_MODELS, at each request
-        models = await asyncio.to_thread(select, library, req.get("models") or [])  # raises ImportRequestError
+        models = await asyncio.to_thread(select, library, req.models)  # raises ImportRequestError
 
         def work(emit: Emit, cancelled: threading.Event) -> None:
             if not models:
@@ -43,4 +43,4 @@ class ImportAPI:
             emit(import_models(self.store, library, models, emit, cancelled).summary())
 
         queue, cancelled = start_worker(work, "import")
-        return await respond(request, queue, cancelled, req.get("stream", True) is not False)
+        return await respond(request, queue, cancelled, req.stream)

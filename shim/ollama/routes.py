@@ -34,18 +34,7 @@ from shim.ollama.worker_stream import respond
 from shim.options import resolve_options
 from shim.responses import json_response
 from shim.routing import exact_route
-from shim.service import (
-    Answered,
-    ChatRequest,
-    CopyRequest,
-    DeleteRequest,
-    Event,
-    GenerateRequest,
-    ModelService,
-    Prepared,
-    ShowRequest,
-    TransferRequest,
-)
+from shim.service import Answered, Event, ModelService, Prepared
 from shim.streaming import collected, stream
 
 log = logging.getLogger("mlx_shim")
@@ -118,7 +107,7 @@ class OllamaAPI:
         return json_response({"models": models})
 
     async def show(self, request: Request) -> Response:
-        req = ShowRequest.of(await read_body(request, SHOW))
+        req = await read_body(request, SHOW)
         requested = req.model
         if not requested:
             raise ShimError("model is required", Kind.BAD_INPUT)
@@ -129,7 +118,7 @@ class OllamaAPI:
 
     async def copy(self, request: Request) -> Response:
         """A copy is the same manifest under a new name (same bytes, so the same digest, as in Ollama)."""
-        req = CopyRequest.of(await read_body(request, COPY))
+        req = await read_body(request, COPY)
         source, destination = req.source, req.destination
         try:
             source_name = ModelName.parse(source)
@@ -158,7 +147,7 @@ class OllamaAPI:
     async def delete(self, request: Request) -> Response:
         """Removes the name; weights go too only when mlx-shim downloaded them and no other name uses them
         (a FROM directory, or a cache the user filled, is theirs)."""
-        req = DeleteRequest.of(await read_body(request, DELETE))
+        req = await read_body(request, DELETE)
         requested = req.model
         if not requested.strip():  # modelref's ErrModelRequired, before the name is parsed
             raise ShimError("model is required", Kind.BAD_INPUT)
@@ -183,12 +172,12 @@ class OllamaAPI:
             return True
 
     async def pull(self, request: Request) -> Response:
-        req = TransferRequest.of(await read_body(request, PULL))
+        req = await read_body(request, PULL)
         queue, cancelled = start_pull(self.store, req.model)
         return await respond(request, queue, cancelled, req.stream)
 
     async def push(self, request: Request) -> Response:
-        req = TransferRequest.of(await read_body(request, PUSH))
+        req = await read_body(request, PUSH)
         if not req.model:
             raise ShimError("model is required", Kind.BAD_INPUT)
         return push_response(self.store, req.model, req.stream)
@@ -197,7 +186,7 @@ class OllamaAPI:
 
     async def generate(self, request: Request) -> Response:
         started = time.perf_counter_ns()
-        req = GenerateRequest.of(await read_body(request, GENERATE))
+        req = await read_body(request, GENERATE)
         requested = req.model
         prepared = await self.service.prepare_generate(req)
         if isinstance(prepared, Answered):
@@ -213,7 +202,7 @@ class OllamaAPI:
 
     async def chat(self, request: Request) -> Response:
         started = time.perf_counter_ns()
-        req = ChatRequest.of(await read_body(request, CHAT))
+        req = await read_body(request, CHAT)
         requested = req.model
         prepared = await self.service.prepare_chat(req)
         if isinstance(prepared, Answered):

@@ -10,7 +10,6 @@ from registry.model_dir import ModelDirInfo
 from registry.store import StoredModel
 from shim.engine import Done, Piece
 from shim.engine.types import TokenLogprob, ToolCall
-from shim.jsonbytes import go_float
 from shim.timefmt import local_from_ns, now_utc
 
 
@@ -32,17 +31,7 @@ def metrics(done: Done, started_ns: int, *, with_context: bool) -> dict[str, Any
 
 
 def logprobs(entries: list[TokenLogprob]) -> list[dict[str, Any]]:
-    """api.Logprob: token, logprob, bytes (omitted when empty), top_logprobs (omitted when empty)."""
-    return [_logprob(e) for e in entries]
-
-
-def _logprob(entry: TokenLogprob) -> dict[str, Any]:
-    out: dict[str, Any] = {"token": entry.token, "logprob": go_float(entry.logprob)}
-    if entry.bytes:
-        out["bytes"] = list(entry.bytes)
-    if entry.top:
-        out["top_logprobs"] = [_logprob(t) for t in entry.top]
-    return out
+    return [e.to_ollama() for e in entries]
 
 
 def debug_info(rendered: str) -> dict[str, Any]:

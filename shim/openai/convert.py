@@ -1,4 +1,5 @@
-"""OpenAI request bodies to Ollama's native ones, as Ollama's openai middleware converts them.
+"""OpenAI request bodies to Ollama's native ones (the service's typed requests), as Ollama's openai middleware
+converts them.
 
 Converting (rather than re-implementing) keeps one set of checks: after this step a request meets exactly
 the validation, capabilities and errors of /api/chat or /api/generate.
@@ -8,11 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import replace
 from typing import Any
 
 import orjson
 
+from shim.engine import Message, ToolCall
 from shim.errors import Kind, ShimError
+from shim.service import ChatRequest, GenerateRequest
 
 _EFFORTS = {"none": False, "minimal": "low", "low": "low", "medium": "medium", "high": "high", "max": "max",
             "xhigh": "max", "ultra": "max"}  # fmt: skip
@@ -31,45 +35,36 @@ def go_type(value: Any) -> str:
     return "string"
 
 
-def chat_request(body: dict[str, Any]) -> dict[str, Any]:
+def chat_request(body: dict[str, Any]) -> ChatRequest:
     messages = body.get("messages")
     if not messages:
         raise ShimError("[] is too short - 'messages'", Kind.BAD_INPUT)
     if not isinstance(messages, list):
         raise ShimError("invalid message format", Kind.BAD_INPUT)
-    native: dict[str, Any] = {"model": body.get("model") or "", "messages": _messages(messages)}
-    native["options"] = _options(body)
-    if body.get("tools"):
-        native["tools"] = body["tools"]
-    think = _think(body)
-    if think is not None:
-        native["think"] = think
-    fmt = _format(body.get("response_format"))
-    if fmt is not None:
-        native["format"] = fmt
-    if body.get("logprobs"):
-        native["logprobs"] = True
-    if body.get("top_logprobs"):
-        native["top_logprobs"] = body["top_logprobs"]  # passed on whatever `logprobs` says, as Ollama does
-    if body.get("_debug_render_only"):
-        native["_debug_render_only"] = True
-    return native
+    return ChatRequest(
+        model=body.get("model") or "",
+        messages=_messages(messages),
+        options=_options(body),
+        tools=body.get("tools") or None,
+        think=_think(body),
+        format=_format(body.get("response_format")),
+        logprobs=bool(body.get("logprobs")),
+        top_logprobs=body.get("top_logprobs") or 0,  # passed on whatever `logprobs` says, as Ollama does
+        debug_render_only=bool(body.get("_debug_render_only")),
+    )
 
 
-def completion_request(body: dict[str, Any]) -> dict[str, Any]:
-    native: dict[str, Any] = {
-        "model": body.get("model") or "",
-        "prompt": body.get("prompt") or "",
-        "options": _options(body),
-    }
-    if body.get("suffix"):
-        native["suffix"] = body["suffix"]
-    if (body.get("logprobs") or 0) > 0:  # `logprobs: n` asks for n alternatives per token
-        native["logprobs"] = True
-        native["top_logprobs"] = body["logprobs"]
-    if body.get("_debug_render_only"):
-        native["_debug_render_only"] = True
-    return native
+def completion_request(body: dict[str, Any]) -> GenerateRequest:
+    top_logprobs = max(body.get("logprobs") or 0, 0)  # `logprobs: n` asks for n alternatives per token
+    return GenerateRequest(
+        model=body.get("model") or "",
+        prompt=body.get("prompt") or "",
+        options=_options(body),
+        suffix=body.get("suffix") or "",
+        logprobs=top_logprobs > 0,
+        top_logprobs=top_logprobs,
+        debug_render_only=bool(body.get("_debug_render_only")),
+    )
 
 
 def _options(body: dict[str, Any]) -> dict[str, Any]:
@@ -122,32 +117,29 @@ def _think(body: dict[str, Any]) -> bool | str | None:
     return _EFFORTS[effort]
 
 
-def _messages(messages: list[Any]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def _messages(messages: list[Any]) -> list[Message]:
+    out: list[Message] = []
     names_by_call_id: dict[str, str] = {}
     for m in messages:
         if not isinstance(m, dict):
             raise ShimError("invalid message format", Kind.BAD_INPUT)
         role = (m.get("role") or "").lower()  # api.Message lowercases the role when ChatHandler binds it
-        base: dict[str, Any] = {"role": role}
         calls = [_tool_call(i, call, names_by_call_id) for i, call in enumerate(m.get("tool_calls") or [])]
-        if calls:
-            base["tool_calls"] = calls
-        if role == "tool":
-            base["tool_name"] = m.get("name") or names_by_call_id.get(m.get("tool_call_id", ""), "")
-        if m.get("reasoning"):
-            base["thinking"] = m["reasoning"]
+        tool_name = (m.get("name") or names_by_call_id.get(m.get("tool_call_id", ""), "")) if role == "tool" else ""
+        base = Message(role, thinking=m.get("reasoning") or "", tool_calls=calls, tool_name=tool_name)
         content = m.get("content")
         if content is None or isinstance(content, str):
-            out.append({**base, "content": content or ""})
+            out.append(replace(base, content=content or ""))
         elif isinstance(content, list):
-            out += [{**base, **_part(part)} for part in content]  # each part is its own message, as Ollama
+            out += [_part(base, part) for part in content]  # each part is its own message, as Ollama
         else:
             raise ShimError(f"invalid message content type: {go_type(content)}", Kind.BAD_INPUT)
     return out
 
 
-def _tool_call(index: int, call: Any, names: dict[str, str]) -> dict[str, Any]:
+def _tool_call(index: int, call: Any, names: dict[str, str]) -> ToolCall:
+    """FromCompletionToolCall: the arguments' JSON string decoded into api.ToolCallFunctionArguments (an
+    object, or null); anything else is Ollama's `invalid tool call arguments`."""
     function = (call or {}).get("function") or {}
     arguments = function.get("arguments") or "{}"
     if isinstance(arguments, str):
@@ -155,15 +147,16 @@ def _tool_call(index: int, call: Any, names: dict[str, str]) -> dict[str, Any]:
             arguments = orjson.loads(arguments)
         except orjson.JSONDecodeError:
             raise ShimError("invalid tool call arguments", Kind.BAD_INPUT) from None
+    if arguments is not None and not isinstance(arguments, dict):
+        raise ShimError("invalid tool call arguments", Kind.BAD_INPUT)
     names[call.get("id", "")] = function.get("name", "")
-    return {"id": call.get("id", ""), "function": {"index": index, "name": function.get("name", ""),
-                                                   "arguments": arguments}}  # fmt: skip
+    return ToolCall(function.get("name", ""), arguments, index, call.get("id", ""))
 
 
-def _part(part: Any) -> dict[str, Any]:
+def _part(base: Message, part: Any) -> Message:
     kind = part.get("type") if isinstance(part, dict) else None
     if kind == "text":
-        return {"content": part.get("text", "")}
+        return replace(base, content=part.get("text", ""))
     if kind == "image_url":
         image = part.get("image_url")
         url = image.get("url", "") if isinstance(image, dict) else image if isinstance(image, str) else ""
@@ -173,7 +166,7 @@ def _part(part: Any) -> dict[str, Any]:
             )
         _, _, data = url.partition(";base64,")
         try:
-            return {"content": "", "images": [base64.b64decode(data, validate=True)]}
+            return replace(base, content="", images=[base64.b64decode(data, validate=True)])
         except (binascii.Error, ValueError):
             raise ShimError("invalid image input", Kind.BAD_INPUT) from None
     raise ShimError("invalid message format", Kind.BAD_INPUT)

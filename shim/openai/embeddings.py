@@ -15,19 +15,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from shim.engine import EmbedRequest
 from shim.errors import Kind, ShimError
-from shim.ollama.binding import INT, STRING, Struct
+from shim.openai.binding import EMBED
 from shim.openai.http import guarded, json_answer, read_body
-from shim.service import ModelService, finished_vectors, prepare_embed
+from shim.service import Answered, ModelService, TextEmbedRequest, finished_vectors, prepare_embed
 from shim.streaming import collected
-
-# openai.EmbedRequest: `input` stays any JSON value, the others get Go's type checks and error texts.
-REQUEST = Struct(
-    "EmbedRequest",
-    {"input": lambda v, path, errors: v, "model": STRING, "encoding_format": STRING, "dimensions": INT},
-    "openai",
-)
 
 
 class OpenAIEmbeddings:
@@ -38,7 +30,7 @@ class OpenAIEmbeddings:
         return [Route("/v1/embeddings", guarded(self.embeddings), methods=["POST"])]
 
     async def embeddings(self, request: Request) -> Response:
-        body = REQUEST.bind(await read_body(request, REQUEST))  # Go's type errors are 400s there
+        body = EMBED.bind(await read_body(request, EMBED))  # Go's type errors are 400s there
         encoding = body.get("encoding_format", "")
         if encoding.lower() not in ("", "float", "base64"):
             message = f"Invalid value for 'encoding_format' = {encoding}. Supported values: ['float', 'base64']."
@@ -49,9 +41,9 @@ class OpenAIEmbeddings:
         if inputs is None or inputs == []:
             raise ShimError("invalid input", Kind.BAD_INPUT)
         dimensions = body.get("dimensions", 0)
-        native = {"model": body.get("model", ""), "input": inputs, "dimensions": dimensions}
+        native = TextEmbedRequest(model=body.get("model", ""), input=inputs, dimensions=dimensions)
         prepared = await prepare_embed(self.service, native)
-        if not isinstance(prepared, EmbedRequest):
+        if isinstance(prepared, Answered):
             raise ShimError("invalid input", Kind.BAD_INPUT)  # unreachable: an empty input is refused above
         result = await collected(request, self.service.embed(prepared))
         data = []
@@ -59,7 +51,7 @@ class OpenAIEmbeddings:
             values: Any = vector if encoding.lower() != "base64" else _base64(vector)
             data.append({"object": "embedding", "embedding": values, "index": index})
         usage = {"prompt_tokens": result.prompt_eval_count, "total_tokens": result.prompt_eval_count}
-        return json_answer({"object": "list", "data": data, "model": native["model"], "usage": usage})
+        return json_answer({"object": "list", "data": data, "model": native.model, "usage": usage})
 
 
 def _base64(vector: np.ndarray) -> str:

@@ -11,9 +11,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from shim.errors import Kind, ShimError
+from shim.gobind import BindError, Struct
 from shim.gojson import GoJSONError, decode
 from shim.jsonbytes import go_json
-from shim.ollama.binding import BindError, Struct
 
 log = logging.getLogger("mlx_shim")
 

@@ -17,13 +17,12 @@ from registry.names import InvalidName, ModelName
 from shim.engine import collect
 from shim.errors import Kind, ShimError
 from shim.jsonbytes import go_json
-from shim.ollama import shapes
-from shim.ollama.binding import CHAT_COMPLETION, COMPLETION
+from shim.openai.binding import CHAT_COMPLETION, COMPLETION
 from shim.openai.convert import chat_request, completion_request
 from shim.openai.http import guarded, json_answer, read_body
 from shim.openai.writers import ZERO_USAGE, ChatWriter, CompletionWriter, Head, chat_completion, text_completion
 from shim.routing import exact_route
-from shim.service import ChatRequest, GenerateRequest, ModelService, Prepared
+from shim.service import ModelService, Prepared
 from shim.streaming import collected, stream
 
 
@@ -70,8 +69,8 @@ class OpenAIAPI:
     async def chat(self, request: Request) -> Response:
         body = await read_body(request, CHAT_COMPLETION)
         native = chat_request(body)
-        prepared = await self.service.prepare_chat(ChatRequest.of(native))
-        head = Head(f"chatcmpl-{random.randrange(999)}", int(time.time()), native["model"])
+        prepared = await self.service.prepare_chat(native)
+        head = Head(f"chatcmpl-{random.randrange(999)}", int(time.time()), native.model)
         if isinstance(prepared, Prepared) and body.get("_debug_render_only"):
             return await self._chat_debug(body, head, prepared)
         # Every message may convert to nothing (`content: []`): the service then only loads the model, and
@@ -86,8 +85,8 @@ class OpenAIAPI:
     async def completions(self, request: Request) -> Response:
         body = await read_body(request, COMPLETION)
         native = completion_request(body)
-        prepared = await self.service.prepare_generate(GenerateRequest.of(native))
-        head = Head(f"cmpl-{random.randrange(999)}", int(time.time()), native["model"])
+        prepared = await self.service.prepare_generate(native)
+        head = Head(f"cmpl-{random.randrange(999)}", int(time.time()), native.model)
         if isinstance(prepared, Prepared):
             if body.get("_debug_render_only"):
                 return await self._completion_debug(body, head, prepared)
@@ -111,7 +110,7 @@ class OpenAIAPI:
             choice = {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
             return _sse_once(head.obj("chat.completion.chunk", [choice]))
         choice = {"index": 0, "message": {"role": "", "content": ""}, "finish_reason": None}
-        debug = shapes.debug_info(rendered)
+        debug = {"rendered_template": rendered}  # api.DebugInfo (no image_count: no model here takes images)
         return json_answer(head.obj("chat.completion", [choice], usage=ZERO_USAGE, _debug_info=debug))
 
     async def _completion_debug(self, body: dict[str, Any], head: Head, prepared: Prepared) -> Response:

@@ -15,7 +15,6 @@ from starlette.responses import Response
 from shim.engine import Done, Piece, ToolCall
 from shim.errors import ShimError
 from shim.jsonbytes import go_json
-from shim.ollama import shapes
 from shim.openai.http import SSE, error_answer
 
 ZERO_USAGE = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
@@ -54,7 +53,7 @@ def tool_calls(calls: list[ToolCall]) -> list[dict[str, Any]]:
 
 def _logprobs(piece: Piece) -> dict[str, Any]:
     """A choice's `logprobs` (omitted when there are none): Ollama's own Logprob objects under `content`."""
-    return {"logprobs": {"content": shapes.logprobs(piece.logprobs)}} if piece.logprobs else {}
+    return {"logprobs": {"content": [lp.to_ollama() for lp in piece.logprobs]}} if piece.logprobs else {}
 
 
 def _sse(objects: list[dict[str, Any]]) -> bytes:

@@ -1,6 +1,6 @@
-"""Embedding requests, protocol-neutral: EmbedHandler's checks in its order (name, input type, existence,
-options), the load-only answer for no input, and the vectors finished as Ollama finishes them. Used by
-/api/embed, the legacy /api/embeddings and /v1/embeddings alike.
+"""Embedding requests, protocol-neutral: EmbedHandler's and EmbeddingsHandler's checks in their order (name,
+input type, existence, options), the load-only answer for no input, and the vectors finished as Ollama
+finishes them. Used by /api/embed, the legacy /api/embeddings and /v1/embeddings alike.
 """
 
 from __future__ import annotations
@@ -16,31 +16,46 @@ from shim.engine import EmbedRequest, EmbedResult
 from shim.errors import Kind, ShimError
 from shim.jsonbytes import go_quote
 from shim.service.models import Answered, ModelService
+from shim.service.requests import EmbeddingRequest, TextEmbedRequest
 
 
-async def prepare_embed(service: ModelService, req: dict[str, Any]) -> EmbedRequest | Answered:
+async def prepare_embed(service: ModelService, req: TextEmbedRequest) -> EmbedRequest | Answered:
     """EmbedHandler's checks in its order: name, input type, existence, options; no input only loads."""
-    requested = req.get("model", "")
+    requested = req.model
     if not requested.strip():
         raise ShimError(f"model '{requested}' not found", Kind.NOT_FOUND)
-    name = parse_name(requested)
-    inputs = _inputs(req.get("input"))
-    stored = await embeddable(service, name, requested)
-    options = await service.options(stored, req.get("options"))
+    name = _parse_name(requested)
+    inputs = _inputs(req.input)
+    stored = await _embeddable(service, name, requested)
+    options = await service.options(stored, req.options)
     if not inputs:
-        await service.load(stored, req.get("keep_alive"))
+        await service.load(stored, req.keep_alive)
         return Answered.because("load")
-    return EmbedRequest(stored, options, inputs, req.get("truncate", True), req.get("keep_alive"))
+    return EmbedRequest(stored, options, inputs, req.truncate, req.keep_alive)
 
 
-def parse_name(requested: str) -> ModelName:
+async def prepare_embedding(service: ModelService, req: EmbeddingRequest) -> EmbedRequest | Answered:
+    """EmbeddingsHandler's checks in its order: name, existence, options; an empty prompt only loads. The
+    legacy endpoint never truncates."""
+    requested = req.model
+    if not requested.strip():
+        raise ShimError("model is required", Kind.BAD_INPUT)
+    stored = await _embeddable(service, _parse_name(requested), requested)
+    options = await service.options(stored, req.options)
+    if not req.prompt:
+        await service.load(stored, req.keep_alive)
+        return Answered.because("load")
+    return EmbedRequest(stored, options, [req.prompt], truncate=False, keep_alive=req.keep_alive)
+
+
+def _parse_name(requested: str) -> ModelName:
     try:
         return ModelName.parse(requested)
     except InvalidName:
         raise ShimError("invalid model name", Kind.BAD_INPUT) from None
 
 
-async def embeddable(service: ModelService, name: ModelName, requested: str) -> StoredModel:
+async def _embeddable(service: ModelService, name: ModelName, requested: str) -> StoredModel:
     """Embed reports a missing model with the scheduler's wording (a manifest whose directory is gone too)."""
     stored = await service.lookup(name)
     try:

@@ -1,10 +1,11 @@
-"""Typed chat, generate, show, copy, delete, pull and push requests, made from what a protocol's binder produced
-(Ollama's own body, or the native request the OpenAI and Anthropic converters build). Every field keeps the value
-the body gave it, or Go's default when absent, so the service's checks read names rather than dictionary keys."""
+"""Typed requests: what each protocol's binder (Ollama's own bodies, `shim.ollama.binding`) or converter (the
+OpenAI and Anthropic middlewares') hands the service. Every attribute is the JSON key of Ollama's struct, so
+a binder constructs them from the fields a body sent; the defaults are Go's zero values (or Ollama's default
+where its field is a pointer), and the service's checks read names rather than dictionary keys."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from shim.engine import Message
@@ -24,28 +25,13 @@ class _Completion:
     shift: bool = True
     logprobs: bool = False
     top_logprobs: int = 0
-    debug_render_only: bool = False
-
-    @classmethod
-    def _values(cls, bound: dict[str, Any]) -> dict[str, Any]:
-        out = {}
-        for f in fields(cls):
-            key = "_debug_render_only" if f.name == "debug_render_only" else f.name
-            if key in bound and f.init:
-                out[f.name] = bound[key]
-        return out
+    debug_render_only: bool = False  # `_debug_render_only`
 
 
 @dataclass
 class ChatRequest(_Completion):
     messages: list[Message] = field(default_factory=list)
     tools: list[dict[str, Any]] | None = None
-
-    @classmethod
-    def of(cls, bound: dict[str, Any]) -> ChatRequest:
-        values = cls._values(bound)
-        values["messages"] = [_message(m) for m in bound.get("messages") or []]
-        return cls(**values)
 
 
 @dataclass
@@ -57,70 +43,81 @@ class GenerateRequest(_Completion):
     context: list[int] | None = None
     raw: bool = False
     images: list[bytes] | None = None
-    has_context: bool = field(default=False, init=False)  # `context` sent at all (even empty): no history
 
-    @classmethod
-    def of(cls, bound: dict[str, Any]) -> GenerateRequest:
-        request = cls(**cls._values(bound))
-        request.has_context = "context" in bound
-        return request
+    @property
+    def has_context(self) -> bool:
+        """`context` sent at all (even empty): the model's MESSAGE history is left out."""
+        return self.context is not None
 
 
-def _message(m: dict[str, Any]) -> Message:
-    return Message(
-        role=m.get("role", ""),
-        content=m.get("content", ""),
-        thinking=m.get("thinking", ""),
-        tool_calls=m.get("tool_calls", []),
-        tool_name=m.get("tool_name", ""),
-        tool_call_id=m.get("tool_call_id", ""),
-        images=m.get("images") or [],
-    )
-
-
-@dataclass(frozen=True)
-class ShowRequest:
-    """Ollama's ShowRequest: `model` is the name asked for (`name` is its older spelling)."""
+@dataclass
+class TextEmbedRequest:
+    """Ollama's api.EmbedRequest (/api/embed, and /v1/embeddings converted); `input` stays the JSON value sent,
+    which the service checks in EmbedHandler's order. (The engine's EmbedRequest is the job made from it.)"""
 
     model: str = ""
-    system: str = ""
+    input: Any = None
+    truncate: bool = True
+    dimensions: int = 0
+    keep_alive: float | None = None
     options: dict[str, Any] | None = None
+
+
+@dataclass
+class EmbeddingRequest:
+    """Ollama's api.EmbeddingRequest, the legacy /api/embeddings: one prompt."""
+
+    model: str = ""
+    prompt: str = ""
+    keep_alive: float | None = None
+    options: dict[str, Any] | None = None
+
+
+@dataclass
+class _Named:
+    """A request naming a model by `model` or by `name`, its older spelling: `model` is the one asked for."""
+
+    model: str = ""
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self.model = self.model or self.name
+
+
+@dataclass
+class ShowRequest(_Named):
+    """Ollama's ShowRequest (`template` is bound but, as in Ollama, not read)."""
+
+    system: str = ""
+    template: str = ""
     verbose: bool = False
-
-    @classmethod
-    def of(cls, bound: dict[str, Any]) -> ShowRequest:
-        model = bound.get("model") or bound.get("name") or ""
-        return cls(model, bound.get("system", ""), bound.get("options"), bound.get("verbose", False))
+    options: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
+class DeleteRequest(_Named):
+    """Ollama's DeleteRequest: the name to remove."""
+
+
+@dataclass
+class TransferRequest(_Named):
+    """Ollama's PullRequest and PushRequest (mlx-shim reads `model` and `stream`)."""
+
+    insecure: bool = False
+    stream: bool = True
+    username: str = ""
+    password: str = ""
+
+
+@dataclass
 class CopyRequest:
     source: str = ""
     destination: str = ""
 
-    @classmethod
-    def of(cls, bound: dict[str, Any]) -> CopyRequest:
-        return cls(bound.get("source", ""), bound.get("destination", ""))
 
+@dataclass
+class ImportRequest:
+    """mlx-shim's own POST /api/import: the Ollama library names to import (none: all of them)."""
 
-@dataclass(frozen=True)
-class DeleteRequest:
-    """Ollama's DeleteRequest: `model` is the name to remove (`name` is its older spelling)."""
-
-    model: str = ""
-
-    @classmethod
-    def of(cls, bound: dict[str, Any]) -> DeleteRequest:
-        return cls(bound.get("model") or bound.get("name") or "")
-
-
-@dataclass(frozen=True)
-class TransferRequest:
-    """The fields mlx-shim reads of Ollama's PullRequest and PushRequest (`name` is `model`'s older spelling)."""
-
-    model: str = ""
+    models: list[str] = field(default_factory=list)
     stream: bool = True
-
-    @classmethod
-    def of(cls, bound: dict[str, Any]) -> TransferRequest:
-        return cls(bound.get("model") or bound.get("name") or "", bound.get("stream", True))
