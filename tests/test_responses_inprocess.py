@@ -155,9 +155,16 @@ def test_streamed_reasoning_then_tool_calls(run: Callable[[Scenario], None]) -> 
 def test_whole_response_object(run: Callable[[Scenario], None]) -> None:
     async def scenario(app: Any, fake: FakeBackend) -> None:
         fake.script([Piece("Hi", thinking="hmm"), done("length")])
-        body = {**INPUT, "temperature": 0.5, "max_output_tokens": 9, "reasoning": {"summary": "auto"},
-                "text": {"format": {"type": "json_schema", "name": "x", "schema": {"type": "object", "b": 1, "a": 2}}},
-                "tools": [{"type": "function", "name": "f", "parameters": {"type": "object", "b": {}, "a": {}}}]}  # fmt: skip
+        schema = {"type": "object", "b": 1, "a": 2}
+        tool = {"type": "function", "name": "f", "parameters": {"type": "object", "b": {}, "a": {}}}
+        body = {
+            **INPUT,
+            "temperature": 0.5,
+            "max_output_tokens": 9,
+            "reasoning": {"summary": "auto"},
+            "text": {"format": {"type": "json_schema", "name": "x", "schema": schema}},
+            "tools": [tool],
+        }
         async with _post(app, body) as ex:
             status, headers = await ex.start()
             raw = await ex.rest()
@@ -234,7 +241,8 @@ def test_zstd_body(run: Callable[[Scenario], None]) -> None:
         ({"model": "tiny", "input": [{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}]}, "", 400,
          "file inputs are not currently supported"),
         ({"model": "tiny", "input": [{"type": "function_call", "call_id": "c", "name": "f", "arguments": "{x"}]}, "",
-         400, "failed to parse function call arguments: invalid character 'x' looking for beginning of object key string"),
+         400, "failed to parse function call arguments: "
+         "invalid character 'x' looking for beginning of object key string"),
         ({**INPUT, "reasoning": {"effort": "huge"}}, "", 400,
          'invalid reasoning value: "huge" (must be "high", "medium", "low", "max", or "none")'),
         ({**INPUT, "model": 3}, "", 400,
