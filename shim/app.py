@@ -66,8 +66,8 @@ def create_app(
         memory_budget=settings.memory_budget,
         prompt_cache_bytes=settings.prompt_cache_bytes,
     )
-    metrics = Metrics(counters, engine)
-    service = ModelService(store, engine, settings, on_done=metrics.observe)
+    metrics = Metrics(counters, engine) if limits.metrics else None
+    service = ModelService(store, engine, settings, on_done=metrics.observe if metrics else None)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -86,7 +86,7 @@ def create_app(
         + OpenAIAPI(service).routes()
         + OpenAIEmbeddings(service).routes()
         + AnthropicAPI(service).routes()
-        + metrics.routes(),
+        + (metrics.routes() if metrics else []),
         middleware=[
             Middleware(AccessLog, counters=counters, enabled=limits.access_log),
             Middleware(BodyIdleTimeout, seconds=limits.body_idle_seconds),

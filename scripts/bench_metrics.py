@@ -1,0 +1,90 @@
+"""Does /metrics cost throughput? Aggregate decode tokens/s at 8 and 16 concurrent streams on two servers of
+this checkout, one with metrics on (and scraped twice a second while it runs, 30 times Prometheus' default
+rate) and one with MLX_SHIM_METRICS=0, measured in alternation in this one run; prints each round and
+the ratio of the medians (target: within 1%).
+
+    python scripts/bench_metrics.py [--model-dir DIR] [--rounds 5] [--requests 2] [--tokens 128]
+
+Without --model-dir the tiny model is built first (about a minute). Both servers run OLLAMA_NUM_PARALLEL=16
+and MLX compile on; only one decodes at a time, the other idles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_concurrency import aggregate_decode, serve  # noqa: E402  (the same clients and server setup)
+
+from tests.conftest import stop_server  # noqa: E402
+
+
+def scrape_until(url: str, stop: threading.Event) -> list[int]:
+    """Scrape `url` twice a second on a thread of its own until `stop` is set; the list fills with the sizes
+    of the scrapes (to show they happened)."""
+    sizes: list[int] = []
+
+    def loop() -> None:
+        with httpx.Client(timeout=30) as http:
+            while not stop.wait(0.5):
+                sizes.append(len(http.get(url).content))
+
+    threading.Thread(target=loop, daemon=True).start()
+    return sizes
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", type=Path)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=2, help="requests per client per measurement")
+    parser.add_argument("--tokens", type=int, default=128, help="num_predict of each request")
+    args = parser.parse_args()
+    model_dir = args.model_dir
+    if model_dir is None:
+        from scripts.tiny_model.build import build_tiny_model
+
+        model_dir = build_tiny_model(Path(tempfile.mkdtemp()) / "model", seed=0)
+    env = {"OLLAMA_NUM_PARALLEL": "16", "MLX_SHIM_ACCESS_LOG": "0"}
+    servers = {"on": serve(model_dir, env), "off": serve(model_dir, {**env, "MLX_SHIM_METRICS": "0"})}
+    try:
+        assert httpx.get(servers["on"].url + "/metrics").status_code == 200
+        assert httpx.get(servers["off"].url + "/metrics").status_code == 404
+        for server in servers.values():  # load the model and warm the compiled kernels
+            aggregate_decode(server, 4, 1, 32)
+        rates: dict[tuple[str, int], list[float]] = {}
+        scrapes = 0
+        for r in range(args.rounds):
+            order = ("on", "off") if r % 2 == 0 else ("off", "on")
+            for clients in (8, 16):
+                for name in order:
+                    stop = threading.Event()
+                    sizes = scrape_until(servers[name].url + "/metrics", stop) if name == "on" else []
+                    rate = aggregate_decode(servers[name], clients, args.requests, args.tokens)
+                    stop.set()
+                    scrapes += len(sizes)
+                    rates.setdefault((name, clients), []).append(rate)
+                    print(f"round {r + 1} {clients:2d} streams metrics {name:3s}: {rate:7.1f} tok/s", flush=True)
+        print(f"\n{scrapes} scrapes of /metrics during the 'on' measurements")
+        for clients in (8, 16):
+            on, off = statistics.median(rates[("on", clients)]), statistics.median(rates[("off", clients)])
+            pairs = zip(rates[("on", clients)], rates[("off", clients)], strict=True)
+            paired = statistics.median(a / b for a, b in pairs)
+            spread = max(rates[("off", clients)]) / min(rates[("off", clients)]) - 1
+            print(f"{clients:2d} streams: median {on:.1f} tok/s with metrics, {off:.1f} without: ratio {on / off:.3f}; "
+                  f"median of the rounds' on/off ratios {paired:.3f} (off's own spread {spread:.1%})")  # fmt: skip
+    finally:
+        for server in servers.values():
+            stop_server(server)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
