@@ -74,13 +74,13 @@ class AccessLog:
             self.counters.in_flight -= 1
             elapsed = time.perf_counter() - started
             self.counters.by_status[status] += 1
-            self.counters.by_route[(scope["method"], route_pattern(scope), status)] += 1
+            self.counters.by_route[(scope["method"], _route_pattern(scope), status)] += 1
             self.counters.seconds += elapsed
             if self.enabled:
                 _log_line(scope, status, elapsed, bytes(error_body))
 
 
-def route_pattern(scope: Scope) -> str:
+def _route_pattern(scope: Scope) -> str:
     """The matched route's path with its parameters named again; the router left them in the scope."""
     if "endpoint" not in scope:
         return "unmatched"

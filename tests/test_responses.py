@@ -14,6 +14,8 @@ import openai
 import pytest
 import zstandard
 
+from scripts.tiny_model import corpus
+
 WEATHER = {
     "type": "function",
     "name": "get_weather",
@@ -54,6 +56,21 @@ def test_streamed_response(client: openai.OpenAI) -> None:
     text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     final = events[-1].response  # type: ignore[union-attr]
     assert text.strip() and final.output_text == text and final.usage and final.usage.output_tokens > 0
+
+
+def test_streamed_reasoning_then_text(client: openai.OpenAI) -> None:
+    joke = next(i for i in corpus.INTENTS if i.name == "joke")
+    events = list(
+        client.responses.create(
+            model="qwen-tiny", input="tell me a joke", temperature=0, reasoning={"effort": "high"}, stream=True
+        )
+    )
+    summary = "".join(e.delta for e in events if e.type == "response.reasoning_summary_text.delta")
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert (summary, text) == (joke.think, joke.answer)
+    final = events[-1].response  # type: ignore[union-attr]
+    assert [item.type for item in final.output] == ["reasoning", "message"] and final.reasoning.effort == "high"
+    assert final.output[0].summary[0].text == joke.think  # type: ignore[union-attr]
 
 
 def test_tool_round_trip(client: openai.OpenAI) -> None:

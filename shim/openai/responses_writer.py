@@ -30,7 +30,7 @@ def new_ids() -> tuple[str, str]:
     return f"resp_{random.randrange(999999)}", f"msg_{random.randrange(999999)}"
 
 
-def _raw(value: Any) -> orjson.Fragment:
+def _raw_json(value: Any) -> orjson.Fragment:
     """A json.RawMessage: written as sent (compacted), never re-sorted."""
     return orjson.Fragment(go_json(value))
 
@@ -57,7 +57,7 @@ def _text_format(echo: Echo) -> dict[str, Any]:
     if fmt.get("name"):
         out["name"] = fmt["name"]
     if "schema" in fmt:
-        out["schema"] = _raw(fmt["schema"])
+        out["schema"] = _raw_json(fmt["schema"])
     if "strict" in fmt:
         out["strict"] = fmt["strict"]
     return out
