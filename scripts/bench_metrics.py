@@ -3,6 +3,11 @@ this checkout, one with metrics on (and scraped twice a second while it runs, 30
 rate) and one with MLX_SHIM_METRICS=0, measured in alternation in this one run; prints each round and
 the ratio of the medians (target: within 1%).
 
+On a machine shared with other work, wall-clock tokens/s swings far more than 1% from one measurement to the
+next, so each measurement also reports tokens per CPU-second of the server process (all its threads, read
+from /proc on Linux): what metrics could add is CPU work, and the CPU time a process gets is what other
+load changes least.
+
     python scripts/bench_metrics.py [--model-dir DIR] [--rounds 5] [--requests 2] [--tokens 128]
 
 Without --model-dir the tiny model is built first (about a minute). Both servers run OLLAMA_NUM_PARALLEL=16
@@ -12,10 +17,12 @@ and MLX compile on; only one decodes at a time, the other idles.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
 import threading
+import time
 import timeit
 from pathlib import Path
 
@@ -43,6 +50,12 @@ def scrape_until(url: str, stop: threading.Event) -> list[int]:
 
     threading.Thread(target=loop, daemon=True).start()
     return sizes
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process `pid` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def direct_costs() -> tuple[float, float]:
@@ -77,6 +90,7 @@ def main() -> int:
         for server in servers.values():  # load the model and warm the compiled kernels
             aggregate_decode(server, 4, 1, 32)
         rates: dict[tuple[str, int], list[float]] = {}
+        per_cpu_rates: dict[tuple[str, int], list[float]] = {}
         scrapes = 0
         for r in range(args.rounds):
             order = ("on", "off") if r % 2 == 0 else ("off", "on")
@@ -84,23 +98,30 @@ def main() -> int:
                 for name in order:
                     stop = threading.Event()
                     sizes = scrape_until(servers[name].url + "/metrics", stop) if name == "on" else []
+                    pid = servers[name].process.pid
+                    started, cpu = time.perf_counter(), cpu_seconds(pid)
                     rate = aggregate_decode(servers[name], clients, args.requests, args.tokens)
+                    per_cpu = rate * (time.perf_counter() - started) / (cpu_seconds(pid) - cpu)
                     stop.set()
                     scrapes += len(sizes)
                     rates.setdefault((name, clients), []).append(rate)
-                    print(f"round {r + 1} {clients:2d} streams metrics {name:3s}: {rate:7.1f} tok/s", flush=True)
+                    per_cpu_rates.setdefault((name, clients), []).append(per_cpu)
+                    print(f"round {r + 1} {clients:2d} streams metrics {name:3s}: {rate:7.1f} tok/s, "
+                          f"{per_cpu:6.1f} tok per CPU-s", flush=True)  # fmt: skip
         observe_us, scrape_us = direct_costs()
         print(
             f"\n{scrapes} scrapes of /metrics during the 'on' measurements; in-process, one answer's observation "
             f"costs {observe_us:.1f} µs on the event loop and a scrape {scrape_us:.0f} µs (off the engine thread)"
         )
-        for clients in (8, 16):
-            on, off = statistics.median(rates[("on", clients)]), statistics.median(rates[("off", clients)])
-            pairs = zip(rates[("on", clients)], rates[("off", clients)], strict=True)
-            paired = statistics.median(a / b for a, b in pairs)
-            spread = max(rates[("off", clients)]) / min(rates[("off", clients)]) - 1
-            print(f"{clients:2d} streams: median {on:.1f} tok/s with metrics, {off:.1f} without: ratio {on / off:.3f}; "
-                  f"median of the rounds' on/off ratios {paired:.3f} (off's own spread {spread:.1%})")  # fmt: skip
+        for unit, table in (("tok/s", rates), ("tok per CPU-s", per_cpu_rates)):
+            for clients in (8, 16):
+                on, off = statistics.median(table[("on", clients)]), statistics.median(table[("off", clients)])
+                pairs = zip(table[("on", clients)], table[("off", clients)], strict=True)
+                paired = statistics.median(a / b for a, b in pairs)
+                spread = max(table[("off", clients)]) / min(table[("off", clients)]) - 1
+                print(f"{clients:2d} streams, {unit}: median {on:.1f} with metrics, {off:.1f} without: ratio "
+                      f"{on / off:.3f}; median of the rounds' on/off ratios {paired:.3f} (off's own spread "
+                      f"{spread:.1%})")  # fmt: skip
     finally:
         for server in servers.values():
             stop_server(server)
