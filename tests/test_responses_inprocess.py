@@ -5,26 +5,23 @@ official `openai` client and the OpenAI Agents SDK."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-from collections.abc import Awaitable, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import zstandard
 
-from registry.names import ModelName
-from registry.store import Store
-from shim.app import create_app
-from shim.config import Settings
 from shim.engine import Piece, ToolCall
 from shim.errors import ShimError
+from tests import test_protocol_inprocess as inprocess
 from tests.asgi_harness import Exchange
 from tests.fake_backend import FakeBackend, done
 
-Scenario = Callable[[Any, FakeBackend], Awaitable[None]]
+Scenario = inprocess.Scenario
+run = inprocess.run  # the same fixture: a fresh app over the fake backend, with `tiny` in its store
+
 INPUT = {"model": "tiny", "input": "hi"}
 # ResponsesResponse's fields in its declared order (the whole object is a Go struct).
 FIELDS = ["id", "object", "created_at", "completed_at", "status", "incomplete_details", "model",
@@ -32,22 +29,6 @@ FIELDS = ["id", "object", "created_at", "completed_at", "status", "incomplete_de
           "parallel_tool_calls", "text", "top_p", "presence_penalty", "frequency_penalty", "top_logprobs",
           "temperature", "reasoning", "usage", "max_output_tokens", "max_tool_calls", "store", "background",
           "service_tier", "metadata", "safety_identifier", "prompt_cache_key"]  # fmt: skip
-
-
-@pytest.fixture
-def run(tmp_path: Path, tiny_model_dir: Path) -> Callable[[Scenario], None]:
-    def runner(scenario: Scenario) -> None:
-        async def main() -> None:
-            store = Store(tmp_path)
-            store.put(
-                ModelName.parse("tiny"), {"schemaVersion": 1, "source": {"type": "local", "path": str(tiny_model_dir)}}
-            )
-            fake = FakeBackend()
-            await scenario(create_app(Settings(), store, backend=fake), fake)
-
-        asyncio.run(main())
-
-    return runner
 
 
 def _post(app: Any, body: dict[str, Any] | bytes, encoding: str = "") -> Exchange:
