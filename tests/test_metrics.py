@@ -47,7 +47,10 @@ def test_metrics_count_what_the_requests_did(client: httpx.Client) -> None:
     assert grew("mlx_shim_generated_tokens_total", model=MODEL) == sum(a["eval_count"] for a in answers) > 0
     assert grew("mlx_shim_prompt_tokens_total", model=MODEL) == sum(a["prompt_eval_count"] for a in answers)
     assert grew("mlx_shim_prompt_cache_hits_total") >= 1
-    assert 0 < grew("mlx_shim_prompt_cache_tokens_total") < answers[1]["prompt_eval_count"]
+    # The second prefill reuses all of the first's prompt but its last token (recomputed for its logits); the
+    # first may reuse a prefix of an earlier test's.
+    prompt = answers[1]["prompt_eval_count"]
+    assert prompt - 1 <= grew("mlx_shim_prompt_cache_tokens_total") <= 2 * prompt - 2
     assert grew("mlx_shim_time_to_first_token_seconds_count", model=MODEL) == 2
     assert grew("mlx_shim_time_per_output_token_seconds_count", model=MODEL) == 2
     ttft = grew("mlx_shim_time_to_first_token_seconds_sum", model=MODEL)
