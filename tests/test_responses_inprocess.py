@@ -14,7 +14,7 @@ import pytest
 import zstandard
 
 from shim.engine import Piece, ToolCall
-from shim.errors import ShimError
+from shim.errors import Kind, ShimError
 from tests import test_protocol_inprocess as inprocess
 from tests.asgi_harness import Exchange
 from tests.fake_backend import FakeBackend, done
@@ -245,6 +245,18 @@ def test_refusals_in_ollamas_words(
         assert (got, headers["content-type"]) == (status, "application/json")
         assert answer == {"error": {"message": message, "type": kind, "param": None, "code": None}}
         assert fake.requests == []
+
+    run(scenario)
+
+
+def test_an_error_before_the_first_event_is_a_whole_answer(run: Callable[[Scenario], None]) -> None:
+    async def scenario(app: Any, fake: FakeBackend) -> None:
+        fake.script(ShimError("the input length exceeds the context length", Kind.BAD_INPUT))
+        async with _post(app, {**INPUT, "stream": True}) as ex:
+            status, headers = await ex.start()
+            answer = json.loads(await ex.rest())
+        assert (status, headers["content-type"], headers["cache-control"]) == (400, "application/json", "no-cache")
+        assert answer["error"]["message"] == "the input length exceeds the context length"
 
     run(scenario)
 

@@ -276,4 +276,8 @@ class ResponsesWriter:
         return self._event("error", code=None, message=error.message, param=None)
 
     def error_response(self, error: ShimError) -> Response:
-        return error_answer(error)
+        """OpenAI's error object; the stream's Cache-Control and Connection headers stay, as Ollama's middleware
+        set them before the handler ran."""
+        response = error_answer(error)
+        response.headers.update({k: v for k, v in HEADERS.items() if k != "Content-Type"})
+        return response
