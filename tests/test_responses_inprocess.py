@@ -232,6 +232,9 @@ def test_zstd_body(run: Callable[[Scenario], None]) -> None:
         ({**INPUT, "model": "nope"}, "", 404, "model 'nope' not found"),
         ({**INPUT, "model": ""}, "", 400, "model is required"),
         (b"not zstd", "zstd", 400, "invalid input: magic number mismatch"),
+        (zstandard.ZstdCompressor().compress(json.dumps(INPUT).encode())[:-6], "zstd", 400, "unexpected EOF"),
+        (zstandard.ZstdCompressor().compress(b" " * (20 << 20) + json.dumps(INPUT).encode()), "zstd", 400,
+         "http: request body too large"),
     ],
 )  # fmt: skip
 def test_refusals_in_ollamas_words(

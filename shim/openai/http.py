@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -72,12 +73,16 @@ _DECOMPRESSED_LIMIT = 20 << 20  # maxDecompressedBodySize, through http.MaxBytes
 
 
 async def decoded_body(request: Request) -> bytes:
-    """The body, inflated when sent with `Content-Encoding: zstd` (as Codex sends it; the only encoding
-    Ollama's ResponsesMiddleware reads: any other reaches the JSON decoder as it is), with the errors
-    Ollama's zstd reader and body limit give."""
+    """The body, inflated when sent with `Content-Encoding: zstd` (as Codex sends it to OpenAI; the only
+    encoding Ollama's ResponsesMiddleware reads: any other reaches the JSON decoder as it is), with the errors
+    Ollama's zstd reader and body limit give. Inflating runs on a worker thread, off the event loop."""
     raw = await request.body()
     if request.headers.get("content-encoding") != "zstd" or not raw:
         return raw
+    return await asyncio.to_thread(_inflate, raw)
+
+
+def _inflate(raw: bytes) -> bytes:
     if not raw.startswith(_ZSTD_MAGIC):
         raise ShimError("invalid input: magic number mismatch", Kind.BAD_INPUT)
     chunks, size = [], 0
@@ -87,8 +92,10 @@ async def decoded_body(request: Request) -> bytes:
                 chunks.append(chunk)
                 size += len(chunk)
     except zstandard.ZstdError as e:
-        text = "window size exceeded" if "window" in str(e).lower() else f"failed to decompress zstd body: {e}"
-        raise ShimError(text, Kind.BAD_INPUT) from None
+        too_big = "too much memory" in str(e) or "window" in str(e).lower()
+        raise ShimError("window size exceeded" if too_big else f"zstd: {e}", Kind.BAD_INPUT) from None
     if size > _DECOMPRESSED_LIMIT:
         raise ShimError("http: request body too large", Kind.BAD_INPUT)
+    if not chunks:  # a frame cut short yields nothing: Go's reader says so
+        raise ShimError("unexpected EOF", Kind.BAD_INPUT)
     return b"".join(chunks)
