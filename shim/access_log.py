@@ -26,9 +26,12 @@ _CAUSE_BYTES = 2048  # an error body is small; a longer one is not read for its 
 
 @dataclass
 class RequestCounters:
-    """Totals since start: requests by status, in flight now, and seconds spent answering."""
+    """Totals since start: requests by status and by (method, route, status), in flight now, and seconds spent
+    answering. The route is the path's pattern (`/v1/models/{model}`), or `unmatched` for a path no route
+    serves, so a client cannot grow the set."""
 
     by_status: Counter[int] = field(default_factory=Counter)
+    by_route: Counter[tuple[str, str, int]] = field(default_factory=Counter)
     in_flight: int = 0
     seconds: float = 0.0
 
@@ -71,9 +74,21 @@ class AccessLog:
             self.counters.in_flight -= 1
             elapsed = time.perf_counter() - started
             self.counters.by_status[status] += 1
+            self.counters.by_route[(scope["method"], _route_pattern(scope), status)] += 1
             self.counters.seconds += elapsed
             if self.enabled:
                 _log_line(scope, status, elapsed, bytes(error_body))
+
+
+def _route_pattern(scope: Scope) -> str:
+    """The matched route's path with its parameters named again; the router left them in the scope."""
+    if "endpoint" not in scope:
+        return "unmatched"
+    path = scope.get("path", "")
+    for name, value in (scope.get("path_params") or {}).items():
+        head, sep, tail = path.rpartition(str(value))
+        path = f"{head}{{{name}}}{tail}" if sep else path
+    return path
 
 
 def _log_line(scope: Scope, status: int, elapsed: float, error_body: bytes) -> None:

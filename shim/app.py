@@ -21,6 +21,7 @@ from shim.config import Settings
 from shim.engine import Engine
 from shim.limits import Limits
 from shim.memory_return import ReturnMemory
+from shim.metrics import Metrics
 from shim.ollama.create import CreateAPI
 from shim.ollama.embed import EmbedAPI
 from shim.ollama.import_route import ImportAPI
@@ -65,7 +66,8 @@ def create_app(
         memory_budget=settings.memory_budget,
         prompt_cache_bytes=settings.prompt_cache_bytes,
     )
-    service = ModelService(store, engine, settings)
+    metrics = Metrics(counters, engine) if limits.metrics else None
+    service = ModelService(store, engine, settings, on_done=metrics.observe if metrics else None)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -83,7 +85,8 @@ def create_app(
         + EmbedAPI(service).routes()
         + OpenAIAPI(service).routes()
         + OpenAIEmbeddings(service).routes()
-        + AnthropicAPI(service).routes(),
+        + AnthropicAPI(service).routes()
+        + (metrics.routes() if metrics else []),
         middleware=[
             Middleware(AccessLog, counters=counters, enabled=limits.access_log),
             Middleware(BodyIdleTimeout, seconds=limits.body_idle_seconds),
@@ -95,5 +98,5 @@ def create_app(
     )
     app.state.engine = engine
     app.state.store = store
-    app.state.counters = counters  # shared with a future /metrics
+    app.state.counters = counters  # the access log's, shared with /metrics
     return app

@@ -21,9 +21,10 @@ _ESCAPES = (
 )
 
 
-def go_json(obj: Any) -> bytes:
-    """numpy float32 arrays come out as Go writes []float32: the shortest text that reads back the same float32."""
-    data = orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
+def go_json(obj: Any, sort_keys: bool = False) -> bytes:
+    """numpy float32 arrays come out as Go writes []float32: the shortest text that reads back the same float32.
+    `sort_keys` writes every dict as Go writes a map (keys sorted); leave it off for Go structs (field order)."""
+    data = orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY | (orjson.OPT_SORT_KEYS if sort_keys else 0))
     for raw, escaped in _ESCAPES:
         if raw in data:
             data = data.replace(raw, escaped)

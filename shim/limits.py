@@ -27,3 +27,5 @@ class Limits:
     backlog: int = field(default_factory=lambda: _env_int("MLX_SHIM_BACKLOG", 1024))
     # A line per request in the server log (level INFO; 5xx at ERROR); 0 turns it off.
     access_log: bool = field(default_factory=lambda: env_switch("MLX_SHIM_ACCESS_LOG", True))
+    # GET /metrics and the once-per-answer observations behind it; 0 turns both off (/metrics is then a 404).
+    metrics: bool = field(default_factory=lambda: env_switch("MLX_SHIM_METRICS", True))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from registry.store import StoredModel
 from shim.engine import CompletionRequest, Done, EmbedRequest, EmbedResult, Piece
 from shim.engine.loaded import LoadedModel
+from shim.engine.stats import EngineStats
 from shim.errors import ShimError
 
 Script = list[Piece | Done] | ShimError  # one batch, or the error the backend raises at that point
@@ -68,3 +69,6 @@ class FakeBackend:
 
     def on_gpu(self) -> bool:
         return False
+
+    def stats(self) -> EngineStats:
+        return EngineStats()

@@ -46,6 +46,7 @@ BODY_TYPES = {  # the Go type each route binds its body to
     ("POST", "/v1/chat/completions"): "openai.ChatCompletionRequest",
     ("POST", "/v1/completions"): "openai.CompletionRequest",
     ("POST", "/v1/embeddings"): "openai.EmbedRequest",
+    ("POST", "/v1/responses"): "openai.ResponsesRequest",
     ("POST", "/v1/messages"): "anthropic.MessagesRequest",
 }
 # Go's Decoder: the first syntax error, or the body's JSON type against the request struct.

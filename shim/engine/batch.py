@@ -31,6 +31,7 @@ from shim.engine.mlx_lm_api import (
     trim_prompt_cache,
 )
 from shim.engine.runner import Completion
+from shim.engine.stats import PromptCacheCounters
 from shim.engine.types import Done, Piece
 from shim.errors import ShimError
 
@@ -81,8 +82,11 @@ class ModelBatch:
     tiny model). When a second one arrives, the lone one moves into the BatchGenerator with its KV cache and
     goes on there; the others join it."""
 
-    def __init__(self, model: Any, *, num_parallel: int, cache_bytes: int) -> None:
+    def __init__(
+        self, model: Any, *, num_parallel: int, cache_bytes: int, counters: PromptCacheCounters | None = None
+    ) -> None:
         self.model = model
+        self.counters = counters or PromptCacheCounters()  # the engine's, shared by its batches (/metrics)
         self.solo: _Solo | None = None
         self.num_parallel = num_parallel
         self.generator = BatchGenerator(model, completion_batch_size=num_parallel, prefill_batch_size=num_parallel)
@@ -123,6 +127,9 @@ class ModelBatch:
             trim_prompt_cache(cache, 1)
             rest = tokens[-1:]
         log.debug("prompt cache: %d of %d prompt tokens reused", len(tokens) - len(rest), len(tokens))
+        if cache is not None:
+            self.counters.hits += 1
+            self.counters.tokens += len(tokens) - len(rest)
         return cache, rest
 
     def _insert(self, seq: Sequence, tokens: list[int], cached: Cached | None = None) -> None:

@@ -32,6 +32,7 @@ from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unloa
 from shim.engine.prompt import build_prompt, stop_token_ids
 from shim.engine.runner import Completion, logits_processors, sampler, vocab_size
 from shim.engine.side_work import Cancelled, Rendered, embed_work, human_bytes, render_work
+from shim.engine.stats import EngineStats, PromptCacheCounters
 from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, Piece
 from shim.errors import Kind, ShimError
 from shim.mlx_threads import release_mlx_streams
@@ -72,6 +73,7 @@ class Engine:
         self._batches: dict[str, ModelBatch] = {}
         self._thread = threading.Thread(target=self._run, name="mlx-engine", daemon=True)
         self._stopping = False
+        self._cache_counters = PromptCacheCounters()
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -91,6 +93,13 @@ class Engine:
     @staticmethod
     def on_gpu() -> bool:
         return on_gpu()
+
+    def stats(self) -> EngineStats:
+        """Queue depth, running sequences and prompt-cache totals, read without locking the worker thread
+        (see shim/engine/stats.py): a scrape never slows a token."""
+        running = sum(len(batch.sequences) for batch in list(self._batches.values()))
+        cache = self._cache_counters
+        return EngineStats(self._pending, running, cache.hits, cache.tokens)
 
     # -- the async API the adapters use ------------------------------------------------------------
 
@@ -347,7 +356,10 @@ class Engine:
         return loaded
 
     def _new_batch(self, loaded: LoadedModel) -> ModelBatch:
-        return ModelBatch(loaded.model, num_parallel=self.num_parallel, cache_bytes=self.prompt_cache_bytes)
+        return ModelBatch(
+            loaded.model, num_parallel=self.num_parallel, cache_bytes=self.prompt_cache_bytes,
+            counters=self._cache_counters,
+        )  # fmt: skip
 
     def _unload(self, key: str) -> None:
         with self._lock:

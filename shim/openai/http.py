@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import zstandard
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
@@ -63,3 +65,37 @@ async def read_body(request: Request, struct: Struct) -> dict[str, Any]:
     except (GoJSONError, BindError) as e:
         raise ShimError(e.message, Kind.BAD_INPUT) from None
     return body if isinstance(body, dict) else {}  # a `null` body binds to the zero request
+
+
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_ZSTD_WINDOW = 8 << 20  # zstd.WithDecoderMaxMemory(8<<20): a frame asking for a larger window is refused
+_DECOMPRESSED_LIMIT = 20 << 20  # maxDecompressedBodySize, through http.MaxBytesReader
+
+
+async def decoded_body(request: Request) -> bytes:
+    """The body, inflated when sent with `Content-Encoding: zstd` (as Codex sends it to OpenAI; the only
+    encoding Ollama's ResponsesMiddleware reads: any other reaches the JSON decoder as it is), with the errors
+    Ollama's zstd reader and body limit give. Inflating runs on a worker thread, off the event loop."""
+    raw = await request.body()
+    if request.headers.get("content-encoding") != "zstd" or not raw:
+        return raw
+    return await asyncio.to_thread(_inflate, raw)
+
+
+def _inflate(raw: bytes) -> bytes:
+    if not raw.startswith(_ZSTD_MAGIC):
+        raise ShimError("invalid input: magic number mismatch", Kind.BAD_INPUT)
+    chunks, size = [], 0
+    try:
+        with zstandard.ZstdDecompressor(max_window_size=_ZSTD_WINDOW).stream_reader(raw, read_across_frames=True) as r:
+            while size <= _DECOMPRESSED_LIMIT and (chunk := r.read(1 << 20)):
+                chunks.append(chunk)
+                size += len(chunk)
+    except zstandard.ZstdError as e:
+        too_big = "too much memory" in str(e) or "window" in str(e).lower()
+        raise ShimError("window size exceeded" if too_big else f"zstd: {e}", Kind.BAD_INPUT) from None
+    if size > _DECOMPRESSED_LIMIT:
+        raise ShimError("http: request body too large", Kind.BAD_INPUT)
+    if not chunks:  # a frame cut short yields nothing: Go's reader says so
+        raise ShimError("unexpected EOF", Kind.BAD_INPUT)
+    return b"".join(chunks)

@@ -19,7 +19,9 @@ from shim.errors import Kind, ShimError
 from shim.jsonbytes import go_json
 from shim.openai.binding import CHAT_COMPLETION, COMPLETION
 from shim.openai.convert import chat_request, completion_request
-from shim.openai.http import guarded, json_answer, read_body
+from shim.openai.http import decoded_body, guarded, json_answer, read_body
+from shim.openai.responses_convert import responses_request
+from shim.openai.responses_writer import ResponsesWriter, new_ids, response_object
 from shim.openai.writers import ZERO_USAGE, ChatWriter, CompletionWriter, Head, chat_completion, text_completion
 from shim.routing import exact_route
 from shim.service import ModelService, Prepared
@@ -40,6 +42,7 @@ class OpenAIAPI:
         return [
             Route("/v1/chat/completions", guarded(self.chat), methods=["POST"]),
             Route("/v1/completions", guarded(self.completions), methods=["POST"]),
+            Route("/v1/responses", guarded(self.responses), methods=["POST"]),
             exact_route("/v1/models", guarded(self.models), methods=["GET"]),
             exact_route("/v1/models/{model:path}", guarded(self.model), methods=["GET"]),
         ]
@@ -99,6 +102,17 @@ class OpenAIAPI:
             return json_answer(text_completion(head, piece, done))
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return await stream(request, events, CompletionWriter(head, include_usage))
+
+    async def responses(self, request: Request) -> Response:
+        """The Responses API, stateless as Ollama's: the conversation converts to a chat request."""
+        native, echo = responses_request(await decoded_body(request))
+        prepared = await self.service.prepare_chat(ChatRequest.of(native))
+        response_id, item_id = new_ids()
+        events = self.service.events(prepared)
+        if not echo.stream:
+            piece, done = await collected(request, collect(events))
+            return json_answer(response_object(echo, response_id, item_id, piece, done))
+        return await stream(request, events, ResponsesWriter(echo, response_id, item_id))
 
     # -- _debug_render_only ---------------------------------------------------------------------------
 

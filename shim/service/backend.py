@@ -9,6 +9,7 @@ from typing import Protocol
 from registry.store import StoredModel
 from shim.engine import CompletionRequest, Done, EmbedRequest, EmbedResult, Piece
 from shim.engine.loaded import LoadedModel
+from shim.engine.stats import EngineStats
 
 
 class ModelBackend(Protocol):
@@ -35,3 +36,7 @@ class ModelBackend(Protocol):
     def loaded(self) -> Sequence[LoadedModel]: ...
 
     def on_gpu(self) -> bool: ...
+
+    def stats(self) -> EngineStats:
+        """Queue depth, running sequences, prompt-cache totals (for /metrics; never blocks the engine)."""
+        ...

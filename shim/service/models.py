@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import secrets
 import string
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -33,6 +34,7 @@ from shim.service.requests import ChatRequest, GenerateRequest
 NO_VISION = "this model is missing data required for image input"
 
 Event = Piece | Done
+OnDone = Callable[[str, Done], None]  # (the model's name, its answer's Done)
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
 
@@ -53,10 +55,11 @@ Prepared = CompletionRequest  # what the engine is to run
 class ModelService:
     """The checks and steps every protocol shares, over one store and one model backend."""
 
-    def __init__(self, store: Store, backend: ModelBackend, settings: Settings) -> None:
+    def __init__(self, store: Store, backend: ModelBackend, settings: Settings, on_done: OnDone | None = None) -> None:
         self.store = store
         self.backend = backend
         self.settings = settings
+        self.on_done = on_done  # sees each generated answer's Done once, with its model (/metrics)
 
     # -- finding a model ---------------------------------------------------------------------------------
 
@@ -129,7 +132,9 @@ class ModelService:
         """The answer's events in batches, the final Done last: the engine's, or the one an answer has."""
         if isinstance(prepared, Answered):
             return _one(prepared.done)
-        return _until_done(self.backend.complete(prepared))
+        on_done = self.on_done
+        report = None if on_done is None else functools.partial(on_done, prepared.model.name.display)
+        return _until_done(self.backend.complete(prepared), report)
 
     # -- chat and generate ----------------------------------------------------------------------------------
 
@@ -208,16 +213,21 @@ def tool_call_id() -> str:
     return "call_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
 
 
-async def _until_done(batches: AsyncGenerator[list[Event], None]) -> AsyncGenerator[list[Event], None]:
-    """The engine's batches up to the one that ends with Done, each tool call named as Ollama's handler names
-    it; closing this closes (cancels) the job."""
+async def _until_done(
+    batches: AsyncGenerator[list[Event], None], report: Callable[[Done], None] | None
+) -> AsyncGenerator[list[Event], None]:
+    """The engine's batches up to the one that ends with Done (reported before it is written), each tool call
+    named as Ollama's handler names it; closing this closes (cancels) the job."""
     try:
         async for batch in batches:
             for event in batch:
                 for call in event.tool_calls if isinstance(event, Piece) else ():
                     call.id = call.id or tool_call_id()
+            last = batch[-1]
+            if isinstance(last, Done) and report is not None:
+                report(last)
             yield batch
-            if isinstance(batch[-1], Done):
+            if isinstance(last, Done):
                 return
     finally:
         await batches.aclose()
