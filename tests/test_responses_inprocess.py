@@ -188,8 +188,7 @@ def test_input_items_convert_to_one_conversation(run: Callable[[Scenario], None]
         assert messages == [
             ("system", "sys", "", [], ""),
             ("user", "weather?", "", [], ""),
-            ("assistant", "", "think", [{"id": "call_1", "function": {"name": "get_weather",
-                                                                      "arguments": {"city": "Paris"}}}], ""),
+            ("assistant", "", "think", [ToolCall("get_weather", {"city": "Paris"}, index=None, id="call_1")], ""),
             ("tool", "22 C", "", [], "call_1"),
             ("assistant", "It is", "", [], ""),
         ]  # fmt: skip

@@ -13,19 +13,16 @@ import binascii
 from dataclasses import dataclass
 from typing import Any
 
+from shim.engine import Message, ToolCall
 from shim.errors import Kind, ShimError
+from shim.gobind import ANY, BOOL, FLOAT64, INT, RAW, STRING, BindError, Struct, list_of, nested
 from shim.gojson import GoJSONError, decode, type_name, unmarshal_value_error
 from shim.jsonbytes import go_quote
-from shim.ollama.binding import ANY, BOOL, FLOAT64, INT, STRING, BindError, Errors, Struct, list_of, nested
+from shim.service import ChatRequest
 
 _EFFORTS = {"none": False, "low": "low", "medium": "medium", "high": "high", "max": "max"}
 _NO_IMAGE_URLS = "image URLs are not currently supported, please use base64 encoded data instead"
 _IMAGE_PREFIXES = tuple(f"data:image/{kind};base64," for kind in ("jpeg", "jpg", "png", "webp"))
-
-
-def _raw(value: Any, path: str, errors: Errors) -> Any:
-    """A json.RawMessage field: Go keeps its bytes whatever they hold."""
-    return value
 
 
 _TOOL = Struct(
@@ -33,16 +30,16 @@ _TOOL = Struct(
     {"type": STRING, "name": STRING, "description": STRING, "strict": BOOL, "parameters": ANY},
     "openai",
 )
-_TEXT_FORMAT = Struct("ResponsesTextFormat", {"type": STRING, "name": STRING, "schema": _raw, "strict": BOOL}, "openai")
+_TEXT_FORMAT = Struct("ResponsesTextFormat", {"type": STRING, "name": STRING, "schema": RAW, "strict": BOOL}, "openai")
 _REASONING = Struct("ResponsesReasoning", {"effort": STRING, "generate_summary": STRING, "summary": STRING}, "openai")
 RESPONSES = Struct(
     "ResponsesRequest",
     {
         "model": STRING,
         "background": BOOL,
-        "conversation": _raw,
+        "conversation": RAW,
         "include": list_of(STRING, "[]string"),
-        "input": _raw,  # its own decoder (`_input`), whose errors stop binding first
+        "input": RAW,  # its own decoder (`_input`), whose errors stop binding first
         "instructions": STRING,
         "max_output_tokens": INT,
         "reasoning": nested(_REASONING, "openai.ResponsesReasoning"),
@@ -78,8 +75,8 @@ class Echo:
     stream: bool
 
 
-def responses_request(body: bytes) -> tuple[dict[str, Any], Echo]:
-    """The native chat request the body converts to, and what the answer echoes; a ShimError (400) with
+def responses_request(body: bytes) -> tuple[ChatRequest, Echo]:
+    """The chat request the body converts to, and what the answer echoes; a ShimError (400) with
     Ollama's text for a body it would refuse."""
     try:
         data = decode(body)
@@ -138,11 +135,11 @@ def _cannot(value: Any, go_type: str) -> str:
 
 _PEEK = 'struct { Type string "json:\\"type\\""; Role string "json:\\"role\\"" }'
 _ITEMS = {
-    "message": Struct("", {"type": STRING, "role": STRING, "content": _raw}),
+    "message": Struct("", {"type": STRING, "role": STRING, "content": RAW}),
     "function_call": Struct(
         "ResponsesFunctionCall", {"id": STRING, "type": STRING, "call_id": STRING, "name": STRING, "arguments": STRING}
     ),
-    "function_call_output": Struct("", {"type": STRING, "call_id": STRING, "output": _raw}),
+    "function_call_output": Struct("", {"type": STRING, "call_id": STRING, "output": RAW}),
     "reasoning": Struct("ResponsesReasoningInput", {"id": STRING, "type": STRING, "encrypted_content": STRING}),
 }
 
@@ -219,10 +216,10 @@ def _output(value: Any) -> str | list[dict[str, Any]]:
 # -- FromResponsesRequest ---------------------------------------------------------------------------------
 
 
-def _native(echo: Echo, items: list[dict[str, Any]]) -> dict[str, Any]:
-    messages: list[dict[str, Any]] = []
+def _native(echo: Echo, items: list[dict[str, Any]]) -> ChatRequest:
+    messages: list[Message] = []
     if echo.instructions:
-        messages.append({"role": "system", "content": echo.instructions})
+        messages.append(Message("system", echo.instructions))
     pending_thinking = ""  # a reasoning item joins the next assistant message
     for item in items:
         kind = item["type"]
@@ -230,51 +227,53 @@ def _native(echo: Echo, items: list[dict[str, Any]]) -> dict[str, Any]:
             pending_thinking = item.get("encrypted_content", "")
         elif kind == "message":
             content, images = _text_and_images(item["content"])
-            message: dict[str, Any] = {"role": item.get("role", ""), "content": content}
-            if images:
-                message["images"] = images
-            if message["role"] == "assistant" and pending_thinking:
-                message["thinking"], pending_thinking = pending_thinking, ""
+            message = Message(item.get("role", ""), content, images=images)
+            if message.role == "assistant" and pending_thinking:
+                message.thinking, pending_thinking = pending_thinking, ""
             messages.append(message)
         elif kind == "function_call":
-            function = {"name": item.get("name", ""), "arguments": _arguments(item.get("arguments", ""))}
-            call = {"id": item.get("call_id", ""), "function": function}
-            if messages and messages[-1]["role"] == "assistant":
-                messages[-1].setdefault("tool_calls", []).append(call)
+            arguments = _arguments(item.get("arguments", ""))
+            call = ToolCall(item.get("name", ""), arguments, index=None, id=item.get("call_id", ""))
+            if messages and messages[-1].role == "assistant":
+                messages[-1].tool_calls.append(call)
             else:
-                messages.append({"role": "assistant", "content": "", "tool_calls": [call]})
+                messages.append(Message("assistant", tool_calls=[call]))
             if pending_thinking:
-                messages[-1]["thinking"], pending_thinking = pending_thinking, ""
+                messages[-1].thinking, pending_thinking = pending_thinking, ""
         else:  # function_call_output
             output = item["output"]
             content, images = (output, []) if isinstance(output, str) else _text_and_images(output)
-            message = {"role": "tool", "content": content, "tool_call_id": item.get("call_id", "")}
-            if images:
-                message["images"] = images
-            messages.append(message)
+            messages.append(Message("tool", content, tool_call_id=item.get("call_id", ""), images=images))
     if pending_thinking:
-        messages.append({"role": "assistant", "content": "", "thinking": pending_thinking})
+        messages.append(Message("assistant", thinking=pending_thinking))
     for message in messages:  # compared as sent above; ChatHandler's binding then lowercases them
-        message["role"] = message["role"].lower()
+        message.role = message.role.lower()
 
     options: dict[str, Any] = {"temperature": echo.temperature if echo.temperature is not None else 1.0}
     if echo.top_p is not None:  # unlike /v1/chat/completions, no default: the model's own applies
         options["top_p"] = echo.top_p
     if echo.max_output_tokens is not None:
         options["num_predict"] = echo.max_output_tokens
-    native: dict[str, Any] = {"model": echo.model, "messages": messages, "options": options, "stream": echo.stream}
+    think: bool | str | None = None
     if echo.effort:
         if echo.effort not in _EFFORTS:
             raise ShimError(
                 f'invalid reasoning value: "{echo.effort}" (must be "high", "medium", "low", "max", or "none")',
                 Kind.BAD_INPUT,
             )
-        native["think"] = _EFFORTS[echo.effort]
-    if echo.tools:
-        native["tools"] = [_tool(t) for t in echo.tools]
+        think = _EFFORTS[echo.effort]
+    fmt = None
     if echo.text_format and echo.text_format.get("type") == "json_schema" and "schema" in echo.text_format:
-        native["format"] = echo.text_format["schema"]
-    return native
+        fmt = echo.text_format["schema"]
+    return ChatRequest(
+        model=echo.model,
+        messages=messages,
+        options=options,
+        stream=echo.stream,
+        think=think,
+        tools=[_tool(t) for t in echo.tools] or None,
+        format=fmt,
+    )
 
 
 def _arguments(text: str) -> dict[str, Any]:

@@ -106,7 +106,7 @@ class OpenAIAPI:
     async def responses(self, request: Request) -> Response:
         """The Responses API, stateless as Ollama's: the conversation converts to a chat request."""
         native, echo = responses_request(await decoded_body(request))
-        prepared = await self.service.prepare_chat(ChatRequest.of(native))
+        prepared = await self.service.prepare_chat(native)
         response_id, item_id = new_ids()
         events = self.service.events(prepared)
         if not echo.stream:
