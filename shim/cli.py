@@ -19,7 +19,7 @@ from registry.store import Store
 from shim import commands
 from shim.cli_help import build_parser, check_args, help_for, no_value_flags
 from shim.client import Client, ClientError
-from shim.config import VERSION, Settings
+from shim.config import VERSION, Settings, log_level
 from shim.interactive import run_command
 from shim.limits import Limits
 from shim.mlx_threads import release_mlx_streams
@@ -41,9 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(help_for(getattr(args, "topic", [])))
         return 0
     if args.command in ("serve", "start"):
-        logging.basicConfig(
-            level=os.environ.get("MLX_SHIM_LOG", "INFO"), format="%(asctime)s %(levelname)s %(message)s"
-        )
+        logging.basicConfig(level=log_level(), format="%(asctime)s %(levelname)s %(message)s")
         return _serve(builtin=not args.no_builtin and not os.environ.get("MLX_SHIM_NO_BUILTIN"))
     try:
         _client_command(args)

@@ -4,8 +4,8 @@
 The store's are functions, read at each call rather than once at start: `registry/` functions that resolve a
 path have no `Settings` at hand, the Hugging Face cache variables are huggingface_hub's contract (it too reads
 them at call time), and tests set them per test. Variables still read elsewhere, all at the server's start:
-OLLAMA_KEEP_ALIVE (shim/durations.py), OLLAMA_ORIGINS (shim/browser_safety.py), MLX_SHIM_LOG,
-MLX_SHIM_NO_BUILTIN and OLLAMA_DEBUG (shim/cli.py).
+OLLAMA_KEEP_ALIVE (shim/durations.py), OLLAMA_ORIGINS (shim/browser_safety.py) and MLX_SHIM_NO_BUILTIN
+(shim/cli.py).
 """
 
 from __future__ import annotations
@@ -162,3 +162,14 @@ def hub_timeout() -> float:
 def no_prune() -> bool:
     """OLLAMA_NOPRUNE: keep unreferenced blobs and model directories at start, as Ollama does when set."""
     return bool(os.environ.get("OLLAMA_NOPRUNE"))
+
+
+def log_level() -> str:
+    """MLX_SHIM_LOG (a logging level name) when set, else DEBUG where OLLAMA_DEBUG asks for it as Ollama reads
+    it (1, true, or a higher level such as 2), else INFO."""
+    if level := os.environ.get("MLX_SHIM_LOG"):
+        return level.upper()
+    debug = os.environ.get("OLLAMA_DEBUG", "").strip().lower()
+    if debug in ("true", "t", "1") or (debug.lstrip("-").isdigit() and int(debug) > 0):
+        return "DEBUG"
+    return "INFO"
