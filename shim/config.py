@@ -161,7 +161,15 @@ def hub_timeout() -> float:
 
 def no_prune() -> bool:
     """OLLAMA_NOPRUNE: keep unreferenced blobs and model directories at start, as Ollama does when set."""
-    return bool(os.environ.get("OLLAMA_NOPRUNE"))
+    return env_bool("OLLAMA_NOPRUNE")
+
+
+def env_bool(name: str) -> bool:
+    """Ollama's envconfig.Bool: unset or empty is false, Go's boolean words are themselves, anything else true."""
+    raw = os.environ.get(name, "").strip().strip("\"'")
+    if not raw:
+        return False
+    return raw not in ("0", "f", "F", "false", "FALSE", "False")
 
 
 def log_level() -> str:

@@ -8,13 +8,13 @@ follows ollama, text for text.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any, TextIO
 
 from registry.parameters import coerce_parameter
 from shim.client import Client, ClientError
 from shim.commands import list_models, show_info
+from shim.config import env_bool
 from shim.repl_help import USAGE, USAGE_PARAMETERS, USAGE_SET, USAGE_SHORTCUTS, USAGE_SHOW
 from shim.run_chat import RunOptions, chat, show_or_pull, think_flag
 
@@ -324,7 +324,7 @@ class _LineReader:
                 self.readline = readline
             except ImportError:
                 self.readline = None
-        self.history = not _env_flag("OLLAMA_NOHISTORY")
+        self.history = not env_bool("OLLAMA_NOHISTORY")
 
     @property
     def history(self) -> bool:
@@ -345,10 +345,6 @@ class _LineReader:
         if not line:
             raise EOFError
         return line.rstrip("\n")
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "t", "yes", "y", "on")
 
 
 def _cut_suffix(text: str, suffix: str) -> tuple[str, bool]:
