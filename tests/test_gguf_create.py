@@ -15,8 +15,8 @@ import pytest
 
 from tests.conftest import Server, cli, start_server, stop_server
 from tests.ollama_library import smollm2_gguf, write_unknown_architecture_gguf
-from tests.test_modelfile import assert_round_trips
 from tests.test_create import digest_of, upload_dir
+from tests.test_modelfile import assert_round_trips
 
 
 @pytest.fixture(scope="module")
