@@ -1,5 +1,6 @@
-"""The `mlx-shim` command: `serve` (Hypercorn on OLLAMA_HOST), and the ollama CLI's client commands
-(create, show, run, pull, list, ps, cp, rm), which talk to the server over HTTP (shim/commands.py)."""
+"""The `mlx-shim` command: `serve` (Hypercorn on OLLAMA_HOST), and the ollama CLI's client commands (create,
+show, run, stop, pull, list, ps, cp, rm, --version), which talk to the server over HTTP (shim/commands.py,
+`run` in shim/interactive.py). The commands, flags and help pages are declared once, in shim/cli_help.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The `ollama`-style client commands of `mlx-shim` (list, ps, show, cp, rm, pull, create, run), all over HTTP.
+"""The `ollama`-style client commands of `mlx-shim` (list, ps, show, cp, rm, stop, pull, create, --version), all
+over HTTP (`run` is shim/interactive.py).
 
 Output follows the ollama CLI: the same tables, show sections, progress and messages, and errors as
 `Error: <server's text>` on stderr with exit status 1.
@@ -16,8 +17,6 @@ from registry.names import InvalidName, ModelName
 from shim.client import Client, ClientError
 from shim.config import VERSION
 from shim.progress import Progress, human_bytes, human_time, table
-
-MODEL_NOT_FOUND = "no Modelfile or safetensors files found"  # Ollama's text for a FROM folder without weights
 
 
 def list_models(client: Client, prefix: str | None, out: TextIO) -> None:
@@ -233,7 +232,7 @@ def _model_files(directory: Path) -> list[Path]:
     files = sorted(p for p in directory.rglob("*") if p.is_file())
     files = [p for p in files if not any(part.startswith(".") for part in p.relative_to(directory).parts)]
     if not any(p.suffix in (".safetensors", ".gguf") for p in files):
-        raise ClientError(f"{MODEL_NOT_FOUND} in {directory}")
+        raise ClientError(f"no Modelfile or safetensors files found in {directory}")  # Ollama's text, and where
     if not (directory / "config.json").is_file() and any(p.suffix == ".gguf" for p in files):
         return [p for p in files if p.suffix == ".gguf"]
     return files

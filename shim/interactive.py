@@ -51,7 +51,7 @@ class Session:
     """generateInteractive: read a line, act on a slash command or send the message, until /bye or Ctrl-D."""
 
     def __init__(self, client: Client, opts: RunOptions, stdin: TextIO, out: TextIO) -> None:
-        self.client, self.opts, self.stdin, self.out = client, opts, stdin, out
+        self.client, self.opts, self.out = client, opts, out
         self.buffer = ""  # ollama's sb: the message (or system prompt) being typed
         self.multiline: str | None = None  # "prompt" or "system" while inside """ ... """
         self.reader = _LineReader(stdin, out)
@@ -117,7 +117,7 @@ class Session:
             self.opts.messages = [{"role": "system", "content": self.opts.system}] if self.opts.system else []
             self._print("Cleared session context")
         elif line.startswith("/set"):
-            self._set(line, words)
+            self._set(words)
         elif line.startswith("/show"):
             self._show(words)
         elif line.startswith(("/help", "/?")):
@@ -133,7 +133,7 @@ class Session:
             self.buffer += line
         return None
 
-    def _set(self, line: str, words: list[str]) -> None:
+    def _set(self, words: list[str]) -> None:
         if len(words) < 2:
             sys.stderr.write(USAGE_SET)
             return
@@ -176,10 +176,12 @@ class Session:
             sys.stderr.write(USAGE_PARAMETERS)
             return
         name, values = words[0], words[1:]
-        try:
-            value = [coerce_parameter(name, v)[1] for v in values] if name == "stop" else None
-            if value is None:
-                value = coerce_parameter(name, values[0])[1]
+        try:  # api.FormatParams: stop takes every word, the others their first
+            value = (
+                [coerce_parameter(name, v)[1] for v in values]
+                if name == "stop"
+                else coerce_parameter(name, values[0])[1]
+            )
         except ValueError as e:
             self._print(f'Couldn\'t set parameter: "{e}"')
             return
@@ -227,9 +229,10 @@ class Session:
             self._print(shown.get("modelfile", ""))
         elif what == "parameters":
             self._print("Model defined parameters:")
-            if not shown.get("parameters"):
-                self._print("  No additional parameters were specified for this model.")
-            for line in (shown.get("parameters") or "").split("\n") if shown.get("parameters") else []:
+            parameters = shown.get("parameters") or ""
+            for line in (
+                parameters.split("\n") if parameters else ["No additional parameters were specified for this model."]
+            ):
                 self._print(f"  {line}")
             self._print("")
             if self.opts.options:

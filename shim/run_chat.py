@@ -30,6 +30,7 @@ class RunOptions:
 
 
 def think_flag(value: str | None) -> bool | str | None:
+    """`--think[=VALUE]` as ollama takes it: a bool or a level; None when the flag is not given."""
     if value is None:
         return None
     if value in ("", "true", "false"):
@@ -40,13 +41,14 @@ def think_flag(value: str | None) -> bool | str | None:
 
 
 def show_or_pull(client: Client, name: str) -> dict[str, Any]:
+    """The model's /api/show, after pulling it when it is not here (as ollama run does)."""
     try:
         return client.request("POST", "/api/show", {"model": name})
     except ClientError as e:
         if e.status != 404:
             raise
         try:
-            pull(client, name, sys.stderr)  # as ollama run: a model that is not here is pulled first
+            pull(client, name, sys.stderr)
         except ClientError as failed:
             raise (e if failed.status == 404 else failed) from None
     return client.request("POST", "/api/show", {"model": name})
