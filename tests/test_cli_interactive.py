@@ -4,6 +4,7 @@ server and the tiny model (each answer a few tokens)."""
 
 from __future__ import annotations
 
+import io
 import sys
 from typing import Any
 
@@ -11,18 +12,8 @@ import httpx
 import pexpect
 import pytest
 
-from shim.cli import main
+from tests.cli_inprocess import call
 from tests.conftest import Server, cli
-
-
-def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """`mlx-shim ARGS...` in this process (what these check does not need a process of its own)."""
-    try:
-        status = main(list(args))
-    except SystemExit as e:
-        status = int(e.code or 0)
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def test_help_version_and_argument_errors(
@@ -60,15 +51,16 @@ def test_help_version_and_argument_errors(
         assert call(capsys, *args) == (1, "", error)
 
 
-def test_stop_unloads_a_model(server: Server) -> None:
-    loaded = cli("run", "qwen-tiny", env=server.env)  # nothing piped, no prompt: the model is loaded
-    assert loaded.returncode == 0, loaded.stderr
-    assert "qwen-tiny:latest" in cli("ps", env=server.env).stdout
-    stopped = cli("stop", "qwen-tiny", env=server.env)
-    assert (stopped.returncode, stopped.stdout, stopped.stderr) == (0, "", "")
-    assert "qwen-tiny" not in cli("ps", env=server.env).stdout
-    missing = cli("stop", "nope", env=server.env)
-    assert (missing.returncode, missing.stderr) == (1, 'Error: couldn\'t find model "nope" to stop\n')
+def test_stop_unloads_a_model(
+    server: Server, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", server.env["OLLAMA_HOST"])
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert call(capsys, "run", "qwen-tiny") == (0, "", "")  # nothing piped, no prompt: the model is loaded
+    assert "qwen-tiny:latest" in call(capsys, "ps")[1]
+    assert call(capsys, "stop", "qwen-tiny") == (0, "", "")
+    assert "qwen-tiny" not in call(capsys, "ps")[1]
+    assert call(capsys, "stop", "nope") == (1, "", 'Error: couldn\'t find model "nope" to stop\n')
 
 
 def spawn(server: Server, *args: str) -> Any:

@@ -68,7 +68,9 @@ def test_the_official_client_creates_from_a_gguf_blob(server: Server) -> None:
     assert model_dirs(server) == before
 
 
-def test_cli_creates_from_a_gguf_file(server: Server, tmp_path: Path) -> None:
+def test_cli_creates_from_a_gguf_file(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     try:
         os.link(smollm2_gguf(), tmp_path / "smol.gguf")
     except OSError:
@@ -91,7 +93,8 @@ def test_cli_creates_from_a_gguf_file(server: Server, tmp_path: Path) -> None:
     assert shown["system"] == "Be brief." and "temperature" in shown["parameters"]
     assert (shown["renderer"], shown["parser"]) == ("qwen3", "qwen3")
     assert "\nRENDERER qwen3\nPARSER qwen3\n" in shown["modelfile"]
-    assert_round_trips(server, "smol-cli", tmp_path)
+    monkeypatch.setenv("OLLAMA_HOST", server.env["OLLAMA_HOST"])
+    assert_round_trips(server, "smol-cli", tmp_path, capsys)
 
 
 def test_an_unknown_architecture_is_refused_and_leaves_nothing(server: Server, tmp_path: Path) -> None:

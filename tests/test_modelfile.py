@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from registry.modelfile import Command, ModelfileError, parse_commands, parse_modelfile
-from tests.conftest import Server, cli
+from tests.cli_inprocess import call
+from tests.conftest import Server
 
 
 def test_values_quoted_over_lines_without_escapes() -> None:
@@ -81,23 +82,23 @@ def show(server: Server, name: str) -> dict[str, Any]:
     return httpx.post(f"{server.url}/api/show", json={"model": name}).json()
 
 
-def assert_round_trips(server: Server, name: str, folder: Path) -> None:
+def assert_round_trips(server: Server, name: str, folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`show NAME --modelfile > M; create NAME-again -f M` gives a model that shows the same (the FROM folder
     may differ where the first was converted from a GGUF; the same files always assemble into one folder)."""
-    written = cli("show", name, "--modelfile", env=server.env)
-    assert written.returncode == 0, written.stderr
+    status, written, error = call(capsys, "show", name, "--modelfile")
+    assert status == 0, error
     modelfile = folder / f"{name.replace(':', '-')}.Modelfile"
-    modelfile.write_text(written.stdout)
+    modelfile.write_text(written)
     again = f"{name.split(':')[0]}-again"
-    created = cli("create", again, "-f", str(modelfile), env=server.env)
-    assert created.returncode == 0, created.stderr
+    status, _, error = call(capsys, "create", again, "-f", str(modelfile))
+    assert status == 0, error
     before, after = show(server, name), show(server, again)
     for key in ("template", "system", "parameters", "license", "messages", "renderer", "parser", "capabilities"):
         assert after.get(key) == before.get(key), key
     assert after["details"] == before["details"]
     without_from = [line for line in before["modelfile"].splitlines()[4:] if not line.startswith("FROM ")]
     assert [line for line in after["modelfile"].splitlines()[4:] if not line.startswith("FROM ")] == without_from
-    assert cli("rm", again, env=server.env).returncode == 0
+    assert call(capsys, "rm", again)[0] == 0
 
 
 CHILD = '''# every kind of value, as a person writes it
@@ -119,14 +120,17 @@ LICENSE " Apache "
 '''
 
 
-def test_show_modelfile_round_trips_through_create(server: Server, tmp_path: Path) -> None:
-    assert_round_trips(server, "tiny", tmp_path)  # a local MLX folder: TEMPLATE over lines, SYSTEM, PARAMETERs
+def test_show_modelfile_round_trips_through_create(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", server.env["OLLAMA_HOST"])
+    assert_round_trips(server, "tiny", tmp_path, capsys)  # a local MLX folder: TEMPLATE over lines, SYSTEM, ...
     (tmp_path / "Child").write_text(CHILD)
-    created = cli("create", "child", "-f", str(tmp_path / "Child"), env=server.env)
-    assert created.returncode == 0, created.stderr
+    status, _, error = call(capsys, "create", "child", "-f", str(tmp_path / "Child"))
+    assert status == 0, error
     child = show(server, "child")
     assert child["system"] == 'Answer in "quotes",\n  briefly. ' and child["license"] == "MIT\nsecond line\n Apache "
     assert child["messages"][1] == {"role": "assistant", "content": 'A "tiny"\nmodel.'}
     assert 'stop                           "<|end|>"' in child["parameters"]
-    assert_round_trips(server, "child", tmp_path)
-    assert cli("rm", "child", env=server.env).returncode == 0
+    assert_round_trips(server, "child", tmp_path, capsys)
+    assert call(capsys, "rm", "child")[0] == 0
