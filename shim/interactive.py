@@ -195,8 +195,8 @@ class Session:
         text = " ".join(words[2:])
         if text.startswith('"""'):
             text, closed = _cut_suffix(text[3:], '"""')
-            if not closed:
-                self.buffer += text
+            if not closed:  # ollama drops this line's newline ("Be" + "brief." is "Bebrief."); kept here
+                self.buffer += text + "\n"
                 self.multiline = "system"
                 return
         self._set_system(self.buffer + text)

@@ -215,6 +215,19 @@ def test_interactive_history_and_clear(server: Any) -> None:
     assert "Cleared session context\n" in out.getvalue()
 
 
+def test_interactive_multi_line_system_and_message(server: Any) -> None:
+    """`/set system \"\"\"...` and `\"\"\"...` span lines; the system prompt leads the history, /clear keeps it."""
+    client = RecordingClient(server.url)
+    out = io.StringIO()
+    typed = '/set system """Be\nbrief."""\n/set parameter num_predict 2\n"""Two\nlines"""\n/clear\nAgain\n/bye\n'
+    run_command(client, run_args("qwen-tiny", "--think=false"), TerminalInput(typed), out)
+    first, second = client.sent
+    assert first["messages"] == [{"role": "system", "content": "Be\nbrief."}, {"role": "user", "content": "Two\nlines"}]
+    assert first["options"] == {"num_predict": 2}
+    assert second["messages"] == [{"role": "system", "content": "Be\nbrief."}, {"role": "user", "content": "Again"}]
+    assert out.getvalue().count("Set system message.\n") == 1 and "... " in out.getvalue()
+
+
 def test_cli_without_a_server(tmp_path: Path) -> None:
     port = free_port()
     env = {"PATH": "/usr/bin:/bin", "OLLAMA_HOST": f"127.0.0.1:{port}", "MLX_SHIM_HOME": str(tmp_path)}

@@ -12,6 +12,9 @@ import httpx
 import pexpect
 import pytest
 
+from shim.durations import format_go_duration
+from shim.repl_display import Display
+from shim.run_chat import summary
 from tests.cli_inprocess import call
 from tests.conftest import Server, cli
 
@@ -134,3 +137,37 @@ def test_interactive_session(server: Server) -> None:
         child.expect(pexpect.EOF)
         child.close()
         assert child.exitstatus == 0
+
+
+def test_verbose_timings_are_ollamas() -> None:
+    """api.Metrics.Summary, with Go's Duration.String for each duration."""
+    ns = [0, 850, 12_500, 3_000_123, 1_500_000_000, 123_400_000_000, 3_600_000_000_000]
+    assert [format_go_duration(n) for n in ns] == ["0s", "850ns", "12.5µs", "3.000123ms", "1.5s", "2m3.4s", "1h0m0s"]
+    final = {"total_duration": 421_100_438, "load_duration": 0, "prompt_eval_count": 13,
+             "prompt_eval_duration": 41_727_170, "eval_count": 10, "eval_duration": 189_205_092}  # fmt: skip
+    assert summary(final) == (
+        "total duration:       421.100438ms\n"
+        "prompt eval count:    13 token(s)\n"
+        "prompt eval duration: 41.72717ms\n"
+        "prompt eval rate:     311.55 tokens/s\n"
+        "eval count:           10 token(s)\n"
+        "eval duration:        189.205092ms\n"
+        "eval rate:            52.85 tokens/s\n"
+    )
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_word_wrap_moves_the_word_at_the_edge(monkeypatch: pytest.MonkeyPatch) -> None:
+    """displayResponse on a 30-column terminal: at column 25 the word just written moves to the next line."""
+    monkeypatch.setenv("COLUMNS", "30")
+    out = Terminal()
+    display = Display(out, hide_thinking=False, word_wrap=True)
+    display.show({"content": "The quick brown fox jumps over the lazy dog"})
+    assert out.getvalue() == "The quick brown fox jumps\x1b[5D\x1b[K\njumps over the lazy dog"
+    unwrapped = Terminal()
+    Display(unwrapped, hide_thinking=False, word_wrap=False).show({"content": "The quick brown fox jumps over"})
+    assert unwrapped.getvalue() == "The quick brown fox jumps over"
