@@ -41,9 +41,9 @@ def run_command(client: Client, args: argparse.Namespace, stdin: TextIO, out: Te
         opts.messages.append({"role": "user", "content": " ".join(prompts)})
         chat(client, opts, out)
         return
-    if stdin.isatty():
+    if stdin.isatty() and out.isatty():
         Session(client, opts, stdin, out).run()
-    else:  # nothing piped and no words: the model is loaded, as `ollama run MODEL < /dev/null` preloads it
+    else:  # no prompt, and not a terminal both ways: the model is loaded, as ollama's run then preloads it
         client.request("POST", "/api/chat", {"model": opts.model, "messages": []})
 
 

@@ -187,7 +187,7 @@ def test_run_takes_all_of_piped_stdin_as_one_prompt(server: Any) -> None:
     ]
 
 
-class TerminalInput(io.StringIO):
+class TerminalInput(io.StringIO):  # a terminal's input, or output
     def isatty(self) -> bool:
         return True
 
@@ -206,7 +206,7 @@ class RecordingClient(Client):
 
 def test_interactive_history_and_clear(server: Any) -> None:
     client = RecordingClient(server.url)
-    out = io.StringIO()
+    out = TerminalInput()
     stdin = TerminalInput("Hi\nWhat is your name?\n/clear\nAgain\n/bye\n")
     run_command(client, run_args("qwen-tiny", "--think=false"), stdin, out)
     turns = [[m["role"] for m in body["messages"]] for body in client.sent]
@@ -218,7 +218,7 @@ def test_interactive_history_and_clear(server: Any) -> None:
 def test_interactive_multi_line_system_and_message(server: Any) -> None:
     """`/set system \"\"\"...` and `\"\"\"...` span lines; the system prompt leads the history, /clear keeps it."""
     client = RecordingClient(server.url)
-    out = io.StringIO()
+    out = TerminalInput()
     typed = '/set system """Be\nbrief."""\n/set parameter num_predict 2\n"""Two\nlines"""\n/clear\nAgain\n/bye\n'
     run_command(client, run_args("qwen-tiny", "--think=false"), TerminalInput(typed), out)
     first, second = client.sent
