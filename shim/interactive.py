@@ -35,7 +35,8 @@ def run_command(client: Client, args: argparse.Namespace, stdin: TextIO, out: Te
         piped = stdin.read()
         prompts = [piped, *prompts] if piped else prompts
     capabilities = show_or_pull(client, opts.model).get("capabilities") or []
-    if opts.think is None and "thinking" in capabilities:
+    opts.think_set = opts.think is not None
+    if not opts.think_set and "thinking" in capabilities:
         opts.think = True  # inferThinkingOption: a thinking model thinks unless told otherwise
     if prompts:
         opts.messages.append({"role": "user", "content": " ".join(prompts)})
@@ -148,11 +149,11 @@ class Session:
             self._print(f"Set '{what}' mode.")
         elif what == "think":
             level = words[2] if len(words) > 2 else ""
-            opts.think = level or True
+            opts.think, opts.think_set = level or True, True
             self._warn_without_thinking()
             self._print(f"Set 'think' mode to '{level}'." if level else "Set 'think' mode.")
         elif what == "nothink":
-            opts.think = False
+            opts.think, opts.think_set = False, True
             self._warn_without_thinking()
             self._print("Set 'nothink' mode.")
         elif what == "format":
@@ -263,7 +264,7 @@ class Session:
             self._print(f"Couldn't find model '{name}'")
             return
         self.opts.model, self.opts.messages = name, []
-        if not isinstance(self.opts.think, str) and self.opts.think is not False:
+        if not self.opts.think_set:  # inferred again for the new model, unless the user chose
             self.opts.think = True if "thinking" in (shown.get("capabilities") or []) else None
         self._print_loaded_messages(shown)
 

@@ -19,6 +19,7 @@ class RunOptions:
 
     model: str
     think: bool | str | None = None
+    think_set: bool = False  # chosen with --think or /set (no)think, rather than inferred from the model
     hide_thinking: bool = False
     verbose: bool = False
     word_wrap: bool = True

@@ -104,6 +104,8 @@ AFTER = [
     ("/save bad!", "error: The model name 'bad!' is invalid"),
     ("/save cli-saved", "Created new model 'cli-saved'"),
     ("/load nope", "Loading model 'nope'", "Couldn't find model 'nope'"),
+    ("/load tiny", "Loading model 'tiny'"),
+    ("/show template", "<|assistant|>"),  # the loaded model's (as in ollama, /set system stays for it)
     ("/bogus", "Unknown command '/bogus'. Type /? for help"),
 ]
 
