@@ -187,4 +187,23 @@ def hub_timeout() -> float:
 
 def no_prune() -> bool:
     """OLLAMA_NOPRUNE: keep unreferenced blobs and model directories at start, as Ollama does when set."""
-    return bool(os.environ.get("OLLAMA_NOPRUNE"))
+    return env_bool("OLLAMA_NOPRUNE")
+
+
+def env_bool(name: str) -> bool:
+    """Ollama's envconfig.Bool: unset or empty is false, Go's boolean words are themselves, anything else true."""
+    raw = os.environ.get(name, "").strip().strip("\"'")
+    if not raw:
+        return False
+    return raw not in ("0", "f", "F", "false", "FALSE", "False")
+
+
+def log_level() -> str:
+    """MLX_SHIM_LOG (a logging level name) when set, else DEBUG where OLLAMA_DEBUG asks for it as Ollama reads
+    it (1, true, or a higher level such as 2), else INFO."""
+    if level := os.environ.get("MLX_SHIM_LOG"):
+        return level.upper()
+    debug = os.environ.get("OLLAMA_DEBUG", "").strip().lower()
+    if debug in ("true", "t", "1") or (debug.lstrip("-").isdigit() and int(debug) > 0):
+        return "DEBUG"
+    return "INFO"
