@@ -142,11 +142,6 @@ def env_switch(name: str, default: bool) -> bool:
     return default if value is None else value not in ("0", "false")
 
 
-def log_level() -> str:
-    """MLX_SHIM_LOG: the server log's level (INFO)."""
-    return os.environ.get("MLX_SHIM_LOG", "INFO")
-
-
 def no_builtin() -> bool:
     """MLX_SHIM_NO_BUILTIN: skip creating the embedded default model at first start."""
     return bool(os.environ.get("MLX_SHIM_NO_BUILTIN"))
