@@ -20,18 +20,19 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable
-from typing import TypeVar
+from collections.abc import AsyncGenerator
+from concurrent.futures import Future
+from typing import Any, TypeVar
 
 import mlx.core as mx
 
 from registry.store import StoredModel
 from shim.engine.batch import ModelBatch, Sequence
-from shim.engine.jobs import Job, end_all
+from shim.engine.jobs import WAKE, Job, Wake, end_all
 from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model, weights_bytes
-from shim.engine.prompt import build_prompt, stop_token_ids
+from shim.engine.prep_pool import PrepPool, prepare_completion
 from shim.engine.runner import Completion, _sampler, logits_processors, vocab_size
-from shim.engine.side_work import Cancelled, Rendered, embed_work, human_bytes, render_work
+from shim.engine.side_work import EmbedWork, Rendered, RenderWork, SideWork, Slices, human_bytes
 from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, Piece
 from shim.errors import Kind, ShimError
 from shim.mlx_threads import release_mlx_streams
@@ -62,7 +63,7 @@ class Engine:
         self.max_queue = max_queue
         self.memory_budget = memory_budget
         self.prompt_cache_bytes = prompt_cache_bytes
-        self._jobs: queue.Queue[Job | None] = queue.Queue()
+        self._jobs: queue.Queue[Job | Wake | None] = queue.Queue()
         self._pending = 0  # jobs submitted and not yet started: what OLLAMA_MAX_QUEUE bounds
         self._pending_lock = threading.Lock()
         self._loaded: dict[str, LoadedModel] = {}
@@ -70,6 +71,9 @@ class Engine:
         # Worker thread only:
         self._waiting: collections.deque[Job] = collections.deque()
         self._batches: dict[str, ModelBatch] = {}
+        self._preparing: dict[Job, Future[Any]] = {}  # waiting jobs whose preparation went to the pool
+        self._slices: dict[Job, Slices] = {}  # side work (embeddings) running a slice per loop turn
+        self._prep = PrepPool(lambda: self._jobs.put(WAKE))
         self._thread = threading.Thread(target=self._run, name="mlx-engine", daemon=True)
         self._stopping = False
 
@@ -113,18 +117,17 @@ class Engine:
     async def embed(self, req: EmbedRequest) -> EmbedResult:
         """Vectors for req.inputs, computed on the worker thread between batch steps (same queue, same
         load/expiry rules); raises ShimError (bad input for inputs the model cannot take, as Ollama)."""
-        return await self._work(req.model, req.keep_alive, embed_work(req, self._step_all), EmbedResult, "embedding")
+        return await self._work(req.model, req.keep_alive, EmbedWork(req), EmbedResult, "embedding")
 
     async def render(self, req: CompletionRequest) -> str:
         """The prompt text `req` would run on, without running it (Ollama's `_debug_render_only`): rendered on
         the worker thread with the model loaded, as Ollama renders after scheduling the runner."""
-        return (await self._work(req.model, req.keep_alive, render_work(req), Rendered, "rendering")).text
+        return (await self._work(req.model, req.keep_alive, RenderWork(req), Rendered, "rendering")).text
 
     async def _work(
-        self, stored: StoredModel, keep_alive: float | None, work: Callable[[Job, LoadedModel], None],
-        result: type[R], what: str,
-    ) -> R:  # fmt: skip
-        """Run `work` on the worker thread once the model is loaded, and return the `result` it puts."""
+        self, stored: StoredModel, keep_alive: float | None, work: SideWork, result: type[R], what: str
+    ) -> R:
+        """Run `work` once the model is loaded, and return the `result` it puts."""
         found = None
         batches = self._submit(Job("work", stored, keep_alive=keep_alive, work=work))
         try:
@@ -153,6 +156,7 @@ class Engine:
         try:
             self._serve_jobs()
         finally:
+            self._prep.shutdown()
             release_mlx_streams()
 
     def _serve_jobs(self) -> None:
@@ -163,6 +167,7 @@ class Engine:
                     break
                 self._start_waiting()
                 self._step_all()
+                self._advance_slices()
                 self._expire()
             except Exception:
                 # Jobs and batch steps answer their own failures; this keeps an unforeseen one (in expiry or
@@ -170,17 +175,23 @@ class Engine:
                 log.exception("engine loop error")
                 time.sleep(0.01)
         running = [seq.listener for batch in self._batches.values() for seq in batch.sequences.values()]
+        running += list(self._slices)
         end_all(self._jobs, self._waiting, running, ShimError(SHUTTING_DOWN, Kind.BUSY))
         for key in list(self._loaded):
             self._unload(key)
 
     def _busy(self, key: str) -> bool:
+        """Decoding, or a job of the model is being prepared or running side work: it stays loaded."""
         batch = self._batches.get(key)
-        return batch is not None and bool(batch.sequences)
+        if batch is not None and batch.sequences:
+            return True
+        return any(model_key(job.stored) == key for job in (*self._preparing, *self._slices))
 
     def _take_jobs(self) -> bool:
-        """Move new jobs to the waiting line; block only when no model is decoding. False: stop."""
-        block = not self._waiting and not any(batch.sequences for batch in self._batches.values())
+        """Move new jobs to the waiting line; block only when nothing runs on this thread (no model decoding,
+        no side work): what waits then can start only when a job arrives, a preparation ends (it puts WAKE)
+        or a timer expires. False: stop."""
+        block = not self._slices and not any(batch.sequences for batch in self._batches.values())
         while True:
             try:
                 if block:
@@ -192,7 +203,8 @@ class Engine:
                 return True
             if job is None:
                 return False
-            self._waiting.append(job)
+            if isinstance(job, Job):
+                self._waiting.append(job)
 
     def _start_waiting(self) -> None:
         """Start every waiting job that can start, oldest first; a job that must wait (its model's batch is
@@ -211,10 +223,9 @@ class Engine:
             else:
                 try:
                     started = self._start(job, key)
-                except Cancelled:
-                    log.info("request cancelled: client disconnected")
-                    started = True
-                    job.put(None)
+                    if started is None:  # its preparation runs on the pool: it holds back no other job
+                        still.append(job)
+                        continue
                 except ShimError as e:
                     started = True
                     job.put(e)
@@ -223,6 +234,9 @@ class Engine:
                     started = True
                     job.put(ShimError(str(e) or type(e).__name__))
             if started:
+                future = self._preparing.pop(job, None)
+                if future is not None:
+                    future.cancel()
                 with self._pending_lock:
                     self._pending -= 1
             else:
@@ -230,8 +244,9 @@ class Engine:
                 still.append(job)
         self._waiting = still
 
-    def _start(self, job: Job, key: str) -> bool:
-        """Start the job if it can start now; False to wait. A job that ends here has had its None sent."""
+    def _start(self, job: Job, key: str) -> bool | None:
+        """Start the job if it can start now; False to wait, None while its preparation runs on the pool. A job
+        that ends here has had its None sent."""
         if job.kind == "unload":
             loaded = self._loaded.get(key)
             if loaded is not None and self._busy(key):
@@ -247,15 +262,22 @@ class Engine:
             loaded = self._load(job.stored, key)
         loaded.last_used = time.monotonic()
         job.ready_ns = job.ready_ns or time.perf_counter_ns()  # load_duration ends here, not at admission
-        if job.kind in ("load", "work"):
+        if job.kind == "load":
             self._touch(loaded, job.keep_alive)
-            try:
-                if job.work is not None:
-                    job.work(job, loaded)
-            finally:
-                if not self._busy(key):
-                    self._restart_timer(loaded)  # its idle time counts from the end of this work
             job.put(None)
+            return True
+        prepared = self._prepared(job, loaded)
+        if prepared is None:
+            return None
+        if job.work is not None:
+            self._touch(loaded, job.keep_alive)
+            slices = job.work.start(job, loaded, prepared)
+            if slices is not None:
+                self._slices[job] = slices
+                return True
+            job.put(None)
+            if not self._busy(key):
+                self._restart_timer(loaded)  # its idle time counts from the end of this work
             return True
         req = job.request
         assert req is not None
@@ -268,7 +290,7 @@ class Engine:
         self._touch(loaded, job.keep_alive)
         opts = req.options
         num_ctx = loaded.context_length = opts.num_ctx  # already capped at the model's (resolve_options)
-        prompt = build_prompt(req, loaded.tokenizer, num_ctx)
+        prompt = prepared.prompt
         # A grammar's state cannot be replayed over a shifted context: a constrained answer stops at num_ctx.
         shift = req.shift and req.format is None
         completion = Completion(
@@ -278,7 +300,7 @@ class Engine:
             think=bool(req.think) and req.infill is None,
             shift=shift,
             tools=req.tools,
-            stop_ids=stop_token_ids(req, loaded.tokenizer),
+            stop_ids=prepared.stop_ids,
             logprobs=req.logprobs,
             emit=job.put,
         )
@@ -286,7 +308,7 @@ class Engine:
             listener=job,
             completion=completion,
             sampler=_sampler(opts, vocab_size(loaded.model)),
-            processors=logits_processors(completion, opts, loaded.tokenizer, req.format),
+            processors=logits_processors(completion, opts, loaded.tokenizer, req.format, prepared.matcher),
             exclusive=exclusive,
             stateful=req.format is not None,
             shift=shift,
@@ -296,6 +318,42 @@ class Engine:
         )
         batch.admit(sequence)
         return True
+
+    def _prepared(self, job: Job, loaded: LoadedModel) -> Any:
+        """What the job's preparation made (raising its error), or None while the pool works on it; the first
+        call hands it to the pool."""
+        future = self._preparing.get(job)
+        if future is None:
+            work, req, tokenizer = job.work, job.request, loaded.tokenizer
+            if work is not None:
+                self._preparing[job] = self._prep.submit(lambda: work.prepare(loaded))
+            else:
+                assert req is not None
+                self._preparing[job] = self._prep.submit(lambda: prepare_completion(req, tokenizer))
+            return None
+        return future.result() if future.done() else None
+
+    def _advance_slices(self) -> None:
+        """One slice of each running side work (an embedding batch); one whose client left ends here."""
+        for job, slices in list(self._slices.items()):
+            try:
+                if job.cancelled.is_set():
+                    log.info("request cancelled: client disconnected")
+                    over, error = True, None
+                else:
+                    over, error = slices.advance(), None
+            except ShimError as e:
+                over, error = True, e
+            except Exception as e:
+                log.exception("engine job failed")
+                over, error = True, ShimError(str(e) or type(e).__name__)
+            if not over:
+                continue
+            del self._slices[job]
+            job.put(error)
+            loaded = self._loaded.get(model_key(job.stored))
+            if loaded is not None and not self._busy(loaded.key):
+                self._restart_timer(loaded)  # its idle time counts from the end of this work
 
     def _step_all(self) -> None:
         """One token for every running sequence of every model. (A method of its own, so no local variable
