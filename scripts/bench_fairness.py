@@ -111,7 +111,9 @@ class Stream:
     ended_early: bool = False
 
     def run(self) -> None:
-        body = {"model": "tiny", "prompt": "Count on and on:", "options": {"num_predict": 1_000_000, "temperature": 0}}
+        # The prompt's end tokens, penalized over the whole context, keep the tiny model from ever ending.
+        options = {"num_predict": 1_000_000, "temperature": 0, "presence_penalty": 100, "repeat_last_n": -1}
+        body = {"model": "tiny", "prompt": "<|endoftext|><|im_end|>def f(x):", "raw": True, "options": options}
         with httpx.stream("POST", self.url + "/api/generate", json=body, timeout=600) as response:
             for _ in response.iter_lines():
                 self.arrivals.append(time.perf_counter())

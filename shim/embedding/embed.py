@@ -95,8 +95,8 @@ def tokenize_texts(embedder: Embedder, texts: list[str], context_length: int, tr
 class EmbedSlices:
     """Tokenized inputs embedded one batch per `advance`, shortest first (similar lengths pad little), so the
     engine thread can decode other streams and start new requests between batches. A batch holds at most
-    BATCH_TOKENS padded tokens and, once the model's speed is measured, about SLICE_SECONDS of work (at least
-    one input: one input is one forward pass)."""
+    BATCH_TOKENS padded tokens and about SLICE_SECONDS of work at the model's measured speed (the first batch,
+    unmeasured, and the least: one input, one forward pass)."""
 
     def __init__(self, embedder: Embedder, tokenized: list[list[int]]) -> None:
         self.embedder = embedder
@@ -114,7 +114,7 @@ class EmbedSlices:
     def advance(self) -> None:
         """Embed the next batch."""
         order, start = self._order, self._next
-        budget = BATCH_TOKENS if self._rate <= 0 else min(BATCH_TOKENS, int(self._rate * SLICE_SECONDS))
+        budget = min(BATCH_TOKENS, int(self._rate * SLICE_SECONDS))  # unmeasured: one input
         end = start + 1
         while end < len(order) and (end - start + 1) * len(self.tokenized[order[end]]) <= budget:
             end += 1
