@@ -9,6 +9,9 @@ For each: the blocker's time alone; a small /api/generate's time to first byte s
 lines of a streaming answer that runs throughout. Idle TTFT (nothing else running) is measured first.
 Targets (issue 12): TTFT during <= 0.2 x blocker alone + 3 x idle TTFT; longest gap <= 0.2 x blocker alone.
 
+First, in-process: prefill throughput of a long prompt in time-bounded slices (the engine's solo path,
+shim/engine/prefill.py) relative to mlx-lm's generate_step prefilling it whole (target >= 0.9).
+
     python scripts/bench_fairness.py [--model-dir /work/tiny-model] [--repeats 3]
 
 A benchmark (CPU: MLX's CPU backend, the tiny model and all-minilm), not a test; every number is a median of
@@ -34,6 +37,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from registry.builtin import builtin_embedding_dir  # noqa: E402
+from shim.mlx_threads import release_mlx_streams  # noqa: E402
 from tests.conftest import Server, cli, start_server, stop_server  # noqa: E402  (the server the tests start)
 
 WORDS = [
@@ -156,6 +160,46 @@ def during(server: Server, blocker: Blocker, alone: float, lead: float) -> tuple
     return first, stream.longest_gap(spans[0], spans[1]), stream.ended_early
 
 
+def prefill_ratio(model_dir: Path, length: int, repeats: int) -> tuple[float, float, int]:
+    """Tokens/s of prefilling `length` tokens to the first token: whole (generate_step, one chunk) and in
+    slices (ModelBatch's solo path, a fresh pacer each time), and the slices it took."""
+    import mlx.core as mx
+
+    from shim.engine.batch import ModelBatch, Sequence
+    from shim.engine.mlx_lm_api import generate_step, load_model
+    from shim.engine.runner import Completion, _sampler
+    from shim.options import GenerationOptions
+
+    model, tokenizer = load_model(str(model_dir))
+    model.set_dtype(mx.float32)  # as the engine loads it on the CPU backend
+    prompt = [3 + (i * 7919) % 400 for i in range(length)]
+    opts = GenerationOptions(num_predict=1, temperature=0, num_ctx=length + 8)
+
+    def whole() -> float:
+        started = time.perf_counter()
+        next(generate_step(mx.array(prompt), model, max_tokens=1, prefill_step_size=length))
+        return length / (time.perf_counter() - started)
+
+    slices = 0
+
+    def sliced() -> float:
+        nonlocal slices
+        batch = ModelBatch(model, num_parallel=1, cache_bytes=0)
+        completion = Completion(tokenizer, prompt, opts, think=False, shift=False, tools=None, emit=lambda _: None)
+        listener = type("Inbox", (), {"cancelled": threading.Event(), "put": lambda self, event: None})()
+        started, slices = time.perf_counter(), 0
+        batch.admit(Sequence(listener, completion, _sampler(opts), [], exclusive=False, stateful=False,
+                             shift=False, num_ctx=opts.num_ctx, num_keep=0, load_ns=0))  # fmt: skip
+        while not completion.generated:
+            batch.step()
+            slices += 1
+        return length / (time.perf_counter() - started)
+
+    whole()  # warm-up
+    rounds = [(whole(), sliced()) for _ in range(repeats)]
+    return statistics.median(r[0] for r in rounds), statistics.median(r[1] for r in rounds), slices
+
+
 def median(measure: Callable[[], float], repeats: int) -> float:
     return statistics.median(measure() for _ in range(repeats))
 
@@ -176,6 +220,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--lead", type=float, default=0.1, help="fraction of the blocker's time alone to wait")
     args = parser.parse_args()
+    whole, sliced, slices = prefill_ratio(args.model_dir, 4000, max(args.repeats, 5))
+    print(
+        f"prefill of 4000 tokens, in-process: whole {whole:.0f} tok/s, in {slices} slices {sliced:.0f} tok/s, "
+        f"ratio {sliced / whole:.2f} (target >= 0.9)\n",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory() as home:
         server = start_server(Path(home))
         try:
@@ -202,6 +252,7 @@ def main() -> None:
                 )
         finally:
             stop_server(server)
+            release_mlx_streams()  # this thread ran MLX (the in-process prefill)
 
 
 if __name__ == "__main__":

@@ -227,10 +227,14 @@ class ModelBatch:
             self._measure()
         return ended
 
+    def prefilling(self) -> int:
+        """The sequences still waiting for their first token."""
+        return sum(not seq.completion.generated for seq in self.sequences.values())
+
     def _next(self) -> list[Any]:
         """The BatchGenerator's next step; while prompts wait for their first token its prefill chunk is paced
         to take about prefill.SLICE_SECONDS, from the rate its last chunks ran at."""
-        prefilling = sum(not seq.completion.generated for seq in self.sequences.values())
+        prefilling = self.prefilling()
         if not prefilling:
             return self.generator.next()[1]
         pace(self.generator, self.pacer, prefilling)

@@ -2,7 +2,9 @@
 
 MLX state (models, batches, caches) lives on the worker thread, so the asyncio loop never runs MLX code and
 never blocks. The worker loops: take new jobs, start what can start (loading a cold model once, however many
-requests wait for it), then advance every model's batch by one token. A handler that stops listening
+requests wait for it), advance every model's batch by a token or a prefill slice, then each embedding by a
+slice (each slice bounded in time: prefill.py). Rendering, tokenizing and grammar compiling run meanwhile on
+the prep pool (prep_pool.py): a job starts once its preparation is done. A handler that stops listening
 (client gone) sets its job's `cancelled` event: a waiting job is dropped without generating, a running one
 leaves its batch at the next step.
 
@@ -21,8 +23,7 @@ import secrets
 import threading
 import time
 from collections.abc import AsyncGenerator
-from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import mlx.core as mx
 
@@ -30,9 +31,9 @@ from registry.store import StoredModel
 from shim.engine.batch import ModelBatch, Sequence
 from shim.engine.jobs import WAKE, Job, Wake, end_all
 from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model, weights_bytes
-from shim.engine.prep_pool import PrepPool, prepare_completion
+from shim.engine.prep_pool import PrepPool, preparation
 from shim.engine.runner import Completion, _sampler, logits_processors, vocab_size
-from shim.engine.side_work import EmbedWork, Rendered, RenderWork, SideWork, Slices, human_bytes
+from shim.engine.side_work import EmbedWork, Rendered, RenderWork, SideWork, SliceRunner, human_bytes
 from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, Piece
 from shim.errors import Kind, ShimError
 from shim.mlx_threads import release_mlx_streams
@@ -71,9 +72,8 @@ class Engine:
         # Worker thread only:
         self._waiting: collections.deque[Job] = collections.deque()
         self._batches: dict[str, ModelBatch] = {}
-        self._preparing: dict[Job, Future[Any]] = {}  # waiting jobs whose preparation went to the pool
-        self._slices: dict[Job, Slices] = {}  # side work (embeddings) running a slice per loop turn
-        self._prep = PrepPool(lambda: self._jobs.put(WAKE))
+        self._prep = PrepPool(lambda: self._jobs.put(WAKE))  # waiting jobs' preparations
+        self._side = SliceRunner()  # side work (embeddings) running a slice per loop turn
         self._thread = threading.Thread(target=self._run, name="mlx-engine", daemon=True)
         self._stopping = False
 
@@ -115,13 +115,13 @@ class Engine:
             pass
 
     async def embed(self, req: EmbedRequest) -> EmbedResult:
-        """Vectors for req.inputs, computed on the worker thread between batch steps (same queue, same
-        load/expiry rules); raises ShimError (bad input for inputs the model cannot take, as Ollama)."""
+        """Vectors for req.inputs, tokenized on the prep pool, embedded a batch per worker loop turn (same queue,
+        same load/expiry rules); raises ShimError (bad input for inputs the model cannot take, as Ollama)."""
         return await self._work(req.model, req.keep_alive, EmbedWork(req), EmbedResult, "embedding")
 
     async def render(self, req: CompletionRequest) -> str:
         """The prompt text `req` would run on, without running it (Ollama's `_debug_render_only`): rendered on
-        the worker thread with the model loaded, as Ollama renders after scheduling the runner."""
+        the prep pool with the model loaded, as Ollama renders after scheduling the runner."""
         return (await self._work(req.model, req.keep_alive, RenderWork(req), Rendered, "rendering")).text
 
     async def _work(
@@ -167,7 +167,7 @@ class Engine:
                     break
                 self._start_waiting()
                 self._step_all()
-                self._advance_slices()
+                self._advance_side_work()
                 self._expire()
             except Exception:
                 # Jobs and batch steps answer their own failures; this keeps an unforeseen one (in expiry or
@@ -175,23 +175,19 @@ class Engine:
                 log.exception("engine loop error")
                 time.sleep(0.01)
         running = [seq.listener for batch in self._batches.values() for seq in batch.sequences.values()]
-        running += list(self._slices)
+        running += self._side.running
         end_all(self._jobs, self._waiting, running, ShimError(SHUTTING_DOWN, Kind.BUSY))
         for key in list(self._loaded):
             self._unload(key)
 
     def _busy(self, key: str) -> bool:
-        """Decoding, or a job of the model is being prepared or running side work: it stays loaded."""
-        batch = self._batches.get(key)
-        if batch is not None and batch.sequences:
-            return True
-        return any(model_key(job.stored) == key for job in (*self._preparing, *self._slices))
+        batch, jobs = self._batches.get(key), (*self._prep.jobs(), *self._side.running)
+        return (batch is not None and bool(batch.sequences)) or any(model_key(j.stored) == key for j in jobs)
 
     def _take_jobs(self) -> bool:
-        """Move new jobs to the waiting line; block only when nothing runs on this thread (no model decoding,
-        no side work): what waits then can start only when a job arrives, a preparation ends (it puts WAKE)
-        or a timer expires. False: stop."""
-        block = not self._slices and not any(batch.sequences for batch in self._batches.values())
+        """Move new jobs to the waiting line; block only when nothing runs here (until a job, WAKE or a timer).
+        False: stop."""
+        block = not self._side.running and not any(batch.sequences for batch in self._batches.values())
         while True:
             try:
                 if block:
@@ -203,7 +199,7 @@ class Engine:
                 return True
             if job is None:
                 return False
-            if isinstance(job, Job):
+            if isinstance(job, Job):  # not WAKE
                 self._waiting.append(job)
 
     def _start_waiting(self) -> None:
@@ -223,9 +219,6 @@ class Engine:
             else:
                 try:
                     started = self._start(job, key)
-                    if started is None:  # its preparation runs on the pool: it holds back no other job
-                        still.append(job)
-                        continue
                 except ShimError as e:
                     started = True
                     job.put(e)
@@ -234,19 +227,17 @@ class Engine:
                     started = True
                     job.put(ShimError(str(e) or type(e).__name__))
             if started:
-                future = self._preparing.pop(job, None)
-                if future is not None:
-                    future.cancel()
+                self._prep.forget(job)
                 with self._pending_lock:
                     self._pending -= 1
             else:
-                held.add(key)
+                if started is False:  # None: it is being prepared, and holds back no other job
+                    held.add(key)
                 still.append(job)
         self._waiting = still
 
     def _start(self, job: Job, key: str) -> bool | None:
-        """Start the job if it can start now; False to wait, None while its preparation runs on the pool. A job
-        that ends here has had its None sent."""
+        """Start the job if it can; False: wait, None: its preparation runs on the pool. Ends have sent None."""
         if job.kind == "unload":
             loaded = self._loaded.get(key)
             if loaded is not None and self._busy(key):
@@ -266,18 +257,12 @@ class Engine:
             self._touch(loaded, job.keep_alive)
             job.put(None)
             return True
-        prepared = self._prepared(job, loaded)
+        prepared = self._prep.result(job, preparation(job, loaded))
         if prepared is None:
             return None
         if job.work is not None:
             self._touch(loaded, job.keep_alive)
-            slices = job.work.start(job, loaded, prepared)
-            if slices is not None:
-                self._slices[job] = slices
-                return True
-            job.put(None)
-            if not self._busy(key):
-                self._restart_timer(loaded)  # its idle time counts from the end of this work
+            self._side.running[job] = job.work.start(job, loaded, prepared)
             return True
         req = job.request
         assert req is not None
@@ -319,39 +304,11 @@ class Engine:
         batch.admit(sequence)
         return True
 
-    def _prepared(self, job: Job, loaded: LoadedModel) -> Any:
-        """What the job's preparation made (raising its error), or None while the pool works on it; the first
-        call hands it to the pool."""
-        future = self._preparing.get(job)
-        if future is None:
-            work, req, tokenizer = job.work, job.request, loaded.tokenizer
-            if work is not None:
-                self._preparing[job] = self._prep.submit(lambda: work.prepare(loaded))
-            else:
-                assert req is not None
-                self._preparing[job] = self._prep.submit(lambda: prepare_completion(req, tokenizer))
-            return None
-        return future.result() if future.done() else None
-
-    def _advance_slices(self) -> None:
-        """One slice of each running side work (an embedding batch); one whose client left ends here."""
-        for job, slices in list(self._slices.items()):
-            try:
-                if job.cancelled.is_set():
-                    log.info("request cancelled: client disconnected")
-                    over, error = True, None
-                else:
-                    over, error = slices.advance(), None
-            except ShimError as e:
-                over, error = True, e
-            except Exception as e:
-                log.exception("engine job failed")
-                over, error = True, ShimError(str(e) or type(e).__name__)
-            if not over:
-                continue
-            del self._slices[job]
-            job.put(error)
-            loaded = self._loaded.get(model_key(job.stored))
+    def _advance_side_work(self) -> None:
+        """A slice of each embedding, unless a request awaits its first token: that goes first."""
+        if any(batch.prefilling() for batch in self._batches.values()):
+            return
+        for loaded in [self._loaded.get(model_key(job.stored)) for job in self._side.advance()]:
             if loaded is not None and not self._busy(loaded.key):
                 self._restart_timer(loaded)  # its idle time counts from the end of this work
 

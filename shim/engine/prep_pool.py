@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 from llguidance import LLMatcher
 
 from shim.engine.grammar import ANY_OBJECT, grammars_for
+from shim.engine.jobs import Job
+from shim.engine.loaded import LoadedModel
 from shim.engine.prompt import build_prompt, stop_token_ids
 from shim.engine.types import CompletionRequest
 
@@ -28,17 +30,32 @@ THREADS = 2  # preparations at once: a long one never holds up a short one behin
 
 
 class PrepPool:
-    """Named worker threads (`mlx-shim-prep-N`); `wake` is called after each piece of work ends, from the
-    thread that did it."""
+    """Each waiting job's preparation, on named worker threads (`mlx-shim-prep-N`). `wake` is called after each
+    one ends, from the thread that did it. Used by the engine thread only."""
 
     def __init__(self, wake: Callable[[], None], threads: int = THREADS) -> None:
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mlx-shim-prep")
         self._wake = wake
+        self._futures: dict[Job, Future[Any]] = {}
 
-    def submit(self, fn: Callable[[], T]) -> Future[T]:
-        future = self._executor.submit(fn)
-        future.add_done_callback(lambda _: self._wake())
-        return future
+    def result(self, job: Job, prepare: Callable[[], T]) -> T | None:
+        """What `prepare` made for the job (raising its error), or None while it runs; the first call hands
+        it to a pool thread."""
+        future = self._futures.get(job)
+        if future is None:
+            self._futures[job] = future = self._executor.submit(prepare)
+            future.add_done_callback(lambda _: self._wake())
+            return None
+        return future.result() if future.done() else None
+
+    def forget(self, job: Job) -> None:
+        """The job started or ended: its preparation (if any) is no longer wanted."""
+        future = self._futures.pop(job, None)
+        if future is not None:
+            future.cancel()  # one not yet running never runs
+
+    def jobs(self) -> list[Job]:
+        return list(self._futures)
 
     def shutdown(self) -> None:
         """Drop work not yet started; work under way finishes on its own (nothing waits for it)."""
@@ -52,6 +69,15 @@ class Prepared:
     prompt: list[int]
     stop_ids: frozenset[int]
     matcher: LLMatcher | None
+
+
+def preparation(job: Job, loaded: LoadedModel) -> Callable[[], Any]:
+    """What a pool thread runs for the job: its side work's preparation, or its completion's."""
+    work, req, tokenizer = job.work, job.request, loaded.tokenizer
+    if work is not None:
+        return lambda: work.prepare(loaded)
+    assert req is not None
+    return lambda: prepare_completion(req, tokenizer)
 
 
 def prepare_completion(req: CompletionRequest, tokenizer: Any) -> Prepared:

@@ -5,15 +5,19 @@ the engine thread, which puts the result or returns the Slices still to run ther
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shim.engine.loaded import LoadedModel
 from shim.engine.prompt import render_prompt
 from shim.engine.types import CompletionRequest, EmbedRequest, EmbedResult
+from shim.errors import ShimError
 
 if TYPE_CHECKING:  # jobs.py names SideWork in its annotations only
     from shim.engine.jobs import Job
+
+log = logging.getLogger("mlx_shim")
 
 
 class Slices(Protocol):
@@ -29,8 +33,8 @@ class SideWork(Protocol):
         """On a prep pool thread: everything that needs no MLX. Raises ShimError for bad input."""
         ...
 
-    def start(self, job: Job, loaded: LoadedModel, prepared: Any) -> Slices | None:
-        """On the engine thread: put the result, or return the slices that will."""
+    def start(self, job: Job, loaded: LoadedModel, prepared: Any) -> Slices:
+        """On the engine thread: the slices that will put the result."""
         ...
 
 
@@ -49,8 +53,20 @@ class RenderWork:
     def prepare(self, loaded: LoadedModel) -> Rendered:
         return Rendered(render_prompt(self.req, loaded.tokenizer, self.req.options.num_ctx))
 
-    def start(self, job: Job, loaded: LoadedModel, prepared: Rendered) -> None:
-        job.put(prepared)  # type: ignore[arg-type]
+    def start(self, job: Job, loaded: LoadedModel, prepared: Rendered) -> Slices:
+        return _Ready(job, prepared)
+
+
+@dataclass
+class _Ready:
+    """A result made in full by the preparation: one slice puts it."""
+
+    job: Job
+    result: Any
+
+    def advance(self) -> bool:
+        self.job.put(self.result)
+        return True
 
 
 @dataclass
@@ -84,6 +100,34 @@ class _EmbedJob:
         result = EmbedResult(self.slices.vectors(), self.slices.tokens, self.job.ready_ns - self.job.created_ns)
         self.job.put(result)  # type: ignore[arg-type]
         return True
+
+
+class SliceRunner:
+    """The side work running on the engine thread, a slice of each per loop turn."""
+
+    def __init__(self) -> None:
+        self.running: dict[Job, Slices] = {}
+
+    def advance(self) -> list[Job]:
+        """One slice of each; the jobs that ended (result put, error put, or client gone)."""
+        ended = []
+        for job, slices in list(self.running.items()):
+            try:
+                if job.cancelled.is_set():
+                    log.info("request cancelled: client disconnected")
+                    over, error = True, None
+                else:
+                    over, error = slices.advance(), None
+            except ShimError as e:
+                over, error = True, e
+            except Exception as e:
+                log.exception("engine job failed")
+                over, error = True, ShimError(str(e) or type(e).__name__)
+            if over:
+                del self.running[job]
+                job.put(error)
+                ended.append(job)
+        return ended
 
 
 def human_bytes(n: int) -> str:
