@@ -115,8 +115,10 @@ class Stream:
     ended_early: bool = False
 
     def run(self) -> None:
-        # The prompt's end tokens, penalized over the whole context, keep the tiny model from ever ending.
-        options = {"num_predict": 1_000_000, "temperature": 0, "presence_penalty": 100, "repeat_last_n": -1}
+        # The prompt's end tokens, kept by every context shift (num_keep) and penalized over the whole (short)
+        # context, keep the tiny model from ever ending.
+        options = {"num_predict": 1_000_000, "temperature": 0, "presence_penalty": 100, "repeat_last_n": -1,
+                   "num_ctx": 128, "num_keep": 8}  # fmt: skip
         body = {"model": "tiny", "prompt": "<|endoftext|><|im_end|>def f(x):", "raw": True, "options": options}
         with httpx.stream("POST", self.url + "/api/generate", json=body, timeout=600) as response:
             for _ in response.iter_lines():

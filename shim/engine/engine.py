@@ -306,7 +306,7 @@ class Engine:
 
     def _advance_side_work(self) -> None:
         """A slice of each embedding, unless a request awaits its first token: that goes first."""
-        if any(batch.prefilling() for batch in self._batches.values()):
+        if not self._side.running or any(batch.prefilling() for batch in self._batches.values()):
             return
         for loaded in [self._loaded.get(model_key(job.stored)) for job in self._side.advance()]:
             if loaded is not None and not self._busy(loaded.key):

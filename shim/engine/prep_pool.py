@@ -6,8 +6,8 @@ a dozen times to fit num_ctx, a schema compiled over a 151k vocabulary): done on
 every stream and kept every new request waiting. It runs here, on a small pool of named threads, while the
 engine thread goes on decoding; the engine starts the job when its preparation is done (each completion wakes
 it). Pool threads never call MLX: MLX streams are per thread, and only the engine thread owns them.
-Tokenizers release the GIL while they work (Hugging Face's Rust `encode_batch`), Python rendering yields it
-every few ms, so the engine thread keeps running meanwhile.
+The Rust tokenizer releases the GIL while it splits text, Python rendering yields it every few ms: the engine
+thread keeps running meanwhile (turning a long encoding into Python lists holds the GIL for a fraction of it).
 """
 
 from __future__ import annotations
