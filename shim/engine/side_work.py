@@ -1,6 +1,6 @@
 """The work a job does besides completing: an embedding, a render. Each runs once the job's model is loaded, in
 two parts: `prepare` on the prep pool (tokenizing, rendering: no MLX, off the engine thread), then `start` on
-the engine thread, which puts the result or returns the Slices still to run there, one per engine loop turn
+the engine thread, which returns the Slices to run there, one per engine loop turn, the last putting the result
 (between them the engine decodes every running stream and starts new requests)."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from shim.engine.prompt import render_prompt
 from shim.engine.types import CompletionRequest, EmbedRequest, EmbedResult
 from shim.errors import ShimError
 
-if TYPE_CHECKING:  # jobs.py names SideWork in its annotations only
+if TYPE_CHECKING:  # jobs.py names SideWork in its annotations only; shim.embedding loads on the first embed
+    from shim.embedding import EmbedSlices
     from shim.engine.jobs import Job
 
 log = logging.getLogger("mlx_shim")
@@ -76,21 +77,21 @@ class EmbedWork:
 
     req: EmbedRequest
 
-    def prepare(self, loaded: LoadedModel) -> Any:
+    def prepare(self, loaded: LoadedModel) -> EmbedSlices:
         from shim.embedding import EmbedSlices, embedder_for, tokenize_texts
 
         embedder = embedder_for(loaded.model, loaded.tokenizer)
         context = self.req.options.num_ctx  # already capped at the model's (resolve_options)
         return EmbedSlices(embedder, tokenize_texts(embedder, self.req.inputs, context, self.req.truncate))
 
-    def start(self, job: Job, loaded: LoadedModel, prepared: Any) -> Slices:
+    def start(self, job: Job, loaded: LoadedModel, prepared: EmbedSlices) -> Slices:
         return _EmbedJob(job, prepared)
 
 
 @dataclass
 class _EmbedJob:
     job: Job
-    slices: Any  # shim.embedding.EmbedSlices (imported lazily: an engine without embeddings never loads it)
+    slices: EmbedSlices
 
     def advance(self) -> bool:
         if not self.slices.done:  # no inputs: nothing to embed
