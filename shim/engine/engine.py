@@ -305,10 +305,9 @@ class Engine:
         return True
 
     def _advance_side_work(self) -> None:
-        """A slice of each embedding, unless a request awaits its first token: that goes first."""
-        if not self._side.running or any(batch.prefilling() for batch in self._batches.values()):
-            return
-        for loaded in [self._loaded.get(model_key(job.stored)) for job in self._side.advance()]:
+        """A slice of each embedding; a request awaiting its first token goes first (SliceRunner.advance)."""
+        defer = bool(self._side.running) and any(batch.prefilling() for batch in self._batches.values())
+        for loaded in [self._loaded.get(model_key(job.stored)) for job in self._side.advance(defer)]:
             if loaded is not None and not self._busy(loaded.key):
                 self._restart_timer(loaded)  # its idle time counts from the end of this work
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # jobs.py names SideWork in its annotations only; shim.embedd
     from shim.engine.jobs import Job
 
 log = logging.getLogger("mlx_shim")
+DEFER_TURNS = 4  # a new request needs two or three turns to its first token (admission, prefill, decode)
 
 
 class Slices(Protocol):
@@ -108,9 +109,16 @@ class SliceRunner:
 
     def __init__(self) -> None:
         self.running: dict[Job, Slices] = {}
+        self._deferred = 0
 
-    def advance(self) -> list[Job]:
-        """One slice of each; the jobs that ended (result put, error put, or client gone)."""
+    def advance(self, defer: bool = False) -> list[Job]:
+        """One slice of each; the jobs that ended (result put, error put, or client gone). `defer`: a request
+        awaits its first token, and goes first, for at most DEFER_TURNS loop turns in a row (side work is
+        never starved by a stream of new requests)."""
+        if defer and self._deferred < DEFER_TURNS:
+            self._deferred += 1
+            return []
+        self._deferred = 0
         ended = []
         for job, slices in list(self.running.items()):
             try:
