@@ -1,6 +1,7 @@
 """No head-of-line blocking, through the real server: a short request is answered while a long embedding is
 still under way (the engine embeds a batch per loop turn and starts new requests in between), and a long
-embedding whose client leaves stops between two batches."""
+embedding whose client leaves stops between two batches. In-process: side work yields to new requests, but
+only for a few turns."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import httpx
 import pytest
 
 from registry.builtin import builtin_embedding_dir
+from shim.engine.jobs import Job
+from shim.engine.side_work import DEFER_TURNS, SliceRunner
 from tests.conftest import Server, cli, start_server, stop_server
 
 MINILM = builtin_embedding_dir()
@@ -65,3 +68,29 @@ def test_a_short_generate_is_answered_while_a_long_embed_runs_and_the_embed_stop
     assert _log_shows(fair_server, "request cancelled: client disconnected", time.monotonic() + 30)
     resp = httpx.post(fair_server.url + "/api/embed", json={"model": "all-minilm", "input": "hi"}, timeout=60)
     assert resp.status_code == 200 and len(resp.json()["embeddings"]) == 1
+
+
+class _Counted:
+    """Side work of `slices` slices that counts the ones run."""
+
+    def __init__(self, slices: int) -> None:
+        self.left, self.run = slices, 0
+
+    def advance(self) -> bool:
+        self.run += 1
+        self.left -= 1
+        return self.left == 0
+
+
+def test_side_work_yields_to_new_requests_for_a_few_turns_but_is_never_starved() -> None:
+    async def run() -> None:
+        side = SliceRunner()
+        job = Job("work", None, keep_alive=0)  # type: ignore[arg-type]
+        work = side.running[job] = _Counted(3)
+        assert side.advance(defer=True) == [] and work.run == 0  # a request awaits its first token: it goes first
+        for _ in range(4 * (DEFER_TURNS + 1)):  # requests await their first token at every turn
+            side.advance(defer=True)
+        assert work.run == 3 and not side.running  # yet the side work ran, and ended
+        assert job.events[-1] is None  # its end was sent
+
+    asyncio.run(run())
