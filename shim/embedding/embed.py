@@ -14,9 +14,9 @@ import mlx.core as mx
 import numpy as np
 
 from shim.embedding.load import SentenceEncoder
+from shim.engine.prefill import SLICE_SECONDS  # a batch's target time on the engine thread, as a prefill slice's
 from shim.errors import Kind, ShimError
 
-SLICE_SECONDS = 0.1  # a batch's target time on the engine thread, as a prefill slice's (shim/engine/prefill.py)
 # Padded tokens per batch at most. Batching pays only with a fast BLAS (MiniLM on 2 CPU cores with OpenBLAS: 450 tok/s
 # alone, 990 tok/s in batches of 32 short texts; with the reference BLAS that the mlx-cpu wheel bundles it is
 # slower than one at a time); between batches the engine thread decodes other streams and starts new requests,
