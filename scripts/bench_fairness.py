@@ -1,6 +1,6 @@
 """Does one large request stall the others? Three blockers, each measured through the real server:
 
-- a 24-text /api/embed on all-minilm (texts at its 256-token limit),
+- a 24-text /api/embed on all-minilm (40 words, about 50 tokens each),
 - a 1 MB /api/generate prompt on the tiny model (tokenized, then cut to num_ctx),
 - a 10,000-message /api/chat on the tiny model (history fitted to num_ctx, oldest messages dropped).
 
