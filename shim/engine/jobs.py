@@ -7,14 +7,16 @@ import collections
 import queue
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
-from typing import Literal
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Literal
 
 from registry.store import StoredModel
 from shim.engine.batch import Listener
-from shim.engine.loaded import LoadedModel
 from shim.engine.types import CompletionRequest, Done, Piece, TokenLogprob, ToolCall
 from shim.errors import ShimError
+
+if TYPE_CHECKING:
+    from shim.engine.side_work import SideWork
 
 Event = Piece | Done | ShimError
 BATCH_INTERVAL = 0.004  # seconds: at most 250 loop wake-ups a second per stream
@@ -35,12 +37,12 @@ class Job:
         stored: StoredModel,
         request: CompletionRequest | None = None,
         keep_alive: float | None = None,
-        work: Callable[[Job, LoadedModel], None] | None = None,
+        work: SideWork | None = None,
     ) -> None:
         self.kind = kind
         self.stored = stored
         self.request = request
-        self.work = work  # kind "work": runs on the worker thread once the model is loaded (embeddings)
+        self.work = work  # kind "work": runs once the model is loaded (embeddings, renders)
         self.keep_alive = request.keep_alive if request is not None else keep_alive
         self.loop = asyncio.get_running_loop()
         self.events: collections.deque[Event | None] = collections.deque()
@@ -105,6 +107,13 @@ class Job:
                 self.cancelled.set()
 
 
+class Wake:
+    """Put on the engine's job queue to wake its thread without a job: a preparation has finished."""
+
+
+WAKE = Wake()
+
+
 async def collect(batches: AsyncIterator[list[Piece | Done]]) -> tuple[Piece, Done]:
     """A whole answer for a non-streaming response: the pieces joined, and the final Done."""
     content: list[str] = []
@@ -123,7 +132,7 @@ async def collect(batches: AsyncIterator[list[Piece | Done]]) -> tuple[Piece, Do
 
 
 def end_all(
-    jobs: queue.Queue[Job | None], waiting: Iterable[Job], running: Iterable[Listener], error: ShimError
+    jobs: queue.Queue[Job | Wake | None], waiting: Iterable[Job], running: Iterable[Listener], error: ShimError
 ) -> None:
     """At a stop: every job queued or waiting (those that arrived behind the stop too) ends with `error` before
     its answer starts; every running sequence's stream ends with it after what it has already written."""
@@ -133,7 +142,7 @@ def end_all(
             job = jobs.get_nowait()
         except queue.Empty:
             break
-        if job is not None:
+        if isinstance(job, Job):  # not None (the stop) nor a wake-up
             late.append(job)
     for job in [*waiting, *late]:
         job.put(error)

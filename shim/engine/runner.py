@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import mlx.core as mx
+from llguidance import LLMatcher
 
 from shim.engine.detokenizer import IncrementalDetokenizer
 from shim.engine.grammar import format_processors
@@ -220,12 +221,14 @@ def _seeded_sampler(temp: float, top_p: float, min_p: float, top_k: int, seed: i
 
 
 def logits_processors(
-    completion: Completion, opts: GenerationOptions, tokenizer: Any, fmt: str | dict[str, Any] | None
-) -> list[Callable[[mx.array, mx.array], mx.array]]:
-    """One request's logits processors: its penalties, then the grammar that enforces its `format` (behind
-    the log-probability capture when the request asked for them and there is anything to capture before)."""
+    completion: Completion, opts: GenerationOptions, tokenizer: Any, fmt: str | dict[str, Any] | None,
+    matcher: LLMatcher | None = None,
+) -> list[Callable[[mx.array, mx.array], mx.array]]:  # fmt: skip
+    """One request's logits processors: its penalties, then the grammar that enforces its `format` (`matcher`:
+    already compiled; behind the log-probability capture when the request asked for them and there is anything
+    to capture before)."""
     processors = _processors(opts) + format_processors(
-        tokenizer, fmt, completion.prompt, completion.think_start, completion.think_end
+        tokenizer, fmt, completion.prompt, completion.think_start, completion.think_end, matcher
     )
     if processors and completion.logprobs is not None:
         processors.insert(0, completion.logprobs.capture)
