@@ -180,7 +180,7 @@ def prefill_ratio(model_dir: Path, length: int, repeats: int) -> tuple[float, fl
 
     from shim.engine.batch import ModelBatch, Sequence
     from shim.engine.mlx_lm_api import generate_step, load_model
-    from shim.engine.runner import Completion, _sampler
+    from shim.engine.runner import Completion, sampler
     from shim.options import GenerationOptions
 
     model, tokenizer = load_model(str(model_dir))
@@ -201,7 +201,7 @@ def prefill_ratio(model_dir: Path, length: int, repeats: int) -> tuple[float, fl
         completion = Completion(tokenizer, prompt, opts, think=False, shift=False, tools=None, emit=lambda _: None)
         listener = _Inbox()
         started, slices = time.perf_counter(), 0
-        batch.admit(Sequence(listener, completion, _sampler(opts), [], exclusive=False, stateful=False,
+        batch.admit(Sequence(listener, completion, sampler(opts), [], exclusive=False, stateful=False,
                              shift=False, num_ctx=opts.num_ctx, num_keep=0, load_ns=0))  # fmt: skip
         while not completion.generated:
             batch.step()

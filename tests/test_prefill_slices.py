@@ -13,7 +13,7 @@ import pytest
 
 from shim.engine.batch import SOLO, ModelBatch, Sequence
 from shim.engine.prefill import FIRST_TOKENS
-from shim.engine.runner import Completion, _sampler
+from shim.engine.runner import Completion, sampler
 from shim.engine.types import Done, Piece
 from shim.errors import ShimError
 from shim.options import GenerationOptions
@@ -46,7 +46,7 @@ def model(tiny_model_dir: Path) -> tuple[Any, Any]:
 def _sequence(model: tuple[Any, Any], prompt: list[int]) -> Sequence:
     opts = GenerationOptions(num_predict=ANSWER, temperature=0, num_ctx=4096)
     completion = Completion(model[1], prompt, opts, think=False, shift=False, tools=None, emit=lambda _: None)
-    return Sequence(listener=_Inbox(), completion=completion, sampler=_sampler(opts), processors=[],
+    return Sequence(listener=_Inbox(), completion=completion, sampler=sampler(opts), processors=[],
                     exclusive=False, stateful=False, shift=False, num_ctx=4096, num_keep=0, load_ns=0)  # fmt: skip
 
 
