@@ -94,6 +94,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--requests", type=int, default=1, help="requests per client per measurement, back to back")
     p.add_argument("--endpoints", default="generate,completions", help="mlx-shim endpoints: generate,completions")
     p.add_argument("--parallel", type=int, help="also measure an mlx-shim with OLLAMA_NUM_PARALLEL=N")
+    p.add_argument("--compare", type=Path, help="also measure the mlx-shim of another checkout (before/after)")
     p.add_argument("--chat-turns", type=int, default=10)
     p.add_argument("--chat-user-tokens", type=int, default=48, help="length of each user message")
     p.add_argument("--chat-tokens", type=int, default=32, help="num_predict of each chat turn")
@@ -120,6 +121,7 @@ class Bench:
         self.servers: list[servers.Server] = []
         # (label, url, send) per HTTP source; send(url, prompt, tokens) -> Stream
         self.sources: list[tuple[str, str, Any]] = []
+        self.pids: dict[str, int] = {}  # label -> server process, for its CPU time per token
         try:
             self._start_servers(model_dir, [e for e in args.endpoints.split(",") if e])
         except BaseException:
@@ -136,10 +138,15 @@ class Bench:
             label = f"mlx-shim parallel {args.parallel}"
             shim_n = self._start(servers.start_mlx_shim, label, self.home, model_dir, args.parallel)
             self._add_shim_sources(label, shim_n.url, endpoints)
+        if "server" in parts and args.compare:
+            label = f"{args.compare.name} parallel {args.parallel}" if args.parallel else f"{args.compare.name}"
+            other = self._start(servers.start_mlx_shim, label, self.home, model_dir, args.parallel, args.compare)
+            self._add_shim_sources(label, other.url, endpoints)
         if "mlxlm" in parts:
             mlx_lm_server = self._start(servers.start_mlx_lm_server, self.home, model_dir)
             send = lambda url, prompt, n: http.completions(url, prompt, n, model=None)  # noqa: E731
             self.sources.append((report.MLX_LM, mlx_lm_server.url, send))
+            self.pids[report.MLX_LM] = mlx_lm_server.process.pid
 
     def _start(self, start, *args: Any) -> servers.Server:
         started = time.perf_counter()
@@ -153,6 +160,7 @@ class Bench:
         for endpoint in endpoints:
             send, path = senders[endpoint]
             self.sources.append((f"{label} {path}", url, send))
+            self.pids[f"{label} {path}"] = self.servers[-1].process.pid
 
     def close(self, failed: bool) -> None:
         """Stop the servers; delete their store (the 7B's blobs are 4.5 GB) unless the run failed (their logs)."""
@@ -180,7 +188,9 @@ class Bench:
                 r |= {f"single/{report.INPROC}/ttft": s.ttft * 1000, f"single/{report.INPROC}/tps": s.decode_tps}
             for n in a.clients:
                 ids = [self.tokenizer.encode(self.prompts.text(a.concurrent_prompt_tokens)) for _ in range(n)]
+                cpu = time.process_time()
                 r[f"agg/{report.BATCH}/{n}/tps"] = inproc.batch(self.model, ids, tokens)
+                r[f"cpu/{report.BATCH}/{n}/ms"] = (time.process_time() - cpu) * 1000 / (n * tokens)
             self._progress("in-process")
         for label, url, send in self.sources:
             if single:
@@ -189,7 +199,11 @@ class Bench:
                 r |= {f"single/{label}/ttft": s.ttft * 1000, f"single/{label}/tps": s.decode_tps}
             for n in a.clients:
                 texts = [[self.prompts.text(a.concurrent_prompt_tokens) for _ in range(a.requests)] for _ in range(n)]
+                cpu = servers.cpu_seconds(self.pids[label])
                 agg = http.concurrent(n, a.requests, lambda i, j, t=texts: send(url, t[i][j], tokens))  # noqa: B023
+                if cpu is not None and (after := servers.cpu_seconds(self.pids[label])) is not None:
+                    r[f"cpu/{label}/{n}/ms"] = (after[0] - cpu[0]) * 1000 / agg.total_tokens
+                    r[f"loop/{label}/{n}/ms"] = (after[1] - cpu[1]) * 1000 / agg.total_tokens
                 r |= {f"agg/{label}/{n}/tps": agg.tokens_per_s, f"agg/{label}/{n}/ttft": agg.median_ttft * 1000}
                 self._check(label, agg.fewest_tokens, tokens)
             self._progress(label)

@@ -3,14 +3,21 @@ pacing, the per-backend defaults (parallelism, memory budget) and Metal's wired 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
+import threading
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 
+import pytest
 from transformers import AutoTokenizer
 
+from shim.config import Settings
 from shim.engine.detokenizer import IncrementalDetokenizer
 from shim.engine.fast_decode import text_decoder
+from shim.engine.wakeups import BATCH_INTERVAL, PER_STREAM, Wakeups
 from shim.timefmt import _format, utc_from_ns
 from tests.gguf_tokenizer_sources import TEXTS, cached
 
@@ -62,5 +69,103 @@ def test_fast_decode_keeps_transformers_cleanup() -> None:
 
 def test_created_at_matches_the_general_formatter() -> None:
     rng = random.Random(1)
-    for ns in [0, 1, 999_999_999, 1_000_000_000, 1_764_000_000_120_000_000, *(rng.randrange(4 * 10**18) for _ in range(5000))]:
+    edges = [0, 1, 999_999_999, 1_000_000_000, 1_764_000_000_120_000_000]
+    for ns in [*edges, *(rng.randrange(4 * 10**18) for _ in range(5000))]:
         assert utc_from_ns(ns) == _format(ns // 1_000_000_000, ns % 1_000_000_000, UTC)
+
+
+def test_wakeups_of_a_step_reach_the_loop_together() -> None:
+    """Inside `step` the engine thread's wake-ups are held and reach the loop in one call, in order, the
+    delayed ones as timers; outside, and from any other thread, each goes at once."""
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        wakeups = Wakeups()
+        ran: list[str] = []
+        sent = 0
+        real_send = loop.call_soon_threadsafe
+
+        def counting_send(*args: Any) -> Any:
+            nonlocal sent
+            sent += 1
+            return real_send(*args)
+
+        loop.call_soon_threadsafe = counting_send  # type: ignore[method-assign]
+
+        def engine_step() -> None:
+            with wakeups.step():
+                wakeups.call(loop, lambda: ran.append("a"), 0.0)
+                wakeups.call(loop, lambda: ran.append("late"), 0.01)
+                with wakeups.step():  # nested: still one send at the outer end
+                    wakeups.call(loop, lambda: ran.append("b"), 0.0)
+                assert sent == 0 and not ran
+            wakeups.call(loop, lambda: ran.append("c"), 0.0)
+
+        engine = threading.Thread(target=engine_step)  # not to_thread: it would send its own result
+        engine.start()
+        while engine.is_alive():
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.05)
+        assert ran == ["a", "b", "c", "late"]
+        assert sent == 2
+        wakeups.call(loop, lambda: ran.append("d"), 0.0)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert ran[-1] == "d" and sent == 3
+
+    asyncio.run(scenario())
+
+
+def test_wakeups_pace_grows_with_the_running_streams() -> None:
+    wakeups = Wakeups()
+    for streams, interval in ((0, BATCH_INTERVAL), (1, BATCH_INTERVAL), (4, BATCH_INTERVAL), (16, 16 * PER_STREAM)):
+        wakeups.pace(streams)
+        assert wakeups.interval == pytest.approx(interval)
+
+
+def test_defaults_follow_the_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OLLAMA_NUM_PARALLEL and MLX_SHIM_MEMORY_BUDGET unset: per-backend parallelism; the accelerator's memory
+    as MLX reports it (Metal's recommended working set, CUDA's total), the machine's RAM on the CPU."""
+    import mlx.core as mx
+
+    from shim import accelerator
+
+    assert [accelerator.default_num_parallel(b) for b in ("cpu", "cuda", "metal")] == [4, 16, 8]
+    infos = {
+        "metal": {"memory_size": 64 << 30, "max_recommended_working_set_size": 48 << 30},
+        "cuda": {"total_memory": 80 << 30, "free_memory": 70 << 30},
+    }
+    for which, info in infos.items():
+        monkeypatch.setattr(mx, "device_info", lambda d=None, info=info: info)
+        assert accelerator.default_memory_budget(which) == {"metal": 48 << 30, "cuda": 80 << 30}[which]
+    monkeypatch.setattr(mx, "device_info", lambda d=None: {"device_name": "x"})  # no memory reported
+    assert accelerator.default_memory_budget("cuda") == accelerator.physical_memory()
+    assert accelerator.default_memory_budget("cpu") == accelerator.physical_memory() > 0
+    assert accelerator.backend() == "cpu"  # this machine: MLX on the CPU
+    monkeypatch.delenv("OLLAMA_NUM_PARALLEL", raising=False)
+    monkeypatch.delenv("MLX_SHIM_MEMORY_BUDGET", raising=False)
+    settings = Settings()
+    assert (settings.num_parallel, settings.memory_budget) == (4, accelerator.physical_memory())
+    monkeypatch.setenv("OLLAMA_NUM_PARALLEL", "2")
+    monkeypatch.setenv("MLX_SHIM_MEMORY_BUDGET", "0")
+    assert (Settings().num_parallel, Settings().memory_budget) == (2, 0)
+
+
+def test_metal_wired_limit_and_its_warning(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """On Metal the recommended working set is wired for the server's life, and a model past 90% of it gets
+    mlx-lm's warning; elsewhere neither happens. (Metal itself is not available here: its calls are faked.)"""
+    import mlx.core as mx
+
+    from shim import accelerator
+
+    assert accelerator.set_wired_limit() is None  # the CPU backend
+    assert not accelerator.warn_if_near_wired_limit("m", 1 << 40)
+    wired: list[int] = []
+    monkeypatch.setattr(accelerator, "backend", lambda: "metal")
+    monkeypatch.setattr(mx, "device_info", lambda d=None: {"max_recommended_working_set_size": 10_000 << 20})
+    monkeypatch.setattr(mx, "set_wired_limit", lambda n: wired.append(n) or 0)
+    assert accelerator.set_wired_limit() == 10_000 << 20 and wired == [10_000 << 20]
+    with caplog.at_level(logging.WARNING, logger="mlx_shim"):
+        assert not accelerator.warn_if_near_wired_limit("small", 9_000 << 20)
+        assert accelerator.warn_if_near_wired_limit("big", 9_001 << 20)
+    assert "big requires 9001 MB, close to the maximum recommended size of 10000 MB" in caplog.text

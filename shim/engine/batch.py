@@ -81,11 +81,13 @@ class ModelBatch:
     tiny model). When a second one arrives, the lone one moves into the BatchGenerator with its KV cache and
     goes on there; the others join it."""
 
-    def __init__(self, model: Any, *, num_parallel: int, cache_bytes: int) -> None:
+    def __init__(self, model: Any, *, num_parallel: int, cache_bytes: int, prefill_group: int = 8) -> None:
         self.model = model
         self.solo: _Solo | None = None
         self.num_parallel = num_parallel
-        self.generator = BatchGenerator(model, completion_batch_size=num_parallel, prefill_batch_size=num_parallel)
+        # New sequences prefill at most `prefill_group` at a time, with a decode step between groups.
+        group = max(min(prefill_group, num_parallel), 1)
+        self.generator = BatchGenerator(model, completion_batch_size=num_parallel, prefill_batch_size=group)
         self.sequences: dict[int, Sequence] = {}
         self.prompt_cache = LRUPromptCache(max_size=64, max_bytes=cache_bytes) if cache_bytes > 0 else None
         self.kv_bytes = 0  # the KV caches of running sequences plus the prefix cache, refreshed as they change

@@ -26,6 +26,7 @@ from typing import TypeVar
 import mlx.core as mx
 
 from registry.store import StoredModel
+from shim.accelerator import set_wired_limit
 from shim.engine.batch import ModelBatch, Sequence
 from shim.engine.jobs import Job, end_all
 from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model, weights_bytes
@@ -33,6 +34,7 @@ from shim.engine.prompt import build_prompt, stop_token_ids
 from shim.engine.runner import Completion, _sampler, logits_processors, vocab_size
 from shim.engine.side_work import Cancelled, Rendered, embed_work, human_bytes, render_work
 from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, Piece
+from shim.engine.wakeups import Wakeups
 from shim.errors import Kind, ShimError
 from shim.mlx_threads import release_mlx_streams
 
@@ -52,6 +54,7 @@ class Engine:
         default_keep_alive: float,
         max_loaded_models: int,
         num_parallel: int = 4,
+        prefill_group: int = 8,
         max_queue: int = 512,
         memory_budget: int = 1 << 62,
         prompt_cache_bytes: int = 1 << 30,
@@ -59,6 +62,7 @@ class Engine:
         self.default_keep_alive = default_keep_alive
         self.max_loaded_models = max_loaded_models
         self.num_parallel = num_parallel
+        self.prefill_group = prefill_group
         self.max_queue = max_queue
         self.memory_budget = memory_budget
         self.prompt_cache_bytes = prompt_cache_bytes
@@ -67,6 +71,7 @@ class Engine:
         self._pending_lock = threading.Lock()
         self._loaded: dict[str, LoadedModel] = {}
         self._lock = threading.Lock()  # guards _loaded for readers on the event loop (/api/ps)
+        self._wakeups = Wakeups()
         # Worker thread only:
         self._waiting: collections.deque[Job] = collections.deque()
         self._batches: dict[str, ModelBatch] = {}
@@ -144,6 +149,7 @@ class Engine:
             if self._pending >= self.max_queue:
                 raise ShimError(SERVER_BUSY, Kind.BUSY)
             self._pending += 1
+        job.wakeups = self._wakeups
         self._jobs.put(job)
         return job.batches()
 
@@ -151,6 +157,7 @@ class Engine:
 
     def _run(self) -> None:
         try:
+            set_wired_limit()  # Metal only
             self._serve_jobs()
         finally:
             release_mlx_streams()
@@ -299,10 +306,13 @@ class Engine:
 
     def _step_all(self) -> None:
         """One token for every running sequence of every model. (A method of its own, so no local variable
-        outlives the step: an unloaded model's batch must have no reference left, or its memory stays.)"""
-        for key, batch in list(self._batches.items()):
-            if batch.sequences:
-                self._step(key, batch)
+        outlives the step: an unloaded model's batch must have no reference left, or its memory stays.)
+        The step's wake-ups of the event loop go together at its end."""
+        with self._wakeups.step():
+            for key, batch in list(self._batches.items()):
+                if batch.sequences:
+                    self._step(key, batch)
+        self._wakeups.pace(sum(len(batch.sequences) for batch in self._batches.values()))
 
     def _step(self, key: str, batch: ModelBatch) -> None:
         loaded = self._loaded[key]
@@ -347,7 +357,10 @@ class Engine:
         return loaded
 
     def _new_batch(self, loaded: LoadedModel) -> ModelBatch:
-        return ModelBatch(loaded.model, num_parallel=self.num_parallel, cache_bytes=self.prompt_cache_bytes)
+        return ModelBatch(
+            loaded.model, num_parallel=self.num_parallel, prefill_group=self.prefill_group,
+            cache_bytes=self.prompt_cache_bytes,
+        )  # fmt: skip
 
     def _unload(self, key: str) -> None:
         with self._lock:

@@ -49,5 +49,5 @@ def _cleans_up(hf: Any, backend: Any) -> bool:
     skips for BPE models unless forced)."""
     if not getattr(hf, "clean_up_tokenization_spaces", False):
         return False
-    bpe = type(backend.model).__name__ == "BPE"
-    return not bpe or bool(getattr(hf, "clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output", False))
+    forced = "clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output"
+    return type(backend.model).__name__ != "BPE" or bool(getattr(hf, forced, False))
