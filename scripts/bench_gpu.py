@@ -204,7 +204,11 @@ class Bench:
                 if cpu is not None and (after := servers.cpu_seconds(self.pids[label])) is not None:
                     r[f"cpu/{label}/{n}/ms"] = (after[0] - cpu[0]) * 1000 / agg.total_tokens
                     r[f"loop/{label}/{n}/ms"] = (after[1] - cpu[1]) * 1000 / agg.total_tokens
-                r |= {f"agg/{label}/{n}/tps": agg.tokens_per_s, f"agg/{label}/{n}/ttft": agg.median_ttft * 1000}
+                r |= {
+                    f"agg/{label}/{n}/tps": agg.tokens_per_s,
+                    f"agg/{label}/{n}/ttft": agg.median_ttft * 1000,
+                    f"agg/{label}/{n}/request": agg.median_duration * 1000,
+                }
                 self._check(label, agg.fewest_tokens, tokens)
             self._progress(label)
         if "chat" in self.parts:

@@ -68,6 +68,9 @@ def print_table(summary: dict[str, Any], header: str, sources: list[str], client
         print("Median TTFT ms under load")
         for s in servers:
             print(f"  {s:<76}" + "".join(_cell(med.get(f"agg/{s}/{n}/ttft")) for n in clients))
+        print("Median request time ms under load (sent to last byte)")
+        for s in servers:
+            print(f"  {s:<76}" + "".join(_cell(med.get(f"agg/{s}/{n}/request")) for n in clients))
         if any(k.startswith("cpu/") for k in med):
             print("CPU ms per token (the server process, all threads; in-process: this process)")
             for s in agg_sources:
