@@ -46,16 +46,20 @@ def _wait_ready(server: Server, path: str, timeout: float) -> Server:
     raise RuntimeError(f"{server.name} did not start in {timeout:.0f} s:\n{server.log.read_text()[-4000:]}")
 
 
-def start_mlx_shim(name: str, home: Path, model_dir: Path, parallel: int | None, tree: Path | None = None) -> Server:
+def start_mlx_shim(
+    name: str, home: Path, model_dir: Path, parallel: int | None, tree: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Server:  # fmt: skip
     """mlx-shim on a free port; `parallel` None leaves OLLAMA_NUM_PARALLEL unset (the server's default); `tree`
-    runs the code of another checkout (PYTHONPATH=. then names it). Servers may share `home`: the model is
-    created once, by the first (create is skipped when it exists)."""
+    runs the code of another checkout (PYTHONPATH=. then names it); `extra_env` adds settings. Servers may share
+    `home`: the model is created once, by the first (create is skipped when it exists)."""
     port = _free_port()
     env = {**os.environ, "OLLAMA_HOST": f"127.0.0.1:{port}", "MLX_SHIM_HOME": str(home), "MLX_SHIM_NO_BUILTIN": "1",
            "OLLAMA_KEEP_ALIVE": "-1"}  # fmt: skip
     env.pop("OLLAMA_NUM_PARALLEL", None)
     if parallel is not None:
         env["OLLAMA_NUM_PARALLEL"] = str(parallel)
+    env.update(extra_env or {})
     home.mkdir(parents=True, exist_ok=True)
     log = home / f"{name}.log"
     cmd = [sys.executable, "-m", "shim.cli", "serve"]
