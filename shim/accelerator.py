@@ -14,8 +14,9 @@ running its requests one after another, which batching on MLX is on every backen
   system's.
 
 Memory: on a GPU the budget is the accelerator's memory as MLX reports it (`mx.device_info()`): CUDA's
-`total_memory`, Metal's `max_recommended_working_set_size` (what Metal lets the GPU keep resident; mlx-lm
-warns past 90% of it); on the CPU backend, the machine's RAM.
+`total_memory`, Metal's `memory_size` (the unified memory). A model past Metal's
+`max_recommended_working_set_size` still runs, slowly, as in mlx-lm, which only warns past 90% of it: so the
+budget does not refuse it, and the warning is mlx-lm's; on the CPU backend, the machine's RAM.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def default_memory_budget(which: Backend | None = None) -> int:
     which = which or backend()
     if which != "cpu":
         info = _device_info()
-        key = "max_recommended_working_set_size" if which == "metal" else "total_memory"
+        key = "memory_size" if which == "metal" else "total_memory"
         if int(info.get(key) or 0) > 0:
             return int(info[key])
     return physical_memory()

@@ -125,7 +125,7 @@ def test_wakeups_pace_grows_with_the_running_streams() -> None:
 
 def test_defaults_follow_the_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     """OLLAMA_NUM_PARALLEL and MLX_SHIM_MEMORY_BUDGET unset: per-backend parallelism; the accelerator's memory
-    as MLX reports it (Metal's recommended working set, CUDA's total), the machine's RAM on the CPU."""
+    as MLX reports it (Metal's unified memory, CUDA's total), the machine's RAM on the CPU."""
     import mlx.core as mx
 
     from shim import accelerator
@@ -137,7 +137,7 @@ def test_defaults_follow_the_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     }
     for which, info in infos.items():
         monkeypatch.setattr(mx, "device_info", lambda d=None, info=info: info)
-        assert accelerator.default_memory_budget(which) == {"metal": 48 << 30, "cuda": 80 << 30}[which]
+        assert accelerator.default_memory_budget(which) == {"metal": 64 << 30, "cuda": 80 << 30}[which]
     monkeypatch.setattr(mx, "device_info", lambda d=None: {"device_name": "x"})  # no memory reported
     assert accelerator.default_memory_budget("cuda") == accelerator.physical_memory()
     assert accelerator.default_memory_budget("cpu") == accelerator.physical_memory() > 0
