@@ -2,10 +2,10 @@
 sequences decode together (OLLAMA_NUM_PARALLEL unset), how much memory the loaded models may take
 (MLX_SHIM_MEMORY_BUDGET unset), and Metal's wired limit.
 
-Batch sizes (README, "Choosing OLLAMA_NUM_PARALLEL"): every default keeps a batch at least as fast in total as
-running its requests one after another, which batching on MLX is on every backend measured.
-- CPU, 4: measured here (tiny and bigger random models), aggregate decode 1.9x one stream at 4, little more
-  past it, while each stream slows to the batch's pace;
+Batch sizes (README, "Choosing OLLAMA_NUM_PARALLEL"): each default keeps a batch at least as fast in total as
+running its requests one after another, which batching on MLX is at every size measured.
+- CPU, 4: measured here (small and full vocabularies): 1.4x one stream's throughput at 4, 1.8x at 16 at best,
+  while on two shared cores every stream slows to the batch's pace;
 - CUDA, 16: measured on an H100/H200 (issue 12): on Qwen2.5-0.5B/7B shapes the aggregate keeps rising to 16
   (0.5B: 423 tok/s at parallel 4, 1212 at 16; 7B: 193 and 278);
 - Metal, 8: not measured here (no Mac). mlx-lm's published figures show batching paying well past 8 on Apple
@@ -14,9 +14,9 @@ running its requests one after another, which batching on MLX is on every backen
   system's.
 
 Memory: on a GPU the budget is the accelerator's memory as MLX reports it (`mx.device_info()`): CUDA's
-`total_memory`, Metal's `memory_size` (the unified memory). A model past Metal's
-`max_recommended_working_set_size` still runs, slowly, as in mlx-lm, which only warns past 90% of it: so the
-budget does not refuse it, and the warning is mlx-lm's; on the CPU backend, the machine's RAM.
+`total_memory`, Metal's `memory_size` (the unified memory); on the CPU backend, the machine's RAM. A model
+past Metal's `max_recommended_working_set_size` still runs in mlx-lm, slowly, with a warning past 90% of it,
+so the budget does not refuse it and the warning here is mlx-lm's.
 """
 
 from __future__ import annotations
