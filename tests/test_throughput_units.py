@@ -169,3 +169,16 @@ def test_metal_wired_limit_and_its_warning(monkeypatch: pytest.MonkeyPatch, capl
         assert not accelerator.warn_if_near_wired_limit("small", 9_000 << 20)
         assert accelerator.warn_if_near_wired_limit("big", 9_001 << 20)
     assert "big requires 9001 MB, close to the maximum recommended size of 10000 MB" in caplog.text
+
+
+def test_new_prompts_prefill_in_groups(tiny_model_dir: Path) -> None:
+    """The batch's BatchGenerator takes new prompts into its prefill at most `prefill_group` at a time (so
+    16 arrivals prefill as two groups of 8, decode steps between), never more than the batch holds."""
+    from shim.engine.batch import ModelBatch
+    from shim.engine.mlx_lm_api import load_model
+
+    model, _ = load_model(str(tiny_model_dir))
+    for parallel, group, expected in ((16, 8, 8), (4, 8, 4), (16, 16, 16), (8, 0, 1)):
+        batch = ModelBatch(model, num_parallel=parallel, prefill_group=group, cache_bytes=0)
+        assert (batch.generator.prefill_batch_size, batch.generator.completion_batch_size) == (expected, parallel)
+        batch.close()
