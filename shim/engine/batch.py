@@ -86,13 +86,21 @@ class ModelBatch:
     goes on there; the others join it."""
 
     def __init__(
-        self, model: Any, *, num_parallel: int, cache_bytes: int, counters: PromptCacheCounters | None = None
+        self,
+        model: Any,
+        *,
+        num_parallel: int,
+        cache_bytes: int,
+        prefill_group: int = 8,
+        counters: PromptCacheCounters | None = None,
     ) -> None:
         self.model = model
         self.counters = counters or PromptCacheCounters()  # the engine's, shared by its batches (/metrics)
         self.solo: _Solo | None = None
         self.num_parallel = num_parallel
-        self.generator = BatchGenerator(model, completion_batch_size=num_parallel, prefill_batch_size=num_parallel)
+        # New sequences prefill at most `prefill_group` at a time, with a decode step between groups.
+        group = max(min(prefill_group, num_parallel), 1)
+        self.generator = BatchGenerator(model, completion_batch_size=num_parallel, prefill_batch_size=group)
         self.sequences: dict[int, Sequence] = {}
         self.prompt_cache = LRUPromptCache(max_size=64, max_bytes=cache_bytes) if cache_bytes > 0 else None
         self.kv_bytes = 0  # the KV caches of running sequences plus the prefix cache, refreshed as they change

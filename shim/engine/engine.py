@@ -28,6 +28,7 @@ from typing import TypeVar
 import mlx.core as mx
 
 from registry.store import StoredModel
+from shim.accelerator import set_wired_limit
 from shim.engine.batch import ModelBatch, Sequence
 from shim.engine.jobs import WAKE, Job, Wake, end_all
 from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model, weights_bytes
@@ -36,6 +37,7 @@ from shim.engine.runner import Completion, logits_processors, sampler, vocab_siz
 from shim.engine.side_work import EmbedWork, Rendered, RenderWork, SideWork, SliceRunner, human_bytes
 from shim.engine.stats import EngineStats, PromptCacheCounters
 from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, Piece
+from shim.engine.wakeups import Wakeups
 from shim.errors import Kind, ShimError
 from shim.mlx_threads import release_mlx_streams
 
@@ -55,6 +57,7 @@ class Engine:
         default_keep_alive: float,
         max_loaded_models: int,
         num_parallel: int = 4,
+        prefill_group: int = 8,
         max_queue: int = 512,
         memory_budget: int = 1 << 62,
         prompt_cache_bytes: int = 1 << 30,
@@ -62,6 +65,7 @@ class Engine:
         self.default_keep_alive = default_keep_alive
         self.max_loaded_models = max_loaded_models
         self.num_parallel = num_parallel
+        self.prefill_group = prefill_group
         self.max_queue = max_queue
         self.memory_budget = memory_budget
         self.prompt_cache_bytes = prompt_cache_bytes
@@ -70,6 +74,7 @@ class Engine:
         self._pending_lock = threading.Lock()
         self._loaded: dict[str, LoadedModel] = {}
         self._lock = threading.Lock()  # guards _loaded for readers on the event loop (/api/ps)
+        self._wakeups = Wakeups()
         # Worker thread only:
         self._waiting: collections.deque[Job] = collections.deque()
         self._batches: dict[str, ModelBatch] = {}
@@ -156,6 +161,7 @@ class Engine:
             if self._pending >= self.max_queue:
                 raise ShimError(SERVER_BUSY, Kind.BUSY)
             self._pending += 1
+        job.wakeups = self._wakeups
         self._jobs.put(job)
         return job.batches()
 
@@ -163,6 +169,7 @@ class Engine:
 
     def _run(self) -> None:
         try:
+            set_wired_limit()  # Metal only
             self._serve_jobs()
         finally:
             self._prep.shutdown()
@@ -322,10 +329,13 @@ class Engine:
 
     def _step_all(self) -> None:
         """One token for every running sequence of every model. (A method of its own, so no local variable
-        outlives the step: an unloaded model's batch must have no reference left, or its memory stays.)"""
-        for key, batch in list(self._batches.items()):
-            if batch.sequences:
-                self._step(key, batch)
+        outlives the step: an unloaded model's batch must have no reference left, or its memory stays.)
+        The step's wake-ups of the event loop go together at its end."""
+        with self._wakeups.step():
+            for key, batch in list(self._batches.items()):
+                if batch.sequences:
+                    self._step(key, batch)
+        self._wakeups.pace(sum(len(batch.sequences) for batch in self._batches.values()))
 
     def _step(self, key: str, batch: ModelBatch) -> None:
         loaded = self._loaded[key]
@@ -371,8 +381,8 @@ class Engine:
 
     def _new_batch(self, loaded: LoadedModel) -> ModelBatch:
         return ModelBatch(
-            loaded.model, num_parallel=self.num_parallel, cache_bytes=self.prompt_cache_bytes,
-            counters=self._cache_counters,
+            loaded.model, num_parallel=self.num_parallel, prefill_group=self.prefill_group,
+            cache_bytes=self.prompt_cache_bytes, counters=self._cache_counters,
         )  # fmt: skip
 
     def _unload(self, key: str) -> None:

@@ -17,6 +17,7 @@ import mlx.core as mx
 from llguidance import LLMatcher
 
 from shim.engine.detokenizer import IncrementalDetokenizer
+from shim.engine.fast_decode import text_decoder
 from shim.engine.grammar import format_processors
 from shim.engine.logprobs import LogprobRecorder
 from shim.engine.mlx_lm_api import (
@@ -65,7 +66,7 @@ class Completion:
         self.output = OutputRouter(
             tokenizer, prompt, think=think, tools=tools, stops=opts.stop, emit=self._emit, on_stop=self._cut
         )
-        self.detok = IncrementalDetokenizer(hf_tokenizer(tokenizer).decode, prompt)
+        self.detok = IncrementalDetokenizer(text_decoder(hf_tokenizer(tokenizer)), prompt)
         self.eos = set(tokenizer.eos_token_ids) | set(stop_ids)
         # The grammar follows think markers of one special token each (the families it was built for).
         self.think_start = _single(getattr(tokenizer, "think_start_tokens", None)) if think else None
