@@ -201,9 +201,15 @@ class Engine:
         return (batch is not None and bool(batch.sequences)) or any(model_key(j.stored) == key for j in jobs)
 
     def _take_jobs(self) -> bool:
-        """Move new jobs to the waiting line; block only when nothing runs here (until a job, WAKE or a timer).
-        False: stop."""
-        block = not self._side.running and not any(batch.sequences for batch in self._batches.values())
+        """Move new jobs to the waiting line; block only when nothing runs here and no waiting job could start
+        now (until a job, WAKE or a timer). False: stop.
+
+        With nothing running, only a preparation under way can hold a waiting job back (a batch with no
+        sequences has room; a model with no sequences, side work or preparation is idle and can be unloaded
+        for room), and each one sends WAKE when it ends. With none under way, waiting jobs are looked at
+        again now: they were held back by sequences or side work that have just ended."""
+        running = self._side.running or any(batch.sequences for batch in self._batches.values())
+        block = not running and (not self._waiting or self._prep.under_way())
         while True:
             try:
                 if block:

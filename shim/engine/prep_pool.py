@@ -57,6 +57,10 @@ class PrepPool:
     def jobs(self) -> list[Job]:
         return list(self._futures)
 
+    def under_way(self) -> bool:
+        """Whether a preparation has yet to end (its end will call `wake`)."""
+        return any(not future.done() for future in self._futures.values())
+
     def shutdown(self) -> None:
         """Drop work not yet started; work under way finishes on its own (nothing waits for it)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
