@@ -32,22 +32,26 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import cli, free_port, start_server, stop_server  # noqa: E402  (the tests' own server)
+from tests.conftest import Server, cli, free_port, start_server, stop_server  # noqa: E402  (the tests' server)
+
+T = TypeVar("T")
 
 DEFAULT_VENV = Path.home() / ".cache" / "mlx-shim-openwebui" / "venv"
 SEARCH_RESULT = {"url": "https://www.python.org/", "title": "Welcome to Python.org",
                  "content": "The official home of the Python Programming Language.", "score": 1.0}  # fmt: skip
 
 
-def timed(label: str, action, *args):  # type: ignore[no-untyped-def]
+def timed(label: str, action: Callable[..., T], *args: object) -> T:
     started = time.monotonic()
     result = action(*args)
     print(f"PASS  {label:<16} {time.monotonic() - started:6.1f} s", flush=True)
@@ -94,7 +98,7 @@ def start_search_stub() -> tuple[ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}/search"
 
 
-def start_shim(home: Path, model_dir: Path):  # type: ignore[no-untyped-def]
+def start_shim(home: Path, model_dir: Path) -> Server:
     server = start_server(home, unset=("MLX_SHIM_NO_BUILTIN",))  # the embedded smollm2:135m and all-minilm
     (home / "tiny.Modelfile").write_text(f"FROM {model_dir}\n")
     created = cli("create", "tiny", "-f", str(home / "tiny.Modelfile"), env=server.env)
@@ -160,7 +164,7 @@ def start_webui(venv: Path, env: dict[str, str], log: Path) -> tuple[subprocess.
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="a running mlx-shim (it must have --chat-model and --tool-model)")
     parser.add_argument("--venv", type=Path, default=DEFAULT_VENV, help=f"Open WebUI's venv (default {DEFAULT_VENV})")
     parser.add_argument("--out", type=Path, default=Path("e2e-openwebui"), help="screenshots and logs")

@@ -99,20 +99,23 @@ class Run:
 
     def wait_answer(self, turn: int) -> tuple[dict[str, Any], int]:
         """Waits until the chat's `turn`-th assistant message is saved as done; meanwhile samples the text the
-        page shows for it, so a reply that arrived in one piece (not streamed) can be told apart."""
+        page shows for it and counts the partial answers among those samples (the answer's first word shown,
+        not yet all of it), so a reply that arrived in one piece (not streamed) can be told apart."""
         deadline = time.monotonic() + ANSWER_TIMEOUT_S
         while "/c/" not in self.page.url and time.monotonic() < deadline:
             self.page.wait_for_timeout(100)
         self.chat_id = self.page.url.rsplit("/c/", 1)[-1]
-        seen: set[int] = set()
+        seen: set[str] = set()
         while time.monotonic() < deadline:
             shown = self.page.locator("#chat-container .chat-assistant")
             if shown.count() >= turn:
-                seen.add(len(shown.nth(turn - 1).inner_text()))
+                seen.add(shown.nth(turn - 1).inner_text())
             answers = self.assistant_messages()
             if len(answers) >= turn and answers[turn - 1].get("done"):
                 self.page.wait_for_timeout(300)
-                return answers[turn - 1], len(seen - {0})
+                final = str(answers[turn - 1].get("content") or "").strip()
+                first = final.split(maxsplit=1)[0] if final else "\0"
+                return answers[turn - 1], sum(first in text and final not in text for text in seen)
             self.page.wait_for_timeout(150)
         raise StepFailed(f"no finished answer {turn} within {ANSWER_TIMEOUT_S:.0f} s")
 
@@ -192,8 +195,8 @@ def run_steps(run: Run, chat_model: str, tool_model: str) -> None:
         message, pieces = run.wait_answer(1)
         content = _check_answer(message)
         if pieces < 2:
-            raise StepFailed(f"the answer appeared in {pieces} piece(s), not streamed: {content!r}")
-        return f"{pieces} partial renders, answer {content[:80]!r}"
+            raise StepFailed(f"{pieces} partial answer(s) shown before the whole, not streamed: {content!r}")
+        return f"{pieces} partial answers shown before the whole, answer {content[:80]!r}"
 
     def saved_chat() -> str:
         page.reload()
@@ -231,7 +234,7 @@ def run_steps(run: Run, chat_model: str, tool_model: str) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--webui", required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--chromium", required=True)
