@@ -49,14 +49,15 @@ def _llama3(template: str, has_token: Callable[[str], bool]) -> bool:
     )
 
 
+HARMONY = Family(
+    "harmony",
+    lambda t, has: ("<|channel|>" in t and "<|message|>" in t) or (has("<|channel|>") and has("<|message|>")),
+    Harmony,
+    ends=(RETURN, CALL),
+    thinking=True,
+)
 FAMILIES = (
-    Family(
-        "harmony",
-        lambda t, has: ("<|channel|>" in t and "<|message|>" in t) or (has("<|channel|>") and has("<|message|>")),
-        Harmony,
-        ends=(RETURN, CALL),
-        thinking=True,
-    ),
+    HARMONY,
     Family(
         "llama3",
         _llama3,
