@@ -100,6 +100,8 @@ class Settings:
     memory_budget: int = field(default_factory=lambda: _env_bytes("MLX_SHIM_MEMORY_BUDGET", _physical_memory()))
     # Per loaded model: KV caches of finished requests kept for prefix reuse; 0 turns the prompt cache off.
     prompt_cache_bytes: int = field(default_factory=lambda: _env_bytes("MLX_SHIM_PROMPT_CACHE_BYTES", 1 << 30))
+    # Tests only: a JSON file of scripted answers (shim/engine/scripted.py); unset in any real server.
+    test_scripts: str = field(default_factory=lambda: os.environ.get("MLX_SHIM_TEST_SCRIPTS", ""))
 
 
 def _physical_memory() -> int:

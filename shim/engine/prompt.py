@@ -8,10 +8,12 @@ chatPrompt); a prompt still too long keeps its first `num_keep` tokens and its t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from registry.infill import InfillFormat, infill_format
 from shim.engine.mlx_lm_api import hf_tokenizer
+from shim.engine.parsers import HARMONY, tokenizer_family
 from shim.engine.types import CompletionRequest, Message
 from shim.errors import Kind, ShimError
 from shim.gotemplate import Template, TemplateError, Values, chat_values, generate_values
@@ -39,6 +41,8 @@ def render_prompt(req: CompletionRequest, tokenizer: Any, num_ctx: int) -> str:
 
 def _chat_prompt(req: CompletionRequest, tokenizer: Any, num_ctx: int) -> tuple[str, list[int]]:
     """The rendered messages and their tokens; history that does not fit loses its oldest messages."""
+    if req.think == "max" and tokenizer_family(tokenizer) is HARMONY:
+        req = replace(req, think="high")  # as Ollama: harmony's `Reasoning:` knows low, medium and high only
     assert req.messages is not None
     lead = tokenizer.decode(_context(req, tokenizer))
     template = _parse(req.template) if req.template else None
