@@ -33,18 +33,20 @@ class Format:
     think_on: str = ""  # how the prompt ends with thinking on
     think_off: str = ""  # how it ends with `think: false` (the template's no-think branch)
     levels: bool = False  # think levels reach the template as `Reasoning: <level>`
+    think_block: bool = False  # the model writes its thinking in <think>...</think> in the answer's text
 
 
 FORMATS: dict[str, Format] = {
     "qwen2.5": Format(("completion", "tools", "insert"), _QWEN_TOOLS, _QWEN_RESULT),
     "qwen3": Format(("completion", "tools", "insert", "thinking"), _QWEN_TOOLS, _QWEN_RESULT,
-                    think_on="<|im_start|>assistant\n", think_off="<|im_start|>assistant\n<think>\n\n</think>\n\n"),
+                    think_on="<|im_start|>assistant\n", think_off="<|im_start|>assistant\n<think>\n\n</think>\n\n",
+                    think_block=True),
     # Qwen3.5 writes the system text after the tool instructions, and opens the think block itself.
     "qwen3.5": Format(("completion", "tools", "insert", "thinking"),
                       ("<|im_start|>system\n", "# Tools", "<tools>", "WEATHER-DESCRIPTION", "CITY-DESCRIPTION",
                        "</tools>", "SYS-TEXT<|im_end|>\n<|im_start|>user\nUSER-TEXT<|im_end|>"), _QWEN_RESULT,
                       think_on="<|im_start|>assistant\n<think>\n",
-                      think_off="<|im_start|>assistant\n<think>\n\n</think>\n\n"),
+                      think_off="<|im_start|>assistant\n<think>\n\n</think>\n\n", think_block=True),
     # Llama 3.1-3.3 put the tools in the (last) user message, results in the ipython role.
     "llama3.1": Format(("completion", "tools"), _LLAMA_TOOLS, _LLAMA_RESULT),
     "llama3.2": Format(("completion", "tools"), _LLAMA_TOOLS, _LLAMA_RESULT),
@@ -74,7 +76,7 @@ FORMATS: dict[str, Format] = {
     "phi4": Format(("completion", "insert")),
     # DeepSeek-R1's template opens the think block whatever is asked: it has no no-think branch.
     "deepseek-r1": Format(("completion", "insert", "thinking"), think_on="<｜Assistant｜><think>\n",
-                          think_off="<｜Assistant｜><think>\n"),
+                          think_off="<｜Assistant｜><think>\n", think_block=True),
     # gpt-oss: tools as a TypeScript namespace in the developer message; a result comes from functions.<name>.
     "gpt-oss": Format(("completion", "tools", "thinking"),
                       ("<|start|>developer<|message|># Instructions\n\nSYS-TEXT\n\n# Tools", "namespace functions {",

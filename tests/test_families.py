@@ -16,10 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
-from tokenizers import Tokenizer
 
 from tests.conftest import Server, cli, start_server, stop_server
-from tests.families import BY_NAME, FAMILIES, eos_ids
+from tests.families import BY_NAME, FAMILIES, vocabulary
 from tests.family_formats import FORMATS
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "WEATHER-DESCRIPTION", "parameters": {
@@ -28,7 +27,8 @@ TOOLS = [{"type": "function", "function": {"name": "get_weather", "description":
 CALL = {"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
 NO_VISION = "this model is missing data required for image input"
 PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
-LEAK = " LEAKED"
+ANSWER = "Sun"
+ANSWER_TOKENS = (ANSWER, "▁" + ANSWER, "Ġ" + ANSWER)  # as byte-level and SentencePiece vocabularies spell it
 
 
 def end_key(family: str, token: str) -> str:
@@ -37,16 +37,14 @@ def end_key(family: str, token: str) -> str:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, family_model: Callable[[str], Path]) -> Iterator[Server]:
-    """One server; every family's model built first, so the scripts (an answer, one end token, then text
-    that must never come) can name each family's token ids."""
+    """One server; every family's model built first, so the scripts (the answer ANSWER, one end token, then
+    more that must never come) can name each family's token ids."""
     scripts: dict[str, list[int]] = {}
     for family in FAMILIES:
-        path = family_model(family.name) / "tokenizer.json"
-        tokenizer = Tokenizer.from_file(str(path))
-        answer = tokenizer.encode("Sunny", add_special_tokens=False).ids
-        leak = tokenizer.encode(LEAK, add_special_tokens=False).ids
-        for token, token_id in zip(family.eos, eos_ids(path, family), strict=True):
-            scripts[end_key(family.name, token)] = [*answer, token_id, *leak]
+        ids = vocabulary(family_model(family.name) / "tokenizer.json")
+        answer = next(ids[t] for t in ANSWER_TOKENS if t in ids)  # the word as this vocabulary spells it
+        for token in family.eos:
+            scripts[end_key(family.name, token)] = [answer, ids[token], answer, answer]
     home = tmp_path_factory.mktemp("families-home")
     (home / "scripts.json").write_text(json.dumps(scripts))
     srv = start_server(home, {"MLX_SHIM_TEST_SCRIPTS": str(home / "scripts.json")})
@@ -158,7 +156,7 @@ def test_earlier_thinking_is_dropped(server: Server, family: str) -> None:
                 {"role": "user", "content": "Q2"}]  # fmt: skip
     rendered = render(server, family, messages)
     assert "OLD-THOUGHT" not in rendered and "A1" in rendered
-    if "thinking" in fmt.capabilities:  # a client that sends the think block back in the content
+    if fmt.think_block:  # a client that sends the think block back in the content
         messages[1] = {"role": "assistant", "content": "<think>OLD-THOUGHT</think>A1"}
         rendered = render(server, family, messages)
         assert "OLD-THOUGHT" not in rendered and "A1" in rendered
@@ -204,7 +202,7 @@ def test_generation_ends_at_every_end_token(server: Server, family: str, stream:
         status, out = chat(server, {"model": family, "messages": messages, "options": {"num_predict": 32}}, stream)
         assert status == 200, out
         said = out["message"].get("thinking", "") + out["message"]["content"]
-        assert said.strip() == "Sunny" and out["done_reason"] == "stop", (token, out)
+        assert said.strip() == ANSWER and out["done_reason"] == "stop", (token, out)
 
 
 @pytest.mark.parametrize("stream", [False, True])
