@@ -11,8 +11,11 @@ family's special tokens added or renamed at their ids (`added`, `renamed`): what
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,21 +199,30 @@ def family_tokenizer(family: Family, target: Path) -> dict[str, int]:
 
 def _tokenizer_files(source: str, target: Path) -> dict[str, Any]:
     """Writes the source's tokenizer.json in `target`; returns its tokenizer_config (without the file)."""
+    built = _source(source)
+    shutil.copy(built / "tokenizer.json", target / "tokenizer.json")
+    config_path = built / "tokenizer_config.json"
+    if source == "gpt4" or not config_path.exists():  # the gpt4 package's config is GPT-4's, not Phi-4's
+        return {}
+    return dict(json.loads(config_path.read_text(encoding="utf-8")))
+
+
+@functools.cache
+def _source(source: str) -> Path:
+    """The folder holding the source's tokenizer.json (and tokenizer_config.json where it has one), made once
+    per process where it is converted (SmolLM2's GGUF: seconds; Granite's stand-in shares it)."""
     from registry.gguf.tokenizer import write_tokenizer_files
 
-    if source in ("mistral-v3", "mistral-v1"):
+    if source not in ("mistral-v3", "mistral-v1", "smollm2"):
+        return cached(source)  # a package's files as fetched (gpt4: cl100k_base)
+    target = Path(tempfile.mkdtemp(prefix=f"family-{source}-"))
+    atexit.register(shutil.rmtree, target, True)
+    if source == "smollm2":
+        write_tokenizer_files(read_gguf_metadata(smollm2_gguf()), target)
+    else:
         model = "mistral_instruct_tokenizer_240323.model.v3" if source == "mistral-v3" else "tokenizer.model.v1"
         write_tokenizer_files(sentencepiece_metadata(cached(f"mistral/{model}"))[1], target)
-    elif source == "smollm2":
-        write_tokenizer_files(read_gguf_metadata(smollm2_gguf()), target)
-    elif source == "gpt4":  # cl100k_base, as in the gpt4 package's tokenizer.json
-        shutil.copy(cached("gpt4/tokenizer.json"), target / "tokenizer.json")
-        return {}
-    else:
-        shutil.copy(cached(f"{source}/tokenizer.json"), target / "tokenizer.json")
-        return dict(json.loads(cached(f"{source}/tokenizer_config.json").read_text(encoding="utf-8")))
-    config_path = target / "tokenizer_config.json"
-    return dict(json.loads(config_path.read_text(encoding="utf-8"))) if config_path.exists() else {}
+    return target  # a package's files as fetched (gpt4: cl100k_base)
 
 
 def _vocabulary(data: dict[str, Any]) -> dict[str, int]:
