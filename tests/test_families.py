@@ -212,3 +212,28 @@ def test_random_model_answers(server: Server, family: str, stream: bool) -> None
     status, out = chat(server, {**body, "think": False}, stream)
     assert status == 200, out
     assert out["done"] is True and out["eval_count"] <= 3
+
+
+@pytest.mark.parametrize("family", ["qwen3", "qwen3.5"], indirect=True)
+def test_prompt_cache_reuse_answers_as_a_cold_start(server: Server, family: str) -> None:
+    """Qwen3.5's linear-attention layers keep a state that cannot be trimmed back a token (a hybrid cache):
+    a prompt asked again, or a chat's next turn, must answer as it does from a cold start (Qwen3, whose cache
+    trims, alongside)."""
+    greedy = {"temperature": 0, "num_predict": 4}
+
+    def ask(messages: list[dict[str, Any]]) -> str:
+        status, out = chat(server, {"model": family, "messages": messages, "think": False, "options": greedy})
+        assert status == 200, out
+        return str(out["message"]["content"])
+
+    def unload() -> None:
+        post(server, "/api/generate", {"model": family, "keep_alive": 0})
+
+    first = [{"role": "user", "content": "Tell me about the sea."}]
+    unload()
+    cold = ask(first)
+    assert ask(first) == cold  # the same prompt again: all of it is in the prompt cache
+    turn = [*first, {"role": "assistant", "content": cold}, {"role": "user", "content": "And the sky?"}]
+    warm = ask(turn)  # the first turn's cache reused
+    unload()
+    assert ask(turn) == warm
