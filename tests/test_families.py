@@ -8,6 +8,7 @@ test-only scripts hook, shim/engine/scripted.py). Streamed and not.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -17,7 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Server, cli, start_server, stop_server
+from shim import commands
+from shim.client import Client
+from tests.conftest import Server, start_server, stop_server
 from tests.families import BY_NAME, FAMILIES, vocabulary
 from tests.family_formats import FORMATS
 
@@ -54,13 +57,12 @@ def server(tmp_path_factory: pytest.TempPathFactory, family_model: Callable[[str
 
 @pytest.fixture(scope="module", params=[f.name for f in FAMILIES])
 def family(request: pytest.FixtureRequest, server: Server, family_model: Callable[[str], Path]) -> Iterator[str]:
-    """The family's model, created in the server's store from its directory (as `ollama create` from a pulled
-    model's files), loaded while its tests run and deleted after."""
+    """The family's model, created in the server's store from its directory by the CLI's own create (run
+    here, not as a process: a CLI start costs seconds), loaded while its tests run and deleted after."""
     name: str = request.param
     modelfile = server.home / f"{name}.Modelfile"
     modelfile.write_text(f"FROM {family_model(name)}\n")
-    result = cli("create", name, "-f", str(modelfile), env=server.env)
-    assert result.returncode == 0, result.stderr
+    commands.create(Client(server.url), name, modelfile, None, io.StringIO())
     yield name
     httpx.request("DELETE", server.url + "/api/delete", json={"model": name}, timeout=60)
 
