@@ -58,6 +58,8 @@ class Script:
 
 
 DS_CALL = '<｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n{"city": "Paris"}\n```<｜tool▁call▁end｜>'
+XML_CALL = "<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n</function>\n</tool_call>"
+XML_CALL2 = "<tool_call>\n<function=get_time>\n<parameter=zone>\nCET\n</parameter>\n</function>\n</tool_call>"
 H_CALL = "<|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>"
 SCRIPTS = [
     Script(
@@ -87,6 +89,15 @@ SCRIPTS = [
         "<|im_end|>",
         content="<tool_call>\n{not json}\n</tool_call>",
         think=False,
+    ),
+    # Qwen3.5: mlx-lm's qwen3_coder parser (XML calls); its template opens the think block itself
+    Script(
+        "qwen3.5",
+        f"Plan.\n</think>\n\n{XML_CALL}\n{XML_CALL2}",
+        "<|im_end|>",
+        calls=[PARIS, CET],
+        thinking="Plan.",
+        think=True,
     ),
     # R1's template ends the prompt in `<think>` and renders no tools (no tools: a call is content)
     Script(
