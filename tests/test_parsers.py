@@ -105,7 +105,7 @@ CASES = {
     "llama3 builtin": Case(
         LLAMA3, '<|python_tag|>brave_search.call(query="mlx")', calls=(ToolCall("brave_search", {"query": "mlx"}, 0),)
     ),
-    "llama3 json answer": Case(LLAMA3, '{"name": "Bob", "age": 3}', content='{"name": "Bob", "age": 3}'),
+    "llama3 json answer": Case(LLAMA3, ' {"name": "Bob", "age": 3}', content=' {"name": "Bob", "age": 3}'),
     "llama3 prose first": Case(LLAMA3, f"Sure: {W}", content=f"Sure: {W}"),
     "llama3 cut off": Case(LLAMA3, W[:30], content=W[:30]),
     "llama3 bad tag": Case(LLAMA3, "<|python_tag|>not a call(", content="<|python_tag|>not a call("),
