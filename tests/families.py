@@ -11,15 +11,17 @@ family's special tokens added or renamed at their ids (`added`, `renamed`): what
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import mlx.core as mx
 from mlx.utils import tree_flatten
-from tokenizers import AddedToken, Tokenizer
 
 from tests.gguf_tiny import CONFIGS, make_model
 from tests.gguf_tokenizer_sources import cached, read_gguf_metadata, sentencepiece_metadata, smollm2_gguf
@@ -174,13 +176,15 @@ FAMILIES: tuple[Family, ...] = (
 BY_NAME = {f.name: f for f in FAMILIES}
 
 
-def family_tokenizer(family: Family, target: Path) -> None:
+def family_tokenizer(family: Family, target: Path) -> dict[str, int]:
     """tokenizer.json and tokenizer_config.json of `family` in `target`: its source's, with its template, its
-    special tokens added or renamed, and the end-of-turn token as eos."""
+    special tokens added or renamed, and the end-of-turn token as eos. Returns the vocabulary (token -> id)."""
     target.mkdir(parents=True, exist_ok=True)
     config = _tokenizer_files(family.tokenizer, target)
+    data = json.loads((target / "tokenizer.json").read_text(encoding="utf-8"))
     if family.added or family.renamed:
-        _edit_tokens(target / "tokenizer.json", family)
+        _edit_tokens(data, family)
+        (target / "tokenizer.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
         config.pop("added_tokens_decoder", None)  # the source's names; tokenizer.json now holds the family's
     if family.template:
         config["chat_template"] = (TEMPLATES / family.template).read_text(encoding="utf-8")
@@ -190,29 +194,47 @@ def family_tokenizer(family: Family, target: Path) -> None:
         config["bos_token"] = family.bos
     config.setdefault("tokenizer_class", "PreTrainedTokenizerFast")
     (target / "tokenizer_config.json").write_text(json.dumps(config, ensure_ascii=False, indent=1), encoding="utf-8")
+    return _vocabulary(data)
 
 
 def _tokenizer_files(source: str, target: Path) -> dict[str, Any]:
     """Writes the source's tokenizer.json in `target`; returns its tokenizer_config (without the file)."""
+    built = _source(source)
+    shutil.copy(built / "tokenizer.json", target / "tokenizer.json")
+    config_path = built / "tokenizer_config.json"
+    if source == "gpt4" or not config_path.exists():  # the gpt4 package's config is GPT-4's, not Phi-4's
+        return {}
+    return dict(json.loads(config_path.read_text(encoding="utf-8")))
+
+
+@functools.cache
+def _source(source: str) -> Path:
+    """The folder holding the source's tokenizer.json (and tokenizer_config.json where it has one), made once
+    per process where it is converted (SmolLM2's GGUF: seconds; Granite's stand-in shares it)."""
     from registry.gguf.tokenizer import write_tokenizer_files
 
-    if source in ("mistral-v3", "mistral-v1"):
+    if source not in ("mistral-v3", "mistral-v1", "smollm2"):
+        return cached(source)  # a package's files as fetched (gpt4: cl100k_base)
+    target = Path(tempfile.mkdtemp(prefix=f"family-{source}-"))
+    atexit.register(shutil.rmtree, target, True)
+    if source == "smollm2":
+        write_tokenizer_files(read_gguf_metadata(smollm2_gguf()), target)
+    else:
         model = "mistral_instruct_tokenizer_240323.model.v3" if source == "mistral-v3" else "tokenizer.model.v1"
         write_tokenizer_files(sentencepiece_metadata(cached(f"mistral/{model}"))[1], target)
-    elif source == "smollm2":
-        write_tokenizer_files(read_gguf_metadata(smollm2_gguf()), target)
-    elif source == "gpt4":  # cl100k_base, as in the gpt4 package's tokenizer.json
-        shutil.copy(cached("gpt4/tokenizer.json"), target / "tokenizer.json")
-        return {}
-    else:
-        shutil.copy(cached(f"{source}/tokenizer.json"), target / "tokenizer.json")
-        return dict(json.loads(cached(f"{source}/tokenizer_config.json").read_text(encoding="utf-8")))
-    config_path = target / "tokenizer_config.json"
-    return dict(json.loads(config_path.read_text(encoding="utf-8"))) if config_path.exists() else {}
+    return target  # a package's files as fetched (gpt4: cl100k_base)
 
 
-def _edit_tokens(path: Path, family: Family) -> None:
-    data = json.loads(path.read_text(encoding="utf-8"))
+def _vocabulary(data: dict[str, Any]) -> dict[str, int]:
+    """token -> id of a tokenizer.json's data: its model's vocabulary (a dict, or Unigram's list) and added
+    tokens. Read from the JSON: loading a 262k vocabulary with `tokenizers` takes seconds each time."""
+    vocab = data["model"].get("vocab") or {}
+    ids = dict(vocab) if isinstance(vocab, dict) else {entry[0]: i for i, entry in enumerate(vocab)}
+    ids.update({t["content"]: t["id"] for t in data.get("added_tokens", [])})
+    return ids
+
+
+def _edit_tokens(data: dict[str, Any], family: Family) -> None:
     vocab = data["model"].get("vocab")
     for token_id, name in family.renamed.items():
         entry = next((t for t in data["added_tokens"] if t["id"] == token_id), None)
@@ -220,31 +242,39 @@ def _edit_tokens(path: Path, family: Family) -> None:
             entry = {"id": token_id, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False}
             data["added_tokens"].append(entry)
         if isinstance(vocab, dict):
-            old = entry.get("content")
-            vocab.pop(old, None) if old is not None else None
+            vocab.pop(entry.get("content"), None)
             vocab[name] = token_id
         entry.update(content=name, special=True)
-    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    tokenizer = Tokenizer.from_file(str(path))
-    missing = [t for t in family.added if tokenizer.token_to_id(t) is None]
-    tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in missing])
-    tokenizer.save(str(path))
+    known = _vocabulary(data)
+    next_id = max(known.values()) + 1
+    for name in (t for t in family.added if t not in known):
+        data["added_tokens"].append({"id": next_id, "content": name, "single_word": False, "lstrip": False,
+                                     "rstrip": False, "normalized": False, "special": True})  # fmt: skip
+        next_id += 1
+
+
+def vocabulary(tokenizer_json: Path) -> dict[str, int]:
+    """token -> id of a built family tokenizer."""
+    return _vocabulary(json.loads(tokenizer_json.read_text(encoding="utf-8")))
 
 
 def eos_ids(tokenizer_json: Path, family: Family) -> list[int]:
-    tokenizer = Tokenizer.from_file(str(tokenizer_json))
-    ids = {t: tokenizer.token_to_id(t) for t in family.eos}
-    missing = [t for t, i in ids.items() if i is None]
+    """The ids of the family's end tokens in its built tokenizer."""
+    return _eos_ids(vocabulary(tokenizer_json), family)
+
+
+def _eos_ids(vocabulary: dict[str, int], family: Family) -> list[int]:
+    missing = [t for t in family.eos if t not in vocabulary]
     assert not missing, f"{family.name}: end tokens {missing} are not in its vocabulary"
-    return [i for i in ids.values() if i is not None]
+    return [vocabulary[t] for t in family.eos]
 
 
 def build_family_model(family: Family, target: Path, seed: int = 0) -> Path:
     """A random-weight model of `family` in `target`, in the layout a pull leaves (config.json, weights,
     tokenizer files, generation_config.json)."""
-    family_tokenizer(family, target)
-    eos = eos_ids(target / "tokenizer.json", family)
-    size = max(family.vocab_size, Tokenizer.from_file(str(target / "tokenizer.json")).get_vocab_size())
+    vocabulary = family_tokenizer(family, target)
+    eos = _eos_ids(vocabulary, family)
+    size = max(family.vocab_size, max(vocabulary.values()) + 1)
     config = json.loads(json.dumps(ARCHITECTURES[family.architecture]))
     text = config.get("text_config", config)
     text["vocab_size"] = size
