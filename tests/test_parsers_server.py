@@ -118,7 +118,9 @@ SCRIPTS = [
         think=True,
         tools=False,
     ),
-    Script("mistral", f"[TOOL_CALLS] [{WA}, {TA}]", "</s>", calls=[PARIS, CET]),
+    # SentencePiece puts its prefix space after the control token: `[TOOL_CALLS]`, `▁[`, ... as the model writes it
+    Script("mistral", f"[TOOL_CALLS][{WA}, {TA}]", "</s>", calls=[PARIS, CET]),
+    Script("mistral", "[TOOL_CALLS]oops", "</s>", content="[TOOL_CALLS] oops"),
     Script(
         "mistral-small3.2",
         '[TOOL_CALLS]get_weather[ARGS]{"city": "Paris"}[TOOL_CALLS]get_time[ARGS]{"zone": "CET"}',
@@ -142,6 +144,7 @@ SCRIPTS = [
         thinking="Easy.",
         content="Checking. Sunny.",
     ),
+    Script("gpt-oss", f'{H_CALL}{{"city": ', "<|call|>", content='{"city": '),  # arguments cut off: content
     Script(
         "gemma4",
         '<|tool_call>call:get_weather{city:<|"|>Paris<|"|>}<tool_call|><|tool_call>call:get_time'
