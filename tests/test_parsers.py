@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from mlx_lm.tool_parsers import json_tools, mistral
+from mlx_lm.tool_parsers import json_tools, mistral, qwen3_coder
 
 from shim.engine.output import OutputRouter
 from shim.engine.parsers import end_token_ids, find_family
@@ -73,6 +73,8 @@ GRANITE = Vocabulary("<|start_of_role|>assistant<|end_of_role|><|tool_call|>")
 PHI4_MINI = Vocabulary("<|system|>{{ content }}<|tool|>{{ tools }}<|/tool|><|end|>")
 QWEN3 = Vocabulary("<tool_call>{{ tool_call.name }}</tool_call><think>", think_start="<think>", think_end="</think>",
                    parser=json_tools)  # fmt: skip
+QWEN35 = Vocabulary("<tool_call>\n<function=", think_start="<think>", think_end="</think>",
+                    prompt_text="<|im_start|>assistant\n<think>\n", parser=qwen3_coder)  # fmt: skip
 MISTRAL = Vocabulary("[AVAILABLE_TOOLS][TOOL_CALLS]", parser=mistral)
 
 
@@ -102,8 +104,8 @@ CASES = {
     "llama3 python_tag": Case(LLAMA3, f"<|python_tag|>{W}", calls=(PARIS,)),
     "llama3 builtin": Case(
         LLAMA3, '<|python_tag|>brave_search.call(query="mlx")', calls=(ToolCall("brave_search", {"query": "mlx"}, 0),)
-    ),  # fmt: skip
-    "llama3 json answer": Case(LLAMA3, '{"name": "Bob", "age": 3}', content='{"name": "Bob", "age": 3}'),
+    ),
+    "llama3 json answer": Case(LLAMA3, ' {"name": "Bob", "age": 3}', content=' {"name": "Bob", "age": 3}'),
     "llama3 prose first": Case(LLAMA3, f"Sure: {W}", content=f"Sure: {W}"),
     "llama3 cut off": Case(LLAMA3, W[:30], content=W[:30]),
     "llama3 bad tag": Case(LLAMA3, "<|python_tag|>not a call(", content="<|python_tag|>not a call("),
@@ -114,7 +116,7 @@ CASES = {
         f"{H_THINK}<|start|>assistant<|channel|>final<|message|>Sunny.",
         content="Sunny.",
         thinking="Need the weather.",
-    ),  # fmt: skip
+    ),
     "harmony call": Case(
         HARMONY, f'{H_THINK}{H_CALL}{{"city": "Paris"}}', thinking="Need the weather.", calls=(PARIS,)
     ),
@@ -124,15 +126,15 @@ CASES = {
         'commentary json<|message|>{"city": "Paris"}',
         thinking="Hm.",
         calls=(PARIS,),
-    ),  # fmt: skip
+    ),
     "harmony analysis call": Case(
         HARMONY, '<|channel|>analysis to=functions.get_weather<|message|>{"city": "Paris"}', calls=(PARIS,)
-    ),  # fmt: skip
+    ),
     "harmony commentary": Case(
         HARMONY,
         "<|channel|>commentary<|message|>Checking.<|end|><|start|>assistant<|channel|>final<|message|>Done.",
         content="Checking.Done.",
-    ),  # fmt: skip
+    ),
     "harmony bad arguments": Case(HARMONY, f'{H_CALL}{{"city": ', content='{"city": '),
     "harmony no channel": Case(HARMONY, "Hello there", content="Hello there"),
     "harmony renamed": Case(
@@ -144,17 +146,17 @@ CASES = {
         think=True,
         thinking="Let me think.",
         content="Paris is sunny.",
-    ),  # fmt: skip
+    ),
     "deepseek calls": Case(
         DEEPSEEK_R1,
         f"Hm.</think>\n\n<｜tool▁calls▁begin｜>{DS_CALL}\n{DS_CALL2}<｜tool▁calls▁end｜>",
         think=True,
         thinking="Hm.",
         calls=(PARIS, CET),
-    ),  # fmt: skip
+    ),
     "deepseek cut off": Case(
         DEEPSEEK_R1, f"<｜tool▁calls▁begin｜>{DS_CALL[:60]}", content=f"<｜tool▁calls▁begin｜>{DS_CALL[:60]}"
-    ),  # fmt: skip
+    ),
     "granite": Case(GRANITE, f"<|tool_call|>[{WA}, {TA}]", calls=(PARIS, CET)),
     "granite malformed": Case(GRANITE, '<|tool_call|>[{"name": 3}]', content='<|tool_call|>[{"name": 3}]'),
     "phi4-mini": Case(PHI4_MINI, f"functools[{WA}, {TA}]", calls=(PARIS, CET)),
@@ -165,14 +167,22 @@ CASES = {
         think=True,
         thinking="Plan.",
         calls=(PARIS, CET),
-    ),  # fmt: skip
+    ),
     "qwen3 malformed": Case(QWEN3, "<tool_call>\n{oops}\n</tool_call>", content="<tool_call>\n{oops}\n</tool_call>"),
+    "qwen3.5": Case(
+        QWEN35,
+        "Plan.\n</think>\n\n<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n"
+        "</function>\n</tool_call>",
+        think=True,
+        thinking="Plan.",
+        calls=(PARIS,),
+    ),
     "mistral v0.3": Case(MISTRAL, f"[TOOL_CALLS][{WA}, {TA}]", calls=(PARIS, CET)),
     "mistral tekken": Case(
         MISTRAL,
         '[TOOL_CALLS]get_weather[ARGS]{"city": "Paris"}[TOOL_CALLS]get_time[ARGS]{"zone": "CET"}',
         calls=(PARIS, CET),
-    ),  # fmt: skip
+    ),
 }
 
 

@@ -58,6 +58,8 @@ class Script:
 
 
 DS_CALL = '<｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n{"city": "Paris"}\n```<｜tool▁call▁end｜>'
+XML_CALL = "<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n</function>\n</tool_call>"
+XML_CALL2 = "<tool_call>\n<function=get_time>\n<parameter=zone>\nCET\n</parameter>\n</function>\n</tool_call>"
 H_CALL = "<|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>"
 SCRIPTS = [
     Script(
@@ -88,6 +90,15 @@ SCRIPTS = [
         content="<tool_call>\n{not json}\n</tool_call>",
         think=False,
     ),
+    # Qwen3.5: mlx-lm's qwen3_coder parser (XML calls); its template opens the think block itself
+    Script(
+        "qwen3.5",
+        f"Plan.\n</think>\n\n{XML_CALL}\n{XML_CALL2}",
+        "<|im_end|>",
+        calls=[PARIS, CET],
+        thinking="Plan.",
+        think=True,
+    ),
     # R1's template ends the prompt in `<think>` and renders no tools (no tools: a call is content)
     Script(
         "deepseek-r1",
@@ -107,7 +118,9 @@ SCRIPTS = [
         think=True,
         tools=False,
     ),
-    Script("mistral", f"[TOOL_CALLS] [{WA}, {TA}]", "</s>", calls=[PARIS, CET]),
+    # SentencePiece puts its prefix space after the control token: `[TOOL_CALLS]`, `▁[`, ... as the model writes it
+    Script("mistral", f"[TOOL_CALLS][{WA}, {TA}]", "</s>", calls=[PARIS, CET]),
+    Script("mistral", "[TOOL_CALLS]oops", "</s>", content="[TOOL_CALLS] oops"),
     Script(
         "mistral-small3.2",
         '[TOOL_CALLS]get_weather[ARGS]{"city": "Paris"}[TOOL_CALLS]get_time[ARGS]{"zone": "CET"}',
@@ -131,6 +144,7 @@ SCRIPTS = [
         thinking="Easy.",
         content="Checking. Sunny.",
     ),
+    Script("gpt-oss", f'{H_CALL}{{"city": ', "<|call|>", content='{"city": '),  # arguments cut off: content
     Script(
         "gemma4",
         '<|tool_call>call:get_weather{city:<|"|>Paris<|"|>}<tool_call|><|tool_call>call:get_time'

@@ -10,8 +10,9 @@ markers in the chat template (then in the vocabulary), falling back to mlx-lm's 
     granite     `<|tool_call|>` with `<|start_of_role|>`   JsonCalls: `<|tool_call|>[{...}, ...]`
     phi4-mini   `<|tool|>` and `<|/tool|>`                 JsonCalls: `functools[{...}, ...]`
     (others)    mlx-lm's `_infer_tool_parser`             collector.ToolCallCollector with mlx-lm's parser:
-                                                            Qwen `<tool_call>`, Mistral `[TOOL_CALLS]`, Gemma 4,
-                                                            FunctionGemma, GLM, Kimi, ...
+                                                            Qwen `<tool_call>` JSON, Qwen3.5/Coder XML, Mistral
+                                                            `[TOOL_CALLS]` (v0.3 list and `name[ARGS]{...}`),
+                                                            Gemma 4, FunctionGemma, GLM, Kimi, ...
 
 Thinking in `<think>` blocks (Qwen3, DeepSeek-R1, opened by the template or not) is split before any of
 these see the text (`shim/engine/thinking.py`); harmony carries its thinking in a channel instead.

@@ -62,9 +62,11 @@ class JsonCalls:
             if not body.strip():
                 self.held = body
                 return []
-            if body.lstrip().startswith("{"):
+            value = body.lstrip()
+            if value.startswith("{"):
                 self._open("", "")
-                return self.feed(body.lstrip())
+                self.raw = body[: len(body) - len(value)]  # the leading whitespace, if this is content after all
+                return self.feed(value)
         if text.strip():
             self.answered = True
         return [Piece(content=text)] if text else []
