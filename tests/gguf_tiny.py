@@ -32,7 +32,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
                 "attention_bias": False, "mlp_bias": False},  # fmt: skip
     "qwen2": {**_COMMON, "model_type": "qwen2", "tie_word_embeddings": True, "rope_theta": 1e6},
     "qwen3": {**_COMMON, "model_type": "qwen3", "tie_word_embeddings": False, "head_dim": 32},
-    "gemma2": {**_COMMON, "model_type": "gemma2", "head_dim": 16, "query_pre_attn_scalar": 16.0,
+    "gemma2": {**_COMMON, "model_type": "gemma2", "head_dim": 16, "query_pre_attn_scalar": 16,
                "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0},  # fmt: skip
     "gemma3": {**_COMMON, "model_type": "gemma3_text", "head_dim": 16, "query_pre_attn_scalar": 16,
                "sliding_window": 4, "sliding_window_pattern": 2, "rope_local_base_freq": 10000.0, "rope_theta": 1e6},

@@ -14,8 +14,8 @@ from mlx_lm.tool_parsers import json_tools, mistral
 
 from scripts.tiny_model import corpus
 from shim.engine.markers import MarkerScanner, Segment
+from shim.engine.parsers.collector import ToolCallCollector
 from shim.engine.runner import run_completion
-from shim.engine.toolcalls import ToolCallCollector
 from shim.engine.types import Piece, ToolCall
 from shim.options import resolve_options
 
@@ -68,36 +68,34 @@ def test_scanner_one_character_at_a_time_holds_back_marker_starts() -> None:
 
 
 def collector(module: Any, tools: list[dict[str, Any]] | None = None) -> ToolCallCollector:
-    fields = {"tool_parser": staticmethod(module.parse_tool_call), "tool_call_start": module.tool_call_start,
-              "tool_call_end": module.tool_call_end}  # fmt: skip
-    tokenizer = type("ParserOnly", (), fields)()
-    return ToolCallCollector(tokenizer, tools if tools is not None else [{"type": "function"}])
+    tools = tools if tools is not None else [{"type": "function"}]
+    return ToolCallCollector(module.parse_tool_call, module.tool_call_start, module.tool_call_end, tools)
 
 
 def test_collector_parses_with_the_family_parser() -> None:
     calls = collector(json_tools)
     assert calls.markers == ("<tool_call>", "</tool_call>")
-    assert calls.begins("<tool_call>") and calls.collecting
-    assert calls.feed('\n{"name": "get_weather", ') is None
-    assert calls.feed('"arguments": "{\\"city\\": \\"Paris\\"}"}\n') is None  # string arguments are decoded
-    piece = calls.feed("</tool_call>", marker=True)
-    assert piece is not None and not calls.collecting
+    assert calls.marker("<tool_call>") == [] and calls.collecting
+    assert calls.feed('\n{"name": "get_weather", ') == []
+    assert calls.feed('"arguments": "{\\"city\\": \\"Paris\\"}"}\n') == []  # string arguments are decoded
+    (piece,) = calls.feed("</tool_call>", marker=True)
+    assert not calls.collecting
     (call,) = piece.tool_calls
     assert call == ToolCall("get_weather", {"city": "Paris"}, index=0)  # unnamed: the service gives the id
-    calls.begins("<tool_call>")
+    calls.marker("<tool_call>")
     calls.feed("</tool_call>")  # the text, not the marker: still collecting
     assert calls.collecting
-    assert calls.feed("</tool_call>", marker=True) == Piece(content="<tool_call></tool_call></tool_call>")
+    assert calls.feed("</tool_call>", marker=True) == [Piece(content="<tool_call></tool_call></tool_call>")]
+    assert calls.marker("</tool_call>") is None  # an end marker outside a call is not a call's
 
 
 def test_collector_without_end_marker_parses_at_the_end() -> None:
     calls = collector(mistral)
     assert calls.markers == ("[TOOL_CALLS]",)
-    assert calls.begins("[TOOL_CALLS]")
+    assert calls.marker("[TOOL_CALLS]") == []
     calls.feed('get_weather[ARGS]{"city": "Paris"}')
     calls.feed('add[ARGS]{"a": 1, "b": 2}')
-    piece = calls.flush()
-    assert piece is not None
+    (piece,) = calls.flush()
     assert piece.tool_calls == [
         ToolCall("get_weather", {"city": "Paris"}, index=0),
         ToolCall("add", {"a": 1, "b": 2}, index=1),
@@ -106,9 +104,9 @@ def test_collector_without_end_marker_parses_at_the_end() -> None:
 
 def test_collector_incomplete_call_is_content_and_no_tools_means_no_markers() -> None:
     calls = collector(json_tools)
-    calls.begins("<tool_call>")
+    calls.marker("<tool_call>")
     calls.feed('{"name": "f", "argu')
-    assert calls.flush() == Piece(content='<tool_call>{"name": "f", "argu')
+    assert calls.flush() == [Piece(content='<tool_call>{"name": "f", "argu')]
     assert collector(json_tools, tools=[]).markers == ()
 
 

@@ -34,6 +34,7 @@ from shim.engine.jobs import WAKE, Job, Wake, end_all
 from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model, weights_bytes
 from shim.engine.prep_pool import PrepPool, preparation
 from shim.engine.runner import Completion, logits_processors, sampler, vocab_size
+from shim.engine.scripted import Scripts, scripted_processors
 from shim.engine.side_work import EmbedWork, Rendered, RenderWork, SideWork, SliceRunner, human_bytes
 from shim.engine.stats import EngineStats, PromptCacheCounters
 from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, Piece
@@ -61,6 +62,7 @@ class Engine:
         max_queue: int = 512,
         memory_budget: int = 1 << 62,
         prompt_cache_bytes: int = 1 << 30,
+        scripts: Scripts | None = None,
     ) -> None:
         self.default_keep_alive = default_keep_alive
         self.max_loaded_models = max_loaded_models
@@ -69,6 +71,7 @@ class Engine:
         self.max_queue = max_queue
         self.memory_budget = memory_budget
         self.prompt_cache_bytes = prompt_cache_bytes
+        self.scripts = scripts or {}  # tests only (shim/engine/scripted.py)
         self._jobs: queue.Queue[Job | Wake | None] = queue.Queue()
         self._pending = 0  # jobs submitted and not yet started: what OLLAMA_MAX_QUEUE bounds
         self._pending_lock = threading.Lock()
@@ -315,7 +318,8 @@ class Engine:
             listener=job,
             completion=completion,
             sampler=sampler(opts, vocab_size(loaded.model)),
-            processors=logits_processors(completion, opts, loaded.tokenizer, req.format, prepared.matcher),
+            processors=logits_processors(completion, opts, loaded.tokenizer, req.format, prepared.matcher)
+            + scripted_processors(self.scripts, req, prompt, loaded.tokenizer),
             exclusive=exclusive,
             stateful=req.format is not None,
             shift=shift,

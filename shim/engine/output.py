@@ -2,7 +2,9 @@
 
 One object per request, fed text as tokens decode, so whichever loop drives generation (one request or a
 batch) hands each request's text here and gets `content`, `thinking` and `tool_calls` back. Think and
-tool-call markers are found in the text (`markers.MarkerScanner`), so they may span several tokens.
+tool-call markers are found in the text (`markers.MarkerScanner`), so they may span several tokens. The
+family's call format (`shim/engine/parsers/`) gets its markers, the raw text of a call it collects, and
+the answer text once stop strings and the thinking split have had it.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from shim.engine.markers import MarkerScanner, Segment
+from shim.engine.parsers import call_format
 from shim.engine.stops import StopMatcher
 from shim.engine.thinking import ThinkingSplitter
-from shim.engine.toolcalls import ToolCallCollector
 from shim.engine.types import Piece
 
 
@@ -38,7 +40,7 @@ class OutputRouter:
             close_tag=think_end or "</think>",
             starts_open=thinking and _ends_with(tokenizer, prompt, self.think_start),
         )
-        self.calls = ToolCallCollector(tokenizer, tools)
+        self.calls = call_format(tokenizer, tools)
         self.scanner = MarkerScanner(((self.think_start, think_end) if thinking else ()) + self.calls.markers)
         self.stops = StopMatcher(stops)
         self.emit = emit
@@ -53,19 +55,23 @@ class OutputRouter:
         Whatever was held back (a possible marker or stop string, an unfinished call) is settled."""
         hit = self._route([*self.scanner.feed(tail), Segment(self.scanner.flush())])
         if not hit:
-            self._out(self.splitter.text(self.stops.flush()))
-        self._out(self.calls.flush())
-        self._out(self.splitter.flush())
+            self._answer(self.splitter.text(self.stops.flush()))
+        self.stopped()
         return hit
 
     def stopped(self) -> None:
-        """Generation ended on a stop string: only an open call or held thinking is left to settle."""
+        """Generation ended (on a stop string, or `finish`): held thinking and an open call are settled."""
+        self._answer(self.splitter.flush())
         self._out(self.calls.flush())
-        self._out(self.splitter.flush())
 
-    def _out(self, piece: Piece | None) -> None:
-        if piece is not None:
+    def _out(self, pieces: list[Piece]) -> None:
+        for piece in pieces:
             self.emit(piece)
+
+    def _answer(self, piece: Piece | None) -> None:
+        """What the thinking split lets through: thinking goes out, content to the call format."""
+        if piece is not None:
+            self._out(self.calls.content(piece.content) if piece.content else [piece])
 
     def _route(self, segments: list[Segment]) -> bool:
         """Text to the stop matcher and splitter, markers to the splitter or the tool-call collector."""
@@ -74,15 +80,18 @@ class OutputRouter:
                 self._out(self.calls.feed(seg.text, seg.marker))
             elif seg.marker:
                 # A marker ends whatever text was pending: it cannot be part of a stop string.
-                self._out(self.splitter.text(self.stops.flush()))
-                if not self.calls.begins(seg.text):
-                    self._out(self.splitter.open() if seg.text == self.think_start else self.splitter.close())
+                self._answer(self.splitter.text(self.stops.flush()))
+                pieces = self.calls.marker(seg.text)
+                if pieces is not None:
+                    self._out(pieces)
+                else:
+                    self._answer(self.splitter.open() if seg.text == self.think_start else self.splitter.close())
             else:
                 safe, hit = self.stops.feed(seg.text)
                 if hit and self.on_stop is not None:
                     after = sum(len(s.text) for s in segments[i + 1 :]) + len(self.scanner.pending)
                     self.on_stop(self.stops.cut + after)
-                self._out(self.splitter.text(safe))
+                self._answer(self.splitter.text(safe))
                 if hit:
                     return True
         return False

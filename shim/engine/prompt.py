@@ -8,10 +8,13 @@ chatPrompt); a prompt still too long keeps its first `num_keep` tokens and its t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from registry.infill import InfillFormat, infill_format
 from shim.engine.mlx_lm_api import hf_tokenizer
+from shim.engine.parsers import HARMONY, tokenizer_family
+from shim.engine.template_messages import fold_system, link_tool_calls
 from shim.engine.types import CompletionRequest, Message
 from shim.errors import Kind, ShimError
 from shim.gotemplate import Template, TemplateError, Values, chat_values, generate_values
@@ -39,6 +42,8 @@ def render_prompt(req: CompletionRequest, tokenizer: Any, num_ctx: int) -> str:
 
 def _chat_prompt(req: CompletionRequest, tokenizer: Any, num_ctx: int) -> tuple[str, list[int]]:
     """The rendered messages and their tokens; history that does not fit loses its oldest messages."""
+    if req.think == "max" and tokenizer_family(tokenizer) is HARMONY:
+        req = replace(req, think="high")  # as Ollama: harmony's `Reasoning:` knows low, medium and high only
     assert req.messages is not None
     lead = tokenizer.decode(_context(req, tokenizer))
     template = _parse(req.template) if req.template else None
@@ -170,7 +175,9 @@ def _execute(template: Template, values: Values) -> str:
 
 
 def _render_hf(tokenizer: Any, messages: list[Message], req: CompletionRequest) -> str:
-    """Render with the model's own Jinja chat template; earlier thinking is never fed back."""
+    """Render with the model's own Jinja chat template; earlier thinking is never fed back. `think` unset
+    (a model without the thinking capability) selects the template's no-think branch: a template that
+    thinks by default (Gemma 4's) would otherwise write reasoning no parser reads as thinking."""
     hf_messages = []
     names: dict[str, str] = {}  # tool call id -> function name, for results that name only the id
     think_start, think_end = getattr(tokenizer, "think_start", None), getattr(tokenizer, "think_end", None)
@@ -179,18 +186,27 @@ def _render_hf(tokenizer: Any, messages: list[Message], req: CompletionRequest) 
         if m.role == "assistant" and think_start and think_end:
             content = _strip_thinking(content, think_start, think_end)
         hf_messages.append(m.to_hf(content, names))
-    kwargs: dict[str, Any] = {}
-    if req.think is not None:
-        kwargs["enable_thinking"] = bool(req.think)
-        if isinstance(req.think, str):
-            kwargs["reasoning_effort"] = req.think
-    try:
+    hf_messages = link_tool_calls(hf_messages, str(getattr(tokenizer, "chat_template", None) or ""))
+    kwargs: dict[str, Any] = {"enable_thinking": bool(req.think)}
+    if isinstance(req.think, str):
+        kwargs["reasoning_effort"] = req.think
+
+    def apply(chat: list[dict[str, Any]]) -> str:
         return str(
             tokenizer.apply_chat_template(
-                hf_messages, tools=req.tools or None, add_generation_prompt=True, tokenize=False, **kwargs
+                chat, tools=req.tools or None, add_generation_prompt=True, tokenize=False, **kwargs
             )
         )
+
+    try:
+        return apply(hf_messages)
     except Exception as e:  # Jinja raises its own error types for templates that reject the input
+        folded = fold_system(hf_messages)  # a template without a system role (Gemma 2) takes it folded
+        if folded is not None:
+            try:
+                return apply(folded)
+            except Exception:
+                pass
         raise ShimError(f"chat template error: {e}") from e
 
 

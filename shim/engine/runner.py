@@ -30,6 +30,7 @@ from shim.engine.mlx_lm_api import (
     make_sampler,
 )
 from shim.engine.output import OutputRouter
+from shim.engine.parsers import end_token_ids
 from shim.engine.types import Done, Piece, TokenLogprob
 from shim.options import GenerationOptions
 
@@ -67,7 +68,7 @@ class Completion:
             tokenizer, prompt, think=think, tools=tools, stops=opts.stop, emit=self._emit, on_stop=self._cut
         )
         self.detok = IncrementalDetokenizer(text_decoder(hf_tokenizer(tokenizer)), prompt)
-        self.eos = set(tokenizer.eos_token_ids) | set(stop_ids)
+        self.eos = set(tokenizer.eos_token_ids) | set(stop_ids) | end_token_ids(tokenizer)
         # The grammar follows think markers of one special token each (the families it was built for).
         self.think_start = _single(getattr(tokenizer, "think_start_tokens", None)) if think else None
         self.think_end = _single(getattr(tokenizer, "think_end_tokens", None)) if think else None
