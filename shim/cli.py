@@ -121,7 +121,14 @@ def _serve(builtin: bool) -> int:
     from hypercorn.config import Config
 
     from shim.app import create_app
+    from shim.distributed.group import launched_group
     from shim.drain import Drain
+
+    group = launched_group()  # None unless started by mlx.launch: then rank 0 serves, the others follow it
+    if group is not None and group.rank() > 0:
+        from shim.distributed.follower import follow
+
+        return follow(group)
 
     # The engine thread holds the GIL while mlx-lm builds each step's graph in Python; the event loop thread
     # that streams tokens would wait up to the default 5 ms switch interval for it. 0.5 ms measured better
@@ -133,6 +140,11 @@ def _serve(builtin: bool) -> int:
     except OSError as e:
         print(f"Error: listen tcp {settings.bind.hypercorn}: bind: {(e.strerror or str(e)).lower()}", file=sys.stderr)
         return 1
+    leader = None
+    if group is not None:
+        from shim.distributed.leader import Leader
+
+        leader = Leader(group, num_parallel=settings.num_parallel, prompt_cache_bytes=settings.prompt_cache_bytes)
     store = Store()
     if builtin:
         ensure_builtin_embedding_model(store)
@@ -156,9 +168,11 @@ def _serve(builtin: bool) -> int:
     log.info("mlx-shim (Ollama API %s) listening on http://%s", VERSION, settings.bind.hypercorn)
 
     async def run() -> None:
-        app = create_app(settings, store, limits)
+        app = create_app(settings, store, limits, lockstep=leader)
         drain = Drain(app.state.engine, app.state.counters, limits.drain_seconds)
         loop = asyncio.get_running_loop()
+        if leader is not None:  # a lost rank stops the server as a signal would
+            leader.on_lost = lambda: loop.call_soon_threadsafe(drain.begin)
         loop.set_exception_handler(_ignore_cancelled_connections)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, drain.begin)
@@ -168,8 +182,10 @@ def _serve(builtin: bool) -> int:
     try:
         asyncio.run(run())
     finally:
+        if leader is not None:
+            leader.close()
         release_mlx_streams()  # the main thread too: MLX aborts at exit otherwise
-    return 0
+    return 1 if leader is not None and leader.lost else 0
 
 
 def _raise_open_file_limit() -> None:
