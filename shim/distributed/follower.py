@@ -14,8 +14,8 @@ from typing import Any
 import mlx.core as mx
 
 from shim.distributed.heartbeat import beat
-from shim.distributed.lockstep import Op, share
 from shim.distributed.shard import Shard, ShardError, load_shard
+from shim.distributed.wire import Op, share
 from shim.engine.batch import ModelBatch, Sequence
 from shim.engine.runner import Completion, logits_processors, sampler, vocab_size
 from shim.engine.types import Done, Piece

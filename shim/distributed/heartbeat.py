@@ -15,7 +15,7 @@ from collections.abc import Callable
 import mlx.core as mx
 
 from shim.distributed.group import leader_host
-from shim.distributed.lockstep import Op, share
+from shim.distributed.wire import Op, share
 
 log = logging.getLogger("mlx_shim")
 BEAT = 0.5  # seconds between a follower's beats

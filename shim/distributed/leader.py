@@ -19,8 +19,9 @@ import mlx.core as mx
 from registry.model_dir import ENCODER_ARCHITECTURES
 from registry.store import StoredModel
 from shim.distributed.heartbeat import Watchdog
-from shim.distributed.lockstep import Lockstep, Op, share
+from shim.distributed.lockstep import Lockstep
 from shim.distributed.shard import ShardError, load_shard
+from shim.distributed.wire import Op, share
 from shim.engine.batch import Listener, Sequence
 from shim.engine.loaded import LoadedModel, model_key
 from shim.engine.types import CompletionRequest, Done, Piece

@@ -13,7 +13,7 @@ from typing import Any
 import mlx.core as mx
 from mlx.utils import tree_reduce
 
-from shim.distributed.lockstep import gather
+from shim.distributed.wire import gather
 from shim.engine import mlx_lm_api
 
 log = logging.getLogger("mlx_shim")

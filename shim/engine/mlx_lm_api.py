@@ -17,7 +17,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 from mlx_lm import load
-from mlx_lm.generate import BatchGenerator
+from mlx_lm.generate import BatchGenerator, generation_stream
 from mlx_lm.generate import generate_step as _generate_step
 from mlx_lm.models.cache import KVCache, LRUPromptCache, make_prompt_cache, trim_prompt_cache
 from mlx_lm.models.rope_utils import Llama3RoPE
@@ -35,6 +35,7 @@ __all__ = [
     "apply_top_k",
     "apply_top_p",
     "generate_step",
+    "generation_stream",
     "hf_tokenizer",
     "infer_quant_config",
     "infer_tool_parser",
