@@ -172,7 +172,11 @@ def _serve(builtin: bool) -> int:
         drain = Drain(app.state.engine, app.state.counters, limits.drain_seconds)
         loop = asyncio.get_running_loop()
         if leader is not None:  # a lost rank stops the server as a signal would
-            leader.on_lost = lambda: loop.call_soon_threadsafe(drain.begin)
+
+            def stop_serving() -> None:
+                loop.call_soon_threadsafe(drain.begin)
+
+            leader.on_lost = stop_serving
         loop.set_exception_handler(_ignore_cancelled_connections)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, drain.begin)

@@ -55,6 +55,7 @@ def load_shard(group: mx.distributed.Group, path: str) -> Shard:
 def _load(group: mx.distributed.Group, path: str) -> Shard:
     if not os.path.isdir(path):
         raise FileNotFoundError(f"no model files at {path}: every host needs the store at the same path")
+    model: Any
     model, tokenizer, config = mlx_lm_api.load_with_config(path, lazy=True)
     if hasattr(model, "shard"):
         try:

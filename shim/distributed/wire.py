@@ -30,7 +30,7 @@ def share(group: mx.distributed.Group, op: Op | None) -> Op:
         rest = data[_INLINE:] if op is not None else bytes(size - _INLINE)
         tail = _sum(group, mx.array(np.frombuffer(rest, dtype=np.uint8)))
         if op is None:
-            return orjson.loads(summed[_HEADER:].tobytes() + bytes(memoryview(tail)))
+            return orjson.loads(summed[_HEADER:].tobytes() + np.array(tail, copy=False).tobytes())
     return op if op is not None else orjson.loads(summed[_HEADER : _HEADER + size].tobytes())
 
 
