@@ -142,6 +142,24 @@ def test_chats_match_one_process(group: Group, reference: tuple[Path, dict[str, 
     assert results == {p: answers[p] for p in PROMPTS[2:]}
 
 
+def test_cancel_sample_and_unload_stay_in_lockstep(group: Group, reference: tuple[Path, dict[str, str]]) -> None:
+    """A client that leaves mid-stream is cancelled on both ranks at the same step; sampled (unseeded) tokens
+    are drawn alike on both; an unload and the next load happen on both: the greedy answer after all three is
+    still one process's."""
+    body = {"model": "tiny", "messages": [{"role": "user", "content": "Tell me a long story."}]}
+    with httpx.stream("POST", f"{group.url}/api/chat", json=body | {"options": {"num_predict": 400}}, timeout=60) as r:
+        next(r.iter_lines())
+    client = ollama.Client(host=group.url, timeout=120)
+    sampled = client.chat("tiny", [{"role": "user", "content": "Hi"}], options={"temperature": 1.0, "num_predict": 12})
+    assert sampled.done
+    client.chat("tiny", [], keep_alive=0)  # unloads
+    assert httpx.get(f"{group.url}/api/ps").json()["models"] == []
+    assert chat(group.url, PROMPTS[1]) == reference[1][PROMPTS[1]]
+    log = group.log.read_text()
+    assert log.count("generation cancelled: client disconnected") == 2, log  # rank 0's and rank 1's
+    assert "rank 1: unloaded " in log
+
+
 def test_ps_reports_the_split(group: Group) -> None:
     chat(group.url, PROMPTS[0])
     (model,) = httpx.get(f"{group.url}/api/ps").json()["models"]

@@ -134,5 +134,6 @@ class Follower:
         for ident, (owner, _) in list(self.listeners.items()):
             if owner == key:
                 del self.listeners[ident]
-        self.shards.pop(key, None)
-        mx.clear_cache()
+        if self.shards.pop(key, None) is not None:
+            mx.clear_cache()
+            log.info("rank %d: unloaded %s", self.group.rank(), key)
