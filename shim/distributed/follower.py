@@ -8,6 +8,7 @@ step, and rank 0 learns of its end through the heartbeat."""
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from typing import Any
 
@@ -38,6 +39,7 @@ class _Listener:
 
 def follow(group: mx.distributed.Group) -> int:
     """Serve as rank `group.rank()` until rank 0 stops; the exit status."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches every rank: rank 0 stops, then says stop
     hello = share(group, None)  # rank 0's first op: its engine's batch settings and its heartbeat port
     beat(group, hello)
     log.info("rank %d of %d: following rank 0", group.rank(), group.size())

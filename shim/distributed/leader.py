@@ -49,6 +49,10 @@ class Leader(Lockstep):
         self._tell({"op": "seed", "value": value})
         return value
 
+    def share_of(self, nbytes: int) -> int:
+        """Each rank holds about its part of the weights: the memory budget is checked against that."""
+        return -(-nbytes // self.group.size())
+
     def load(self, stored: StoredModel, load: Callable[[StoredModel], LoadedModel]) -> LoadedModel:
         if stored.info().architecture in ENCODER_ARCHITECTURES:
             raise ShimError(NO_EMBED, Kind.BAD_INPUT)

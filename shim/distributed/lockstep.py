@@ -26,6 +26,10 @@ class Lockstep:
         """The engine seeds MLX's global random state with the returned value."""
         return value
 
+    def share_of(self, nbytes: int) -> int:
+        """The part of a model's `nbytes` of weights this process holds."""
+        return nbytes
+
     def load(self, stored: StoredModel, load: Callable[[StoredModel], LoadedModel]) -> LoadedModel:
         return load(stored)
 

@@ -338,7 +338,7 @@ class Engine:
     def _make_room(self, stored: StoredModel) -> bool:
         """Unload idle models, least recently used first, until the new one fits the model count and the
         memory budget. False: busy models hold the room, wait for them. Refuses a model that can never fit."""
-        need = weights_bytes(stored)
+        need = self._lockstep.share_of(weights_bytes(stored))
         if need > self.memory_budget:
             budget = human_bytes(self.memory_budget)
             raise ShimError(f"model requires more system memory ({human_bytes(need)}) than is available ({budget})")
