@@ -144,7 +144,11 @@ def _serve(builtin: bool) -> int:
     if group is not None:
         from shim.distributed.leader import Leader
 
-        leader = Leader(group, num_parallel=settings.num_parallel, prompt_cache_bytes=settings.prompt_cache_bytes)
+        try:
+            leader = Leader(group, num_parallel=settings.num_parallel, prompt_cache_bytes=settings.prompt_cache_bytes)
+        except (RuntimeError, OSError) as e:  # a rank gone before the start, or the heartbeat unreachable
+            print(f"Error: {e}", file=sys.stderr)
+            return 1
     store = Store()
     if builtin:
         ensure_builtin_embedding_model(store)

@@ -30,7 +30,9 @@ log = logging.getLogger("mlx_shim")
 class _Listener:
     """A follower's sequence: nobody reads its events; rank 0 says when it is cancelled."""
 
-    def __init__(self) -> None:
+    def __init__(self, ident: int, key: str) -> None:
+        self.ident = ident
+        self.key = key
         self.cancelled = threading.Event()
 
     def put(self, event: Piece | Done | ShimError | None) -> None:
@@ -53,7 +55,7 @@ class Follower:
         self.prompt_cache_bytes = prompt_cache_bytes
         self.shards: dict[str, Shard] = {}
         self.batches: dict[str, ModelBatch] = {}
-        self.listeners: dict[int, tuple[str, _Listener]] = {}
+        self.listeners: dict[int, _Listener] = {}  # the running sequences, by rank 0's admission id
 
     def run(self) -> int:
         """Follow until rank 0 says stop (0) or the group fails (1)."""
@@ -86,7 +88,7 @@ class Follower:
             self._admit(op)
         elif kind == "step":
             for ident in op["cancel"]:
-                self.listeners.pop(ident)[1].cancelled.set()
+                self.listeners.pop(ident).cancelled.set()
             batch = self.batches[op["key"]]
             for seq in batch.step():
                 self._forget(seq)
@@ -107,8 +109,7 @@ class Follower:
             shard.tokenizer, op["prompt"], opts, think=op["think"], shift=op["shift"], tools=op["tools"],
             stop_ids=frozenset(op["stop_ids"]), logprobs=op["logprobs"], emit=lambda piece: None,
         )  # fmt: skip
-        listener = _Listener()
-        self.listeners[op["id"]] = (key, listener)
+        listener = self.listeners[op["id"]] = _Listener(op["id"], key)
         batch.admit(
             Sequence(
                 listener=listener,
@@ -125,17 +126,14 @@ class Follower:
         )
 
     def _forget(self, seq: Sequence) -> None:
-        for ident, (_, listener) in list(self.listeners.items()):
-            if listener is seq.listener:
-                del self.listeners[ident]
+        if isinstance(seq.listener, _Listener):
+            self.listeners.pop(seq.listener.ident, None)
 
     def _unload(self, key: str) -> None:
         batch = self.batches.pop(key, None)
         if batch is not None:
             batch.close()
-        for ident, (owner, _) in list(self.listeners.items()):
-            if owner == key:
-                del self.listeners[ident]
+        self.listeners = {ident: item for ident, item in self.listeners.items() if item.key != key}
         if self.shards.pop(key, None) is not None:
             mx.clear_cache()
             log.info("rank %d: unloaded %s", self.group.rank(), key)

@@ -6,6 +6,7 @@ the network). A collective waiting on a dead peer may otherwise block for as lon
 from __future__ import annotations
 
 import logging
+import os
 import select
 import socket
 import threading
@@ -20,6 +21,7 @@ from shim.distributed.wire import Op, share
 log = logging.getLogger("mlx_shim")
 BEAT = 0.5  # seconds between a follower's beats
 SILENCE = 5.0  # seconds without a beat after which rank 0 counts a follower lost
+ORPHAN_EXIT = 10.0  # seconds a follower outlives its connection to rank 0 at most
 _CONNECT = 60.0  # seconds rank 0 waits for every follower to connect at start
 
 
@@ -47,6 +49,11 @@ class Watchdog:
                 rank = conn.recv(1)
                 if rank:
                     conns[rank[0]] = conn
+        except TimeoutError:
+            port = server.getsockname()[1]
+            raise RuntimeError(
+                f"the other ranks did not reach rank 0's heartbeat port {port} in {_CONNECT:g} s"
+            ) from None
         finally:
             server.close()
         watchdog = cls(conns, on_lost)
@@ -82,8 +89,9 @@ class Watchdog:
 
 
 def beat(group: mx.distributed.Group, op: Op) -> None:
-    """A follower's side: connect to rank 0 at the port `op` names and beat from a daemon thread until the
-    connection fails (rank 0 gone; the follower's next collective then fails too)."""
+    """A follower's side: connect to rank 0 at the port `op` names and beat from a daemon thread. When the
+    connection fails rank 0 is gone or stopping: a stop ends the process well within ORPHAN_EXIT seconds;
+    otherwise (its collective may wait for good on the dead peer) the process exits with status 1 then."""
     conn = socket.create_connection((leader_host(), int(op["port"])), timeout=_CONNECT)
     conn.sendall(bytes([group.rank()]))
 
@@ -94,5 +102,8 @@ def beat(group: mx.distributed.Group, op: Op) -> None:
                 time.sleep(BEAT)
         except OSError:
             log.info("heartbeat to rank 0 ended")
+        time.sleep(ORPHAN_EXIT)
+        log.error("rank %d: rank 0 is gone; exiting", group.rank())
+        os._exit(1)
 
     threading.Thread(target=run, name="mlx-heartbeat", daemon=True).start()

@@ -3,14 +3,18 @@
 A running sequence's cancellation is pinned to a step: the engine's batch reads `cancelled` from a proxy that
 only this module sets, right before the step it is shared with, so a client leaving between two steps is seen
 by every rank at the same step. Whatever cannot run in lockstep is refused here with a clear error. The first
-failure of the group (a collective that raised, a rank the heartbeat lost) is final: every request from then
-on gets a 503 with the reason, and `on_lost` starts the server's stop.
+failure of the group (a collective that raised, a rank the heartbeat lost) is final: the running requests
+are answered a 503 with the reason at once, from whichever thread saw it (the engine thread may be stuck
+for good in a collective with the dead peer: MLX's ring backend fails the pending transfers, not the ones
+queued after), every later request gets the same, `on_lost` starts the server's stop, and if the process
+has not ended EXIT_AFTER seconds later it exits with status 1 there and then.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import threading
 from collections.abc import Callable
 
@@ -30,6 +34,7 @@ from shim.errors import Kind, ShimError
 log = logging.getLogger("mlx_shim")
 NO_FORMAT = "format is not supported when serving a model across several processes (mlx.launch)"
 NO_EMBED = "embeddings are not supported when serving across several processes (mlx.launch)"
+EXIT_AFTER = 10.0  # seconds from a lost rank to rank 0's exit at the latest (the drain's default 5 s fits)
 
 
 class Leader(Lockstep):
@@ -143,7 +148,12 @@ class Leader(Lockstep):
                 return
             self.lost = f"the distributed model server lost a rank ({reason}); it is shutting down"
         log.error("%s", self.lost)
+        for pinned in list(self._running.values()):
+            pinned.end(ShimError(self.lost, Kind.BUSY))
         self.on_lost()
+        timer = threading.Timer(EXIT_AFTER, _exit_now)
+        timer.daemon = True
+        timer.start()
 
 
 class _Pinned:
@@ -156,8 +166,26 @@ class _Pinned:
         self.key = key
         self.cancelled = threading.Event()
         self._running = running
+        self._ended = False
 
     def put(self, event: Piece | Done | ShimError | None) -> None:
+        if self._ended:  # answered already (the group was lost): nothing more reaches the client
+            return
         if event is None:
+            self._ended = True
             self._running.pop(self.ident, None)
         self.job.put(event)
+
+    def end(self, error: ShimError) -> None:
+        """Answer `error` now, from any thread."""
+        self.put(error)
+        self.put(None)
+
+
+def _exit_now() -> None:
+    """The last resort after a lost rank: the stop did not finish (its engine thread is stuck in a collective,
+    and an interpreter exit would wait on it or abort in MLX)."""
+    log.error("exiting: the stop after a lost rank did not finish in %g s", EXIT_AFTER)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    os._exit(1)

@@ -85,7 +85,7 @@ def _backend() -> str:
     """The launcher's backend, from the environment it set up."""
     if os.environ.get("MLX_JACCL_COORDINATOR"):
         return "jaccl"
-    return "ring" if os.environ.get("MLX_HOSTFILE") else "mpi"
+    return "nccl" if os.environ.get("NCCL_HOST_IP") else "ring"
 
 
 def _nbytes(model: Any) -> int:
