@@ -5,8 +5,8 @@ the network). A collective waiting on a dead peer may otherwise block for as lon
 
 from __future__ import annotations
 
+import faulthandler
 import logging
-import os
 import select
 import socket
 import threading
@@ -101,9 +101,7 @@ def beat(group: mx.distributed.Group, op: Op) -> None:
                 conn.sendall(b".")
                 time.sleep(BEAT)
         except OSError:
-            log.info("heartbeat to rank 0 ended")
-        time.sleep(ORPHAN_EXIT)
-        log.error("rank %d: rank 0 is gone; exiting", group.rank())
-        os._exit(1)
+            log.info("rank %d: heartbeat to rank 0 ended", group.rank())
+        faulthandler.dump_traceback_later(ORPHAN_EXIT, exit=True)  # needs no GIL: a stuck main thread may hold it
 
     threading.Thread(target=run, name="mlx-heartbeat", daemon=True).start()

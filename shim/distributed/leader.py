@@ -13,8 +13,8 @@ has not ended EXIT_AFTER seconds later it exits with status 1 there and then.
 from __future__ import annotations
 
 import dataclasses
+import faulthandler
 import logging
-import os
 import threading
 from collections.abc import Callable
 
@@ -150,10 +150,9 @@ class Leader(Lockstep):
         log.error("%s", self.lost)
         for pinned in list(self._running.values()):
             pinned.end(ShimError(self.lost, Kind.BUSY))
+        # The last resort, from a thread of faulthandler's own that needs no GIL: the stacks, then exit status 1.
+        faulthandler.dump_traceback_later(EXIT_AFTER, exit=True)
         self.on_lost()
-        timer = threading.Timer(EXIT_AFTER, _exit_now)
-        timer.daemon = True
-        timer.start()
 
 
 class _Pinned:
@@ -180,12 +179,3 @@ class _Pinned:
         """Answer `error` now, from any thread."""
         self.put(error)
         self.put(None)
-
-
-def _exit_now() -> None:
-    """The last resort after a lost rank: the stop did not finish (its engine thread is stuck in a collective,
-    and an interpreter exit would wait on it or abort in MLX)."""
-    log.error("exiting: the stop after a lost rank did not finish in %g s", EXIT_AFTER)
-    for handler in logging.getLogger().handlers:
-        handler.flush()
-    os._exit(1)
