@@ -92,19 +92,20 @@ class OllamaAPI:
             default = resolve_options(self.settings.context_length, stored.parameters, None, trained).num_ctx
             num_ctx = loaded.context_length or default
             size = loaded.memory_bytes + loaded.kv_bytes
-            entry = {
-                "name": stored.name.display,
-                "model": stored.name.display,
-                "size": size,
-                "digest": stored.digest,
-                "details": shapes.details(loaded.info),
-                "expires_at": shapes.expires_at(loaded.expires_at),
-                "size_vram": size if self.backend.on_gpu() else 0,
-                "context_length": num_ctx,
-            }
-            if loaded.split is not None:  # served across processes (mlx.launch): how, on how many ranks
-                entry["split"] = loaded.split
-            models.append(entry)
+            models.append(
+                {
+                    "name": stored.name.display,
+                    "model": stored.name.display,
+                    "size": size,
+                    "digest": stored.digest,
+                    "details": shapes.details(loaded.info),
+                    "expires_at": shapes.expires_at(loaded.expires_at),
+                    "size_vram": size if self.backend.on_gpu() else 0,
+                    "context_length": num_ctx,
+                    # Served across processes (mlx.launch): backend, ranks, parallelism, each rank's weight bytes.
+                    **({"split": loaded.split} if loaded.split is not None else {}),
+                }
+            )
         return json_response({"models": models})
 
     async def show(self, request: Request) -> Response:
