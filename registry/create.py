@@ -64,6 +64,9 @@ class CreateSpec:
     license: list[str] | None = None
     parameters: dict[str, Any] | None = None
     messages: list[dict[str, Any]] | None = None
+    renderer: str | None = None  # Ollama's Go prompt code: kept and shown; the model's chat template is used
+    parser: str | None = None
+    requires: str | None = None  # the least Ollama version the model asks for
 
 
 # Create's text fields end up in the manifest, which every lookup of the name reads: Ollama bounds none of them,
@@ -142,6 +145,9 @@ def create_model(store: Store, spec: CreateSpec) -> Iterator[str]:
     if spec.template is not None:
         _check_template(spec.template)
     quantization = _quantization(spec.quantize)
+    if spec.renderer or spec.parser:  # kept (show prints them back), but no Go code renders the prompts here
+        yield (f"note: renderer {spec.renderer or '-'} and parser {spec.parser or '-'} are Ollama's Go code; "
+               "mlx-shim renders with the model's template")  # fmt: skip
     prepared = yield from _prepare(store, spec, quantization)
     with store.changing:
         if prepared is not None and not prepared.is_dir():  # a delete released it meanwhile: build it again
@@ -252,6 +258,9 @@ def _create(store: Store, spec: CreateSpec, prepared: Path | None) -> Iterator[s
         manifest["license"] = spec.license
     if spec.parameters:
         manifest["parameters"] = {**manifest.get("parameters", {}), **spec.parameters}
+    for key in ("renderer", "parser", "requires"):
+        if getattr(spec, key):
+            manifest[key] = getattr(spec, key)
     if spec.messages is not None:
         manifest["messages"] = [{"role": m.get("role", ""), "content": m.get("content", "")} for m in spec.messages]
     yield "writing manifest"

@@ -42,6 +42,9 @@ def create_from_modelfile(
         system=modelfile.system,
         license=modelfile.licenses or None,
         messages=modelfile.messages or None,
+        renderer=modelfile.renderer,
+        parser=modelfile.parser,
+        requires=modelfile.requires,
     )
     return _create(store, spec, modelfile.parameters)
 

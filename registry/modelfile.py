@@ -1,14 +1,22 @@
-"""The subset of Ollama's Modelfile that describes an MLX model: FROM, SYSTEM, TEMPLATE, PARAMETER, LICENSE,
-MESSAGE.
+"""Modelfiles as Ollama v0.24.0 reads and writes them (its `parser/parser.go`).
 
-Values may be bare, `"quoted"` or `\"\"\"triple-quoted\"\"\"` (multi-line), as in Ollama. Instructions we
-cannot honour yet (ADAPTER, REQUIRES) are rejected instead of silently dropped.
+`parse_commands` is the same character-by-character state machine as Ollama's ParseFile, so a Modelfile
+means the same here as there: commands are case-insensitive, a value runs to the end of its line unless it
+opens a `"` or `\"\"\"` quote, which may then span lines (no escapes: a value holding `"` and a newline is
+written in triple quotes), `#` starts a comment only at the beginning of a line, PARAMETER may repeat.
+Errors carry Ollama's texts, with its `(line N): ` prefix.
+
+`Command.__str__` and `quote` write a command back as `ollama show --modelfile` does, so what `show`
+prints, `create` reads back to the same model. `Modelfile.read` turns the commands into what a create needs,
+as Ollama's CreateRequest does, refusing what mlx-shim cannot do (ADAPTER, DRAFT, a second FROM) instead of
+dropping it.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import Enum, auto
 from typing import Any
 
 from registry.parameters import coerce_parameter
@@ -18,84 +26,211 @@ class ModelfileError(ValueError):
     pass
 
 
+COMMANDS = ("from", "license", "template", "system", "adapter", "draft", "renderer", "parser", "parameter", "message",
+            "requires")  # fmt: skip
+ROLES = ("system", "user", "assistant")
+# Ollama warns about these and leaves them out (parser.go's deprecatedParameters).
+DEPRECATED_PARAMETERS = ("penalize_newline", "low_vram", "f16_kv", "logits_all", "vocab_only", "use_mlock",
+                         "mirostat", "mirostat_tau", "mirostat_eta")  # fmt: skip
+
+_INVALID_COMMAND = "command must be one of " + ", ".join(f'"{c}"' for c in COMMANDS[:-1]) + f', or "{COMMANDS[-1]}"'
+_INVALID_ROLE = 'message role must be one of "system", "user", or "assistant"'
+_UNEXPECTED_EOF = "unexpected EOF"
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command: `name` is "model" for FROM, the lower-case command, or a PARAMETER's own name; a
+    MESSAGE's `args` is "role: content"."""
+
+    name: str
+    args: str
+
+    def __str__(self) -> str:
+        if self.name == "model":
+            return f"FROM {self.args}"
+        if self.name in ("license", "template", "system", "adapter", "renderer", "parser", "requires", "draft"):
+            return f"{self.name.upper()} {quote(self.args)}"
+        if self.name == "message":
+            role, _, content = self.args.partition(": ")
+            return f"MESSAGE {role} {quote(content)}"
+        return f"PARAMETER {self.name} {quote(self.args)}"
+
+
+def quote(text: str) -> str:
+    """Ollama's quote: a value with a newline or an edge space is quoted, in triple quotes when it holds `"`."""
+    if "\n" in text or text.startswith(" ") or text.endswith(" "):
+        return f'"""{text}"""' if '"' in text else f'"{text}"'
+    return text
+
+
+def _unquote(text: str) -> tuple[str, bool]:
+    """The value inside its quotes, and whether the quotes are closed (a value that is still open goes on)."""
+    if text.startswith('"""'):
+        return (text[3:-3], True) if len(text) >= 6 and text.endswith('"""') else ("", False)
+    if text.startswith('"'):
+        return (text[1:-1], True) if len(text) >= 2 and text.endswith('"') else ("", False)
+    return text, True
+
+
+class _State(Enum):
+    NIL = auto()
+    NAME = auto()
+    VALUE = auto()
+    PARAMETER = auto()
+    MESSAGE = auto()
+    COMMENT = auto()
+
+
+class _UnexpectedEOF(Exception):
+    pass
+
+
+def _is_alpha(c: str) -> bool:
+    return "a" <= c <= "z" or "A" <= c <= "Z"
+
+
+def _next_state(c: str, state: _State) -> tuple[_State, str]:
+    """parser.go's parseRuneForState: the next state and the character to keep ("" for none)."""
+    space, newline = c in " \t", c in "\r\n"
+    if state is _State.NIL:
+        if c == "#":
+            return _State.COMMENT, ""
+        return (_State.NIL, "") if space or newline else (_State.NAME, c)
+    if state is _State.NAME:
+        if _is_alpha(c):
+            return _State.NAME, c
+        if space:
+            return _State.VALUE, ""
+        raise ModelfileError(_INVALID_COMMAND)
+    if state is _State.VALUE:
+        return (_State.NIL, c) if space or newline else (_State.VALUE, c)
+    if state is _State.PARAMETER:
+        if _is_alpha(c) or "0" <= c <= "9" or c == "_":
+            return _State.PARAMETER, c
+        if space:
+            return _State.VALUE, ""
+        raise _UnexpectedEOF
+    if state is _State.MESSAGE:
+        if _is_alpha(c):
+            return _State.MESSAGE, c
+        if space:
+            return _State.VALUE, ""
+        raise _UnexpectedEOF
+    return (_State.NIL, "") if newline else (_State.COMMENT, "")
+
+
+def parse_commands(text: str) -> list[Command]:
+    """Ollama's ParseFile over decoded text (a leading byte-order mark is skipped, as its decoder does)."""
+    commands: list[Command] = []
+    state, buffer, name, role, line = _State.NIL, "", "", "", 1
+    for c in text.removeprefix("\ufeff"):
+        if c in "\r\n":
+            line += 1
+        try:
+            following, kept = _next_state(c, state)
+        except _UnexpectedEOF:
+            raise ModelfileError(f"{_UNEXPECTED_EOF}: {buffer}") from None
+        except ModelfileError as e:
+            raise ModelfileError(f"(line {line}): {e}") from None
+        if following is not state:
+            if state is _State.NAME:
+                command = buffer.lower()
+                if command not in COMMANDS:
+                    raise ModelfileError(f"(line {line}): {_INVALID_COMMAND}")
+                if command == "parameter":
+                    following = _State.PARAMETER
+                elif command == "message":
+                    following = _State.MESSAGE
+                name = "model" if command == "from" else command
+            elif state is _State.PARAMETER:
+                name = buffer
+            elif state is _State.MESSAGE:
+                if buffer not in ROLES:
+                    raise ModelfileError(f"(line {line}): {_INVALID_ROLE}")
+                role = buffer
+            elif state is _State.VALUE:
+                value, closed = _unquote(buffer.strip())
+                if not closed or c in " \t":  # inside quotes, or a space within the value: it goes on
+                    buffer += c
+                    continue
+                commands.append(Command(name, f"{role}: {value}" if role else value))
+                role = ""
+            buffer, state = "", following
+        if kept.isprintable():
+            buffer += kept
+    if state is _State.VALUE:
+        value, closed = _unquote(buffer.strip())
+        if not closed:
+            raise ModelfileError(_UNEXPECTED_EOF)
+        commands.append(Command(name, f"{role}: {value}" if role else value))
+    elif state not in (_State.NIL, _State.COMMENT):
+        raise ModelfileError(_UNEXPECTED_EOF)
+    if not any(command.name == "model" for command in commands):
+        raise ModelfileError("no FROM line")
+    return commands
+
+
 @dataclass
 class Modelfile:
+    """What a Modelfile asks a create for (Ollama's CreateRequest, less what mlx-shim refuses)."""
+
     from_: str
     system: str | None = None
     template: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     licenses: list[str] = field(default_factory=list)
     messages: list[dict[str, str]] = field(default_factory=list)
+    renderer: str | None = None
+    parser: str | None = None
+    requires: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
-
-_INSTRUCTION = re.compile(r"(?im)^[ \t]*([A-Za-z]+)[ \t]+")
-_SUPPORTED = {"from", "system", "template", "parameter", "license", "message"}
-_ROLES = ("system", "user", "assistant")
+    @classmethod
+    def read(cls, commands: list[Command]) -> Modelfile:
+        sources = [c.args for c in commands if c.name == "model"]
+        if len(sources) > 1:
+            raise ModelfileError("mlx-shim takes one FROM per Modelfile (a second one, such as a vision projector, "
+                                 "is not supported)")  # fmt: skip
+        modelfile = cls(sources[0])
+        for command in commands:
+            name, args = command.name, command.args
+            if name == "model":
+                continue
+            if name == "adapter":
+                raise ModelfileError("ADAPTER is not supported: mlx-shim does not apply LoRA adapters")
+            if name == "draft":
+                raise ModelfileError("DRAFT is not supported: mlx-shim has no draft models (speculative decoding)")
+            if name in ("system", "template", "renderer", "parser"):
+                setattr(modelfile, name, args)
+            elif name == "license":
+                modelfile.licenses.append(args)
+            elif name == "requires":
+                modelfile.requires = _semver(args)
+            elif name == "message":
+                role, _, content = args.partition(": ")
+                modelfile.messages.append({"role": role, "content": content})
+            elif name in DEPRECATED_PARAMETERS:
+                modelfile.warnings.append(f"warning: parameter {name} is deprecated")
+            else:
+                key, value = coerce_parameter(name, args)
+                if key == "stop":
+                    modelfile.parameters.setdefault("stop", []).append(value)
+                else:
+                    modelfile.parameters[key] = value
+        return modelfile
 
 
 def parse_modelfile(text: str) -> Modelfile:
-    values: dict[str, str] = {}
-    parameters: dict[str, Any] = {}
-    licenses: list[str] = []
-    messages: list[dict[str, str]] = []
-    pos = 0
-    while pos < len(text):
-        line_end = text.find("\n", pos)
-        line_end = len(text) if line_end == -1 else line_end
-        line = text[pos:line_end].strip()
-        if not line or line.startswith("#"):
-            pos = line_end + 1
-            continue
-        match = _INSTRUCTION.match(text, pos)
-        if not match:
-            raise ModelfileError(f"command must be one of {_command_list()}: {line!r}")
-        command = match.group(1).lower()
-        if command not in _SUPPORTED:
-            raise ModelfileError(f"unsupported Modelfile instruction {match.group(1).upper()!r}")
-        if command == "message":
-            role = text[match.end() : line_end].split(" ", 1)[0]
-            if role.lower() not in _ROLES:
-                raise ModelfileError('role must be one of "system", "user", or "assistant"')
-            value, pos = _read_value(text, match.end() + len(role) + 1)
-            messages.append({"role": role.lower(), "content": value})
-            continue
-        value, pos = _read_value(text, match.end())
-        if command == "license":
-            licenses.append(value)
-        elif command == "parameter":
-            key, _, raw = value.partition(" ")
-            if not raw.strip():
-                raise ModelfileError(f"PARAMETER {key!r} needs a value")
-            name, coerced = coerce_parameter(key.strip(), _unquote(raw.strip()))
-            if name == "stop":
-                parameters.setdefault("stop", []).append(coerced)
-            else:
-                parameters[name] = coerced
-        else:
-            values[command] = value
-    if "from" not in values:
-        raise ModelfileError("no FROM line")
-    return Modelfile(values["from"], values.get("system"), values.get("template"), parameters, licenses, messages)
+    return Modelfile.read(parse_commands(text))
 
 
-def _read_value(text: str, start: int) -> tuple[str, int]:
-    """Return the instruction's argument and the offset just after it (handles multi-line quotes)."""
-    if text.startswith('"""', start):
-        end = text.find('"""', start + 3)
-        if end == -1:
-            raise ModelfileError('unterminated """ quote')
-        after = text.find("\n", end + 3)
-        return text[start + 3 : end], len(text) if after == -1 else after + 1
-    end = text.find("\n", start)
-    end = len(text) if end == -1 else end
-    return _unquote(text[start:end].strip()), end + 1
+_SEMVER = re.compile(r"v(0|[1-9]\d*)(\.(0|[1-9]\d*)(\.(0|[1-9]\d*))?)?(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?")
 
 
-def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return value
-
-
-def _command_list() -> str:
-    return ", ".join(sorted(c.upper() for c in _SUPPORTED))
+def _semver(text: str) -> str:
+    """REQUIRES as Ollama takes it: golang.org/x/mod/semver's syntax, with or without the leading `v`."""
+    version = text if text.startswith("v") else "v" + text
+    if not _SEMVER.fullmatch(version):
+        raise ModelfileError("requires must be a valid semver (e.g. 0.14.0)")
+    return version[1:]

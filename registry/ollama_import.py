@@ -140,4 +140,5 @@ def carried_settings(plan: ImportPlan) -> dict[str, Any]:
         out["license"] = plan.license
     if plan.messages:
         out["messages"] = plan.messages
+    out.update(plan.renderer)
     return out

@@ -62,6 +62,7 @@ class ImportPlan:
     parameters: dict[str, Any] = field(default_factory=dict)
     license: list[str] = field(default_factory=list)
     messages: list[dict[str, str]] = field(default_factory=list)
+    renderer: dict[str, str] = field(default_factory=dict)  # its config's renderer/parser, kept for show
     notes: list[str] = field(default_factory=list)
 
 
@@ -154,6 +155,7 @@ class OllamaLibrary:
             plan.notes.append("its draft model (speculative decoding) is not imported")
         if config.get("renderer") or config.get("parser"):
             plan.template = None
+            plan.renderer = {k: str(config[k]) for k in ("renderer", "parser") if config.get(k)}
             plan.notes.append(
                 f"Ollama renders its prompts in Go code (renderer {config.get('renderer') or '-'}, parser "
                 f"{config.get('parser') or '-'}): mlx-shim uses the chat template inside the GGUF instead"

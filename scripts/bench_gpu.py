@@ -17,6 +17,11 @@ mlx_lm.server at each concurrency; each server / in-process BatchGenerator). --o
 as JSON after each round (a run cut short still leaves its data); --plot draws a PNG (matplotlib, the `bench`
 extra), also later from the JSON: `python scripts/bench_gpu.py --replot results.json --plot bench.png`.
 
+The server's own per-token cost on a CPU (a vocabulary small enough that the model's compute does not hide
+it; the CPU ms per token rows do not depend on how busy the machine is):
+    PYTHONPATH=. python scripts/bench_gpu.py --config tiny --vocab 9284 --rounds 5 --tokens 128 \
+        --clients 1,16 --parallel 16 --only inproc,server --endpoints generate --compare /tmp/base
+
 Smoke test on a CPU (every part end to end, the full vocabulary; 3 minutes on two shared cores):
     PYTHONPATH=. python scripts/bench_gpu.py --config tiny --rounds 2 --tokens 16 --single-tokens 32 \
         --parallel 16 --out /tmp/tiny.json --plot /tmp/tiny.png
@@ -46,6 +51,13 @@ mlx-notes.md's set-up, which worked on an H200):
           --out $OUT/gpu-7b-a.json                                                              # ~8 min
       python3 scripts/bench_gpu.py --config 7b --parallel 16 --endpoints generate --clients 8,16 \
           --single-tokens 0 --only inproc,server,mlxlm --out $OUT/gpu-7b-b.json                 # ~7 min
+    Before/after in one run: export the old code into an untracked folder of the worktree first (it travels
+    with the tree), e.g. `mkdir .gpu-base && git archive e91602f | tar -x -C .gpu-base`, then
+      python3 scripts/bench_gpu.py --config 0.5b --parallel 16 --compare .gpu-base --endpoints generate \
+          --only inproc,server --out $OUT/gpu-0.5b-compare.json
+    and a setting against the default, e.g. prefill groups of 16 against 8:
+      python3 scripts/bench_gpu.py --config 0.5b --parallel 16 --shim-env MLX_SHIM_PREFILL_GROUP=16 \
+          --endpoints generate --only inproc,server --single-tokens 0 --out $OUT/gpu-0.5b-group.json
     The run times are estimates from mlx-notes.md's H200 figures, not measured with this script.
     --budget-minutes (default 9) starts no round that would end past it; fewer than 5 rounds are flagged.
 """
@@ -94,6 +106,14 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--requests", type=int, default=1, help="requests per client per measurement, back to back")
     p.add_argument("--endpoints", default="generate,completions", help="mlx-shim endpoints: generate,completions")
     p.add_argument("--parallel", type=int, help="also measure an mlx-shim with OLLAMA_NUM_PARALLEL=N")
+    p.add_argument("--compare", type=Path, help="also measure the mlx-shim of another checkout (before/after)")
+    p.add_argument(
+        "--shim-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="also measure an mlx-shim with this setting (and --parallel's), e.g. MLX_SHIM_PREFILL_GROUP=16",
+    )
     p.add_argument("--chat-turns", type=int, default=10)
     p.add_argument("--chat-user-tokens", type=int, default=48, help="length of each user message")
     p.add_argument("--chat-tokens", type=int, default=32, help="num_predict of each chat turn")
@@ -120,6 +140,7 @@ class Bench:
         self.servers: list[servers.Server] = []
         # (label, url, send) per HTTP source; send(url, prompt, tokens) -> Stream
         self.sources: list[tuple[str, str, Any]] = []
+        self.pids: dict[str, int] = {}  # label -> server process, for its CPU time per token
         try:
             self._start_servers(model_dir, [e for e in args.endpoints.split(",") if e])
         except BaseException:
@@ -136,10 +157,20 @@ class Bench:
             label = f"mlx-shim parallel {args.parallel}"
             shim_n = self._start(servers.start_mlx_shim, label, self.home, model_dir, args.parallel)
             self._add_shim_sources(label, shim_n.url, endpoints)
+        if "server" in parts and args.compare:
+            label = f"{args.compare.name} parallel {args.parallel}" if args.parallel else f"{args.compare.name}"
+            other = self._start(servers.start_mlx_shim, label, self.home, model_dir, args.parallel, args.compare)
+            self._add_shim_sources(label, other.url, endpoints)
+        for setting in args.shim_env if "server" in parts else ():
+            name, _, value = setting.partition("=")
+            label = f"mlx-shim {setting}" + (f" parallel {args.parallel}" if args.parallel else "")
+            tuned = self._start(servers.start_mlx_shim, label, self.home, model_dir, args.parallel, None, {name: value})
+            self._add_shim_sources(label, tuned.url, endpoints)
         if "mlxlm" in parts:
             mlx_lm_server = self._start(servers.start_mlx_lm_server, self.home, model_dir)
             send = lambda url, prompt, n: http.completions(url, prompt, n, model=None)  # noqa: E731
             self.sources.append((report.MLX_LM, mlx_lm_server.url, send))
+            self.pids[report.MLX_LM] = mlx_lm_server.process.pid
 
     def _start(self, start, *args: Any) -> servers.Server:
         started = time.perf_counter()
@@ -153,6 +184,7 @@ class Bench:
         for endpoint in endpoints:
             send, path = senders[endpoint]
             self.sources.append((f"{label} {path}", url, send))
+            self.pids[f"{label} {path}"] = self.servers[-1].process.pid
 
     def close(self, failed: bool) -> None:
         """Stop the servers; delete their store (the 7B's blobs are 4.5 GB) unless the run failed (their logs)."""
@@ -180,7 +212,9 @@ class Bench:
                 r |= {f"single/{report.INPROC}/ttft": s.ttft * 1000, f"single/{report.INPROC}/tps": s.decode_tps}
             for n in a.clients:
                 ids = [self.tokenizer.encode(self.prompts.text(a.concurrent_prompt_tokens)) for _ in range(n)]
+                cpu = time.process_time()
                 r[f"agg/{report.BATCH}/{n}/tps"] = inproc.batch(self.model, ids, tokens)
+                r[f"cpu/{report.BATCH}/{n}/ms"] = (time.process_time() - cpu) * 1000 / (n * tokens)
             self._progress("in-process")
         for label, url, send in self.sources:
             if single:
@@ -189,8 +223,16 @@ class Bench:
                 r |= {f"single/{label}/ttft": s.ttft * 1000, f"single/{label}/tps": s.decode_tps}
             for n in a.clients:
                 texts = [[self.prompts.text(a.concurrent_prompt_tokens) for _ in range(a.requests)] for _ in range(n)]
+                cpu = servers.cpu_seconds(self.pids[label])
                 agg = http.concurrent(n, a.requests, lambda i, j, t=texts: send(url, t[i][j], tokens))  # noqa: B023
-                r |= {f"agg/{label}/{n}/tps": agg.tokens_per_s, f"agg/{label}/{n}/ttft": agg.median_ttft * 1000}
+                if cpu is not None and (after := servers.cpu_seconds(self.pids[label])) is not None:
+                    r[f"cpu/{label}/{n}/ms"] = (after[0] - cpu[0]) * 1000 / agg.total_tokens
+                    r[f"loop/{label}/{n}/ms"] = (after[1] - cpu[1]) * 1000 / agg.total_tokens
+                r |= {
+                    f"agg/{label}/{n}/tps": agg.tokens_per_s,
+                    f"agg/{label}/{n}/ttft": agg.median_ttft * 1000,
+                    f"agg/{label}/{n}/request": agg.median_duration * 1000,
+                }
                 self._check(label, agg.fewest_tokens, tokens)
             self._progress(label)
         if "chat" in self.parts:

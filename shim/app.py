@@ -64,6 +64,7 @@ def create_app(
         default_keep_alive=settings.keep_alive,
         max_loaded_models=settings.max_loaded_models,
         num_parallel=settings.num_parallel,
+        prefill_group=settings.prefill_group,
         max_queue=settings.max_queue,
         memory_budget=settings.memory_budget,
         prompt_cache_bytes=settings.prompt_cache_bytes,

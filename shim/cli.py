@@ -1,5 +1,6 @@
-"""The `mlx-shim` command: `serve` (Hypercorn on OLLAMA_HOST), and the ollama CLI's client commands
-(create, show, run, pull, list, ps, cp, rm), which talk to the server over HTTP (shim/commands.py)."""
+"""The `mlx-shim` command: `serve` (Hypercorn on OLLAMA_HOST), and the ollama CLI's client commands (create,
+show, run, stop, pull, list, ps, cp, rm, --version), which talk to the server over HTTP (shim/commands.py,
+`run` in shim/interactive.py). The commands, flags and help pages are declared once, in shim/cli_help.py."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from registry.builtin import ensure_builtin_embedding_model, start_builtin_chat_
 from registry.create import prune_unreferenced
 from registry.store import Store
 from shim import commands
+from shim.cli_help import build_parser, check_args, help_for, no_value_flags
 from shim.client import Client, ClientError
 from shim.config import VERSION, Settings, log_level, no_builtin
+from shim.interactive import run_command
 from shim.limits import Limits
 from shim.mlx_threads import release_mlx_streams
 
@@ -25,52 +28,19 @@ log = logging.getLogger("mlx_shim")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mlx-shim", description="An Ollama-compatible server for MLX models")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="start the server on OLLAMA_HOST (default 127.0.0.1:11434)")
-    serve.add_argument(
-        "--no-builtin",
-        action="store_true",
-        help="do not register the embedded models (smollm2:135m, all-minilm) on first start",
-    )
-    create = commands.add_parser(
-        "create", help="create a model from a Modelfile (FROM an MLX directory, a GGUF file or a model)"
-    )
-    create.add_argument("name")
-    create.add_argument("-f", "--file", default="Modelfile", help="path to the Modelfile (default ./Modelfile)")
-    create.add_argument(
-        "-q", "--quantize", help="quantize the model (Q4_K_M, Q4_K_S, Q8_0, int4, int8, mxfp4, nvfp4, mxfp8, F16, ...)"
-    )
-    show = commands.add_parser("show", help="show information for a model")
-    show.add_argument("name")
-    fields = show.add_argument_group("show one field only")
-    for field in ("license", "modelfile", "parameters", "system", "template"):
-        fields.add_argument(f"--{field}", action="store_true", help=f"show the model's {field}")
-    show.add_argument("-v", "--verbose", action="store_true", help="show all metadata and tensors")
-    run = commands.add_parser("run", help="chat with a model: one prompt, or a conversation from stdin")
-    run.add_argument("name")
-    run.add_argument("prompt", nargs="*")
-    run.add_argument("--think", nargs="?", const="true", help="enable thinking (true, false, high, medium, low)")
-    run.add_argument("--hidethinking", action="store_true", help="hide the thinking output")
-    commands.add_parser("pull", help="pull a model").add_argument("name")
-    imports = commands.add_parser(
-        "import", help="import models from the server's Ollama library (OLLAMA_MODELS), all of them without names"
-    )
-    imports.add_argument("names", nargs="*", metavar="NAME")
-    listing = commands.add_parser("list", aliases=["ls"], help="list models")
-    listing.add_argument("prefix", nargs="?")
-    commands.add_parser("ps", help="list running models")
-    cp = commands.add_parser("cp", help="copy a model")
-    cp.add_argument("source")
-    cp.add_argument("destination")
-    commands.add_parser("rm", help="remove models").add_argument("names", nargs="+")
-    args, extra = parser.parse_known_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(no_value_flags(sys.argv[1:] if argv is None else argv))
     if extra and (args.command != "run" or any(arg.startswith("-") for arg in extra)):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if extra:  # `run MODEL --think=false Why is the sky blue?`: words after an option are the prompt too
-        args.prompt += extra
-
-    if args.command == "serve":
+        parser.error(f"unknown flag: {extra[0]}" if extra[0].startswith("-") else f"unknown arguments: {extra}")
+    words = getattr(args, "words", []) + extra  # `run MODEL --think=false Why is the sky blue?`: words after a flag
+    if args.command not in (None, "help"):
+        if (problem := check_args(args.command, words)) is not None:
+            parser.error(problem)
+        _name_words(args, words)
+    if args.command == "help" or (args.command is None and not args.version):
+        sys.stdout.write(help_for(getattr(args, "topic", [])))
+        return 0
+    if args.command in ("serve", "start"):
         logging.basicConfig(level=log_level(), format="%(asctime)s %(levelname)s %(message)s")
         return _serve(builtin=not args.no_builtin and not no_builtin())
     try:
@@ -86,8 +56,10 @@ def main(argv: list[str] | None = None) -> int:
 def _client_command(args: argparse.Namespace) -> None:
     client = Client()
     out, err = sys.stdout, sys.stderr
-    if args.command == "create":
-        commands.create(client, args.name, Path(args.file), args.quantize, err)
+    if args.command is None:
+        commands.version(client, out)
+    elif args.command == "create":
+        commands.create(client, args.name, Path(args.file) if args.file else None, args.quantize, err)
     elif args.command == "show":
         chosen = [f for f in ("license", "modelfile", "parameters", "system", "template") if getattr(args, f)]
         if len(chosen) > 1:
@@ -96,9 +68,9 @@ def _client_command(args: argparse.Namespace) -> None:
             )
         commands.show(client, args.name, chosen[0] if chosen else None, args.verbose, out)
     elif args.command == "run":
-        think = {"true": True, "false": False}.get(args.think, args.think)
-        prompt = " ".join(args.prompt) if args.prompt else None
-        commands.run(client, args.name, prompt, think=think, hide_thinking=args.hidethinking, stdin=sys.stdin, out=out)
+        run_command(client, args, sys.stdin, out)
+    elif args.command == "stop":
+        commands.stop(client, args.name)
     elif args.command == "pull":
         commands.pull(client, args.name, err)
     elif args.command == "import":
@@ -111,6 +83,18 @@ def _client_command(args: argparse.Namespace) -> None:
         commands.copy(client, args.source, args.destination, out)
     elif args.command == "rm":
         commands.remove(client, args.names, out)
+
+
+def _name_words(args: argparse.Namespace, words: list[str]) -> None:
+    """The positional words under the names the commands use."""
+    if args.command == "cp":
+        args.source, args.destination = words
+    elif args.command in ("rm", "import"):
+        args.names = words
+    elif args.command in ("list", "ls"):
+        args.prefix = words[0] if words else None
+    elif words:
+        args.name, args.prompt = words[0], words[1:]
 
 
 def _serve(builtin: bool) -> int:
@@ -145,7 +129,10 @@ def _serve(builtin: bool) -> int:
         from shim.distributed.leader import Leader
 
         try:
-            leader = Leader(group, num_parallel=settings.num_parallel, prompt_cache_bytes=settings.prompt_cache_bytes)
+            leader = Leader(
+                group, num_parallel=settings.num_parallel, prefill_group=settings.prefill_group,
+                prompt_cache_bytes=settings.prompt_cache_bytes,
+            )  # fmt: skip
         except (RuntimeError, OSError) as e:  # a rank gone before the start, or the heartbeat unreachable
             print(f"Error: {e}", file=sys.stderr)
             return 1

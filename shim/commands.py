@@ -1,4 +1,5 @@
-"""The `ollama`-style client commands of `mlx-shim` (list, ps, show, cp, rm, pull, create, run), all over HTTP.
+"""The `ollama`-style client commands of `mlx-shim` (list, ps, show, cp, rm, stop, pull, create, --version), all
+over HTTP (`run` is shim/interactive.py).
 
 Output follows the ollama CLI: the same tables, show sections, progress and messages, and errors as
 `Error: <server's text>` on stderr with exit status 1.
@@ -8,15 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from registry.modelfile import ModelfileError, parse_modelfile
+from registry.modelfile import parse_modelfile
+from registry.names import InvalidName, ModelName
 from shim.client import Client, ClientError
+from shim.config import VERSION
 from shim.progress import Progress, human_bytes, human_time, table
-
-GREY, BOLD, RESET = "\x1b[90m", "\x1b[1m", "\x1b[0m"
 
 
 def list_models(client: Client, prefix: str | None, out: TextIO) -> None:
@@ -91,6 +91,29 @@ def _head(text: str, n: int) -> list[list[str]]:
     return [["", line] for line in lines[:n]] + ([["", "..."]] if len(lines) > n else [])
 
 
+def version(client: Client, out: TextIO) -> None:
+    """`--version` as ollama's versionHandler: the server's version, and the client's when they differ."""
+    try:
+        server = client.request("GET", "/api/version")["version"]
+    except ClientError:
+        out.write("Warning: could not connect to a running Ollama instance\n")
+        server = ""
+    if server:
+        out.write(f"ollama version is {server}\n")
+    if server != VERSION:
+        out.write(f"Warning: client version is {VERSION}\n")
+
+
+def stop(client: Client, name: str) -> None:
+    """As `ollama stop`: unload the model now (keep_alive 0)."""
+    try:
+        client.request("POST", "/api/generate", {"model": name, "keep_alive": 0})
+    except ClientError as e:
+        if "not found" in e.message:
+            raise ClientError(f'couldn\'t find model "{name}" to stop', e.status) from None
+        raise
+
+
 def copy(client: Client, source: str, destination: str, out: TextIO) -> None:
     client.request("POST", "/api/copy", {"source": source, "destination": destination})
     out.write(f"copied '{source}' to '{destination}'\n")
@@ -132,22 +155,25 @@ def import_models(client: Client, names: list[str], err: TextIO) -> None:
         raise ClientError("not imported: " + "; ".join(f"{s['model']}: {s['reason']}" for s in skipped))
 
 
-def create(client: Client, name: str, modelfile: Path, quantize: str | None, err: TextIO) -> None:
-    """As `ollama create -f`: the Modelfile is read here; a FROM directory or GGUF file is uploaded blob by
-    blob (HEAD, then POST when the server lacks it) and sent as `files`, any other FROM as `from`."""
+def create(client: Client, name: str, modelfile: Path | None, quantize: str | None, err: TextIO) -> None:
+    """As `ollama create [-f Modelfile]`: the Modelfile (./Modelfile, or `FROM .` without one) is read here; a
+    FROM directory or GGUF file is uploaded blob by blob (HEAD, then POST when the server lacks it) and sent
+    as `files`, any other FROM as `from`. Errors are Ollama's, naming the file or path they are about."""
     try:
-        text = modelfile.read_text()
-    except OSError as e:
-        raise ClientError(f"no Modelfile or safetensors files found: {e.strerror}: {modelfile}") from None
+        ModelName.parse(name)
+    except InvalidName:
+        raise ClientError(f"invalid model name: {name}") from None
+    text, base = _read_modelfile(modelfile)
     try:
         parsed = parse_modelfile(text)
-    except (ModelfileError, ValueError) as e:
+    except ValueError as e:  # ModelfileError, or a PARAMETER's value
         raise ClientError(str(e)) from None
+    for warning in parsed.warnings:
+        print(warning)
     body: dict[str, Any] = {"model": name}
     progress = Progress(err)
     try:
-        source = Path(parsed.from_).expanduser()
-        source = source if source.is_absolute() else modelfile.resolve().parent / source
+        source = base / Path(parsed.from_).expanduser()  # an absolute FROM stays itself
         if source.is_dir():
             progress.line("gathering model components")
             body["files"] = _upload(client, source, _model_files(source), progress)
@@ -158,9 +184,9 @@ def create(client: Client, name: str, modelfile: Path, quantize: str | None, err
             body["files"] = _upload(client, source.parent, [source], progress)
         else:
             body["from"] = parsed.from_
-        for key, value in (("template", parsed.template), ("system", parsed.system)):
-            if value is not None:
-                body[key] = value
+        for key in ("template", "system", "renderer", "parser", "requires"):
+            if getattr(parsed, key) is not None:
+                body[key] = getattr(parsed, key)
         if parsed.parameters:
             body["parameters"] = parsed.parameters
         if parsed.licenses:
@@ -169,10 +195,30 @@ def create(client: Client, name: str, modelfile: Path, quantize: str | None, err
             body["messages"] = parsed.messages
         if quantize:
             body["quantize"] = quantize
-        for event in client.stream("/api/create", body):
-            progress.line(event.get("status", ""))
+        try:
+            for event in client.stream("/api/create", body):
+                progress.line(event.get("status", ""))
+        except ClientError as e:
+            if "from" in body and e.message == "invalid model name":  # a FROM path that is not there
+                raise ClientError(f"{e.message} (FROM {parsed.from_}: no such file or directory)", e.status) from None
+            raise
     finally:
         progress.close()
+
+
+def _read_modelfile(path: Path | None) -> tuple[str, Path]:
+    """The Modelfile's text (UTF-8, or UTF-16 after its byte-order mark, as Ollama decodes it) and the folder
+    a relative FROM is taken from; without -f and without ./Modelfile, Ollama's default `FROM .`."""
+    if path is None:
+        path = Path("Modelfile")
+        if not path.exists():
+            return "FROM .\n", Path.cwd()
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ClientError(f"specified Modelfile wasn't found: {e.strerror}: {path}") from None
+    text = data.decode("utf-16") if data[:2] in (b"\xff\xfe", b"\xfe\xff") else data.decode(errors="replace")
+    return text, path.resolve().parent
 
 
 def _is_gguf(path: Path) -> bool:
@@ -182,9 +228,11 @@ def _is_gguf(path: Path) -> bool:
 
 def _model_files(directory: Path) -> list[Path]:
     """Every file of an MLX model directory but hidden ones; in a folder of GGUFs (no config.json), only the
-    `.gguf` files, as `ollama create` picks them."""
+    `.gguf` files, as `ollama create` picks them. A folder with neither weights is refused as Ollama does."""
     files = sorted(p for p in directory.rglob("*") if p.is_file())
     files = [p for p in files if not any(part.startswith(".") for part in p.relative_to(directory).parts)]
+    if not any(p.suffix in (".safetensors", ".gguf") for p in files):
+        raise ClientError(f"no Modelfile or safetensors files found in {directory}")  # Ollama's text, and where
     if not (directory / "config.json").is_file() and any(p.suffix == ".gguf" for p in files):
         return [p for p in files if p.suffix == ".gguf"]
     return files
@@ -204,108 +252,3 @@ def _upload(client: Client, directory: Path, paths: list[Path], progress: Progre
         progress.bar(key, key, size, size)
         files[relative.as_posix()] = digest
     return files
-
-
-def run(
-    client: Client,
-    name: str,
-    prompt: str | None,
-    *,
-    think: bool | str | None,
-    hide_thinking: bool,
-    stdin: TextIO,
-    out: TextIO,
-) -> None:
-    """One prompt (streamed, then exit), or on a terminal a conversation until `/bye` or end of input,
-    keeping the history as `ollama run` does. Piped stdin is never a conversation: all of it is the prompt."""
-    try:
-        client.request("POST", "/api/show", {"model": name})
-    except ClientError as e:
-        if e.status != 404:
-            raise
-        try:
-            pull(client, name, sys.stderr)  # as `ollama run`: a model that is not here is pulled first
-        except ClientError as failed:
-            raise (e if failed.status == 404 else failed) from None
-    display = _Display(out, hide_thinking)
-    if not stdin.isatty():  # as `ollama run`: piped input is one prompt, put before the prompt words
-        piped = stdin.read()
-        prompt = " ".join(p for p in (piped, prompt) if p) or prompt
-    if prompt is not None:
-        display.reply(_chat(client, name, [{"role": "user", "content": prompt}], think))
-        out.write("\n")
-        return
-    history: list[dict[str, Any]] = []
-    interactive = stdin.isatty()
-    while True:
-        if interactive:
-            out.write(">>> ")
-            out.flush()
-        line = stdin.readline()
-        if not line:
-            break
-        text = line.rstrip("\n")
-        if not text.strip():
-            continue
-        if text.strip() == "/bye":
-            break
-        if text.strip() == "/clear":
-            history.clear()
-            out.write("Cleared session context\n")
-            continue
-        if text.startswith("/"):
-            out.write(f"Unknown command '{text.split()[0]}'. Type /bye to exit.\n")
-            continue
-        history.append({"role": "user", "content": text})
-        try:
-            answer = display.reply(_chat(client, name, history, think))
-        except KeyboardInterrupt:  # Ctrl-C stops this answer (closing the stream cancels it), not the chat
-            history.pop()
-            out.write("\n")
-            continue
-        history.append({"role": "assistant", "content": answer})
-        out.write("\n\n")
-        out.flush()
-
-
-def _chat(client: Client, name: str, messages: list[dict[str, Any]], think: bool | str | None) -> Iterator[Any]:
-    body: dict[str, Any] = {"model": name, "messages": messages}
-    if think is not None:
-        body["think"] = think
-    for event in client.stream("/api/chat", body):
-        yield event.get("message") or {}
-
-
-class _Display:
-    """Thinking between `Thinking...` and `...done thinking.` (grey on a terminal), then the answer."""
-
-    def __init__(self, out: TextIO, hide_thinking: bool) -> None:
-        self.out = out
-        self.hide_thinking = hide_thinking
-        self.color = out.isatty()
-
-    def reply(self, messages: Iterator[dict[str, Any]]) -> str:
-        content: list[str] = []
-        thinking, opened = "", False
-        for message in messages:
-            if message.get("thinking") and not self.hide_thinking:
-                if not opened:
-                    self._write("Thinking...\n", GREY + BOLD, after=GREY)
-                    opened = True
-                thinking += message["thinking"]
-                self.out.write(message["thinking"])
-            if message.get("content"):
-                if opened:
-                    if not thinking.endswith("\n"):
-                        self.out.write("\n")
-                    self._write("...done thinking.\n\n", GREY + BOLD)
-                    opened = False
-                content.append(message["content"])
-                self.out.write(message["content"])
-            self.out.flush()
-        if opened and self.color:
-            self.out.write(RESET)
-        return "".join(content)
-
-    def _write(self, text: str, style: str, after: str = "") -> None:
-        self.out.write(f"{style}{text}{RESET}{after}" if self.color else text)

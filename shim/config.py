@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shim.accelerator import default_memory_budget, default_num_parallel
 from shim.durations import default_keep_alive
 
 VERSION = "0.24.0"  # the Ollama release whose API we mirror; clients parse it as dotted integers
@@ -91,23 +92,26 @@ class Settings:
     context_length: int = field(default_factory=lambda: _env_int("OLLAMA_CONTEXT_LENGTH", 4096))
     keep_alive: float = field(default_factory=lambda: default_keep_alive(os.environ.get("OLLAMA_KEEP_ALIVE", "")))
     max_loaded_models: int = field(default_factory=lambda: _env_int("OLLAMA_MAX_LOADED_MODELS", 3))
-    # Sequences decoding together per model. Ollama's default is 1; batching pays on every backend we measured
-    # up to about 4 (see README, scripts/bench_concurrency.py), so 4.
-    num_parallel: int = field(default_factory=lambda: _env_int("OLLAMA_NUM_PARALLEL", 4))
+    # Sequences decoding together per model. Ollama's default is 1; batching pays on every backend, by how much
+    # depends on it: 4 on the CPU, 16 on CUDA, 8 on Metal (shim/accelerator.py and the README say why).
+    num_parallel: int = field(default_factory=lambda: _env_int("OLLAMA_NUM_PARALLEL", default_num_parallel()))
+    # New prompts prefilled together in one batch step: 16 arrivals prefill as two groups of 8 with decode
+    # steps between (mlx-lm's own prefill batch size); capped at num_parallel.
+    prefill_group: int = field(default_factory=lambda: _env_int("MLX_SHIM_PREFILL_GROUP", 8))
     max_queue: int = field(default_factory=lambda: _env_int("OLLAMA_MAX_QUEUE", 512))
-    # Bytes the loaded models (weights and KV caches) may take: the machine's memory unless set.
-    memory_budget: int = field(default_factory=lambda: _env_bytes("MLX_SHIM_MEMORY_BUDGET", _physical_memory()))
+    # Bytes the loaded models (weights and KV caches) may take: the accelerator's memory (the machine's on the
+    # CPU backend) unless set.
+    memory_budget: int = field(default_factory=lambda: _memory_budget())
     # Per loaded model: KV caches of finished requests kept for prefix reuse; 0 turns the prompt cache off.
     prompt_cache_bytes: int = field(default_factory=lambda: _env_bytes("MLX_SHIM_PROMPT_CACHE_BYTES", 1 << 30))
     # OLLAMA_ORIGINS: origins allowed besides the built-in local ones (comma-separated, `*` patterns).
     origins: str = field(default_factory=lambda: os.environ.get("OLLAMA_ORIGINS", ""))
 
 
-def _physical_memory() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 1 << 62
+def _memory_budget() -> int:
+    """MLX_SHIM_MEMORY_BUDGET, else (unset or unreadable) the accelerator's memory; asked only then."""
+    value = _env_bytes("MLX_SHIM_MEMORY_BUDGET", -1)
+    return value if value >= 0 else default_memory_budget()
 
 
 def _env_bytes(name: str, default: int) -> int:
@@ -140,11 +144,6 @@ def env_switch(name: str, default: bool) -> bool:
     """A switch: `0` or `false` turns it off, any other value on."""
     value = os.environ.get(name)
     return default if value is None else value not in ("0", "false")
-
-
-def log_level() -> str:
-    """MLX_SHIM_LOG: the server log's level (INFO)."""
-    return os.environ.get("MLX_SHIM_LOG", "INFO")
 
 
 def no_builtin() -> bool:
@@ -187,4 +186,23 @@ def hub_timeout() -> float:
 
 def no_prune() -> bool:
     """OLLAMA_NOPRUNE: keep unreferenced blobs and model directories at start, as Ollama does when set."""
-    return bool(os.environ.get("OLLAMA_NOPRUNE"))
+    return env_bool("OLLAMA_NOPRUNE")
+
+
+def env_bool(name: str) -> bool:
+    """Ollama's envconfig.Bool: unset or empty is false, Go's boolean words are themselves, anything else true."""
+    raw = os.environ.get(name, "").strip().strip("\"'")
+    if not raw:
+        return False
+    return raw not in ("0", "f", "F", "false", "FALSE", "False")
+
+
+def log_level() -> str:
+    """MLX_SHIM_LOG (a logging level name) when set, else DEBUG where OLLAMA_DEBUG asks for it as Ollama reads
+    it (1, true, or a higher level such as 2), else INFO."""
+    if level := os.environ.get("MLX_SHIM_LOG"):
+        return level.upper()
+    debug = os.environ.get("OLLAMA_DEBUG", "").strip().lower()
+    if debug in ("true", "t", "1") or (debug.lstrip("-").isdigit() and int(debug) > 0):
+        return "DEBUG"
+    return "INFO"

@@ -107,3 +107,28 @@ def _go_type_name(value: object) -> str:
     if isinstance(value, list):
         return "[]interface {}"
     return type(value).__name__
+
+
+def format_go_duration(ns: int) -> str:
+    """Go's time.Duration.String of a count of nanoseconds: 0s, 850ns, 12.5µs, 3.000123ms, 1.5s, 2m3.4s, 1h0m0s."""
+    sign, ns = ("-", -ns) if ns < 0 else ("", ns)
+    if ns == 0:
+        return "0s"
+    if ns < 1_000:
+        return f"{sign}{ns}ns"
+    if ns < 1_000_000:
+        return f"{sign}{_fraction(ns, 3)}µs"
+    if ns < 1_000_000_000:
+        return f"{sign}{_fraction(ns, 6)}ms"
+    seconds, hours_minutes = _fraction(ns % 60_000_000_000, 9) + "s", ns // 60_000_000_000
+    if hours_minutes == 0:
+        return sign + seconds
+    hours, minutes = divmod(hours_minutes, 60)
+    return f"{sign}{hours}h{minutes}m{seconds}" if hours else f"{sign}{minutes}m{seconds}"
+
+
+def _fraction(value: int, digits: int) -> str:
+    """`value / 10**digits` with the fraction's trailing zeros (and a bare point) dropped, as Go's fmtFrac."""
+    whole, fraction = divmod(value, 10**digits)
+    decimals = f"{fraction:0{digits}d}".rstrip("0")
+    return f"{whole}.{decimals}" if decimals else str(whole)

@@ -13,8 +13,9 @@ from typing import Any
 
 import httpx
 
+from shim.cli_help import build_parser
 from shim.client import Client
-from shim.commands import run
+from shim.interactive import run_command
 from shim.progress import Progress, human_bytes, human_time, table
 from tests.conftest import cli, free_port
 
@@ -117,12 +118,27 @@ def test_create_from_a_directory_uploads_blobs(server: Any, tiny_model_dir: Path
 def test_create_errors(server: Any, tmp_path: Path) -> None:
     (tmp_path / "Modelfile").write_text("FROM tiny\n")
     bad = run_cli(server, "create", "bad name!", "-f", str(tmp_path / "Modelfile"))
-    assert (bad.returncode, bad.stderr.splitlines()[-1]) == (1, "Error: invalid model name")
+    assert (bad.returncode, bad.stderr) == (1, "Error: invalid model name: bad name!\n")
     missing = run_cli(server, "create", "x", "-f", str(tmp_path / "nope"))
-    assert missing.returncode == 1 and missing.stderr.startswith("Error: no Modelfile")
+    assert (missing.returncode, missing.stderr) == (
+        1,
+        f"Error: specified Modelfile wasn't found: No such file or directory: {tmp_path / 'nope'}\n",
+    )
+    # A FROM path that is not there is taken as a model name, as in Ollama; the CLI says which path it was.
+    (tmp_path / "Nowhere").write_text("FROM /nonexistent/dir\n")
+    nowhere = run_cli(server, "create", "x", "-f", str(tmp_path / "Nowhere"))
+    assert nowhere.stderr == "Error: invalid model name (FROM /nonexistent/dir: no such file or directory)\n"
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no weights here")
+    (tmp_path / "Empty").write_text("FROM ./empty\n")
+    empty = run_cli(server, "create", "x", "-f", str(tmp_path / "Empty"))
+    assert empty.stderr.endswith(f"Error: no Modelfile or safetensors files found in {tmp_path / 'empty'}\n")
+    (tmp_path / "Adapter").write_text("FROM tiny\nADAPTER ./lora\n")
+    adapter = run_cli(server, "create", "x", "-f", str(tmp_path / "Adapter"))
+    assert adapter.stderr == "Error: ADAPTER is not supported: mlx-shim does not apply LoRA adapters\n"
     (tmp_path / "Bad").write_text("FROM tiny\nMESSAGE bot hi\n")
     role = run_cli(server, "create", "x", "-f", str(tmp_path / "Bad"))
-    assert role.stderr == 'Error: role must be one of "system", "user", or "assistant"\n'
+    assert role.stderr == 'Error: (line 2): message role must be one of "system", "user", or "assistant"\n'
     quantized = run_cli(server, "create", "x", "-q", "q4_K_M", "-f", str(tmp_path / "Modelfile"))
     assert quantized.returncode == 1
     assert quantized.stderr.splitlines()[-1] == "Error: quantization is only supported for F16, BF16 and F32 models"
@@ -150,37 +166,28 @@ def test_run_one_prompt_streams_and_exits(server: Any) -> None:
     assert "100% CPU" in row and row.rstrip().endswith("from now")
 
 
+def run_args(*argv: str) -> Any:
+    """`mlx-shim run ARGV...` as the CLI parses it."""
+    args, extra = build_parser().parse_known_args(["run", *argv])
+    args.name, args.prompt = args.words[0], args.words[1:] + extra
+    return args
+
+
 def test_run_takes_all_of_piped_stdin_as_one_prompt(server: Any) -> None:
     """As `ollama run`: `cat notes | ollama run m "Summarize"` sends the notes, a space, then the words."""
     result = run_cli(server, "run", "qwen-tiny", "--think=false", stdin="Hi\n\nWhat is your name?\n/bye\n")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip()
+    assert result.stdout.strip() and result.stdout.endswith("\n\n")
     client = RecordingClient(server.url)
-    run(
-        client,
-        "qwen-tiny",
-        "Summarize",
-        think=False,
-        hide_thinking=False,
-        stdin=io.StringIO("a\nb\n"),
-        out=io.StringIO(),
-    )
-    run(
-        client,
-        "qwen-tiny",
-        None,
-        think=False,
-        hide_thinking=False,
-        stdin=io.StringIO("Hi\n/bye\nx\n"),
-        out=io.StringIO(),
-    )
+    for piped, words in (("a\nb\n", ["Summarize"]), ("Hi\n/bye\nx\n", [])):
+        run_command(client, run_args("qwen-tiny", "--think=false", *words), io.StringIO(piped), io.StringIO())
     assert [body["messages"] for body in client.sent] == [
         [{"role": "user", "content": "a\nb\n Summarize"}],
         [{"role": "user", "content": "Hi\n/bye\nx\n"}],
     ]
 
 
-class TerminalInput(io.StringIO):
+class TerminalInput(io.StringIO):  # a terminal's input, or output
     def isatty(self) -> bool:
         return True
 
@@ -199,13 +206,26 @@ class RecordingClient(Client):
 
 def test_interactive_history_and_clear(server: Any) -> None:
     client = RecordingClient(server.url)
-    out = io.StringIO()
+    out = TerminalInput()
     stdin = TerminalInput("Hi\nWhat is your name?\n/clear\nAgain\n/bye\n")
-    run(client, "qwen-tiny", None, think=False, hide_thinking=False, stdin=stdin, out=out)
+    run_command(client, run_args("qwen-tiny", "--think=false"), stdin, out)
     turns = [[m["role"] for m in body["messages"]] for body in client.sent]
     assert turns == [["user"], ["user", "assistant", "user"], ["user"]]
     assert client.sent[1]["messages"][1]["content"]  # the first answer, as streamed, is in the history
     assert "Cleared session context\n" in out.getvalue()
+
+
+def test_interactive_multi_line_system_and_message(server: Any) -> None:
+    """`/set system \"\"\"...` and `\"\"\"...` span lines; the system prompt leads the history, /clear keeps it."""
+    client = RecordingClient(server.url)
+    out = TerminalInput()
+    typed = '/set system """Be\nbrief."""\n/set parameter num_predict 2\n"""Two\nlines"""\n/clear\nAgain\n/bye\n'
+    run_command(client, run_args("qwen-tiny", "--think=false"), TerminalInput(typed), out)
+    first, second = client.sent
+    assert first["messages"] == [{"role": "system", "content": "Be\nbrief."}, {"role": "user", "content": "Two\nlines"}]
+    assert first["options"] == {"num_predict": 2}
+    assert second["messages"] == [{"role": "system", "content": "Be\nbrief."}, {"role": "user", "content": "Again"}]
+    assert out.getvalue().count("Set system message.\n") == 1 and "... " in out.getvalue()
 
 
 def test_cli_without_a_server(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import Server, cli, start_server, stop_server
 from tests.ollama_library import smollm2_gguf, write_unknown_architecture_gguf
 from tests.test_create import digest_of, upload_dir
+from tests.test_modelfile import assert_round_trips
 
 
 @pytest.fixture(scope="module")
@@ -67,21 +68,33 @@ def test_the_official_client_creates_from_a_gguf_blob(server: Server) -> None:
     assert model_dirs(server) == before
 
 
-def test_cli_creates_from_a_gguf_file(server: Server, tmp_path: Path) -> None:
+def test_cli_creates_from_a_gguf_file(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     try:
         os.link(smollm2_gguf(), tmp_path / "smol.gguf")
     except OSError:
         (tmp_path / "smol.gguf").symlink_to(smollm2_gguf())
-    (tmp_path / "Modelfile").write_text("FROM ./smol.gguf\nPARAMETER temperature 0\nSYSTEM Be brief.\n")
+    (tmp_path / "Modelfile").write_text(
+        "FROM ./smol.gguf\nPARAMETER temperature 0\nSYSTEM Be brief.\nRENDERER qwen3\nPARSER qwen3\n"
+    )
     result = cli("create", "smol-cli", "-f", str(tmp_path / "Modelfile"), env=server.env)
     assert result.returncode == 0, result.stderr
     lines = result.stderr.splitlines()
     assert lines[0] == "gathering model components" and lines[1].startswith("copying file sha256:")
+    # RENDERER/PARSER are kept and shown, and the create says that the model's own template renders here.
+    assert "note: renderer qwen3 and parser qwen3 are Ollama's Go code; mlx-shim renders with the model's " in (
+        result.stderr
+    )
     # The blob and the converted directory of the first test are used again: no upload, no conversion.
     assert "converting model" not in lines and lines[-2:] == ["writing manifest", "success"]
     assert manifest(server, "smol-cli")["source"] == manifest(server, "smol")["source"]
     shown = httpx.post(f"{server.url}/api/show", json={"model": "smol-cli"}).json()
     assert shown["system"] == "Be brief." and "temperature" in shown["parameters"]
+    assert (shown["renderer"], shown["parser"]) == ("qwen3", "qwen3")
+    assert "\nRENDERER qwen3\nPARSER qwen3\n" in shown["modelfile"]
+    monkeypatch.setenv("OLLAMA_HOST", server.env["OLLAMA_HOST"])
+    assert_round_trips(server, "smol-cli", tmp_path, capsys)
 
 
 def test_an_unknown_architecture_is_refused_and_leaves_nothing(server: Server, tmp_path: Path) -> None:

@@ -110,6 +110,7 @@ def test_http_import_of_everything_reports_what_it_skips(server: Server) -> None
     assert not any(s.startswith("converting llama") for s in statuses)  # the first test converted it
     vision = httpx.post(f"{server.url}/api/show", json={"model": "hf.co/someone/smol-vision"}).json()
     assert "template" in vision and vision["template"] != CHATML_TEMPLATE  # the GGUF's own chat template
+    assert (vision["renderer"], vision["parser"]) == ("qwen3-vl", "qwen3-vl")  # kept, as `ollama show` has them
     assert vision["messages"] == [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
     assert not [p.name for p in (server.home / "models").iterdir() if p.name.startswith(".")]  # no staging left
 

@@ -56,7 +56,7 @@ def test_from_an_existing_name_inherits_and_overrides(tmp_path: Path, tiny_model
         ("FROM nope\n", "model 'nope' not found"),
         ("FROM {tmp}\n", "the files are not an MLX model: no config.json"),
         ('FROM {model}\nTEMPLATE "{{{{ template \\"x\\" }}}}"\n', "template error: "),
-        ("FROM {model}\nADAPTER ./lora\n", "unsupported Modelfile instruction 'ADAPTER'"),
+        ("FROM {model}\nADAPTER ./lora\n", "ADAPTER is not supported: mlx-shim does not apply LoRA adapters"),
         ("FROM {model}\nMESSAGE bot hi\n", 'role must be one of "system", "user", or "assistant"'),
     ],
 )

@@ -113,6 +113,8 @@ class Aggregate:
     tokens_per_s: float
     median_ttft: float
     fewest_tokens: int  # below the limit asked for means a stream stopped early and the comparison is skewed
+    total_tokens: int
+    median_duration: float  # a request's whole time, sent to last byte
 
 
 def concurrent(clients: int, requests: int, send: Callable[[int, int], Stream]) -> Aggregate:
@@ -140,4 +142,5 @@ def concurrent(clients: int, requests: int, send: Callable[[int, int], Stream]) 
         raise errors[0]
     streams = [s for per_client in results for s in per_client]
     tokens = [s.tokens for s in streams]
-    return Aggregate(sum(tokens) / wall, statistics.median(s.ttft for s in streams), min(tokens))
+    ttft, duration = statistics.median(s.ttft for s in streams), statistics.median(s.duration for s in streams)
+    return Aggregate(sum(tokens) / wall, ttft, min(tokens), sum(tokens), duration)

@@ -68,6 +68,16 @@ def print_table(summary: dict[str, Any], header: str, sources: list[str], client
         print("Median TTFT ms under load")
         for s in servers:
             print(f"  {s:<76}" + "".join(_cell(med.get(f"agg/{s}/{n}/ttft")) for n in clients))
+        print("Median request time ms under load (sent to last byte)")
+        for s in servers:
+            print(f"  {s:<76}" + "".join(_cell(med.get(f"agg/{s}/{n}/request")) for n in clients))
+        if any(k.startswith("cpu/") for k in med):
+            print("CPU ms per token (the server process, all threads; in-process: this process)")
+            for s in agg_sources:
+                print(f"  {s:<76}" + "".join(_cell(med.get(f"cpu/{s}/{n}/ms"), " ") for n in clients))
+            print("  of which the main thread (mlx-shim: the event loop; mlx_lm.server: its HTTP thread)")
+            for s in servers:
+                print(f"  {s:<76}" + "".join(_cell(med.get(f"loop/{s}/{n}/ms"), " ") for n in clients))
         print("Ratios (medians of per-round ratios)")
         for s in servers:
             for other in (MLX_LM, BATCH):

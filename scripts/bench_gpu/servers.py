@@ -46,19 +46,24 @@ def _wait_ready(server: Server, path: str, timeout: float) -> Server:
     raise RuntimeError(f"{server.name} did not start in {timeout:.0f} s:\n{server.log.read_text()[-4000:]}")
 
 
-def start_mlx_shim(name: str, home: Path, model_dir: Path, parallel: int | None) -> Server:
-    """mlx-shim on a free port; `parallel` None leaves OLLAMA_NUM_PARALLEL unset (the server's default).
-    Servers may share `home`: the model is created once, by the first (create is skipped when it exists)."""
+def start_mlx_shim(
+    name: str, home: Path, model_dir: Path, parallel: int | None, tree: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Server:  # fmt: skip
+    """mlx-shim on a free port; `parallel` None leaves OLLAMA_NUM_PARALLEL unset (the server's default); `tree`
+    runs the code of another checkout (PYTHONPATH=. then names it); `extra_env` adds settings. Servers may share
+    `home`: the model is created once, by the first (create is skipped when it exists)."""
     port = _free_port()
     env = {**os.environ, "OLLAMA_HOST": f"127.0.0.1:{port}", "MLX_SHIM_HOME": str(home), "MLX_SHIM_NO_BUILTIN": "1",
            "OLLAMA_KEEP_ALIVE": "-1"}  # fmt: skip
     env.pop("OLLAMA_NUM_PARALLEL", None)
     if parallel is not None:
         env["OLLAMA_NUM_PARALLEL"] = str(parallel)
+    env.update(extra_env or {})
     home.mkdir(parents=True, exist_ok=True)
     log = home / f"{name}.log"
     cmd = [sys.executable, "-m", "shim.cli", "serve"]
-    process = subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    process = subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=tree)
     server = _wait_ready(Server(name, f"http://127.0.0.1:{port}", process, log), "/", 120)
     modelfile = home / "Modelfile"
     if not modelfile.exists():
@@ -69,6 +74,22 @@ def start_mlx_shim(name: str, home: Path, model_dir: Path, parallel: int | None)
             stop(server)
             raise RuntimeError(f"mlx-shim create failed:\n{result.stdout}\n{result.stderr}")
     return server
+
+
+def cpu_seconds(pid: int) -> tuple[float, float] | None:
+    """User + system CPU time of a running process so far: all its threads, and its main thread alone (an
+    mlx-shim's event loop; MLX runs on other threads). Linux /proc; None elsewhere."""
+    try:
+        every = Path(f"/proc/{pid}/stat").read_text()
+        main = Path(f"/proc/{pid}/task/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return _stat_seconds(every), _stat_seconds(main)
+
+
+def _stat_seconds(stat: str) -> float:
+    fields = stat.rsplit(")", 1)[1].split()  # from field 3 (state) on: utime and stime are fields 14 and 15
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_mlx_lm_server(home: Path, model_dir: Path) -> Server:

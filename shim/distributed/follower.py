@@ -45,13 +45,16 @@ def follow(group: mx.distributed.Group) -> int:
     hello = share(group, None)  # rank 0's first op: its engine's batch settings and its heartbeat port
     beat(group, hello)
     log.info("rank %d of %d: following rank 0", group.rank(), group.size())
-    return Follower(group, hello["num_parallel"], hello["prompt_cache_bytes"]).run()
+    return Follower(group, hello["num_parallel"], hello["prefill_group"], hello["prompt_cache_bytes"]).run()
 
 
 class Follower:
-    def __init__(self, group: mx.distributed.Group, num_parallel: int, prompt_cache_bytes: int) -> None:
+    def __init__(
+        self, group: mx.distributed.Group, num_parallel: int, prefill_group: int, prompt_cache_bytes: int
+    ) -> None:
         self.group = group
         self.num_parallel = num_parallel
+        self.prefill_group = prefill_group
         self.prompt_cache_bytes = prompt_cache_bytes
         self.shards: dict[str, Shard] = {}
         self.batches: dict[str, ModelBatch] = {}
@@ -90,6 +93,7 @@ class Follower:
             for ident in op["cancel"]:
                 self.listeners.pop(ident).cancelled.set()
             batch = self.batches[op["key"]]
+            batch.pacer.rate = op["rate"]
             for seq in batch.step():
                 self._forget(seq)
         else:
@@ -101,8 +105,9 @@ class Follower:
         batch = self.batches.get(key)
         if batch is None:
             batch = self.batches[key] = ModelBatch(
-                shard.model, num_parallel=self.num_parallel, cache_bytes=self.prompt_cache_bytes
-            )
+                shard.model, num_parallel=self.num_parallel, prefill_group=self.prefill_group,
+                cache_bytes=self.prompt_cache_bytes,
+            )  # fmt: skip
         options = op["options"]
         opts = GenerationOptions(**(options | {"stop": tuple(options["stop"])}))
         completion = Completion(

@@ -26,7 +26,7 @@ from shim.distributed.heartbeat import Watchdog
 from shim.distributed.lockstep import Lockstep
 from shim.distributed.shard import ShardError, load_shard
 from shim.distributed.wire import Op, share
-from shim.engine.batch import Listener, Sequence
+from shim.engine.batch import Listener, ModelBatch, Sequence
 from shim.engine.loaded import LoadedModel, model_key
 from shim.engine.types import CompletionRequest, Done, Piece
 from shim.errors import Kind, ShimError
@@ -38,14 +38,17 @@ EXIT_AFTER = 10.0  # seconds from a lost rank to rank 0's exit at the latest (th
 
 
 class Leader(Lockstep):
-    def __init__(self, group: mx.distributed.Group, *, num_parallel: int, prompt_cache_bytes: int) -> None:
+    def __init__(
+        self, group: mx.distributed.Group, *, num_parallel: int, prefill_group: int, prompt_cache_bytes: int
+    ) -> None:
         self.group = group
         self.lost: str | None = None
         self.on_lost: Callable[[], None] = lambda: None  # set by the server: begin its stop
         self._lost_lock = threading.Lock()
         self._next_id = 0
         self._running: dict[int, _Pinned] = {}
-        hello = {"num_parallel": num_parallel, "prompt_cache_bytes": prompt_cache_bytes}  # the followers' batches
+        # The followers' batches are made as the engine makes rank 0's.
+        hello = {"num_parallel": num_parallel, "prefill_group": prefill_group, "prompt_cache_bytes": prompt_cache_bytes}
         self.watchdog = Watchdog.start(group, hello, self._lose)
 
     # -- the engine's hooks ------------------------------------------------------------------------
@@ -104,13 +107,14 @@ class Leader(Lockstep):
         self._running[ident] = pinned
         sequence.listener = pinned
 
-    def step(self, key: str) -> None:
+    def step(self, key: str, batch: ModelBatch) -> None:
         gone = []
         for ident, pinned in self._running.items():
             if pinned.key == key and pinned.job.cancelled.is_set() and not pinned.cancelled.is_set():
                 pinned.cancelled.set()
                 gone.append(ident)
-        self._tell({"op": "step", "key": key, "cancel": gone})
+        # The prefill slice length follows a rate measured in time, which differs between ranks: rank 0's rules.
+        self._tell({"op": "step", "key": key, "cancel": gone, "rate": batch.pacer.rate})
 
     def failed(self, error: Exception) -> ShimError:
         """In lockstep a failed step cannot be repaired: the ranks may no longer agree. The group is done."""

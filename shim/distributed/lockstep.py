@@ -14,7 +14,7 @@ from shim.errors import ShimError
 
 if TYPE_CHECKING:
     from registry.store import StoredModel
-    from shim.engine.batch import Sequence
+    from shim.engine.batch import ModelBatch, Sequence
     from shim.engine.loaded import LoadedModel
     from shim.engine.types import CompletionRequest
 
@@ -39,8 +39,8 @@ class Lockstep:
     def admit(self, key: str, req: CompletionRequest, sequence: Sequence) -> None:
         """`sequence` joins the batch of model `key` next (raises ShimError to refuse it)."""
 
-    def step(self, key: str) -> None:
-        """The batch of model `key` decodes one step next."""
+    def step(self, key: str, batch: ModelBatch) -> None:
+        """`batch`, of model `key`, decodes one step next."""
 
     def failed(self, error: Exception) -> ShimError:
         """The error a batch step raised, as its requests end with it."""

@@ -2,10 +2,19 @@
 
 `load.py` reads an encoder model directory, `embed.py` turns texts into vectors for either kind (tokenize,
 check or truncate to the context, batch), `bert.py` is the network and `pooling.py` the sentence-transformers
-pooling. The engine calls these on its worker thread; nothing here knows HTTP.
+pooling. The engine tokenizes on its prep pool and embeds in slices on its worker thread; nothing here knows HTTP.
 """
 
-from shim.embedding.embed import InputError, embed_texts, embedder_for
+from shim.embedding.embed import EmbedSlices, InputError, embed_texts, embedder_for, tokenize_texts
 from shim.embedding.load import ENCODER_ARCHITECTURES, SentenceEncoder, load_encoder
 
-__all__ = ["ENCODER_ARCHITECTURES", "InputError", "SentenceEncoder", "embed_texts", "embedder_for", "load_encoder"]
+__all__ = [
+    "ENCODER_ARCHITECTURES",
+    "EmbedSlices",
+    "InputError",
+    "SentenceEncoder",
+    "embed_texts",
+    "embedder_for",
+    "load_encoder",
+    "tokenize_texts",
+]

@@ -30,6 +30,7 @@ from shim.engine.mlx_lm_api import (
     make_prompt_cache,
     trim_prompt_cache,
 )
+from shim.engine.prefill import Pacer, PromptFill, pace
 from shim.engine.runner import Completion
 from shim.engine.stats import PromptCacheCounters
 from shim.engine.types import Done, Piece
@@ -69,11 +70,13 @@ class Sequence:
 
 @dataclass
 class _Solo:
-    """A sequence decoding alone on mlx-lm's generate_step, and the KV cache it fills."""
+    """A sequence decoding alone: its prompt prefilled a slice per step (`fill`), then mlx-lm's generate_step
+    computes the last prompt token's logits and decodes (`steps`), on the KV cache both fill."""
 
-    steps: Generator[tuple[int, mx.array], None, None]
+    fill: PromptFill
     cache: list[Any]
-    started: bool = False  # generate_step runs its prefill on the first next(): until then the cache lacks it
+    steps: Generator[tuple[int, mx.array], None, None] | None = None
+    started: bool = False  # generate_step has run once: the cache holds every token of the context
 
 
 class ModelBatch:
@@ -83,17 +86,26 @@ class ModelBatch:
     goes on there; the others join it."""
 
     def __init__(
-        self, model: Any, *, num_parallel: int, cache_bytes: int, counters: PromptCacheCounters | None = None
+        self,
+        model: Any,
+        *,
+        num_parallel: int,
+        cache_bytes: int,
+        prefill_group: int = 8,
+        counters: PromptCacheCounters | None = None,
     ) -> None:
         self.model = model
         self.counters = counters or PromptCacheCounters()  # the engine's, shared by its batches (/metrics)
         self.solo: _Solo | None = None
         self.num_parallel = num_parallel
-        self.generator = BatchGenerator(model, completion_batch_size=num_parallel, prefill_batch_size=num_parallel)
+        # New sequences prefill at most `prefill_group` at a time, with a decode step between groups.
+        group = max(min(prefill_group, num_parallel), 1)
+        self.generator = BatchGenerator(model, completion_batch_size=num_parallel, prefill_batch_size=group)
         self.sequences: dict[int, Sequence] = {}
         self.prompt_cache = LRUPromptCache(max_size=64, max_bytes=cache_bytes) if cache_bytes > 0 else None
         self.kv_bytes = 0  # the KV caches of running sequences plus the prefix cache, refreshed as they change
         self._steps = 0
+        self.pacer = Pacer()
 
     def close(self) -> None:
         self.generator.close()
@@ -148,36 +160,44 @@ class ModelBatch:
         self.sequences[uid] = seq
 
     def _go_solo(self, seq: Sequence, tokens: list[int]) -> None:
+        """Decode alone: the tokens the prefix cache lacks are prefilled a slice per step (all but the last)."""
         cache, rest = self._cached(tokens)
         seq.completion.restart()
         if cache is None:
             cache = make_prompt_cache(self.model)
-        prefix = tokens[: len(tokens) - len(rest)]
+        self.solo = _Solo(PromptFill(self.model, cache, rest[:-1], self.pacer), cache)
+        self.sequences[SOLO] = seq
+
+    def _solo_steps(self, seq: Sequence) -> Generator[tuple[int, mx.array], None, None]:
+        """generate_step from the cache the prefill filled: given the last token, it computes that token's
+        logits in its first step."""
+        assert self.solo is not None
+        prefix = seq.context[:-1]
         processors = seq.processors
         if prefix and processors:  # generate_step shows processors only the tokens it was given
             processors = [_after(mx.array(prefix), p) for p in processors]
-        steps = generate_step(
-            mx.array(rest), self.model, max_tokens=-1, sampler=seq.sampler, logits_processors=processors,
-            prompt_cache=cache,
+        return generate_step(
+            mx.array(seq.context[-1:]), self.model, max_tokens=-1, sampler=seq.sampler,
+            logits_processors=processors, prompt_cache=self.solo.cache,
         )  # fmt: skip
-        self.solo = _Solo(steps, cache)
-        self.sequences[SOLO] = seq
 
     def _join_batch(self) -> None:
         """The lone sequence moves into the BatchGenerator: its cache holds every token it has (the last
         one included), so the last one is taken back out and fed again there for the next token's logits."""
         assert self.solo is not None
         seq, cache, started = self.sequences.pop(SOLO), self.solo.cache, self.solo.started
+        pending = self.solo.fill.pending
         self._end_solo()
-        if not started:
-            self._insert(seq, seq.context)
-            return
-        trim_prompt_cache(cache, 1)
-        self._insert(seq, seq.context, (cache, seq.context[-1:]))
+        if started:
+            trim_prompt_cache(cache, 1)
+            self._insert(seq, seq.context, (cache, seq.context[-1:]))
+        else:  # mid-prefill: the batch goes on from the tokens the cache already holds
+            self._insert(seq, seq.context, (cache, pending + seq.context[-1:]))
 
     def _end_solo(self) -> None:
         if self.solo is not None:
-            self.solo.steps.close()
+            if self.solo.steps is not None:
+                self.solo.steps.close()
             self.solo = None
 
     def step(self) -> list[Sequence]:
@@ -199,7 +219,7 @@ class ModelBatch:
             return ended
         if self.solo is not None:
             return ended + self._solo_step()
-        for response in self.generator.next()[1]:
+        for response in self._next():
             seq = self.sequences.get(response.uid)
             if seq is None:
                 continue
@@ -222,9 +242,31 @@ class ModelBatch:
             self._measure()
         return ended
 
+    def prefilling(self) -> int:
+        """The sequences still waiting for their first token."""
+        return sum(not seq.completion.generated for seq in self.sequences.values())
+
+    def _next(self) -> list[Any]:
+        """The BatchGenerator's next step; while prompts wait for their first token its prefill chunk is paced
+        to take about prefill.SLICE_SECONDS, from the rate its last chunks ran at."""
+        prefilling = self.prefilling()
+        if not prefilling:
+            return self.generator.next()[1]
+        pace(self.generator, self.pacer, prefilling)
+        with self.generator.stats() as stats:
+            responses = self.generator.next()[1]
+        self.pacer.record(stats.prompt_tokens, stats.prompt_time)
+        return responses
+
     def _solo_step(self) -> list[Sequence]:
         assert self.solo is not None
         seq = self.sequences[SOLO]
+        if not self.solo.fill.done:
+            self.solo.fill.advance()
+            if not self.solo.fill.done:
+                return []
+        if self.solo.steps is None:
+            self.solo.steps = self._solo_steps(seq)
         token, logprobs = next(self.solo.steps)
         self.solo.started = True
         seq.context.append(token)

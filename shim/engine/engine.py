@@ -2,7 +2,9 @@
 
 MLX state (models, batches, caches) lives on the worker thread, so the asyncio loop never runs MLX code and
 never blocks. The worker loops: take new jobs, start what can start (loading a cold model once, however many
-requests wait for it), then advance every model's batch by one token. A handler that stops listening
+requests wait for it), advance every model's batch by a token or a prefill slice, then each embedding by a
+slice (each slice bounded in time: prefill.py). Rendering, tokenizing and grammar compiling run meanwhile on
+the prep pool (prep_pool.py): a job starts once its preparation is done. A handler that stops listening
 (client gone) sets its job's `cancelled` event: a waiting job is dropped without generating, a running one
 leaves its batch at the next step.
 
@@ -20,21 +22,23 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from typing import TypeVar
 
 import mlx.core as mx
 
 from registry.store import StoredModel
+from shim.accelerator import set_wired_limit
 from shim.distributed.lockstep import Lockstep
 from shim.engine.batch import ModelBatch, Sequence
-from shim.engine.jobs import Job, end_all
+from shim.engine.jobs import WAKE, Job, Wake, end_all
 from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model, weights_bytes
-from shim.engine.prompt import build_prompt, stop_token_ids
+from shim.engine.prep_pool import PrepPool, preparation
 from shim.engine.runner import Completion, logits_processors, sampler, vocab_size
-from shim.engine.side_work import Cancelled, Rendered, embed_work, human_bytes, render_work
+from shim.engine.side_work import EmbedWork, Rendered, RenderWork, SideWork, SliceRunner, human_bytes
 from shim.engine.stats import EngineStats, PromptCacheCounters
 from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, Piece
+from shim.engine.wakeups import Wakeups
 from shim.errors import Kind, ShimError
 from shim.mlx_threads import release_mlx_streams
 
@@ -54,6 +58,7 @@ class Engine:
         default_keep_alive: float,
         max_loaded_models: int,
         num_parallel: int = 4,
+        prefill_group: int = 8,
         max_queue: int = 512,
         memory_budget: int = 1 << 62,
         prompt_cache_bytes: int = 1 << 30,
@@ -62,17 +67,21 @@ class Engine:
         self.default_keep_alive = default_keep_alive
         self.max_loaded_models = max_loaded_models
         self.num_parallel = num_parallel
+        self.prefill_group = prefill_group
         self.max_queue = max_queue
         self.memory_budget = memory_budget
         self.prompt_cache_bytes = prompt_cache_bytes
-        self._jobs: queue.Queue[Job | None] = queue.Queue()
+        self._jobs: queue.Queue[Job | Wake | None] = queue.Queue()
         self._pending = 0  # jobs submitted and not yet started: what OLLAMA_MAX_QUEUE bounds
         self._pending_lock = threading.Lock()
         self._loaded: dict[str, LoadedModel] = {}
         self._lock = threading.Lock()  # guards _loaded for readers on the event loop (/api/ps)
+        self._wakeups = Wakeups()
         # Worker thread only:
         self._waiting: collections.deque[Job] = collections.deque()
         self._batches: dict[str, ModelBatch] = {}
+        self._prep = PrepPool(lambda: self._jobs.put(WAKE))  # waiting jobs' preparations
+        self._side = SliceRunner()  # side work (embeddings) running a slice per loop turn
         self._thread = threading.Thread(target=self._run, name="mlx-engine", daemon=True)
         self._stopping = False
         self._cache_counters = PromptCacheCounters()
@@ -123,21 +132,20 @@ class Engine:
             pass
 
     async def embed(self, req: EmbedRequest) -> EmbedResult:
-        """Vectors for req.inputs, computed on the worker thread between batch steps (same queue, same
-        load/expiry rules); raises ShimError (bad input for inputs the model cannot take, as Ollama)."""
+        """Vectors for req.inputs, tokenized on the prep pool, embedded a batch per worker loop turn (same queue,
+        same load/expiry rules); raises ShimError (bad input for inputs the model cannot take, as Ollama)."""
         self._lockstep.check_embed()
-        return await self._work(req.model, req.keep_alive, embed_work(req, self._step_all), EmbedResult, "embedding")
+        return await self._work(req.model, req.keep_alive, EmbedWork(req), EmbedResult, "embedding")
 
     async def render(self, req: CompletionRequest) -> str:
         """The prompt text `req` would run on, without running it (Ollama's `_debug_render_only`): rendered on
-        the worker thread with the model loaded, as Ollama renders after scheduling the runner."""
-        return (await self._work(req.model, req.keep_alive, render_work(req), Rendered, "rendering")).text
+        the prep pool with the model loaded, as Ollama renders after scheduling the runner."""
+        return (await self._work(req.model, req.keep_alive, RenderWork(req), Rendered, "rendering")).text
 
     async def _work(
-        self, stored: StoredModel, keep_alive: float | None, work: Callable[[Job, LoadedModel], None],
-        result: type[R], what: str,
-    ) -> R:  # fmt: skip
-        """Run `work` on the worker thread once the model is loaded, and return the `result` it puts."""
+        self, stored: StoredModel, keep_alive: float | None, work: SideWork, result: type[R], what: str
+    ) -> R:
+        """Run `work` once the model is loaded, and return the `result` it puts."""
         found = None
         batches = self._submit(Job("work", stored, keep_alive=keep_alive, work=work))
         try:
@@ -157,6 +165,7 @@ class Engine:
             if self._pending >= self.max_queue:
                 raise ShimError(SERVER_BUSY, Kind.BUSY)
             self._pending += 1
+        job.wakeups = self._wakeups
         self._jobs.put(job)
         return job.batches()
 
@@ -164,8 +173,10 @@ class Engine:
 
     def _run(self) -> None:
         try:
+            set_wired_limit()  # Metal only
             self._serve_jobs()
         finally:
+            self._prep.shutdown()
             release_mlx_streams()
 
     def _serve_jobs(self) -> None:
@@ -176,6 +187,7 @@ class Engine:
                     break
                 self._start_waiting()
                 self._step_all()
+                self._advance_side_work()
                 self._expire()
             except Exception:
                 # Jobs and batch steps answer their own failures; this keeps an unforeseen one (in expiry or
@@ -183,17 +195,19 @@ class Engine:
                 log.exception("engine loop error")
                 time.sleep(0.01)
         running = [seq.listener for batch in self._batches.values() for seq in batch.sequences.values()]
+        running += self._side.running
         end_all(self._jobs, self._waiting, running, ShimError(SHUTTING_DOWN, Kind.BUSY))
         for key in list(self._loaded):
             self._unload(key)
 
     def _busy(self, key: str) -> bool:
-        batch = self._batches.get(key)
-        return batch is not None and bool(batch.sequences)
+        batch, jobs = self._batches.get(key), (*self._prep.jobs(), *self._side.running)
+        return (batch is not None and bool(batch.sequences)) or any(model_key(j.stored) == key for j in jobs)
 
     def _take_jobs(self) -> bool:
-        """Move new jobs to the waiting line; block only when no model is decoding. False: stop."""
-        block = not self._waiting and not any(batch.sequences for batch in self._batches.values())
+        """Move new jobs to the waiting line; block only when nothing runs here (until a job, WAKE or a timer).
+        False: stop."""
+        block = not self._side.running and not any(batch.sequences for batch in self._batches.values())
         while True:
             try:
                 if block:
@@ -205,7 +219,8 @@ class Engine:
                 return True
             if job is None:
                 return False
-            self._waiting.append(job)
+            if isinstance(job, Job):  # not WAKE
+                self._waiting.append(job)
 
     def _start_waiting(self) -> None:
         """Start every waiting job that can start, oldest first; a job that must wait (its model's batch is
@@ -224,10 +239,6 @@ class Engine:
             else:
                 try:
                     started = self._start(job, key)
-                except Cancelled:
-                    log.info("request cancelled: client disconnected")
-                    started = True
-                    job.put(None)
                 except ShimError as e:
                     started = True
                     job.put(e)
@@ -236,15 +247,17 @@ class Engine:
                     started = True
                     job.put(ShimError(str(e) or type(e).__name__))
             if started:
+                self._prep.forget(job)
                 with self._pending_lock:
                     self._pending -= 1
             else:
-                held.add(key)
+                if started is False:  # None: it is being prepared, and holds back no other job
+                    held.add(key)
                 still.append(job)
         self._waiting = still
 
-    def _start(self, job: Job, key: str) -> bool:
-        """Start the job if it can start now; False to wait. A job that ends here has had its None sent."""
+    def _start(self, job: Job, key: str) -> bool | None:
+        """Start the job if it can; False: wait, None: its preparation runs on the pool. Ends have sent None."""
         if job.kind == "unload":
             loaded = self._loaded.get(key)
             if loaded is not None and self._busy(key):
@@ -260,15 +273,16 @@ class Engine:
             loaded = self._load(job.stored, key)
         loaded.last_used = time.monotonic()
         job.ready_ns = job.ready_ns or time.perf_counter_ns()  # load_duration ends here, not at admission
-        if job.kind in ("load", "work"):
+        if job.kind == "load":
             self._touch(loaded, job.keep_alive)
-            try:
-                if job.work is not None:
-                    job.work(job, loaded)
-            finally:
-                if not self._busy(key):
-                    self._restart_timer(loaded)  # its idle time counts from the end of this work
             job.put(None)
+            return True
+        prepared = self._prep.result(job, preparation(job, loaded))
+        if prepared is None:
+            return None
+        if job.work is not None:
+            self._touch(loaded, job.keep_alive)
+            self._side.running[job] = job.work.start(job, loaded, prepared)
             return True
         req = job.request
         assert req is not None
@@ -281,7 +295,7 @@ class Engine:
         self._touch(loaded, job.keep_alive)
         opts = req.options
         num_ctx = loaded.context_length = opts.num_ctx  # already capped at the model's (resolve_options)
-        prompt = build_prompt(req, loaded.tokenizer, num_ctx)
+        prompt = prepared.prompt
         # A grammar's state cannot be replayed over a shifted context: a constrained answer stops at num_ctx.
         shift = req.shift and req.format is None
         completion = Completion(
@@ -291,7 +305,7 @@ class Engine:
             think=bool(req.think) and req.infill is None,
             shift=shift,
             tools=req.tools,
-            stop_ids=stop_token_ids(req, loaded.tokenizer),
+            stop_ids=prepared.stop_ids,
             logprobs=req.logprobs,
             emit=job.put,
         )
@@ -299,7 +313,7 @@ class Engine:
             listener=job,
             completion=completion,
             sampler=sampler(opts, vocab_size(loaded.model)),
-            processors=logits_processors(completion, opts, loaded.tokenizer, req.format),
+            processors=logits_processors(completion, opts, loaded.tokenizer, req.format, prepared.matcher),
             exclusive=exclusive,
             stateful=req.format is not None,
             shift=shift,
@@ -311,17 +325,27 @@ class Engine:
         batch.admit(sequence)
         return True
 
+    def _advance_side_work(self) -> None:
+        """A slice of each embedding; a request awaiting its first token goes first (SliceRunner.advance)."""
+        defer = bool(self._side.running) and any(batch.prefilling() for batch in self._batches.values())
+        for loaded in [self._loaded.get(model_key(job.stored)) for job in self._side.advance(defer)]:
+            if loaded is not None and not self._busy(loaded.key):
+                self._restart_timer(loaded)  # its idle time counts from the end of this work
+
     def _step_all(self) -> None:
         """One token for every running sequence of every model. (A method of its own, so no local variable
-        outlives the step: an unloaded model's batch must have no reference left, or its memory stays.)"""
-        for key, batch in list(self._batches.items()):
-            if batch.sequences:
-                self._step(key, batch)
+        outlives the step: an unloaded model's batch must have no reference left, or its memory stays.)
+        The step's wake-ups of the event loop go together at its end."""
+        with self._wakeups.step():
+            for key, batch in list(self._batches.items()):
+                if batch.sequences:
+                    self._step(key, batch)
+        self._wakeups.pace(sum(len(batch.sequences) for batch in self._batches.values()))
 
     def _step(self, key: str, batch: ModelBatch) -> None:
         loaded = self._loaded[key]
         try:
-            self._lockstep.step(key)
+            self._lockstep.step(key, batch)
             ended = batch.step()
         except Exception as e:
             log.exception("batch step failed")
@@ -365,8 +389,8 @@ class Engine:
 
     def _new_batch(self, loaded: LoadedModel) -> ModelBatch:
         return ModelBatch(
-            loaded.model, num_parallel=self.num_parallel, cache_bytes=self.prompt_cache_bytes,
-            counters=self._cache_counters,
+            loaded.model, num_parallel=self.num_parallel, prefill_group=self.prefill_group,
+            cache_bytes=self.prompt_cache_bytes, counters=self._cache_counters,
         )  # fmt: skip
 
     def _unload(self, key: str) -> None:

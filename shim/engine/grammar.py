@@ -135,15 +135,16 @@ def grammars_for(tokenizer: Any) -> Grammars:
 
 def format_processors(
     tokenizer: Any, fmt: str | dict[str, Any] | None, prompt: list[int], think_start: int | None,
-    think_end: int | None,
+    think_end: int | None, matcher: llguidance.LLMatcher | None = None,
 ) -> list[Processor]:  # fmt: skip
     """The logits processors that enforce `fmt` for one request (none without a format).
-    `think_start`/`think_end` are the single-token think markers when thinking is on, else None."""
+    `think_start`/`think_end` are the single-token think markers when thinking is on, else None; `matcher`:
+    `fmt` already compiled (off the engine thread, shim/engine/prep_pool.py), else it is compiled here."""
     if fmt is None:
         return []
     grammars = grammars_for(tokenizer)
-    # A string format is "json" (the adapters refuse any other): any JSON object.
-    matcher = grammars.matcher(ANY_OBJECT if isinstance(fmt, str) else fmt)
+    if matcher is None:  # a string format is "json" (the adapters refuse any other): any JSON object
+        matcher = grammars.matcher(ANY_OBJECT if isinstance(fmt, str) else fmt)
     thinking = think_end is not None and think_start is not None and bool(prompt) and prompt[-1] == think_start
     return [
         JsonConstraint(

@@ -7,27 +7,29 @@ import collections
 import queue
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
-from typing import Literal
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Literal
 
 from registry.store import StoredModel
 from shim.engine.batch import Listener
-from shim.engine.loaded import LoadedModel
 from shim.engine.types import CompletionRequest, Done, Piece, TokenLogprob, ToolCall
+from shim.engine.wakeups import IMMEDIATE, Wakeups
 from shim.errors import ShimError
 
+if TYPE_CHECKING:
+    from shim.engine.side_work import SideWork
+
 Event = Piece | Done | ShimError
-BATCH_INTERVAL = 0.004  # seconds: at most 250 loop wake-ups a second per stream
 
 
 class Job:
     """A unit of work for the worker thread and the channel its events come back through.
 
-    Events go into a deque and the event loop is woken at most once per BATCH_INTERVAL for pieces: a model
-    decoding faster than that (the tiny model makes a token every ~0.8 ms on two CPU cores) has its tokens
-    written a few at a time: a piece that arrives sooner waits for the interval's end (or rides along with the
-    final event, which always wakes the loop at once). A model slower than that, which is
-    any model of useful size, gets every token written immediately."""
+    Events go into a deque and the event loop is woken at most once per interval for pieces (4 ms, longer
+    while many streams run: `shim/engine/wakeups.py`): a model decoding faster than that (the tiny model
+    makes a token every ~0.8 ms on two CPU cores) has its tokens written a few at a time: a piece that arrives
+    sooner waits for the interval's end (or rides along with the final event, which always wakes the loop at
+    once). A model slower than that gets every token written immediately."""
 
     def __init__(
         self,
@@ -35,14 +37,15 @@ class Job:
         stored: StoredModel,
         request: CompletionRequest | None = None,
         keep_alive: float | None = None,
-        work: Callable[[Job, LoadedModel], None] | None = None,
+        work: SideWork | None = None,
     ) -> None:
         self.kind = kind
         self.stored = stored
         self.request = request
-        self.work = work  # kind "work": runs on the worker thread once the model is loaded (embeddings)
+        self.work = work  # kind "work": runs once the model is loaded (embeddings, renders)
         self.keep_alive = request.keep_alive if request is not None else keep_alive
         self.loop = asyncio.get_running_loop()
+        self.wakeups: Wakeups = IMMEDIATE  # the engine's, once submitted: paces wake-ups, sends a step's together
         self.events: collections.deque[Event | None] = collections.deque()
         self.ready = asyncio.Event()
         self.wake_pending = False
@@ -61,14 +64,10 @@ class Job:
         if self.wake_pending and (piece or not self.wake_delayed):
             return
         now = time.monotonic()
-        delay = self.last_wake + BATCH_INTERVAL - now if piece else 0.0
+        delay = self.last_wake + self.wakeups.interval - now if piece else 0.0
         self.wake_pending, self.wake_delayed = True, delay > 0
-        if delay > 0:
-            self.last_wake = now + delay
-            self.loop.call_soon_threadsafe(self.loop.call_later, delay, self._wake)
-        else:
-            self.last_wake = now
-            self.loop.call_soon_threadsafe(self._wake)
+        self.last_wake = now + max(delay, 0.0)
+        self.wakeups.call(self.loop, self._wake, delay)
 
     def _wake(self) -> None:
         self.wake_pending = False
@@ -105,6 +104,13 @@ class Job:
                 self.cancelled.set()
 
 
+class Wake:
+    """Put on the engine's job queue to wake its thread without a job: a preparation has finished."""
+
+
+WAKE = Wake()
+
+
 async def collect(batches: AsyncIterator[list[Piece | Done]]) -> tuple[Piece, Done]:
     """A whole answer for a non-streaming response: the pieces joined, and the final Done."""
     content: list[str] = []
@@ -123,7 +129,7 @@ async def collect(batches: AsyncIterator[list[Piece | Done]]) -> tuple[Piece, Do
 
 
 def end_all(
-    jobs: queue.Queue[Job | None], waiting: Iterable[Job], running: Iterable[Listener], error: ShimError
+    jobs: queue.Queue[Job | Wake | None], waiting: Iterable[Job], running: Iterable[Listener], error: ShimError
 ) -> None:
     """At a stop: every job queued or waiting (those that arrived behind the stop too) ends with `error` before
     its answer starts; every running sequence's stream ends with it after what it has already written."""
@@ -133,7 +139,7 @@ def end_all(
             job = jobs.get_nowait()
         except queue.Empty:
             break
-        if job is not None:
+        if isinstance(job, Job):  # not None (the stop) nor a wake-up
             late.append(job)
     for job in [*waiting, *late]:
         job.put(error)

@@ -17,6 +17,7 @@ from mlx.utils import tree_reduce
 
 from registry.model_dir import ENCODER_ARCHITECTURES, ModelDirInfo
 from registry.store import StoredModel
+from shim.accelerator import warn_if_near_wired_limit
 from shim.engine import mlx_lm_api
 
 log = logging.getLogger("mlx_shim")
@@ -65,6 +66,7 @@ def load_model(stored: StoredModel) -> LoadedModel:
     elapsed = time.perf_counter_ns() - started
     log.info("loaded %s from %s in %.2fs", stored.name.display, stored.model_dir, elapsed / 1e9)
     memory = _nbytes(model.parameters())
+    warn_if_near_wired_limit(stored.name.display, memory)  # Metal only
     return LoadedModel(model_key(stored), stored, info, model, tokenizer, memory)
 
 

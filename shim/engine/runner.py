@@ -14,8 +14,10 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import mlx.core as mx
+from llguidance import LLMatcher
 
 from shim.engine.detokenizer import IncrementalDetokenizer
+from shim.engine.fast_decode import text_decoder
 from shim.engine.grammar import format_processors
 from shim.engine.logprobs import LogprobRecorder
 from shim.engine.mlx_lm_api import (
@@ -64,7 +66,7 @@ class Completion:
         self.output = OutputRouter(
             tokenizer, prompt, think=think, tools=tools, stops=opts.stop, emit=self._emit, on_stop=self._cut
         )
-        self.detok = IncrementalDetokenizer(hf_tokenizer(tokenizer).decode, prompt)
+        self.detok = IncrementalDetokenizer(text_decoder(hf_tokenizer(tokenizer)), prompt)
         self.eos = set(tokenizer.eos_token_ids) | set(stop_ids)
         # The grammar follows think markers of one special token each (the families it was built for).
         self.think_start = _single(getattr(tokenizer, "think_start_tokens", None)) if think else None
@@ -220,12 +222,14 @@ def _seeded_sampler(temp: float, top_p: float, min_p: float, top_k: int, seed: i
 
 
 def logits_processors(
-    completion: Completion, opts: GenerationOptions, tokenizer: Any, fmt: str | dict[str, Any] | None
-) -> list[Callable[[mx.array, mx.array], mx.array]]:
-    """One request's logits processors: its penalties, then the grammar that enforces its `format` (behind
-    the log-probability capture when the request asked for them and there is anything to capture before)."""
+    completion: Completion, opts: GenerationOptions, tokenizer: Any, fmt: str | dict[str, Any] | None,
+    matcher: LLMatcher | None = None,
+) -> list[Callable[[mx.array, mx.array], mx.array]]:  # fmt: skip
+    """One request's logits processors: its penalties, then the grammar that enforces its `format` (`matcher`:
+    already compiled; behind the log-probability capture when the request asked for them and there is anything
+    to capture before)."""
     processors = _processors(opts) + format_processors(
-        tokenizer, fmt, completion.prompt, completion.think_start, completion.think_end
+        tokenizer, fmt, completion.prompt, completion.think_start, completion.think_end, matcher
     )
     if processors and completion.logprobs is not None:
         processors.insert(0, completion.logprobs.capture)

@@ -99,6 +99,9 @@ class CreateAPI:
             parameters=parameters,
             messages=req.get("messages"),
             quantize=quantize,
+            renderer=req.get("renderer") or None,
+            parser=req.get("parser") or None,
+            requires=req.get("requires") or None,
         )
 
 

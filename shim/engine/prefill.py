@@ -1,0 +1,81 @@
+"""Prompt prefill in slices bounded in time, so a long prompt never holds the engine thread for long.
+
+The engine thread alternates: every running sequence decodes one token, then one slice of a prompt is
+prefilled. mlx-lm's generate_step prefills a whole prompt in its first step (10k tokens: every other stream
+frozen meanwhile), and BatchGenerator prefills `prefill_step_size` tokens (default 2048) per row between its
+decode steps: bounded in tokens, not in time (a 7B model on a laptop GPU takes seconds for 2048).
+
+So a slice is as many tokens as the model was measured to prefill in SLICE_SECONDS, rounded down to a power of
+two within [MIN_TOKENS, MAX_TOKENS]: few distinct shapes, so a backend that compiles kernels per shape (MLX
+CUDA pays 60-900 ms the first time it sees one) compiles each once; never more than mlx-lm's own chunk, so
+peak activation memory stays what mlx-lm's is; and long enough that each call's fixed cost stays small
+(chunked keeps >= 0.9 of unchunked prefill throughput: scripts/bench_fairness.py measures it).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import mlx.core as mx
+
+from shim.engine.mlx_lm_api import generation_stream
+
+SLICE_SECONDS = 0.1  # the engine thread's longest prefill slice: the bound on other streams' inter-token gaps
+MIN_TOKENS = 32
+MAX_TOKENS = 2048  # mlx-lm's prefill_step_size default
+FIRST_TOKENS = 256  # before any measurement; the rate then adapts within a few slices
+
+
+class Pacer:
+    """One model's measured prefill rate (token rows per second) and the slice length it allows."""
+
+    def __init__(self) -> None:
+        self.rate = 0.0
+
+    def tokens(self, rows: int = 1) -> int:
+        """Tokens per row for the next slice of `rows` prompts prefilled side by side."""
+        if self.rate <= 0:
+            return FIRST_TOKENS
+        want = int(self.rate * SLICE_SECONDS / max(rows, 1))
+        return min(max(1 << max(want.bit_length() - 1, 0), MIN_TOKENS), MAX_TOKENS)
+
+    def record(self, tokens: int, seconds: float) -> None:
+        """A slice of `tokens` (summed over its rows) took `seconds`. The rate follows the latest slices: it
+        falls as the context grows (attention over more positions) and when the machine gets busier."""
+        if tokens <= 0 or seconds <= 0:
+            return
+        rate = tokens / seconds
+        self.rate = rate if self.rate <= 0 else (self.rate + rate) / 2
+
+
+class PromptFill:
+    """A prompt going into a KV cache one slice at a time, as generate_step would in one go: every token but
+    the last (generate_step computes that one's logits in its first step)."""
+
+    def __init__(self, model: Any, cache: list[Any], tokens: list[int], pacer: Pacer) -> None:
+        self.model = model
+        self.cache = cache
+        self.pending = tokens
+        self.pacer = pacer
+
+    @property
+    def done(self) -> bool:
+        return not self.pending
+
+    def advance(self) -> None:
+        """Prefill one slice (at most about SLICE_SECONDS)."""
+        n = self.pacer.tokens()
+        chunk, self.pending = self.pending[:n], self.pending[n:]
+        started = time.perf_counter()
+        with mx.stream(generation_stream):
+            self.model(mx.array(chunk)[None], cache=self.cache)
+            mx.eval([c.state for c in self.cache])
+        self.pacer.record(len(chunk), time.perf_counter() - started)
+        mx.clear_cache()  # as generate_step does between its chunks: the activations' buffers go back
+
+
+def pace(generator: Any, pacer: Pacer, rows: int) -> None:
+    """Set a BatchGenerator's prefill chunk for its next step from the measured rate (`rows`: the prompts it
+    may prefill side by side)."""
+    generator.prefill_step_size = pacer.tokens(min(rows, generator.prefill_batch_size))

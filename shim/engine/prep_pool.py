@@ -1,0 +1,90 @@
+"""Preparation off the engine thread: rendering a prompt, tokenizing it, fitting it to the context, compiling a
+`format`'s grammar, tokenizing embedding inputs.
+
+None of that is MLX, and all of it can take seconds (a 1 MB prompt to tokenize, a 10,000-message chat rendered
+a dozen times to fit num_ctx, a schema compiled over a 151k vocabulary): done on the engine thread it froze
+every stream and kept every new request waiting. It runs here, on a small pool of named threads, while the
+engine thread goes on decoding; the engine starts the job when its preparation is done (each completion wakes
+it). Pool threads never call MLX: MLX streams are per thread, and only the engine thread owns them.
+The Rust tokenizer releases the GIL while it splits text, Python rendering yields it every few ms: the engine
+thread keeps running meanwhile (turning a long encoding into Python lists holds the GIL for a fraction of it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from llguidance import LLMatcher
+
+from shim.engine.grammar import ANY_OBJECT, grammars_for
+from shim.engine.jobs import Job
+from shim.engine.loaded import LoadedModel
+from shim.engine.prompt import build_prompt, stop_token_ids
+from shim.engine.types import CompletionRequest
+
+T = TypeVar("T")
+THREADS = 2  # preparations at once: a long one never holds up a short one behind it
+
+
+class PrepPool:
+    """Each waiting job's preparation, on named worker threads (`mlx-shim-prep-N`). `wake` is called after each
+    one ends, from the thread that did it. Used by the engine thread only."""
+
+    def __init__(self, wake: Callable[[], None], threads: int = THREADS) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mlx-shim-prep")
+        self._wake = wake
+        self._futures: dict[Job, Future[Any]] = {}
+
+    def result(self, job: Job, prepare: Callable[[], T]) -> T | None:
+        """What `prepare` made for the job (raising its error), or None while it runs; the first call hands
+        it to a pool thread."""
+        future = self._futures.get(job)
+        if future is None:
+            self._futures[job] = future = self._executor.submit(prepare)
+            future.add_done_callback(lambda _: self._wake())
+            return None
+        return future.result() if future.done() else None
+
+    def forget(self, job: Job) -> None:
+        """The job started or ended: its preparation (if any) is no longer wanted."""
+        future = self._futures.pop(job, None)
+        if future is not None:
+            future.cancel()  # one not yet running never runs
+
+    def jobs(self) -> list[Job]:
+        return list(self._futures)
+
+    def shutdown(self) -> None:
+        """Drop work not yet started; work under way finishes on its own (nothing waits for it)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass
+class Prepared:
+    """A completion ready to start: its prompt tokens, the extra tokens that end it, its format's grammar."""
+
+    prompt: list[int]
+    stop_ids: frozenset[int]
+    matcher: LLMatcher | None
+
+
+def preparation(job: Job, loaded: LoadedModel) -> Callable[[], Any]:
+    """What a pool thread runs for the job: its side work's preparation, or its completion's."""
+    work, req, tokenizer = job.work, job.request, loaded.tokenizer
+    if work is not None:
+        return lambda: work.prepare(loaded)
+    assert req is not None
+    return lambda: prepare_completion(req, tokenizer)
+
+
+def prepare_completion(req: CompletionRequest, tokenizer: Any) -> Prepared:
+    """On a pool thread: the prompt built and fitted to num_ctx, and the format's grammar compiled (the engine
+    thread then only copies the compiled matcher)."""
+    prompt = build_prompt(req, tokenizer, req.options.num_ctx)  # num_ctx already capped at the model's
+    matcher = None
+    if req.format is not None:  # a string format is "json" (the adapters refuse any other): any JSON object
+        matcher = grammars_for(tokenizer).matcher(ANY_OBJECT if isinstance(req.format, str) else req.format)
+    return Prepared(prompt, stop_token_ids(req, tokenizer), matcher)

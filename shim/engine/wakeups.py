@@ -1,0 +1,68 @@
+"""How the engine thread wakes the event loop for streamed pieces: paced per stream, and sent once per step.
+
+Every wake-up costs the event loop a pass through the whole stream (the job's channel, the adapters, the
+writer, the ASGI middlewares, h11, a socket write), and that Python holds the GIL the engine thread needs to
+build the next step. So a stream is woken at most once per `interval`: 4 ms (BATCH_INTERVAL) while few
+streams run, longer as more do, so the loop's wake-ups stay near a thousand a second in all (at 16 streams
+each stream gets its text every 16 ms, a few tokens at a time; the first piece and the end always go at once).
+And the wake-ups one engine step makes (one per stream that got a token) go to the loop in one
+`call_soon_threadsafe`, one write to its self-pipe instead of one per stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+
+BATCH_INTERVAL = 0.004  # seconds between a stream's wake-ups, at least
+PER_STREAM = 0.001  # seconds added to every stream's interval per running stream, past four
+
+Call = tuple[Callable[[], None], float]  # a callback and the delay after which the loop runs it
+
+
+class Wakeups:
+    """One per engine: the pace its jobs wake the loop at, and the wake-ups held during a step."""
+
+    def __init__(self) -> None:
+        self.interval = BATCH_INTERVAL
+        self._held: dict[asyncio.AbstractEventLoop, list[Call]] | None = None
+        self._holder = 0  # the thread whose calls are held (the engine thread, inside `step`)
+
+    def pace(self, streams: int) -> None:
+        """`streams` sequences are running: set each one's interval between wake-ups."""
+        self.interval = max(BATCH_INTERVAL, streams * PER_STREAM)
+
+    def call(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None], delay: float) -> None:
+        """Have `loop` run `callback` after `delay` seconds (0: at once): sent now, or with the rest of the
+        step when made inside `step` on the thread running it."""
+        if self._held is not None and threading.get_ident() == self._holder:
+            self._held.setdefault(loop, []).append((callback, delay))
+        else:
+            loop.call_soon_threadsafe(_run, loop, [(callback, delay)])
+
+    @contextlib.contextmanager
+    def step(self) -> Iterator[None]:
+        """Hold the wake-ups made inside (on this thread) and send them together at the end."""
+        if self._held is not None:  # already inside a step (a batch step run between slices of other work)
+            yield
+            return
+        self._held, self._holder = {}, threading.get_ident()
+        try:
+            yield
+        finally:
+            held, self._held = self._held, None
+            for loop, calls in held.items():
+                loop.call_soon_threadsafe(_run, loop, calls)
+
+
+def _run(loop: asyncio.AbstractEventLoop, calls: list[Call]) -> None:
+    for callback, delay in calls:
+        if delay > 0:
+            loop.call_later(delay, callback)
+        else:
+            callback()
+
+
+IMMEDIATE = Wakeups()  # for a job no engine paces: nothing is ever held

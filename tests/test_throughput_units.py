@@ -1,0 +1,184 @@
+"""Units of the engine's throughput work: the per-token decode shortcut, created_at formatting, wake-up
+pacing, the per-backend defaults (parallelism, memory budget) and Metal's wired limit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import pytest
+from transformers import AutoTokenizer
+
+from shim.config import Settings
+from shim.engine.detokenizer import IncrementalDetokenizer
+from shim.engine.fast_decode import text_decoder
+from shim.engine.wakeups import BATCH_INTERVAL, PER_STREAM, Wakeups
+from shim.timefmt import _format, utc_from_ns
+from tests.gguf_tokenizer_sources import TEXTS, cached
+
+
+def _tokenizer_dirs(tiny_model_dir: Path) -> list[Path]:
+    return [tiny_model_dir, *(cached(name) for name in ("llama3", "qwen3", "deepseek_v3"))]
+
+
+def test_fast_decode_gives_transformers_text(tiny_model_dir: Path) -> None:
+    """Every window the detokenizer may decode (special tokens, split UTF-8 sequences included) decodes to
+    the same text as transformers' decode, and the streamed text of whole answers is the same."""
+    rng = random.Random(0)
+    for directory in _tokenizer_dirs(tiny_model_dir):
+        hf = AutoTokenizer.from_pretrained(str(directory))
+        fast = text_decoder(hf)
+        assert fast != hf.decode, f"{directory.name}: expected the Rust decode path"
+        specials = list(hf.all_special_ids)
+        for text in TEXTS:
+            ids = hf.encode(text, add_special_tokens=False)
+            ids = ids[: len(ids) // 2] + specials[:2] + ids[len(ids) // 2 :]
+            for start in range(len(ids)):
+                window = ids[start : start + rng.randint(0, 6)]
+                assert fast(window) == hf.decode(window), (directory.name, window)
+            streamed = [IncrementalDetokenizer(d, ids[:3]) for d in (fast, hf.decode)]
+            texts = ["".join(d.add(t) for t in ids[3:]) + d.flush() for d in streamed]
+            assert texts[0] == texts[1]
+        ids = [rng.randrange(len(hf)) for _ in range(400)]  # random ids: broken UTF-8 sequences and all
+        assert all(fast(ids[i : i + 3]) == hf.decode(ids[i : i + 3]) for i in range(len(ids)))
+
+
+def test_fast_decode_keeps_transformers_cleanup() -> None:
+    """A WordPiece tokenizer whose decode cleans up spaces keeps transformers' decode (which rewrites
+    " ," to ","); with the clean-up off, the shortcut gives transformers' text."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"[UNK]": 0, "hello": 1, ",": 2, "world": 3, "!": 4, "##s": 5}
+    rust = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    rust.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    rust.decoder = decoders.WordPiece(cleanup=False)  # only transformers cleans up
+    ids = [1, 2, 3, 5, 4]
+    cleaning = PreTrainedTokenizerFast(tokenizer_object=rust, clean_up_tokenization_spaces=True)
+    assert text_decoder(cleaning) == cleaning.decode
+    assert cleaning.decode(ids) == "hello, worlds!"
+    plain = PreTrainedTokenizerFast(tokenizer_object=rust, clean_up_tokenization_spaces=False)
+    assert text_decoder(plain) != plain.decode
+    assert text_decoder(plain)(ids) == plain.decode(ids) == "hello , worlds !"
+
+
+def test_created_at_matches_the_general_formatter() -> None:
+    rng = random.Random(1)
+    edges = [0, 1, 999_999_999, 1_000_000_000, 1_764_000_000_120_000_000]
+    for ns in [*edges, *(rng.randrange(4 * 10**18) for _ in range(5000))]:
+        assert utc_from_ns(ns) == _format(ns // 1_000_000_000, ns % 1_000_000_000, UTC)
+
+
+def test_wakeups_of_a_step_reach_the_loop_together() -> None:
+    """Inside `step` the engine thread's wake-ups are held and reach the loop in one call, in order, the
+    delayed ones as timers; outside, and from any other thread, each goes at once."""
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        wakeups = Wakeups()
+        ran: list[str] = []
+        sent = 0
+        real_send = loop.call_soon_threadsafe
+
+        def counting_send(*args: Any) -> Any:
+            nonlocal sent
+            sent += 1
+            return real_send(*args)
+
+        loop.call_soon_threadsafe = counting_send  # type: ignore[method-assign]
+
+        def engine_step() -> None:
+            with wakeups.step():
+                wakeups.call(loop, lambda: ran.append("a"), 0.0)
+                wakeups.call(loop, lambda: ran.append("late"), 0.01)
+                with wakeups.step():  # nested: still one send at the outer end
+                    wakeups.call(loop, lambda: ran.append("b"), 0.0)
+                assert sent == 0 and not ran
+            wakeups.call(loop, lambda: ran.append("c"), 0.0)
+
+        engine = threading.Thread(target=engine_step)  # not to_thread: it would send its own result
+        engine.start()
+        while engine.is_alive():
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.05)
+        assert ran == ["a", "b", "c", "late"]
+        assert sent == 2
+        wakeups.call(loop, lambda: ran.append("d"), 0.0)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert ran[-1] == "d" and sent == 3
+
+    asyncio.run(scenario())
+
+
+def test_wakeups_pace_grows_with_the_running_streams() -> None:
+    wakeups = Wakeups()
+    for streams, interval in ((0, BATCH_INTERVAL), (1, BATCH_INTERVAL), (4, BATCH_INTERVAL), (16, 16 * PER_STREAM)):
+        wakeups.pace(streams)
+        assert wakeups.interval == pytest.approx(interval)
+
+
+def test_defaults_follow_the_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OLLAMA_NUM_PARALLEL and MLX_SHIM_MEMORY_BUDGET unset: per-backend parallelism; the accelerator's memory
+    as MLX reports it (Metal's unified memory, CUDA's total), the machine's RAM on the CPU."""
+    import mlx.core as mx
+
+    from shim import accelerator
+
+    assert [accelerator.default_num_parallel(b) for b in ("cpu", "cuda", "metal")] == [4, 16, 8]
+    infos = {
+        "metal": {"memory_size": 64 << 30, "max_recommended_working_set_size": 48 << 30},
+        "cuda": {"total_memory": 80 << 30, "free_memory": 70 << 30},
+    }
+    for which, info in infos.items():
+        monkeypatch.setattr(mx, "device_info", lambda d=None, info=info: info)
+        assert accelerator.default_memory_budget(which) == {"metal": 64 << 30, "cuda": 80 << 30}[which]
+    monkeypatch.setattr(mx, "device_info", lambda d=None: {"device_name": "x"})  # no memory reported
+    assert accelerator.default_memory_budget("cuda") == accelerator.physical_memory()
+    assert accelerator.default_memory_budget("cpu") == accelerator.physical_memory() > 0
+    assert accelerator.backend() == "cpu"  # this machine: MLX on the CPU
+    monkeypatch.delenv("OLLAMA_NUM_PARALLEL", raising=False)
+    monkeypatch.delenv("MLX_SHIM_MEMORY_BUDGET", raising=False)
+    settings = Settings()
+    assert (settings.num_parallel, settings.memory_budget) == (4, accelerator.physical_memory())
+    monkeypatch.setenv("OLLAMA_NUM_PARALLEL", "2")
+    monkeypatch.setenv("MLX_SHIM_MEMORY_BUDGET", "0")
+    assert (Settings().num_parallel, Settings().memory_budget) == (2, 0)
+
+
+def test_metal_wired_limit_and_its_warning(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """On Metal the recommended working set is wired for the server's life, and a model past 90% of it gets
+    mlx-lm's warning; elsewhere neither happens. (Metal itself is not available here: its calls are faked.)"""
+    import mlx.core as mx
+
+    from shim import accelerator
+
+    assert accelerator.set_wired_limit() is None  # the CPU backend
+    assert not accelerator.warn_if_near_wired_limit("m", 1 << 40)
+    wired: list[int] = []
+    monkeypatch.setattr(accelerator, "backend", lambda: "metal")
+    monkeypatch.setattr(mx, "device_info", lambda d=None: {"max_recommended_working_set_size": 10_000 << 20})
+    monkeypatch.setattr(mx, "set_wired_limit", lambda n: wired.append(n) or 0)
+    assert accelerator.set_wired_limit() == 10_000 << 20 and wired == [10_000 << 20]
+    with caplog.at_level(logging.WARNING, logger="mlx_shim"):
+        assert not accelerator.warn_if_near_wired_limit("small", 9_000 << 20)
+        assert accelerator.warn_if_near_wired_limit("big", 9_001 << 20)
+    assert "big requires 9001 MB, close to the maximum recommended size of 10000 MB" in caplog.text
+
+
+def test_new_prompts_prefill_in_groups(tiny_model_dir: Path) -> None:
+    """The batch's BatchGenerator takes new prompts into its prefill at most `prefill_group` at a time (so
+    16 arrivals prefill as two groups of 8, decode steps between), never more than the batch holds."""
+    from shim.engine.batch import ModelBatch
+    from shim.engine.mlx_lm_api import load_model
+
+    model, _ = load_model(str(tiny_model_dir))
+    for parallel, group, expected in ((16, 8, 8), (4, 8, 4), (16, 16, 16), (8, 0, 1)):
+        batch = ModelBatch(model, num_parallel=parallel, prefill_group=group, cache_bytes=0)
+        assert (batch.generator.prefill_batch_size, batch.generator.completion_batch_size) == (expected, parallel)
+        batch.close()
