@@ -20,7 +20,9 @@ from shim.distributed.wire import Op, share
 
 log = logging.getLogger("mlx_shim")
 BEAT = 0.5  # seconds between a follower's beats
-SILENCE = 5.0  # seconds without a beat after which rank 0 counts a follower lost
+# Seconds without a beat after which rank 0 counts a follower lost: beats come from a Python thread, which a
+# follower busy in Python (a big tokenizer loading) may hold up for a few seconds.
+SILENCE = 15.0
 ORPHAN_EXIT = 10.0  # seconds a follower outlives its connection to rank 0 at most
 _CONNECT = 60.0  # seconds rank 0 waits for every follower to connect at start
 
@@ -69,7 +71,10 @@ class Watchdog:
         heard = {rank: time.monotonic() for rank in self._conns}
         by_fd = {conn.fileno(): rank for rank, conn in self._conns.items()}
         while not self._closed.is_set():
-            readable, _, _ = select.select(list(self._conns.values()), [], [], BEAT)
+            try:
+                readable, _, _ = select.select(list(self._conns.values()), [], [], BEAT)
+            except (OSError, ValueError):  # closed under it: the server is stopping
+                return
             now = time.monotonic()
             for conn in readable:
                 rank = by_fd[conn.fileno()]
