@@ -98,9 +98,8 @@ def reference(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) ->
     yield home, answers
 
 
-@pytest.fixture(scope="module")
-def group(reference: tuple[Path, dict[str, str]]) -> Iterator[Group]:
-    home = reference[0]
+def launch_group(home: Path) -> Group:
+    """The README's one-machine command on a free port over `home`'s store, once it answers HTTP."""
     port = free_port()
     env = {
         **os.environ,
@@ -115,14 +114,21 @@ def group(reference: tuple[Path, dict[str, str]]) -> Iterator[Group]:
         launcher = subprocess.Popen(shlex.split(launch_line()), env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     started = Group(f"http://127.0.0.1:{port}", launcher, log)
     deadline = time.monotonic() + 120
+    while True:
+        if launcher.poll() is not None or time.monotonic() > deadline:
+            started.stop()
+            raise RuntimeError("the group did not start:\n" + log.read_text())
+        try:
+            if httpx.get(started.url, timeout=1).status_code == 200:
+                return started
+        except httpx.HTTPError:
+            time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def group(reference: tuple[Path, dict[str, str]]) -> Iterator[Group]:
+    started = launch_group(reference[0])
     try:
-        while True:
-            assert launcher.poll() is None and time.monotonic() < deadline, log.read_text()
-            try:
-                if httpx.get(started.url, timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
         yield started
     finally:
         started.stop()
