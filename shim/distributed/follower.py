@@ -14,6 +14,7 @@ from typing import Any
 
 import mlx.core as mx
 
+from shim.accelerator import set_wired_limit
 from shim.distributed.heartbeat import beat
 from shim.distributed.shard import Shard, ShardError, load_shard
 from shim.distributed.wire import Op, share
@@ -44,6 +45,7 @@ def follow(group: mx.distributed.Group) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches every rank: rank 0 stops, then says stop
     hello = share(group, None)  # rank 0's first op: its engine's batch settings and its heartbeat port
     beat(group, hello)
+    set_wired_limit()  # Metal only: as rank 0's engine thread does
     log.info("rank %d of %d: following rank 0", group.rank(), group.size())
     return Follower(group, hello["num_parallel"], hello["prefill_group"], hello["prompt_cache_bytes"]).run()
 
