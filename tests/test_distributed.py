@@ -166,13 +166,14 @@ def test_cancel_sample_and_unload_stay_in_lockstep(group: Group, reference: tupl
     assert "rank 1: unloaded " in log
 
 
-def test_ps_reports_the_split(group: Group) -> None:
+def test_ps_and_show_report_the_split(group: Group) -> None:
     chat(group.url, PROMPTS[0])
     (model,) = httpx.get(f"{group.url}/api/ps").json()["models"]
     split = model["split"]
     assert split["backend"] == "ring" and split["ranks"] == 2 and split["parallelism"] == "tensor"
     assert len(split["shard_bytes"]) == 2 and all(n > 0 for n in split["shard_bytes"])
     assert model["size"] >= split["shard_bytes"][0]
+    assert httpx.post(f"{group.url}/api/show", json={"model": "tiny"}).json()["split"] == split
 
 
 def test_what_cannot_run_in_lockstep_is_refused(group: Group) -> None:
@@ -188,7 +189,7 @@ def test_what_cannot_run_in_lockstep_is_refused(group: Group) -> None:
 
 def test_a_killed_follower_gets_503_and_a_clean_stop(group: Group) -> None:
     """Many requests in flight; the follower is killed when the first answer is in: every other one ends
-    with 503 and the reason (none hangs: each has a 60 s bound), and rank 0 stops on its own."""
+    with a 503 that says why (none hangs: each has a 60 s bound), and rank 0 stops on its own."""
     statuses: list[tuple[int, str]] = []
     first = threading.Event()
 
@@ -210,8 +211,10 @@ def test_a_killed_follower_gets_503_and_a_clean_stop(group: Group) -> None:
     for thread in threads:
         thread.join(timeout=60)
     assert not any(thread.is_alive() for thread in threads)
-    lost = [text for status, text in statuses if status == 503]
-    assert lost and all(LOST in text for text in lost), statuses
+    refused = [text for status, text in statuses if status == 503]
+    # Running and queued ones are told the reason; one that reaches the engine after its stop began is told that.
+    assert any(LOST in text for text in refused), statuses
+    assert all(LOST in text or "server is shutting down" in text for text in refused), statuses
     assert all(status in (200, 503, 0) for status, _ in statuses), statuses
     deadline = time.monotonic() + 20  # EXIT_AFTER at most; the launcher also sends it SIGTERM
     while Path(f"/proc/{ranks[0]}").exists() and time.monotonic() < deadline:

@@ -116,7 +116,8 @@ class OllamaAPI:
         stored = await self.service.find(requested, empty=ShimError("model is required", Kind.BAD_INPUT))
         info = await self.service.present_info(stored, requested)
         shown = await asyncio.to_thread(show_response, stored, info, req.system, req.options, req.verbose)
-        return json_response(shown)
+        split = next((m.split for m in self.backend.loaded() if m.stored.digest == stored.digest and m.split), None)
+        return json_response(shown | {"split": split} if split else shown)  # loaded across processes (mlx.launch)
 
     async def copy(self, request: Request) -> Response:
         """A copy is the same manifest under a new name (same bytes, so the same digest, as in Ollama)."""
