@@ -38,7 +38,8 @@ def load_shard(group: mx.distributed.Group, path: str) -> Shard:
     try:
         shard = _load(group, path)
     except Exception as e:  # anything: the other ranks must hear of it
-        log.exception("rank %d: loading %s failed", group.rank(), path)
+        refused = isinstance(e, (ValueError, FileNotFoundError))  # said in its text; other faults get a traceback
+        log.error("rank %d: loading %s failed: %s", group.rank(), path, e, exc_info=not refused)
         error = str(e) or type(e).__name__
     nbytes = _nbytes(shard.model) if shard is not None else 0
     reason = error.encode()[:_REASON_BYTES].ljust(_REASON_BYTES, b"\0")
