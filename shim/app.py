@@ -18,6 +18,7 @@ from shim.anthropic.routes import AnthropicAPI
 from shim.body_timeout import BodyIdleTimeout
 from shim.browser_safety import BrowserSafety, allowed_origins
 from shim.config import Settings
+from shim.distributed.lockstep import Lockstep
 from shim.engine import Engine
 from shim.engine.scripted import load_scripts
 from shim.limits import Limits
@@ -53,6 +54,7 @@ def create_app(
     store: Store | None = None,
     limits: Limits | None = None,
     backend: ModelBackend | None = None,
+    lockstep: Lockstep | None = None,
 ) -> Starlette:
     """The server's app; `backend` replaces the MLX engine (the in-process protocol tests pass a fake)."""
     settings = settings or Settings()
@@ -68,6 +70,7 @@ def create_app(
         memory_budget=settings.memory_budget,
         prompt_cache_bytes=settings.prompt_cache_bytes,
         scripts=load_scripts(settings.test_scripts),
+        lockstep=lockstep,
     )
     metrics = Metrics(counters, engine) if limits.metrics else None
     service = ModelService(store, engine, settings, on_done=metrics.observe if metrics else None)

@@ -105,7 +105,14 @@ def _serve(builtin: bool) -> int:
     from hypercorn.config import Config
 
     from shim.app import create_app
+    from shim.distributed.group import launched_group
     from shim.drain import Drain
+
+    group = launched_group()  # None unless started by mlx.launch: then rank 0 serves, the others follow it
+    if group is not None and group.rank() > 0:
+        from shim.distributed.follower import follow
+
+        return follow(group)
 
     # The engine thread holds the GIL while mlx-lm builds each step's graph in Python; the event loop thread
     # that streams tokens would wait up to the default 5 ms switch interval for it. 0.5 ms measured better
@@ -117,6 +124,18 @@ def _serve(builtin: bool) -> int:
     except OSError as e:
         print(f"Error: listen tcp {settings.bind.hypercorn}: bind: {(e.strerror or str(e)).lower()}", file=sys.stderr)
         return 1
+    leader = None
+    if group is not None:
+        from shim.distributed.leader import Leader
+
+        try:
+            leader = Leader(
+                group, num_parallel=settings.num_parallel, prefill_group=settings.prefill_group,
+                prompt_cache_bytes=settings.prompt_cache_bytes,
+            )  # fmt: skip
+        except (RuntimeError, OSError) as e:  # a rank gone before the start, or the heartbeat unreachable
+            print(f"Error: {e}", file=sys.stderr)
+            return 1
     store = Store()
     if builtin:
         ensure_builtin_embedding_model(store)
@@ -140,9 +159,15 @@ def _serve(builtin: bool) -> int:
     log.info("mlx-shim (Ollama API %s) listening on http://%s", VERSION, settings.bind.hypercorn)
 
     async def run() -> None:
-        app = create_app(settings, store, limits)
+        app = create_app(settings, store, limits, lockstep=leader)
         drain = Drain(app.state.engine, app.state.counters, limits.drain_seconds)
         loop = asyncio.get_running_loop()
+        if leader is not None:  # a lost rank stops the server as a signal would
+
+            def stop_serving() -> None:
+                loop.call_soon_threadsafe(drain.begin)
+
+            leader.on_lost = stop_serving
         loop.set_exception_handler(_ignore_cancelled_connections)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, drain.begin)
@@ -152,8 +177,10 @@ def _serve(builtin: bool) -> int:
     try:
         asyncio.run(run())
     finally:
+        if leader is not None:
+            leader.close()
         release_mlx_streams()  # the main thread too: MLX aborts at exit otherwise
-    return 0
+    return 1 if leader is not None and leader.lost else 0
 
 
 def _raise_open_file_limit() -> None:

@@ -29,6 +29,7 @@ import mlx.core as mx
 
 from registry.store import StoredModel
 from shim.accelerator import set_wired_limit
+from shim.distributed.lockstep import Lockstep
 from shim.engine.batch import ModelBatch, Sequence
 from shim.engine.jobs import WAKE, Job, Wake, end_all
 from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model, weights_bytes
@@ -63,6 +64,7 @@ class Engine:
         memory_budget: int = 1 << 62,
         prompt_cache_bytes: int = 1 << 30,
         scripts: Scripts | None = None,
+        lockstep: Lockstep | None = None,
     ) -> None:
         self.default_keep_alive = default_keep_alive
         self.max_loaded_models = max_loaded_models
@@ -86,6 +88,7 @@ class Engine:
         self._thread = threading.Thread(target=self._run, name="mlx-engine", daemon=True)
         self._stopping = False
         self._cache_counters = PromptCacheCounters()
+        self._lockstep = lockstep or Lockstep()  # the other ranks' hooks when serving across processes
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -134,6 +137,7 @@ class Engine:
     async def embed(self, req: EmbedRequest) -> EmbedResult:
         """Vectors for req.inputs, tokenized on the prep pool, embedded a batch per worker loop turn (same queue,
         same load/expiry rules); raises ShimError (bad input for inputs the model cannot take, as Ollama)."""
+        self._lockstep.check_embed()
         return await self._work(req.model, req.keep_alive, EmbedWork(req), EmbedResult, "embedding")
 
     async def render(self, req: CompletionRequest) -> str:
@@ -179,7 +183,7 @@ class Engine:
             release_mlx_streams()
 
     def _serve_jobs(self) -> None:
-        mx.random.seed(secrets.randbits(63))  # unseeded sampling differs from one server run to the next
+        mx.random.seed(self._lockstep.seed(secrets.randbits(63)))  # unseeded sampling differs between runs
         while True:
             try:
                 if not self._take_jobs():
@@ -327,6 +331,7 @@ class Engine:
             num_keep=len(prompt) if opts.num_keep < 0 else opts.num_keep,  # negative: the whole prompt, as Ollama
             load_ns=job.ready_ns - job.created_ns,
         )
+        self._lockstep.admit(key, req, sequence)
         batch.admit(sequence)
         return True
 
@@ -350,13 +355,14 @@ class Engine:
     def _step(self, key: str, batch: ModelBatch) -> None:
         loaded = self._loaded[key]
         try:
+            self._lockstep.step(key, batch)
             ended = batch.step()
         except Exception as e:
             log.exception("batch step failed")
             # mlx-lm's samplers are compiled over MLX's global random state: one that raised mid-trace leaves
             # a placeholder there, and every later draw of every request fails until it is seeded afresh.
             mx.random.seed(secrets.randbits(63))
-            ended = batch.fail(ShimError(str(e) or type(e).__name__))
+            ended = batch.fail(self._lockstep.failed(e))
             batch.close()
             batch = self._batches[key] = self._new_batch(loaded)
         if ended:
@@ -366,7 +372,7 @@ class Engine:
     def _make_room(self, stored: StoredModel) -> bool:
         """Unload idle models, least recently used first, until the new one fits the model count and the
         memory budget. False: busy models hold the room, wait for them. Refuses a model that can never fit."""
-        need = weights_bytes(stored)
+        need = self._lockstep.share_of(weights_bytes(stored))
         if need > self.memory_budget:
             budget = human_bytes(self.memory_budget)
             raise ShimError(f"model requires more system memory ({human_bytes(need)}) than is available ({budget})")
@@ -381,7 +387,9 @@ class Engine:
 
     def _load(self, stored: StoredModel, key: str) -> LoadedModel:
         try:
-            loaded = load_model(stored)
+            loaded = self._lockstep.load(stored, load_model)
+        except ShimError:
+            raise
         except Exception as e:
             log.exception("loading %s failed", stored.name.display)
             raise ShimError(f"unable to load model: {e}") from e
@@ -403,6 +411,7 @@ class Engine:
             batch.close()
             del batch  # the last reference to its generator and caches: gone before unload_model frees memory
         if loaded is not None:
+            self._lockstep.unload(key)
             unload_model(loaded)
 
     def _touch(self, loaded: LoadedModel, keep_alive: float | None) -> None:

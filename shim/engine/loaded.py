@@ -36,6 +36,7 @@ class LoadedModel:
     keep_alive: float = 0.0  # seconds to stay loaded once idle: the latest request's keep_alive, as Ollama
     expires_at: float = 0.0  # time.time() seconds; math.inf for forever
     last_used: float = field(default_factory=time.monotonic)
+    split: dict[str, Any] | None = None  # across processes: backend, ranks, parallelism, each rank's weight bytes
 
 
 def on_gpu() -> bool:

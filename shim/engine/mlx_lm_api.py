@@ -23,10 +23,11 @@ from mlx_lm.models.cache import KVCache, LRUPromptCache, make_prompt_cache, trim
 from mlx_lm.models.rope_utils import Llama3RoPE
 from mlx_lm.sample_utils import apply_min_p, apply_top_k, apply_top_p, make_logits_processors, make_sampler
 from mlx_lm.tokenizer_utils import TokenizerWrapper, _infer_tool_parser
-from mlx_lm.utils import _get_classes, infer_quant_config, quantize_model, save
+from mlx_lm.utils import _get_classes, dequantize_model, infer_quant_config, quantize_model, save
 
 __all__ = [
     "BatchGenerator",
+    "dequantize_model",
     "KVCache",
     "LRUPromptCache",
     "TokenizerWrapper",

@@ -102,6 +102,8 @@ class OllamaAPI:
                     "expires_at": shapes.expires_at(loaded.expires_at),
                     "size_vram": size if self.backend.on_gpu() else 0,
                     "context_length": num_ctx,
+                    # Served across processes (mlx.launch): backend, ranks, parallelism, each rank's weight bytes.
+                    **({"split": loaded.split} if loaded.split is not None else {}),
                 }
             )
         return json_response({"models": models})
@@ -114,7 +116,8 @@ class OllamaAPI:
         stored = await self.service.find(requested, empty=ShimError("model is required", Kind.BAD_INPUT))
         info = await self.service.present_info(stored, requested)
         shown = await asyncio.to_thread(show_response, stored, info, req.system, req.options, req.verbose)
-        return json_response(shown)
+        split = next((m.split for m in self.backend.loaded() if m.stored.digest == stored.digest and m.split), None)
+        return json_response(shown | {"split": split} if split else shown)  # loaded across processes (mlx.launch)
 
     async def copy(self, request: Request) -> Response:
         """A copy is the same manifest under a new name (same bytes, so the same digest, as in Ollama)."""
