@@ -8,17 +8,16 @@ the prep pool (prep_pool.py): a job starts once its preparation is done. A handl
 (client gone) sets its job's `cancelled` event: a waiting job is dropped without generating, a running one
 leaves its batch at the next step.
 
-Lifecycle as Ollama's: a model's keep_alive timer runs from when its last request ends; idle models past
-their time, or least recently used when OLLAMA_MAX_LOADED_MODELS or the memory budget needs room, unload;
-at most OLLAMA_MAX_QUEUE requests wait, more get Ollama's 503.
+Lifecycle as Ollama's: a model's keep_alive timer runs from when its last request ends (keep_alive.py); idle
+models past their time, or least recently used when OLLAMA_MAX_LOADED_MODELS or the memory budget needs room,
+unload; at most OLLAMA_MAX_QUEUE requests wait, more get Ollama's 503 (intake.py). A completion that starts
+becomes a Sequence of its model's batch (sequence_setup.py).
 """
 
 from __future__ import annotations
 
 import collections
 import logging
-import math
-import queue
 import secrets
 import threading
 import time
@@ -30,12 +29,14 @@ import mlx.core as mx
 from registry.store import StoredModel
 from shim.accelerator import set_wired_limit
 from shim.distributed.lockstep import Lockstep
-from shim.engine.batch import ModelBatch, Sequence
-from shim.engine.jobs import WAKE, Job, Wake, end_all
+from shim.engine.batch import ModelBatch
+from shim.engine.intake import SHUTTING_DOWN, JobIntake
+from shim.engine.jobs import Job, end_all
+from shim.engine.keep_alive import restart_timer, seconds_to_next_expiry, touch
 from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model, weights_bytes
 from shim.engine.prep_pool import PrepPool, preparation
-from shim.engine.runner import Completion, logits_processors, sampler, vocab_size
-from shim.engine.scripted import Scripts, scripted_processors
+from shim.engine.scripted import Scripts
+from shim.engine.sequence_setup import build_sequence
 from shim.engine.side_work import EmbedWork, Rendered, RenderWork, SideWork, SliceRunner, human_bytes
 from shim.engine.stats import EngineStats, PromptCacheCounters
 from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, Piece
@@ -47,9 +48,6 @@ log = logging.getLogger("mlx_shim")
 
 
 R = TypeVar("R")
-SERVER_BUSY = "server busy, please try again.  maximum pending requests exceeded"  # two spaces, as Ollama
-SHUTTING_DOWN = "server is shutting down"  # the error each request still running or queued at a stop ends with
-_LONGEST_WAIT = 3600.0  # seconds the engine loop sleeps at most with no job; it then looks at the timers again
 
 
 class Engine:
@@ -70,23 +68,19 @@ class Engine:
         self.max_loaded_models = max_loaded_models
         self.num_parallel = num_parallel
         self.prefill_group = prefill_group
-        self.max_queue = max_queue
         self.memory_budget = memory_budget
         self.prompt_cache_bytes = prompt_cache_bytes
         self.scripts = scripts or {}  # tests only (shim/engine/scripted.py)
-        self._jobs: queue.Queue[Job | Wake | None] = queue.Queue()
-        self._pending = 0  # jobs submitted and not yet started: what OLLAMA_MAX_QUEUE bounds
-        self._pending_lock = threading.Lock()
+        self._intake = JobIntake(max_queue)
         self._loaded: dict[str, LoadedModel] = {}
         self._lock = threading.Lock()  # guards _loaded for readers on the event loop (/api/ps)
         self._wakeups = Wakeups()
         # Worker thread only:
         self._waiting: collections.deque[Job] = collections.deque()
         self._batches: dict[str, ModelBatch] = {}
-        self._prep = PrepPool(lambda: self._jobs.put(WAKE))  # waiting jobs' preparations
+        self._prep = PrepPool(self._intake.wake)  # waiting jobs' preparations
         self._side = SliceRunner()  # side work (embeddings) running a slice per loop turn
         self._thread = threading.Thread(target=self._run, name="mlx-engine", daemon=True)
-        self._stopping = False
         self._cache_counters = PromptCacheCounters()
         self._lockstep = lockstep or Lockstep()  # the other ranks' hooks when serving across processes
 
@@ -97,8 +91,7 @@ class Engine:
 
     def stop(self) -> None:
         """End every request with SHUTTING_DOWN (running ones in their stream, queued ones before it) and stop."""
-        self._stopping = True
-        self._jobs.put(None)
+        self._intake.stop()
         self._thread.join(timeout=30)
 
     def loaded(self) -> list[LoadedModel]:
@@ -114,7 +107,7 @@ class Engine:
         (see shim/engine/stats.py): a scrape never slows a token."""
         running = sum(len(batch.sequences) for batch in list(self._batches.values()))
         cache = self._cache_counters
-        return EngineStats(self._pending, running, cache.hits, cache.tokens)
+        return EngineStats(self._intake.pending, running, cache.hits, cache.tokens)
 
     # -- the async API the adapters use ------------------------------------------------------------
 
@@ -162,14 +155,8 @@ class Engine:
 
     def _submit(self, job: Job) -> AsyncGenerator[list[Piece | Done], None]:
         """Queue the job (refused when the queue is full or the engine is stopping) and return its batches."""
-        with self._pending_lock:
-            if self._stopping:
-                raise ShimError(SHUTTING_DOWN, Kind.BUSY)
-            if self._pending >= self.max_queue:
-                raise ShimError(SERVER_BUSY, Kind.BUSY)
-            self._pending += 1
         job.wakeups = self._wakeups
-        self._jobs.put(job)
+        self._intake.submit(job)
         return job.batches()
 
     # -- the worker thread -------------------------------------------------------------------------
@@ -199,7 +186,7 @@ class Engine:
                 time.sleep(0.01)
         running = [seq.listener for batch in self._batches.values() for seq in batch.sequences.values()]
         running += self._side.running
-        end_all(self._jobs, self._waiting, running, ShimError(SHUTTING_DOWN, Kind.BUSY))
+        end_all(self._intake.queue, self._waiting, running, ShimError(SHUTTING_DOWN, Kind.BUSY))
         for key in list(self._loaded):
             self._unload(key)
 
@@ -217,19 +204,7 @@ class Engine:
         again now: they were held back by sequences or side work that have just ended."""
         running = self._side.running or any(batch.sequences for batch in self._batches.values())
         block = not running and (not self._waiting or self._prep.under_way())
-        while True:
-            try:
-                if block:
-                    job = self._jobs.get(timeout=self._seconds_to_next_expiry())
-                    block = False
-                else:
-                    job = self._jobs.get_nowait()
-            except queue.Empty:
-                return True
-            if job is None:
-                return False
-            if isinstance(job, Job):  # not WAKE
-                self._waiting.append(job)
+        return self._intake.take(self._waiting, seconds_to_next_expiry(self.loaded()) if block else None, block=block)
 
     def _start_waiting(self) -> None:
         """Start every waiting job that can start, oldest first; a job that must wait (its model's batch is
@@ -257,8 +232,7 @@ class Engine:
                     job.put(ShimError(str(e) or type(e).__name__))
             if started:
                 self._prep.forget(job)
-                with self._pending_lock:
-                    self._pending -= 1
+                self._intake.started()
             else:
                 if started is False:  # None: it is being prepared, and holds back no other job
                     held.add(key)
@@ -283,14 +257,14 @@ class Engine:
         loaded.last_used = time.monotonic()
         job.ready_ns = job.ready_ns or time.perf_counter_ns()  # load_duration ends here, not at admission
         if job.kind == "load":
-            self._touch(loaded, job.keep_alive)
+            touch(loaded, job.keep_alive, self.default_keep_alive)
             job.put(None)
             return True
         prepared = self._prep.result(job, preparation(job, loaded))
         if prepared is None:
             return None
         if job.work is not None:
-            self._touch(loaded, job.keep_alive)
+            touch(loaded, job.keep_alive, self.default_keep_alive)
             self._side.running[job] = job.work.start(job, loaded, prepared)
             return True
         req = job.request
@@ -301,36 +275,9 @@ class Engine:
         exclusive = req.options.seed >= 0 and req.options.temperature > 0
         if not batch.has_room(exclusive):
             return False
-        self._touch(loaded, job.keep_alive)
-        opts = req.options
-        num_ctx = loaded.context_length = opts.num_ctx  # already capped at the model's (resolve_options)
-        prompt = prepared.prompt
-        # A grammar's state cannot be replayed over a shifted context: a constrained answer stops at num_ctx.
-        shift = req.shift and req.format is None
-        completion = Completion(
-            loaded.tokenizer,
-            prompt,
-            opts,
-            think=bool(req.think) and req.infill is None,
-            shift=shift,
-            tools=req.tools,
-            stop_ids=prepared.stop_ids,
-            logprobs=req.logprobs,
-            emit=job.put,
-        )
-        sequence = Sequence(
-            listener=job,
-            completion=completion,
-            sampler=sampler(opts, vocab_size(loaded.model)),
-            processors=logits_processors(completion, opts, loaded.tokenizer, req.format, prepared.matcher)
-            + scripted_processors(self.scripts, req, prompt, loaded.tokenizer),
-            exclusive=exclusive,
-            stateful=req.format is not None,
-            shift=shift,
-            num_ctx=num_ctx,
-            num_keep=len(prompt) if opts.num_keep < 0 else opts.num_keep,  # negative: the whole prompt, as Ollama
-            load_ns=job.ready_ns - job.created_ns,
-        )
+        touch(loaded, job.keep_alive, self.default_keep_alive)
+        loaded.context_length = req.options.num_ctx  # already capped at the model's (resolve_options)
+        sequence = build_sequence(job, req, loaded, prepared, self.scripts, exclusive=exclusive)
         self._lockstep.admit(key, req, sequence)
         batch.admit(sequence)
         return True
@@ -340,7 +287,7 @@ class Engine:
         defer = bool(self._side.running) and any(batch.prefilling() for batch in self._batches.values())
         for loaded in [self._loaded.get(model_key(job.stored)) for job in self._side.advance(defer)]:
             if loaded is not None and not self._busy(loaded.key):
-                self._restart_timer(loaded)  # its idle time counts from the end of this work
+                restart_timer(loaded)  # its idle time counts from the end of this work
 
     def _step_all(self) -> None:
         """One token for every running sequence of every model. (A method of its own, so no local variable
@@ -366,7 +313,7 @@ class Engine:
             batch.close()
             batch = self._batches[key] = self._new_batch(loaded)
         if ended:
-            self._restart_timer(loaded)
+            restart_timer(loaded)
         loaded.kv_bytes = batch.kv_bytes
 
     def _make_room(self, stored: StoredModel) -> bool:
@@ -414,27 +361,9 @@ class Engine:
             self._lockstep.unload(key)
             unload_model(loaded)
 
-    def _touch(self, loaded: LoadedModel, keep_alive: float | None) -> None:
-        """A request arrives: as in Ollama, its keep_alive becomes the model's session duration."""
-        loaded.keep_alive = self.default_keep_alive if keep_alive is None else keep_alive
-        self._restart_timer(loaded)
-
-    def _restart_timer(self, loaded: LoadedModel) -> None:
-        """The expiry timer restarts when a request starts and when one ends (an idle model then counts
-        down from its last request's end)."""
-        loaded.last_used = time.monotonic()
-        keep = loaded.keep_alive
-        loaded.expires_at = time.time() + keep if math.isfinite(keep) else math.inf
-
     def _expire(self) -> None:
         """Unload idle models whose time is up (a model still answering waits for its last request)."""
         now = time.time()
         for m in self.loaded():
             if m.expires_at <= now and not self._busy(m.key):
                 self._unload(m.key)
-
-    def _seconds_to_next_expiry(self) -> float | None:
-        with self._lock:
-            soonest = min((m.expires_at for m in self._loaded.values()), default=math.inf)
-        # Bounded: Queue.get's timeout overflows the platform's time_t for a wait of centuries.
-        return None if math.isinf(soonest) else min(max(soonest - time.time(), 0.0), _LONGEST_WAIT)
