@@ -33,6 +33,7 @@ from shim.engine.prompt import build_prompt, stop_token_ids
 from shim.engine.runner import Completion, logits_processors, sampler, vocab_size
 from shim.engine.side_work import Cancelled, Rendered, embed_work, human_bytes, render_work
 from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, Piece
+from shim.engine.vision_lane import VisionBatch, has_images
 from shim.errors import Kind, ShimError
 from shim.mlx_threads import release_mlx_streams
 
@@ -263,14 +264,17 @@ class Engine:
         if batch is None:  # made on the first completion: an embedding-only model never needs one
             batch = self._batches[key] = self._new_batch(loaded)
         exclusive = req.options.seed >= 0 and req.options.temperature > 0
-        if not batch.has_room(exclusive):
+        seeing = batch if isinstance(batch, VisionBatch) and has_images(req) else None
+        if not (seeing.has_vision_room() if seeing else batch.has_room(exclusive)):
             return False
         self._touch(loaded, job.keep_alive)
         opts = req.options
         num_ctx = loaded.context_length = opts.num_ctx  # already capped at the model's (resolve_options)
-        prompt = build_prompt(req, loaded.tokenizer, num_ctx)
-        # A grammar's state cannot be replayed over a shifted context: a constrained answer stops at num_ctx.
-        shift = req.shift and req.format is None
+        inputs = seeing.vision.prepare(req, loaded.tokenizer, num_ctx) if seeing else None
+        prompt = inputs.tokens if inputs else build_prompt(req, loaded.tokenizer, num_ctx)
+        # A grammar's state cannot be replayed over a shifted context: a constrained answer stops at num_ctx;
+        # nor can image features (vision_lane).
+        shift = req.shift and req.format is None and inputs is None
         completion = Completion(
             loaded.tokenizer,
             prompt,
@@ -294,7 +298,10 @@ class Engine:
             num_keep=len(prompt) if opts.num_keep < 0 else opts.num_keep,  # negative: the whole prompt, as Ollama
             load_ns=job.ready_ns - job.created_ns,
         )
-        batch.admit(sequence)
+        if seeing and inputs:
+            seeing.admit_vision(sequence, inputs)
+        else:
+            batch.admit(sequence)
         return True
 
     def _step_all(self) -> None:
@@ -347,6 +354,10 @@ class Engine:
         return loaded
 
     def _new_batch(self, loaded: LoadedModel) -> ModelBatch:
+        if loaded.vision is not None:
+            return VisionBatch(
+                loaded.model, loaded.vision, num_parallel=self.num_parallel, cache_bytes=self.prompt_cache_bytes
+            )
         return ModelBatch(loaded.model, num_parallel=self.num_parallel, cache_bytes=self.prompt_cache_bytes)
 
     def _unload(self, key: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import mlx.core as mx
 from mlx.utils import tree_reduce
 
-from registry.model_dir import ENCODER_ARCHITECTURES, ModelDirInfo
+from registry.model_dir import ENCODER_ARCHITECTURES, ModelDirInfo, vision_capable
 from registry.store import StoredModel
 from shim.engine import mlx_lm_api
 
@@ -35,6 +35,7 @@ class LoadedModel:
     keep_alive: float = 0.0  # seconds to stay loaded once idle: the latest request's keep_alive, as Ollama
     expires_at: float = 0.0  # time.time() seconds; math.inf for forever
     last_used: float = field(default_factory=time.monotonic)
+    vision: Any = None  # shim.engine.vision.Vision for a model that takes images
 
 
 def on_gpu() -> bool:
@@ -61,10 +62,15 @@ def load_model(stored: StoredModel) -> LoadedModel:
     if mx.default_device() == mx.cpu:
         # bf16/f16 run 6-10x slower than float32 on MLX's CPU backend; quantized weights stay packed.
         model.set_dtype(mx.float32)
+    vision = None
+    if vision_capable(info.config):
+        from shim.engine.vision import load_vision
+
+        vision = load_vision(stored.model_dir, model)
     elapsed = time.perf_counter_ns() - started
     log.info("loaded %s from %s in %.2fs", stored.name.display, stored.model_dir, elapsed / 1e9)
-    memory = _nbytes(model.parameters())
-    return LoadedModel(model_key(stored), stored, info, model, tokenizer, memory)
+    memory = _nbytes(model.parameters()) + (vision.nbytes if vision is not None else 0)
+    return LoadedModel(model_key(stored), stored, info, model, tokenizer, memory, vision=vision)
 
 
 def _load_encoder(stored: StoredModel, info: ModelDirInfo, started: int) -> LoadedModel:
@@ -82,6 +88,7 @@ def _load_encoder(stored: StoredModel, info: ModelDirInfo, started: int) -> Load
 def unload_model(loaded: LoadedModel) -> None:
     loaded.model = None
     loaded.tokenizer = None
+    loaded.vision = None
     gc.collect()
     mx.clear_cache()
     log.info("unloaded %s", loaded.stored.name.display)
