@@ -22,6 +22,19 @@ from tests.conftest import Server, cli
 
 GREEDY = {"temperature": 0, "num_predict": 8}
 MODEL = "tiny-vision"
+# Gemma's own chat template refuses a `tool` turn; this Go TEMPLATE (Ollama's gemma3 layout) renders it as a
+# user turn, so a screenshot sent back in a tool_result reaches the model.
+GO_TEMPLATE = """{{- range $i, $_ := .Messages }}
+{{- $last := eq (len (slice $.Messages $i)) 1 }}
+{{- if eq .Role "assistant" }}<start_of_turn>model
+{{ .Content }}{{ if not $last }}<end_of_turn>
+{{ end }}
+{{- else }}<start_of_turn>user
+{{ .Content }}<end_of_turn>
+{{ if $last }}<start_of_turn>model
+{{ end }}
+{{- end }}
+{{- end }}"""
 
 
 def png(colour: tuple[int, int, int], size: tuple[int, int] = (40, 30)) -> bytes:
@@ -38,14 +51,16 @@ def jpeg(colour: tuple[int, int, int], size: tuple[int, int]) -> bytes:
 
 RED, GREEN, BLUE = png((220, 30, 30)), png((30, 180, 40), (300, 500)), jpeg((30, 60, 220), (1024, 64))
 ASK = "What colour is this image?"
+RED_B64 = base64.b64encode(RED).decode()
 
 
 @pytest.fixture(scope="module")
 def vision(server: Server, tiny_vision_model_dir: Path) -> Server:
-    modelfile = server.home / "vision.Modelfile"
-    modelfile.write_text(f"FROM {tiny_vision_model_dir}\n")
-    result = cli("create", MODEL, "-f", str(modelfile), env=server.env)
-    assert result.returncode == 0, result.stderr
+    for name, extra in ((MODEL, ""), (MODEL + "-go", f'TEMPLATE """{GO_TEMPLATE}"""\n')):
+        modelfile = server.home / f"{name}.Modelfile"
+        modelfile.write_text(f"FROM {tiny_vision_model_dir}\n{extra}")
+        result = cli("create", name, "-f", str(modelfile), env=server.env)
+        assert result.returncode == 0, result.stderr
     return server
 
 
@@ -87,7 +102,7 @@ def test_text_requests_to_the_vision_model_still_answer(client: ollama.Client) -
 
 def test_openai_image_url_parts(vision: Server) -> None:
     oai = openai.OpenAI(base_url=vision.url + "/v1", api_key="ollama", max_retries=0)
-    url = "data:image/png;base64," + base64.b64encode(RED).decode()
+    url = "data:image/png;base64," + RED_B64
     content: Any = [{"type": "text", "text": ASK}, {"type": "image_url", "image_url": {"url": url}}]
     messages: Any = [{"role": "user", "content": content}]
     answer = oai.chat.completions.create(model=MODEL, messages=messages, temperature=0, max_tokens=8)
@@ -117,7 +132,7 @@ def test_anthropic_image_blocks_and_tool_results(vision: Server) -> None:
         {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "screenshot", "input": {}}]},
         {"role": "user", "content": [result]},
     ]
-    screenshot = claude.messages.create(messages=turns, **body)
+    screenshot = claude.messages.create(messages=turns, **{**body, "model": MODEL + "-go"})
     assert screenshot.content[0].type == "text" and screenshot.content[0].text == "Blue."
 
 
@@ -126,7 +141,7 @@ def test_langchain_image_part(vision: Server) -> None:
     from langchain_core.messages import HumanMessage
 
     llm = chat_ollama.ChatOllama(model=MODEL, base_url=vision.url, temperature=0, num_predict=8)
-    url = "data:image/png;base64," + base64.b64encode(RED).decode()
+    url = "data:image/png;base64," + RED_B64
     message = HumanMessage(content=[{"type": "text", "text": ASK}, {"type": "image_url", "image_url": url}])
     assert llm.invoke([message]).content == "Red."
 
@@ -142,7 +157,10 @@ def test_capabilities_and_show(client: ollama.Client) -> None:
 def test_errors_as_ollama(vision: Server) -> None:
     text_only = httpx.post(
         vision.url + "/api/chat",
-        json={"model": "qwen-tiny", "messages": [{"role": "user", "content": ASK, "images": [base64.b64encode(RED).decode()]}]},
+        json={
+            "model": "qwen-tiny",
+            "messages": [{"role": "user", "content": ASK, "images": [RED_B64]}],
+        },
         timeout=60,
     )
     assert text_only.status_code == 400
@@ -156,7 +174,7 @@ def test_errors_as_ollama(vision: Server) -> None:
     assert bad.status_code == 400 and bad.json()["error"].startswith("failed to process inputs: ")
     after = httpx.post(
         vision.url + "/api/generate",
-        json={"model": MODEL, "prompt": ASK, "images": [base64.b64encode(RED).decode()], "stream": False,
+        json={"model": MODEL, "prompt": ASK, "images": [RED_B64], "stream": False,
               "options": GREEDY},
         timeout=60,
     )  # fmt: skip

@@ -37,6 +37,7 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "purple": (130, 40, 170),
 }
 QUESTIONS = (
+    "",  # an image alone (a screenshot sent back as a tool result)
     "What colour is this image?",
     "What color is this?",
     "Which colour do you see?",
@@ -126,7 +127,7 @@ def solid(colour: tuple[int, int, int], size: tuple[int, int], rng: random.Rando
     return Image.new("RGB", size, jitter)
 
 
-def build_tiny_vision_model(out_dir: str | os.PathLike, seed: int = 0, *, steps: int = 60, log=None) -> pathlib.Path:
+def build_tiny_vision_model(out_dir: str | os.PathLike, seed: int = 0, *, steps: int = 80, log=None) -> pathlib.Path:
     """Write the model to `out_dir` (config, weights, tokenizer, processor configs) and return its path."""
     from mlx_lm.models import gemma3 as lm_gemma3
     from mlx_vlm.models import gemma3 as vlm_gemma3
@@ -147,22 +148,33 @@ def build_tiny_vision_model(out_dir: str | os.PathLike, seed: int = 0, *, steps:
     model.language_model = text_model.language_model  # the decoder the server runs, as it shares it
     processor = load_processor(out, add_detokenizer=False)
 
-    prompts = []
-    for colour in COLOURS:
-        for question in QUESTIONS:
-            messages = [{"role": "user", "content": processor.boi_token + question}]
-            text = processor.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            reply = answer(colour) + "<end_of_turn>"
-            prompts.append((colour, text + reply, len(processor.tokenizer.encode(reply, add_special_tokens=False))))
+    tokenizer = processor.tokenizer
+    replies = {c: answer(c) + "<end_of_turn>" for c in COLOURS}
+    width = max(len(tokenizer.encode(r, add_special_tokens=False)) for r in replies.values()) + 1
 
-    width = max(n for _, _, n in prompts) + 1
+    def example(colour: str) -> tuple[str, list[str]]:
+        """One conversation ending in `colour`'s answer, and the colours of its images in order; a third
+        have an earlier turn with another image and its answer, so the latest image is the one named."""
+        turns, colours = [], [colour]
+        if rng.random() < 1 / 3:
+            earlier = rng.choice([c for c in COLOURS if c != colour])
+            turns += [
+                {"role": "user", "content": processor.boi_token + rng.choice(QUESTIONS)},
+                {"role": "assistant", "content": answer(earlier)},
+            ]
+            colours.insert(0, earlier)
+        turns.append({"role": "user", "content": processor.boi_token + rng.choice(QUESTIONS)})
+        text = tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+        return text + replies[colour], colours
 
     def batch(size: int):
-        """Right-padded token rows, their pixels, and per row the `width` positions whose next token is scored."""
+        """Right-padded token rows, their pixels, and per row the `width` positions whose next token is scored;
+        every colour in every batch (size is a multiple of their number), so each step's gradient sees them all."""
         rows, pixels = [], []
-        for colour, text, _ in rng.sample(prompts, size):
-            image = solid(COLOURS[colour], (rng.randint(8, 96), rng.randint(8, 96)), rng)
-            inputs = processor(text=text, images=[image], add_special_tokens=False)
+        for colour in list(COLOURS) * (size // len(COLOURS)):
+            text, colours = example(colour)
+            images = [solid(COLOURS[c], (rng.randint(8, 96), rng.randint(8, 96)), rng) for c in colours]
+            inputs = processor(text=text, images=images, add_special_tokens=False)
             rows.append(np.array(inputs["input_ids"]).reshape(-1))
             pixels.append(np.array(inputs["pixel_values"]))
         ids = np.zeros((size, max(len(r) for r in rows) + 1), np.int32)
@@ -184,7 +196,9 @@ def build_tiny_vision_model(out_dir: str | os.PathLike, seed: int = 0, *, steps:
     # The 262k x 64 table stays as initialised (its gradient and Adam state would cost most of a step's time);
     # the tied output head reads it, so the layers learn to point at the answer's rows.
     text_model.language_model.model.embed_tokens.freeze()
-    optimizer = optim.AdamW(learning_rate=optim.cosine_decay(1e-2, steps, 1e-4), weight_decay=0.0)
+    warmup = optim.linear_schedule(3e-3, 3e-2, 5)
+    schedule = optim.join_schedules([warmup, optim.cosine_decay(3e-2, steps - 5, 1e-3)], [5])
+    optimizer = optim.AdamW(learning_rate=schedule, weight_decay=0.0)
     step_fn = nn.value_and_grad(model, loss_fn)
     for step in range(steps):
         ids, pixels, scored = batch(8)

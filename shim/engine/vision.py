@@ -26,7 +26,7 @@ import numpy as np
 from mlx.utils import tree_reduce
 
 from shim.engine.prompt import render_prompt
-from shim.engine.types import CompletionRequest
+from shim.engine.types import CompletionRequest, Message
 from shim.errors import Kind, ShimError
 
 log = logging.getLogger("mlx_shim")
@@ -62,8 +62,7 @@ class Vision:
         """Render, expand and embed a request with images; bad image data is the client's error."""
         assert req.messages is not None
         pictures = [_decode(data) for m in req.messages for data in m.images]
-        marked = [replace(m, content=self.marker * len(m.images) + m.content) if m.images else m for m in req.messages]
-        text = render_prompt(replace(req, messages=marked), tokenizer, num_ctx)
+        text = render_prompt(replace(req, messages=_marked(req.messages, self.marker)), tokenizer, num_ctx)
         inputs = self.processor(text=text, images=pictures, add_special_tokens=False)
         ids = mx.array(inputs["input_ids"]).reshape(1, -1)
         if ids.shape[1] > num_ctx:
@@ -87,6 +86,23 @@ def load_vision(model_dir: Path, text_model: Any) -> Vision:
         model.set_dtype(mx.float32)  # floating weights only: quantized ones stay packed
     mx.eval(model.parameters())
     return Vision(model, load_processor(model_dir, add_detokenizer=False))
+
+
+def _marked(messages: list[Message], marker: str) -> list[Message]:
+    """Each image becomes `marker` before its message's text. A message of images alone (OpenAI's content
+    parts arrive as one message each, as in Ollama) joins its same-role neighbour, its markers first, so a
+    template that insists on alternating roles (Gemma's) sees one turn; the images keep their order."""
+    out: list[Message] = []
+    for m in messages:
+        prev = out[-1] if out else None
+        alone = bool(m.images) and not m.content
+        joins = prev is not None and prev.role == m.role and not (prev.tool_calls or m.tool_calls)
+        if prev is not None and joins and (alone or (prev.content and not prev.content.replace(marker, ""))):
+            marks = prev.content.count(marker) + len(m.images)
+            out[-1] = replace(prev, content=marker * marks + prev.content.replace(marker, "") + m.content)
+        else:
+            out.append(replace(m, content=marker * len(m.images) + m.content, images=[]))
+    return out
 
 
 def _decode(data: bytes) -> Any:
