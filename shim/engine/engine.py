@@ -33,6 +33,7 @@ from shim.engine.prompt import build_prompt, stop_token_ids
 from shim.engine.runner import Completion, logits_processors, sampler, vocab_size
 from shim.engine.side_work import Cancelled, Rendered, embed_work, human_bytes, render_work
 from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, Piece
+from shim.engine.vision import NO_VISION
 from shim.engine.vision_lane import VisionBatch, has_images
 from shim.errors import Kind, ShimError
 from shim.mlx_threads import release_mlx_streams
@@ -265,6 +266,8 @@ class Engine:
             batch = self._batches[key] = self._new_batch(loaded)
         exclusive = req.options.seed >= 0 and req.options.temperature > 0
         seeing = batch if isinstance(batch, VisionBatch) and has_images(req) else None
+        if has_images(req) and seeing is None:  # its tower failed to load (logged then): text only
+            raise ShimError(NO_VISION, Kind.BAD_INPUT)
         if not (seeing.has_vision_room() if seeing else batch.has_room(exclusive)):
             return False
         self._touch(loaded, job.keep_alive)

@@ -66,7 +66,10 @@ def load_model(stored: StoredModel) -> LoadedModel:
     if vision_capable(info.config):
         from shim.engine.vision import load_vision
 
-        vision = load_vision(stored.model_dir, model)
+        try:
+            vision = load_vision(stored.model_dir, model)
+        except Exception:  # text still works; a request with images is then refused (NO_VISION)
+            log.exception("%s: the vision tower did not load; serving text only", stored.name.display)
     elapsed = time.perf_counter_ns() - started
     log.info("loaded %s from %s in %.2fs", stored.name.display, stored.model_dir, elapsed / 1e9)
     memory = _nbytes(model.parameters()) + (vision.nbytes if vision is not None else 0)

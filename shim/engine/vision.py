@@ -32,6 +32,8 @@ from shim.errors import Kind, ShimError
 log = logging.getLogger("mlx_shim")
 
 TOO_LONG = "the input length exceeds the context length"
+# Ollama's runner refuses images for a model without a vision tower in these words (clients match them).
+NO_VISION = "this model is missing data required for image input"
 
 
 @dataclass

@@ -23,14 +23,13 @@ from registry.names import InvalidName, ModelName
 from registry.store import Store, StoredModel
 from shim.config import Settings
 from shim.engine import CompletionRequest, Done, EmbedRequest, EmbedResult, Infill, Message, Piece
+from shim.engine.vision import NO_VISION
 from shim.errors import Kind, ShimError
 from shim.jsonbytes import go_json, go_quote
 from shim.options import GenerationOptions, OptionError, resolve_options
 from shim.service.backend import ModelBackend
 from shim.service.requests import ChatRequest, GenerateRequest
 
-# Ollama's runner refuses images for a model without a vision tower in these words (clients match them).
-NO_VISION = "this model is missing data required for image input"
 RAW_IMAGES = "images are not supported with raw or suffix prompts"  # ours: images need a message to go in
 
 Event = Piece | Done
