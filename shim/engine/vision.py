@@ -16,7 +16,6 @@ cross-attention (Llama 3.2 Vision) would need mlx-vlm's own decoder and are left
 from __future__ import annotations
 
 import io
-import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,6 @@ from shim.engine.prompt import render_prompt
 from shim.engine.types import CompletionRequest, Message
 from shim.errors import Kind, ShimError
 
-log = logging.getLogger("mlx_shim")
-
 TOO_LONG = "the input length exceeds the context length"
 # Ollama's runner refuses images for a model without a vision tower in these words (clients match them).
 NO_VISION = "this model is missing data required for image input"
@@ -42,7 +39,6 @@ class VisionInputs:
 
     tokens: list[int]
     embeddings: mx.array  # (len(tokens), hidden)
-    images: int
 
 
 class Vision:
@@ -74,7 +70,7 @@ class Vision:
         embeddings = features.inputs_embeds[0]
         mx.eval(embeddings)
         tokens = [int(t) for t in np.asarray(inputs["input_ids"]).reshape(-1)]
-        return VisionInputs(tokens, embeddings, len(pictures))
+        return VisionInputs(tokens, embeddings)
 
 
 def load_vision(model_dir: Path, text_model: Any) -> Vision:
