@@ -181,3 +181,44 @@ def test_errors_as_ollama(vision: Server) -> None:
         timeout=60,
     )  # fmt: skip
     assert after.json()["response"] == "Red."
+
+
+def test_catalog_vision_shapes_build_in_the_pinned_mlx_vlm() -> None:
+    """Every catalog tag of a family mlx-shim serves images for (VISION_ARCHITECTURES) that the library lists
+    with `vision` names a config shape with a vision tower that the pinned mlx-vlm builds (shrunk, random
+    weights) and whose image features mlx-lm's decoder of the same shape reads, as the server runs them: one
+    image's tokens through the tower, the projector and the text model. (The library's other vision tags,
+    gemma4, qwen3.5 and mistral-small3.x, are served text-only: README, Vision.)"""
+    import importlib
+
+    import mlx.core as mx
+    from mlx_vlm.utils import update_module_configs
+
+    from registry.catalog import Catalog
+    from registry.model_dir import VISION_ARCHITECTURES, vision_capable
+    from shim.engine import mlx_lm_api
+    from tests.test_catalog_shapes import SHAPES, shrink
+
+    entries = Catalog.load().models.values()
+    shapes = {e.shape for e in entries if "vision" in e.capabilities and e.model_type in VISION_ARCHITECTURES}
+    assert shapes == {"gemma-3-4b-it"}
+    for name in sorted(shapes):
+        config = shrink(SHAPES[name]["config"])
+        assert vision_capable(config), name
+        small_tower = {"hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 2, "num_hidden_layers": 1}
+        config["vision_config"] = {**config["vision_config"], **small_tower, "image_size": 224}
+        config["text_config"]["mm_tokens_per_image"] = 16
+        config["image_token_index"] = image_token = config["vocab_size"] - 1
+        family = importlib.import_module(f"mlx_vlm.models.{config['model_type']}")
+        settings = update_module_configs(family.ModelConfig.from_dict(config), family, config, ["text", "vision"])
+        vlm = family.Model(settings)
+        classes = mlx_lm_api.model_classes(config)
+        assert classes is not None, name
+        text_model = classes[0](classes[1].from_dict(config))
+        vlm.language_model = text_model.language_model
+        ids = mx.array([[2, *[image_token] * 16, 5, 6]])
+        pixels = mx.random.normal((1, 3, 224, 224))
+        embeddings = vlm.get_input_embeddings(ids, pixels, mask=mx.ones(ids.shape)).inputs_embeds
+        logits = text_model(ids, input_embeddings=embeddings)
+        assert logits.shape == (1, 19, config["vocab_size"]), name
+        assert bool(mx.isfinite(logits).all()), name
