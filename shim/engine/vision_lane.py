@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import mlx.core as mx
@@ -42,7 +42,7 @@ class _Seeing:
     inputs: VisionInputs
     cache: list[Any]
     prefilled: int = 0
-    steps: Generator[tuple[int, mx.array], None, None] | None = field(default=None)
+    steps: Generator[tuple[int, mx.array], None, None] | None = None
 
 
 class VisionBatch(ModelBatch):
