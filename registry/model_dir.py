@@ -6,6 +6,7 @@ Everything /api/tags and /api/show report comes from here, so every number is me
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import struct
@@ -20,6 +21,9 @@ from registry.infill import infill_format, vocabulary_has
 
 # Encoder-only architectures: embedding models (mlx-shim runs them with shim/embedding, not mlx-lm).
 ENCODER_ARCHITECTURES = ("bert", "nomic_bert")
+# Families whose images mlx-shim serves through mlx-vlm on mlx-lm's decoder (shim/engine/vision.py says why
+# only these: their image tokens are plain sequence positions).
+VISION_ARCHITECTURES = frozenset({"gemma3"})
 
 # Where Ollama's name for an architecture (GGUF's general.architecture, which clients show as the family)
 # differs from the Hugging Face model_type: llama.cpp converts Mistral-style models as llama.
@@ -195,9 +199,21 @@ def _capabilities(path: Path, template: str, config: dict[str, Any]) -> tuple[st
         caps.append("tools")
     if infill_format(has_token) is not None:
         caps.append("insert")
+    if vision_capable(config):
+        caps.append("vision")
     if all(tag in template and has_token(tag) for tag in ("<think>", "</think>")) or (family and family.thinking):
         caps.append("thinking")
     return tuple(caps)  # Ollama's order
+
+
+def vision_capable(config: dict[str, Any]) -> bool:
+    """Images are served for a family of VISION_ARCHITECTURES with a vision tower in its config, once mlx-vlm
+    is installed (the `vision` extra)."""
+    return (
+        config.get("model_type") in VISION_ARCHITECTURES
+        and isinstance(config.get("vision_config"), dict)
+        and importlib.util.find_spec("mlx_vlm") is not None
+    )
 
 
 def _tool_parser_type(path: Path, template: str, has_token: Callable[[str], bool]) -> str | None:

@@ -115,6 +115,7 @@ class StoredModel:
         caps = ["completion"]
         caps += ["tools"] if ".Tools" in self.template else []
         caps += ["insert"] if ".Suffix" in self.template else []
+        caps += ["vision"] if "vision" in info.capabilities else []  # the tower, not the template, decides
         caps += ["thinking"] if ".Think" in self.template else []
         return tuple(caps)
 

@@ -19,14 +19,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed for data, init and batch order")
     parser.add_argument("--steps", type=int, default=None, help="override the number of training steps")
     parser.add_argument("-v", "--verbose", action="store_true", help="print the loss every 50 steps")
+    parser.add_argument(
+        "--vision", action="store_true", help="build the tiny Gemma 3 vision model instead (scripts.tiny_model.vision)"
+    )
     args = parser.parse_args(argv)
 
-    def log(step: int, loss: float) -> None:
+    def log(step: int, loss: float, *accuracy: float) -> None:
         if step % 50 == 0:
-            print(f"step {step:4d}  loss {loss:.4f}", flush=True)
+            shown = f"  answers right {accuracy[0]:.2f}" if accuracy else ""
+            print(f"step {step:4d}  loss {loss:.4f}{shown}", flush=True)
 
     start = time.perf_counter()
-    path = build_tiny_model(args.out_dir, seed=args.seed, steps=args.steps, log=log if args.verbose else None)
+    if args.vision:
+        from scripts.tiny_model.vision import build_tiny_vision_model
+
+        kwargs = {} if args.steps is None else {"steps": args.steps}
+        path = build_tiny_vision_model(args.out_dir, seed=args.seed, log=log if args.verbose else None, **kwargs)
+    else:
+        path = build_tiny_model(args.out_dir, seed=args.seed, steps=args.steps, log=log if args.verbose else None)
     print(f"built {path} in {time.perf_counter() - start:.1f} s")
     return 0
 

@@ -47,6 +47,17 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 
 
+@pytest.fixture(scope="session")
+def tiny_vision_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny trained Gemma 3 vision model (scripts/tiny_model/vision.py), built once per session;
+    MLX_SHIM_TEST_VISION_MODEL_DIR points at an already built one."""
+    if os.environ.get("MLX_SHIM_TEST_VISION_MODEL_DIR"):
+        return Path(os.environ["MLX_SHIM_TEST_VISION_MODEL_DIR"])
+    from scripts.tiny_model.vision import build_tiny_vision_model
+
+    return build_tiny_vision_model(tmp_path_factory.mktemp("tiny-vision") / "model", seed=0)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -29,11 +29,13 @@ from shim.distributed.wire import Op, share
 from shim.engine.batch import Listener, ModelBatch, Sequence
 from shim.engine.loaded import LoadedModel, model_key
 from shim.engine.types import CompletionRequest, Done, Piece
+from shim.engine.vision_lane import has_images
 from shim.errors import Kind, ShimError
 
 log = logging.getLogger("mlx_shim")
 NO_FORMAT = "format is not supported when serving a model across several processes (mlx.launch)"
 NO_EMBED = "embeddings are not supported when serving across several processes (mlx.launch)"
+NO_IMAGES = "images are not supported when serving a model across several processes (mlx.launch)"
 EXIT_AFTER = 10.0  # seconds from a lost rank to rank 0's exit at the latest (the drain's default 5 s fits)
 
 
@@ -84,6 +86,8 @@ class Leader(Lockstep):
     def admit(self, key: str, req: CompletionRequest, sequence: Sequence) -> None:
         if req.format is not None:
             raise ShimError(NO_FORMAT, Kind.BAD_INPUT)
+        if has_images(req):  # the followers would replay image placeholders without the tower's features
+            raise ShimError(NO_IMAGES, Kind.BAD_INPUT)
         completion = sequence.completion
         ident = self._next_id
         self._next_id += 1

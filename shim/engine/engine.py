@@ -22,6 +22,7 @@ import secrets
 import threading
 import time
 from collections.abc import AsyncGenerator
+from dataclasses import replace
 from typing import TypeVar
 
 import mlx.core as mx
@@ -40,6 +41,8 @@ from shim.engine.sequence_setup import build_sequence
 from shim.engine.side_work import EmbedWork, Rendered, RenderWork, SideWork, SliceRunner, human_bytes
 from shim.engine.stats import EngineStats, PromptCacheCounters
 from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, Piece
+from shim.engine.vision import NO_VISION
+from shim.engine.vision_lane import VisionBatch, has_images
 from shim.engine.wakeups import Wakeups
 from shim.errors import Kind, ShimError
 from shim.mlx_threads import release_mlx_streams
@@ -273,13 +276,22 @@ class Engine:
         if batch is None:  # made on the first completion: an embedding-only model never needs one
             batch = self._batches[key] = self._new_batch(loaded)
         exclusive = req.options.seed >= 0 and req.options.temperature > 0
-        if not batch.has_room(exclusive):
+        seeing = batch if isinstance(batch, VisionBatch) and has_images(req) else None
+        if has_images(req) and seeing is None:  # its tower failed to load (logged then): text only
+            raise ShimError(NO_VISION, Kind.BAD_INPUT)
+        if not (seeing.has_vision_room() if seeing else batch.has_room(exclusive)):
             return False
         touch(loaded, job.keep_alive, self.default_keep_alive)
         loaded.context_length = req.options.num_ctx  # already capped at the model's (resolve_options)
-        sequence = build_sequence(job, req, loaded, prepared, self.scripts, exclusive=exclusive)
+        inputs = seeing.vision.prepare(req, loaded.tokenizer, req.options.num_ctx) if seeing else None
+        if inputs is not None:  # the images' expanded prompt replaces the text one prepared on the pool
+            prepared = replace(prepared, prompt=list(inputs.tokens))
+        sequence = build_sequence(job, req, loaded, prepared, self.scripts, exclusive=exclusive, images=bool(inputs))
         self._lockstep.admit(key, req, sequence)
-        batch.admit(sequence)
+        if seeing and inputs:
+            seeing.admit_vision(sequence, inputs)
+        else:
+            batch.admit(sequence)
         return True
 
     def _advance_side_work(self) -> None:
@@ -345,6 +357,11 @@ class Engine:
         return loaded
 
     def _new_batch(self, loaded: LoadedModel) -> ModelBatch:
+        if loaded.vision is not None:
+            return VisionBatch(
+                loaded.model, loaded.vision, num_parallel=self.num_parallel, prefill_group=self.prefill_group,
+                cache_bytes=self.prompt_cache_bytes, counters=self._cache_counters,
+            )  # fmt: skip
         return ModelBatch(
             loaded.model, num_parallel=self.num_parallel, prefill_group=self.prefill_group,
             cache_bytes=self.prompt_cache_bytes, counters=self._cache_counters,

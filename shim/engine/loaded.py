@@ -15,7 +15,7 @@ from typing import Any
 import mlx.core as mx
 from mlx.utils import tree_reduce
 
-from registry.model_dir import ENCODER_ARCHITECTURES, ModelDirInfo
+from registry.model_dir import ENCODER_ARCHITECTURES, ModelDirInfo, vision_capable
 from registry.store import StoredModel
 from shim.accelerator import warn_if_near_wired_limit
 from shim.engine import mlx_lm_api
@@ -37,6 +37,7 @@ class LoadedModel:
     expires_at: float = 0.0  # time.time() seconds; math.inf for forever
     last_used: float = field(default_factory=time.monotonic)
     split: dict[str, Any] | None = None  # across processes: backend, ranks, parallelism, each rank's weight bytes
+    vision: Any = None  # shim.engine.vision.Vision for a model that takes images
 
 
 def on_gpu() -> bool:
@@ -63,11 +64,19 @@ def load_model(stored: StoredModel) -> LoadedModel:
     if mx.default_device() == mx.cpu:
         # bf16/f16 run 6-10x slower than float32 on MLX's CPU backend; quantized weights stay packed.
         model.set_dtype(mx.float32)
+    vision = None
+    if vision_capable(info.config):
+        from shim.engine.vision import load_vision
+
+        try:
+            vision = load_vision(stored.model_dir, model)
+        except Exception:  # text still works; a request with images is then refused (NO_VISION)
+            log.exception("%s: the vision tower did not load; serving text only", stored.name.display)
     elapsed = time.perf_counter_ns() - started
     log.info("loaded %s from %s in %.2fs", stored.name.display, stored.model_dir, elapsed / 1e9)
-    memory = _nbytes(model.parameters())
+    memory = _nbytes(model.parameters()) + (vision.nbytes if vision is not None else 0)
     warn_if_near_wired_limit(stored.name.display, memory)  # Metal only
-    return LoadedModel(model_key(stored), stored, info, model, tokenizer, memory)
+    return LoadedModel(model_key(stored), stored, info, model, tokenizer, memory, vision=vision)
 
 
 def _load_encoder(stored: StoredModel, info: ModelDirInfo, started: int) -> LoadedModel:
@@ -85,6 +94,7 @@ def _load_encoder(stored: StoredModel, info: ModelDirInfo, started: int) -> Load
 def unload_model(loaded: LoadedModel) -> None:
     loaded.model = None
     loaded.tokenizer = None
+    loaded.vision = None
     gc.collect()
     mx.clear_cache()
     log.info("unloaded %s", loaded.stored.name.display)

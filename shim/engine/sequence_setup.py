@@ -17,13 +17,21 @@ from shim.engine.types import CompletionRequest
 
 
 def build_sequence(
-    job: Job, req: CompletionRequest, loaded: LoadedModel, prepared: Prepared, scripts: Scripts, *, exclusive: bool
+    job: Job,
+    req: CompletionRequest,
+    loaded: LoadedModel,
+    prepared: Prepared,
+    scripts: Scripts,
+    *,
+    exclusive: bool,
+    images: bool = False,
 ) -> Sequence:
-    """The sequence for `job` (its request `req`) on `loaded`; `exclusive`: it decodes alone (seeded sampling)."""
+    """The sequence for `job` (its request `req`) on `loaded`; `exclusive`: it decodes alone (seeded sampling);
+    `images`: its prompt carries image features (vision_lane), which a shifted context cannot replay."""
     opts = req.options
     prompt = prepared.prompt
     # A grammar's state cannot be replayed over a shifted context: a constrained answer stops at num_ctx.
-    shift = req.shift and req.format is None
+    shift = req.shift and req.format is None and not images
     completion = Completion(
         loaded.tokenizer,
         prompt,

@@ -54,7 +54,7 @@ class Message:
     tool_calls: list[ToolCall] = field(default_factory=list)
     tool_name: str = ""
     tool_call_id: str = ""
-    images: list[bytes] = field(default_factory=list)  # refused (no vision yet); never rendered
+    images: list[bytes] = field(default_factory=list)  # for vision models: each becomes image tokens before content
 
     def to_template(self) -> dict[str, Any]:
         """The message a Go template sees: only the fields that are set, as Ollama's api.Message encodes."""

@@ -91,10 +91,33 @@ def model_info(info: ModelDirInfo, verbose: bool = False) -> dict[str, Any]:
     if head_dim:
         out[f"{arch}.rope.dimension_count"] = head_dim
     out.update(_tokenizer_info(info))
+    out.update(_vision_info(arch, config.get("vision_config")))
     for key, value in out.items():  # Ollama hides long arrays unless asked (`verbose`)
         if isinstance(value, list) and len(value) > 5 and not verbose:
             out[key] = None
     return dict(sorted(out.items()))  # Go marshals a map with its keys sorted
+
+
+def _vision_info(arch: str, vision: Any) -> dict[str, Any]:
+    """A merged vision tower's `<arch>.vision.*` keys, as Ollama's GGUF of the same model names them."""
+    if not isinstance(vision, dict):
+        return {}
+    out = {
+        f"{arch}.vision.{suffix}": vision[key] for key, suffix in _VISION_KEYS.items() if vision.get(key) is not None
+    }
+    return out
+
+
+_VISION_KEYS = {
+    "num_hidden_layers": "block_count",
+    "hidden_size": "embedding_length",
+    "intermediate_size": "feed_forward_length",
+    "num_attention_heads": "attention.head_count",
+    "image_size": "image_size",
+    "patch_size": "patch_size",
+    "num_channels": "num_channels",
+    "layer_norm_eps": "attention.layer_norm_epsilon",
+}
 
 
 def _tokenizer_info(info: ModelDirInfo) -> dict[str, Any]:

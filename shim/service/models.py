@@ -24,14 +24,14 @@ from registry.names import InvalidName, ModelName
 from registry.store import Store, StoredModel
 from shim.config import Settings
 from shim.engine import CompletionRequest, Done, EmbedRequest, EmbedResult, Infill, Message, Piece
+from shim.engine.vision import NO_VISION
 from shim.errors import Kind, ShimError
 from shim.jsonbytes import go_json, go_quote
 from shim.options import GenerationOptions, OptionError, resolve_options
 from shim.service.backend import ModelBackend
 from shim.service.requests import ChatRequest, GenerateRequest
 
-# Ollama's runner refuses images for a model without a vision tower in these words (clients match them).
-NO_VISION = "this model is missing data required for image input"
+RAW_IMAGES = "images are not supported with raw or suffix prompts"  # ours: images need a message to go in
 
 Event = Piece | Done
 OnDone = Callable[[str, Done], None]  # (the model's name, its answer's Done)
@@ -157,8 +157,10 @@ class ModelService:
         suffix = req.suffix
         if suffix and "insert" not in capabilities:
             raise ShimError(f"{stored.name.full} does not support insert", Kind.BAD_INPUT)
-        if req.images:
+        if req.images and "vision" not in capabilities:
             raise ShimError(NO_VISION, Kind.BAD_INPUT)
+        if req.images and (raw or suffix):  # images go with a message; a raw prompt or an infill has none
+            raise ShimError(RAW_IMAGES, Kind.BAD_INPUT)
         options = await self.options(stored, req.options)
         if prompt == "":
             await self.load(stored, req.keep_alive)
@@ -172,7 +174,8 @@ class ModelService:
             return _completion(stored, options, req, think, infill=infill, template=template, context=req.context)
         system = req.system or stored.system
         history = [] if req.has_context else _stored_messages(stored)
-        messages = ([Message("system", system)] if system else []) + history + [Message("user", prompt)]
+        asked = Message("user", prompt, images=list(req.images or ()))
+        messages = ([Message("system", system)] if system else []) + history + [asked]
         return _completion(stored, options, req, think, messages=messages, template=template, context=req.context)
 
     async def prepare_chat(self, req: ChatRequest, relax_thinking: bool = False) -> Prepared | Answered:
@@ -191,7 +194,7 @@ class ModelService:
         tools = req.tools or None
         if tools and "tools" not in capabilities:
             raise ShimError(f"{stored.name.full} does not support tools", Kind.BAD_INPUT)
-        if any(m.images for m in raw_messages):
+        if any(m.images for m in raw_messages) and "vision" not in capabilities:
             raise ShimError(NO_VISION, Kind.BAD_INPUT)
         options = await self.options(stored, req.options)
         if not raw_messages:

@@ -1,0 +1,114 @@
+"""Images for the vision families, through mlx-vlm, on the weights mlx-lm already holds.
+
+A vision model loads once through mlx-lm, as every model does, so text requests keep its batching and prompt
+cache. mlx-vlm then adds only what text lacks: the family's image processor (transformers' PIL backend: no
+torch) and the vision tower with its projector, whose decoder is mlx-lm's very module (`language_model`
+shared, so one copy of the weights). A request with images is prepared here: the prompt is rendered with one
+image marker per image before the message's text (the processor's own marker, which it expands into the
+model's image tokens), the images become pixels, and the tower's features are put at the image tokens of the
+prompt's input embeddings, which mlx-lm's decoder reads instead of its token embeddings (`vision_lane`).
+
+Only families whose decoder takes mlx-lm's plain positions are served (their image tokens are ordinary
+sequence positions); families with multi-dimensional rotary positions (Qwen2.5-VL, Qwen3-VL) or
+cross-attention (Llama 3.2 Vision) would need mlx-vlm's own decoder and are left text-only.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import mlx.core as mx
+import numpy as np
+from mlx.utils import tree_reduce
+
+from shim.engine.prompt import render_prompt
+from shim.engine.types import CompletionRequest, Message
+from shim.errors import Kind, ShimError
+
+TOO_LONG = "the input length exceeds the context length"
+# Ollama's runner refuses images for a model without a vision tower in these words (clients match them).
+NO_VISION = "this model is missing data required for image input"
+
+
+@dataclass
+class VisionInputs:
+    """A request's prompt with its image tokens expanded, and the decoder's input embeddings for it."""
+
+    tokens: list[int]
+    embeddings: mx.array  # (len(tokens), hidden)
+
+
+class Vision:
+    """The vision half of a loaded model: mlx-vlm's model (its decoder is the text model's) and processor."""
+
+    def __init__(self, model: Any, processor: Any) -> None:
+        self.model = model
+        self.processor = processor
+        # The text the processor replaces by an image's tokens (Gemma 3: <start_of_image>).
+        self.marker: str = getattr(processor, "boi_token", None) or processor.image_token
+
+    @property
+    def nbytes(self) -> int:
+        """The tower's and projector's weights (the decoder's are counted with the text model)."""
+        own = {k: v for k, v in self.model.parameters().items() if k != "language_model"}
+        return int(tree_reduce(lambda total, array: total + array.nbytes, own, 0) or 0)
+
+    def prepare(self, req: CompletionRequest, tokenizer: Any, num_ctx: int) -> VisionInputs:
+        """Render, expand and embed a request with images; bad image data is the client's error."""
+        assert req.messages is not None
+        pictures = [_decode(data) for m in req.messages for data in m.images]
+        text = render_prompt(replace(req, messages=_marked(req.messages, self.marker)), tokenizer, num_ctx)
+        inputs = self.processor(text=text, images=pictures, add_special_tokens=False)
+        ids = mx.array(inputs["input_ids"]).reshape(1, -1)
+        if ids.shape[1] > num_ctx:
+            raise ShimError(TOO_LONG, Kind.BAD_INPUT)
+        pixels = mx.array(inputs["pixel_values"])
+        features = self.model.get_input_embeddings(ids, pixels, mask=mx.ones(ids.shape))
+        embeddings = features.inputs_embeds[0]
+        mx.eval(embeddings)
+        tokens = [int(t) for t in np.asarray(inputs["input_ids"]).reshape(-1)]
+        return VisionInputs(tokens, embeddings)
+
+
+def load_vision(model_dir: Path, text_model: Any) -> Vision:
+    """mlx-vlm's model of `model_dir` with its decoder replaced by `text_model`'s before any of its own
+    decoder weights are read (mlx-vlm loads lazily), so only the tower and projector reach memory."""
+    from mlx_vlm.utils import load_model, load_processor
+
+    model = load_model(model_dir, lazy=True)
+    model.language_model = text_model.language_model
+    if mx.default_device() == mx.cpu:  # as the text model: float32 runs several times faster on the CPU
+        model.set_dtype(mx.float32)  # floating weights only: quantized ones stay packed
+    mx.eval(model.parameters())
+    return Vision(model, load_processor(model_dir, add_detokenizer=False))
+
+
+def _marked(messages: list[Message], marker: str) -> list[Message]:
+    """Each image becomes `marker` before its message's text. A message of images alone (OpenAI's content
+    parts arrive as one message each, as in Ollama) joins its same-role neighbour, its markers first, so a
+    template that insists on alternating roles (Gemma's) sees one turn; the images keep their order."""
+    out: list[Message] = []
+    for m in messages:
+        prev = out[-1] if out else None
+        alone = bool(m.images) and not m.content
+        joins = prev is not None and prev.role == m.role and not (prev.tool_calls or m.tool_calls)
+        if prev is not None and joins and (alone or (prev.content and not prev.content.replace(marker, ""))):
+            marks = prev.content.count(marker) + len(m.images)
+            out[-1] = replace(prev, content=marker * marks + prev.content.replace(marker, "") + m.content)
+        else:
+            out.append(replace(m, content=marker * len(m.images) + m.content, images=[]))
+    return out
+
+
+def _decode(data: bytes) -> Any:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise ShimError(f"failed to process inputs: {e}", Kind.BAD_INPUT) from None
+    return image.convert("RGB")

@@ -1,0 +1,156 @@
+"""A vision model's batch: its text requests batch as any model's, and one request with images at a time
+decodes beside them, on the same engine steps.
+
+mlx-lm's BatchGenerator takes token ids only, so a request with images cannot join it: it runs in a lane of
+its own on the same decoder (the same weights), one engine step at a time. Its prompt's input embeddings
+(`vision.VisionInputs`, image features at the image tokens) are prefilled a chunk per step, so text streams
+of the same model wait at most one chunk; it then decodes one token per step on mlx-lm's generate_step, as a
+lone text request does. Its client leaving ends it at the next step. Its KV cache holds image features under
+placeholder token ids, so it never enters the prefix cache (a later prompt with the same ids but another
+image must not reuse it), and its context is never shifted (a shift re-prefills from token ids).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import mlx.core as mx
+
+from shim.engine.batch import ModelBatch, Sequence
+from shim.engine.mlx_lm_api import generate_step, make_prompt_cache
+from shim.engine.stats import PromptCacheCounters
+from shim.engine.types import CompletionRequest
+from shim.engine.vision import Vision, VisionInputs
+from shim.errors import ShimError
+
+log = logging.getLogger("mlx_shim")
+
+VISION = -2  # the key in ModelBatch.sequences of the sequence with images
+PREFILL_CHUNK = 256  # prompt positions prefilled per engine step
+
+
+def has_images(req: CompletionRequest) -> bool:
+    return any(m.images for m in req.messages or ())
+
+
+@dataclass
+class _Seeing:
+    sequence: Sequence
+    inputs: VisionInputs
+    cache: list[Any]
+    prefilled: int = 0
+    steps: Generator[tuple[int, mx.array], None, None] | None = None
+
+
+class VisionBatch(ModelBatch):
+    """ModelBatch plus the lane for one request with images (kept in `sequences` under VISION, so the engine
+    sees it as running: keep_alive, unload and shutdown treat it as any request)."""
+
+    def __init__(
+        self,
+        model: Any,
+        vision: Vision,
+        *,
+        num_parallel: int,
+        cache_bytes: int,
+        prefill_group: int = 8,
+        counters: PromptCacheCounters | None = None,
+    ) -> None:
+        super().__init__(
+            model, num_parallel=num_parallel, cache_bytes=cache_bytes, prefill_group=prefill_group, counters=counters
+        )
+        self.vision = vision
+        self.seeing: _Seeing | None = None
+
+    def has_vision_room(self) -> bool:
+        return self.seeing is None
+
+    def admit_vision(self, seq: Sequence, inputs: VisionInputs) -> None:
+        seq.context = list(inputs.tokens)
+        seq.completion.restart()
+        self.seeing = _Seeing(seq, inputs, make_prompt_cache(self.model))
+        self.sequences[VISION] = seq
+
+    def admit(self, seq: Sequence) -> None:
+        with self._aside():
+            super().admit(seq)
+
+    def step(self) -> list[Sequence]:
+        with self._aside():
+            ended = super().step()
+        if self.seeing is not None:
+            ended += self._see()
+            self._measure()
+        return ended
+
+    def fail(self, error: ShimError) -> list[Sequence]:
+        self.seeing = None
+        return super().fail(error)
+
+    def close(self) -> None:
+        self.seeing = None
+        super().close()
+
+    def _measure(self) -> None:
+        super()._measure()
+        if self.seeing is not None:
+            self.kv_bytes += sum(c.nbytes for c in self.seeing.cache)
+
+    @contextlib.contextmanager
+    def _aside(self) -> Iterator[None]:
+        """The text batch's own methods never see the sequence with images."""
+        seq = self.sequences.pop(VISION, None)
+        try:
+            yield
+        finally:
+            if seq is not None:
+                self.sequences[VISION] = seq
+
+    def _see(self) -> list[Sequence]:
+        """One step of the request with images: a prefill chunk, or one token."""
+        assert self.seeing is not None
+        seeing, seq = self.seeing, self.seeing.sequence
+        if seq.listener.cancelled.is_set():
+            log.info("generation cancelled: client disconnected")
+            self._end_seeing()
+            seq.listener.put(None)
+            return [seq]
+        inputs = seeing.inputs
+        last = len(inputs.tokens) - 1  # the last position is fed to generate_step, for the first token's logits
+        if seeing.steps is None and seeing.prefilled < last:
+            end = min(seeing.prefilled + PREFILL_CHUNK, last)
+            ids = mx.array(inputs.tokens[seeing.prefilled : end])[None]
+            self.model(ids, cache=seeing.cache, input_embeddings=inputs.embeddings[seeing.prefilled : end][None])
+            mx.eval([c.state for c in seeing.cache])
+            seeing.prefilled = end
+            return []
+        if seeing.steps is None:
+            processors = seq.processors
+            if processors and last:  # generate_step shows processors only the tokens it was given
+                prefix = mx.array(inputs.tokens[:last])
+                processors = [_after(prefix, p) for p in processors]
+            seeing.steps = generate_step(
+                mx.array(inputs.tokens[last:]), self.model, input_embeddings=inputs.embeddings[last:],
+                max_tokens=-1, sampler=seq.sampler, logits_processors=processors, prompt_cache=seeing.cache,
+            )  # fmt: skip
+        token, logprobs = next(seeing.steps)
+        seq.context.append(token)
+        if seq.completion.feed(token, logprobs):
+            self._end_seeing()
+            self._finish(seq)
+            return [seq]
+        return []
+
+    def _end_seeing(self) -> None:
+        if self.seeing is not None and self.seeing.steps is not None:
+            self.seeing.steps.close()
+        self.seeing = None
+        self.sequences.pop(VISION, None)
+
+
+def _after(prefix: mx.array, processor: Any) -> Any:
+    return lambda tokens, logits: processor(mx.concatenate([prefix, tokens]), logits)

@@ -1,0 +1,224 @@
+"""Images through every API, on the tiny trained Gemma 3 vision model (scripts/tiny_model/vision.py): it
+names the colour of a solid-colour image, so an answer that follows the image proves the pixels reached the
+model. Driven by the official `ollama`, `openai` and `anthropic` clients and LangChain, through the real
+server; text-only models keep Ollama's refusal.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import ollama
+import openai
+import pytest
+from PIL import Image
+
+from tests.conftest import Server, cli
+
+GREEDY = {"temperature": 0, "num_predict": 8}
+MODEL = "tiny-vision"
+# Gemma's own chat template refuses a `tool` turn; this Go TEMPLATE (Ollama's gemma3 layout) renders it as a
+# user turn, so a screenshot sent back in a tool_result reaches the model.
+GO_TEMPLATE = """{{- range $i, $_ := .Messages }}
+{{- $last := eq (len (slice $.Messages $i)) 1 }}
+{{- if eq .Role "assistant" }}<start_of_turn>model
+{{ .Content }}{{ if not $last }}<end_of_turn>
+{{ end }}
+{{- else }}<start_of_turn>user
+{{ .Content }}<end_of_turn>
+{{ if $last }}<start_of_turn>model
+{{ end }}
+{{- end }}
+{{- end }}"""
+
+
+def png(colour: tuple[int, int, int], size: tuple[int, int] = (40, 30)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, "PNG")
+    return out.getvalue()
+
+
+def jpeg(colour: tuple[int, int, int], size: tuple[int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, "JPEG")
+    return out.getvalue()
+
+
+RED, GREEN, BLUE = png((220, 30, 30)), png((30, 180, 40), (300, 500)), jpeg((30, 60, 220), (1024, 64))
+ASK = "What colour is this image?"
+RED_B64 = base64.b64encode(RED).decode()
+
+
+@pytest.fixture(scope="module")
+def vision(server: Server, tiny_vision_model_dir: Path) -> Server:
+    for name, extra in ((MODEL, ""), (MODEL + "-go", f'TEMPLATE """{GO_TEMPLATE}"""\n')):
+        modelfile = server.home / f"{name}.Modelfile"
+        modelfile.write_text(f"FROM {tiny_vision_model_dir}\n{extra}")
+        result = cli("create", name, "-f", str(modelfile), env=server.env)
+        assert result.returncode == 0, result.stderr
+    return server
+
+
+@pytest.fixture(scope="module")
+def client(vision: Server) -> ollama.Client:
+    return ollama.Client(host=vision.url)
+
+
+def test_chat_names_each_colour_streamed_and_not(client: ollama.Client) -> None:
+    for image, colour in ((RED, "Red."), (GREEN, "Green."), (BLUE, "Blue.")):
+        answer = client.chat(MODEL, [{"role": "user", "content": ASK, "images": [image]}], options=GREEDY)
+        assert answer.message.content == colour
+        streamed = client.chat(
+            MODEL, [{"role": "user", "content": ASK, "images": [image]}], options=GREEDY, stream=True
+        )
+        assert "".join(part.message.content or "" for part in streamed) == colour
+
+
+def test_generate_with_images(client: ollama.Client) -> None:
+    assert client.generate(MODEL, ASK, images=[GREEN], options=GREEDY).response == "Green."
+
+
+def test_images_in_earlier_turns(client: ollama.Client) -> None:
+    """The latest image decides; an earlier turn's image and answer stay in the prompt."""
+    messages = [
+        {"role": "user", "content": ASK, "images": [RED]},
+        {"role": "assistant", "content": "Red."},
+        {"role": "user", "content": ASK, "images": [BLUE]},
+    ]
+    answer = client.chat(MODEL, messages, options=GREEDY)
+    assert answer.message.content == "Blue."
+    alone = client.chat(MODEL, messages[2:], options=GREEDY)
+    assert alone.message.content == "Blue."
+    assert (answer.prompt_eval_count or 0) > (alone.prompt_eval_count or 0) + 4  # the first image's 4 tokens too
+
+
+def test_text_requests_to_the_vision_model_still_answer(client: ollama.Client) -> None:
+    answer = client.chat(MODEL, [{"role": "user", "content": ASK}], options=GREEDY)
+    assert answer.done_reason in ("stop", "length")
+
+
+def test_openai_image_url_parts(vision: Server) -> None:
+    oai = openai.OpenAI(base_url=vision.url + "/v1", api_key="ollama", max_retries=0)
+    url = "data:image/png;base64," + RED_B64
+    content: Any = [{"type": "text", "text": ASK}, {"type": "image_url", "image_url": {"url": url}}]
+    messages: Any = [{"role": "user", "content": content}]
+    answer = oai.chat.completions.create(model=MODEL, messages=messages, temperature=0, max_tokens=8)
+    assert answer.choices[0].message.content == "Red."
+    stream = oai.chat.completions.create(model=MODEL, messages=messages, temperature=0, max_tokens=8, stream=True)
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices) == "Red."
+    remote: Any = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}]
+    with pytest.raises(openai.BadRequestError) as refused:
+        oai.chat.completions.create(model=MODEL, messages=remote)
+    assert "image URLs are not currently supported, please use base64 encoded data instead" in str(refused.value)
+
+
+def test_anthropic_image_blocks_and_tool_results(vision: Server) -> None:
+    claude = anthropic.Anthropic(base_url=vision.url, api_key="ollama", max_retries=0)
+    image: Any = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": ""}}
+    image["source"]["data"] = base64.b64encode(GREEN).decode()
+    asked: Any = [{"role": "user", "content": [image, {"type": "text", "text": ASK}]}]
+    body = {"model": MODEL, "max_tokens": 8, "extra_body": {"temperature": 0}}
+    answer = claude.messages.create(messages=asked, **body)
+    assert answer.content[0].type == "text" and answer.content[0].text == "Green."
+    with claude.messages.stream(messages=asked, **body) as stream:
+        assert stream.get_final_text() == "Green."
+    result = {"type": "tool_result", "tool_use_id": "t1", "content": [{**image, "source": {**image["source"]}}]}
+    result["content"][0]["source"]["data"] = base64.b64encode(BLUE).decode()
+    turns: Any = [
+        {"role": "user", "content": "Take a screenshot."},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "screenshot", "input": {}}]},
+        {"role": "user", "content": [result]},
+    ]
+    screenshot = claude.messages.create(messages=turns, **{**body, "model": MODEL + "-go"})
+    assert screenshot.content[0].type == "text" and screenshot.content[0].text == "Blue."
+
+
+def test_langchain_image_part(vision: Server) -> None:
+    chat_ollama = pytest.importorskip("langchain_ollama")
+    from langchain_core.messages import HumanMessage
+
+    llm = chat_ollama.ChatOllama(model=MODEL, base_url=vision.url, temperature=0, num_predict=8)
+    url = "data:image/png;base64," + RED_B64
+    message = HumanMessage(content=[{"type": "text", "text": ASK}, {"type": "image_url", "image_url": url}])
+    assert llm.invoke([message]).content == "Red."
+
+
+def test_capabilities_and_show(client: ollama.Client) -> None:
+    shown = client.show(MODEL)
+    assert "vision" in (shown.capabilities or [])
+    info = shown.modelinfo or {}
+    assert info["gemma3.vision.block_count"] == 1 and info["gemma3.vision.patch_size"] == 14
+    assert "vision" not in (client.show("qwen-tiny").capabilities or [])
+
+
+def test_errors_as_ollama(vision: Server) -> None:
+    text_only = httpx.post(
+        vision.url + "/api/chat",
+        json={
+            "model": "qwen-tiny",
+            "messages": [{"role": "user", "content": ASK, "images": [RED_B64]}],
+        },
+        timeout=60,
+    )
+    assert text_only.status_code == 400
+    assert text_only.json() == {"error": "this model is missing data required for image input"}
+    garbage = base64.b64encode(b"not an image").decode()
+    bad = httpx.post(
+        vision.url + "/api/chat",
+        json={"model": MODEL, "stream": False, "messages": [{"role": "user", "content": ASK, "images": [garbage]}]},
+        timeout=60,
+    )
+    assert bad.status_code == 400 and bad.json()["error"].startswith("failed to process inputs: ")
+    after = httpx.post(
+        vision.url + "/api/generate",
+        json={"model": MODEL, "prompt": ASK, "images": [RED_B64], "stream": False,
+              "options": GREEDY},
+        timeout=60,
+    )  # fmt: skip
+    assert after.json()["response"] == "Red."
+
+
+def test_catalog_vision_shapes_build_in_the_pinned_mlx_vlm() -> None:
+    """Every catalog tag of a family mlx-shim serves images for (VISION_ARCHITECTURES) that the library lists
+    with `vision` names a config shape with a vision tower that the pinned mlx-vlm builds (shrunk, random
+    weights) and whose image features mlx-lm's decoder of the same shape reads, as the server runs them: one
+    image's tokens through the tower, the projector and the text model. (The library's other vision tags,
+    gemma4, qwen3.5 and mistral-small3.x, are served text-only: README, Vision.)"""
+    import importlib
+
+    import mlx.core as mx
+    from mlx_vlm.utils import update_module_configs
+
+    from registry.catalog import Catalog
+    from registry.model_dir import VISION_ARCHITECTURES, vision_capable
+    from shim.engine import mlx_lm_api
+    from tests.test_catalog_shapes import SHAPES, shrink
+
+    entries = Catalog.load().models.values()
+    shapes = {e.shape for e in entries if "vision" in e.capabilities and e.model_type in VISION_ARCHITECTURES}
+    assert shapes == {"gemma-3-4b-it"}
+    for name in sorted(shapes):
+        config = shrink(SHAPES[name]["config"])
+        assert vision_capable(config), name
+        small_tower = {"hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 2, "num_hidden_layers": 1}
+        config["vision_config"] = {**config["vision_config"], **small_tower, "image_size": 224}
+        config["text_config"]["mm_tokens_per_image"] = 16
+        config["image_token_index"] = image_token = config["vocab_size"] - 1
+        family = importlib.import_module(f"mlx_vlm.models.{config['model_type']}")
+        settings = update_module_configs(family.ModelConfig.from_dict(config), family, config, ["text", "vision"])
+        vlm = family.Model(settings)
+        classes = mlx_lm_api.model_classes(config)
+        assert classes is not None, name
+        text_model = classes[0](classes[1].from_dict(config))
+        vlm.language_model = text_model.language_model
+        ids = mx.array([[2, *[image_token] * 16, 5, 6]])
+        pixels = mx.random.normal((1, 3, 224, 224))
+        embeddings = vlm.get_input_embeddings(ids, pixels, mask=mx.ones(ids.shape)).inputs_embeds
+        logits = text_model(ids, input_embeddings=embeddings)
+        assert logits.shape == (1, 19, config["vocab_size"]), name
+        assert bool(mx.isfinite(logits).all()), name
