@@ -24,6 +24,7 @@ from shim.engine.jobs import Job
 from shim.engine.loaded import LoadedModel
 from shim.engine.prompt import build_prompt, stop_token_ids
 from shim.engine.types import CompletionRequest
+from shim.engine.vision_lane import has_images
 
 T = TypeVar("T")
 THREADS = 2  # preparations at once: a long one never holds up a short one behind it
@@ -87,7 +88,10 @@ def preparation(job: Job, loaded: LoadedModel) -> Callable[[], Any]:
 def prepare_completion(req: CompletionRequest, tokenizer: Any) -> Prepared:
     """On a pool thread: the prompt built and fitted to num_ctx, and the format's grammar compiled (the engine
     thread then only copies the compiled matcher)."""
-    prompt = build_prompt(req, tokenizer, req.options.num_ctx)  # num_ctx already capped at the model's
+    # A request with images is rendered on the engine thread with its images' markers (vision.py), where its
+    # messages of images alone join their neighbours: rendered here as sent, a template that insists on
+    # alternating roles (Gemma's) would refuse it.
+    prompt = [] if has_images(req) else build_prompt(req, tokenizer, req.options.num_ctx)  # num_ctx: capped
     matcher = None
     if req.format is not None:  # a string format is "json" (the adapters refuse any other): any JSON object
         matcher = grammars_for(tokenizer).matcher(ANY_OBJECT if isinstance(req.format, str) else req.format)
