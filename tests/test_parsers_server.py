@@ -173,8 +173,9 @@ def scripted(tmp_path_factory: pytest.TempPathFactory, family_model: Callable[[s
     dirs = {name: family_model(name) for name in FAMILIES}
     ids: dict[str, list[int]] = {}
     end_at: dict[str, int] = {}
+    tokenizers = {name: Tokenizer.from_file(str(folder / "tokenizer.json")) for name, folder in dirs.items()}
     for script in SCRIPTS:
-        tokenizer = Tokenizer.from_file(str(dirs[script.family] / "tokenizer.json"))
+        tokenizer = tokenizers[script.family]
         end = tokenizer.token_to_id(script.end)
         assert end is not None, script.end
         answer = encode(tokenizer, script.text)
