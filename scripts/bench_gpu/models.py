@@ -23,8 +23,8 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from registry.gguf.pretokenize import (
-    QWEN2_SPLIT,  # Qwen2's split, which transformers 5 applies to every qwen2 tokenizer
-)
+    byte_level_split,
+)  # Qwen2's pipeline, which transformers 5 applies to every qwen2 tokenizer
 
 FULL_VOCAB = 151_936
 SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
@@ -81,7 +81,7 @@ def _triples() -> Iterator[str]:
 
 def build_tokenizer(vocab_size: int):
     """The byte-level BPE tokenizer described in the module docstring, exactly `vocab_size` ids."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
+    from tokenizers import AddedToken, Tokenizer, decoders, models
 
     if vocab_size < MIN_VOCAB:
         raise ValueError(f"--vocab must be at least {MIN_VOCAB} (bytes, printable pairs, specials)")
@@ -104,11 +104,9 @@ def build_tokenizer(vocab_size: int):
         merges.append((enc[t[0]] + enc[t[1]], enc[t[2]]) if first else (enc[t[0]], enc[t[1]] + enc[t[2]]))
         vocab["".join(enc[c] for c in t)] = len(vocab)
     tok = Tokenizer(models.BPE(vocab=vocab, merges=merges))
-    tok.normalizer = normalizers.NFC()
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated"),
-         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
-    )  # fmt: skip
+    qwen2 = byte_level_split("qwen2")  # NFC, Qwen2's split, then bytes: the GGUF converter's own pipeline
+    tok.normalizer = qwen2.normalizer
+    tok.pre_tokenizer = qwen2.pre_tokenizer
     tok.decoder = decoders.ByteLevel()
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIALS])
     if tok.get_vocab_size() != vocab_size:

@@ -33,7 +33,9 @@ import mlx.core as mx
 import numpy as np
 from mlx.utils import tree_flatten
 
-from registry.gguf.pretokenize import QWEN2_SPLIT  # the split transformers 5 applies to every qwen2 tokenizer
+from registry.gguf.pretokenize import (
+    byte_level_split,
+)  # Qwen2's pipeline, which transformers 5 applies to every qwen2 tokenizer
 from scripts.tiny_model.corpus import CHAT_TEMPLATE, SPECIAL_TOKENS, Example, iter_examples, iter_fim_examples
 from scripts.tiny_model.training import make_batches, make_model, start_worker, train
 
@@ -81,14 +83,12 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     pipeline from vocab and merges with Qwen2's own split regex, so training with anything else would
     make ``mlx_lm.load`` tokenize differently from what the model was trained on.
     """
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
-    tok.normalizer = normalizers.NFC()
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated"),
-         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
-    )  # fmt: skip
+    qwen2 = byte_level_split("qwen2")  # NFC, Qwen2's split, then bytes: the GGUF converter's own pipeline
+    tok.normalizer = qwen2.normalizer
+    tok.pre_tokenizer = qwen2.pre_tokenizer
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
