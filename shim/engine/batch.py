@@ -30,7 +30,7 @@ from shim.engine.mlx_lm_api import (
     make_prompt_cache,
     trim_prompt_cache,
 )
-from shim.engine.prefill import Pacer, PromptFill, pace
+from shim.engine.prefill import Pacer, PromptFill, pace, record
 from shim.engine.runner import Completion
 from shim.engine.stats import PromptCacheCounters
 from shim.engine.types import Done, Piece
@@ -255,7 +255,7 @@ class ModelBatch:
         pace(self.generator, self.pacer, prefilling)
         with self.generator.stats() as stats:
             responses = self.generator.next()[1]
-        self.pacer.record(stats.prompt_tokens, stats.prompt_time)
+        record(self.generator, self.pacer, prefilling, stats.prompt_tokens, stats.prompt_time)
         return responses
 
     def _solo_step(self) -> list[Sequence]:

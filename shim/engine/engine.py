@@ -51,6 +51,7 @@ log = logging.getLogger("mlx_shim")
 
 
 R = TypeVar("R")
+HOLD_SECONDS = 0.025  # the longest a prepared request waits for the rest of its burst (_hold_for_burst)
 
 
 class Engine:
@@ -82,6 +83,8 @@ class Engine:
         self._waiting: collections.deque[Job] = collections.deque()
         self._batches: dict[str, ModelBatch] = {}
         self._prep = PrepPool(self._intake.wake)  # waiting jobs' preparations
+        self._held: dict[str, float] = {}  # model key -> when its first prepared job was held for a burst
+        self._holding: set[str] = set()  # the models whose bursts are held this turn (_bursts_to_hold)
         self._side = SliceRunner()  # side work (embeddings) running a slice per loop turn
         self._thread = threading.Thread(target=self._run, name="mlx-engine", daemon=True)
         self._cache_counters = PromptCacheCounters()
@@ -207,13 +210,15 @@ class Engine:
         again now: they were held back by sequences or side work that have just ended."""
         running = self._side.running or any(batch.sequences for batch in self._batches.values())
         block = not running and (not self._waiting or self._prep.under_way())
-        return self._intake.take(self._waiting, seconds_to_next_expiry(self.loaded()) if block else None, block=block)
+        timeout = _earliest(seconds_to_next_expiry(self.loaded()), self._hold_left()) if block else None
+        return self._intake.take(self._waiting, timeout, block=block)
 
     def _start_waiting(self) -> None:
         """Start every waiting job that can start, oldest first; a job that must wait (its model's batch is
         full, or memory is held by busy models) holds back later jobs of the same model, keeping their order."""
         held: set[str] = set()
         still: collections.deque[Job] = collections.deque()
+        self._holding = self._bursts_to_hold()
         while self._waiting:
             job = self._waiting.popleft()
             key = model_key(job.stored)
@@ -281,6 +286,8 @@ class Engine:
             raise ShimError(NO_VISION, Kind.BAD_INPUT)
         if not (seeing.has_vision_room() if seeing else batch.has_room(exclusive)):
             return False
+        if not seeing and key in self._holding:
+            return None
         touch(loaded, job.keep_alive, self.default_keep_alive)
         loaded.context_length = req.options.num_ctx  # already capped at the model's (resolve_options)
         inputs = seeing.vision.prepare(req, loaded.tokenizer, req.options.num_ctx) if seeing else None
@@ -293,6 +300,38 @@ class Engine:
         else:
             batch.admit(sequence)
         return True
+
+    def _bursts_to_hold(self) -> set[str]:
+        """The models whose prepared completions wait this turn for the rest of their burst: other requests for
+        the model are still being prepared, fewer than a prefill group are ready, and the first ready one has
+        waited under HOLD_SECONDS. Decided once per turn, so a burst's jobs start together and in order.
+
+        Requests that arrive together (a client's parallel calls, an agent's fan-out) reach the engine one
+        preparation at a time; admitted as they come, each few joins the batch as its own prefill group
+        between decode steps. mlx-lm's BatchGenerator pays for every such join (measured in-process on an H100,
+        16 prompts of 64 tokens on a 0.5B model: 2,000 tok/s inserted at once, 1,300-1,700 in joins of 1-5,
+        whose steps take 40-110 ms instead of 17-27). A lone request never waits: nothing else is prepared."""
+        preparing = {model_key(job.stored) for job in self._prep.preparing() if job.work is None}
+        ready = collections.Counter(
+            model_key(job.stored) for job in self._prep.jobs() if job.work is None and self._prep.ready(job)
+        )
+        now, hold = time.monotonic(), set()
+        for key in list(self._held):
+            if key not in preparing or not ready[key]:
+                del self._held[key]
+        for key in preparing & set(ready):
+            since = self._held.setdefault(key, now)
+            if now - since < HOLD_SECONDS and ready[key] < self.prefill_group:
+                hold.add(key)
+            else:
+                del self._held[key]  # this group starts; what is still being prepared makes the next one
+        return hold
+
+    def _hold_left(self) -> float | None:
+        """Seconds until the longest-held burst must start (None: none held)."""
+        if not self._held:
+            return None
+        return max(min(self._held.values()) + HOLD_SECONDS - time.monotonic(), 0.0)
 
     def _advance_side_work(self) -> None:
         """A slice of each embedding; a request awaiting its first token goes first (SliceRunner.advance)."""
@@ -384,3 +423,8 @@ class Engine:
         for m in self.loaded():
             if m.expires_at <= now and not self._busy(m.key):
                 self._unload(m.key)
+
+
+def _earliest(a: float | None, b: float | None) -> float | None:
+    """The sooner of two optional timeouts."""
+    return b if a is None else a if b is None else min(a, b)

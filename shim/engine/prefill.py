@@ -33,6 +33,7 @@ class Pacer:
 
     def __init__(self) -> None:
         self.rate = 0.0
+        self._shapes: set[tuple[int, int]] = set()  # the (rows, tokens per row) slices already timed once
 
     def tokens(self, rows: int = 1) -> int:
         """Tokens per row for the next slice of `rows` prompts prefilled side by side."""
@@ -41,16 +42,17 @@ class Pacer:
         want = int(self.rate * SLICE_SECONDS / max(rows, 1))
         return min(max(1 << max(want.bit_length() - 1, 0), MIN_TOKENS), MAX_TOKENS)
 
-    def record(self, tokens: int, seconds: float) -> None:
-        """A slice of `tokens` (summed over its rows) took `seconds`. The rate is the best recently seen, each
-        slice letting it fall by at most a fifth: it still follows a machine that gets busier or a context that
-        grows, but one slow slice does not shrink the next ones. On MLX CUDA the first slice of a new shape
-        pays 60-900 ms of kernel compilation; an average would take that for the model's speed, cut the next
-        slices into smaller, new shapes that compile again, and a 512-token prompt would prefill in many slow
-        slices instead of one. (On an H100, with the average, HTTP added 215 ms to a 7B's single-stream TTFT
-        and 63 ms to a 0.5B's; with this rule, 11 ms and 76 ms on the 0.5B in two runs: the 7B not re-measured,
-        the cause not proven.)"""
+    def record(self, tokens: int, seconds: float, shape: tuple[int, int]) -> None:
+        """A slice of `tokens` (summed over its rows) took `seconds`; it was cut to `shape`, (rows, tokens per
+        row). The first slice of each shape is not counted: on MLX CUDA it pays 60-900 ms of kernel
+        compilation (mlx-notes.md: a 402-token prompt took 918 ms the first time, 73 ms after), and taken for
+        the model's speed that would cut the next slices shorter, into new shapes that compile again. Of the
+        rest, the rate is the best recently seen, each slice letting it fall by at most a fifth: it follows a
+        machine that gets busier or a context that grows, but one slow slice does not shrink the next ones."""
         if tokens <= 0 or seconds <= 0:
+            return
+        if shape not in self._shapes:
+            self._shapes.add(shape)
             return
         self.rate = max(tokens / seconds, self.rate * _DECAY)
 
@@ -77,11 +79,20 @@ class PromptFill:
         with mx.stream(generation_stream):
             self.model(mx.array(chunk)[None], cache=self.cache)
             mx.eval([c.state for c in self.cache])
-        self.pacer.record(len(chunk), time.perf_counter() - started)
+        self.pacer.record(len(chunk), time.perf_counter() - started, (1, n))
         mx.clear_cache()  # as generate_step does between its chunks: the activations' buffers go back
 
 
 def pace(generator: Any, pacer: Pacer, rows: int) -> None:
     """Set a BatchGenerator's prefill chunk for its next step from the measured rate (`rows`: the prompts it
     may prefill side by side)."""
-    generator.prefill_step_size = pacer.tokens(min(rows, generator.prefill_batch_size))
+    generator.prefill_step_size = pacer.tokens(_rows(generator, rows))
+
+
+def record(generator: Any, pacer: Pacer, rows: int, tokens: int, seconds: float) -> None:
+    """Count a BatchGenerator step's prefill (`tokens` in `seconds`) in the rate, by the shape `pace` cut."""
+    pacer.record(tokens, seconds, (_rows(generator, rows), generator.prefill_step_size))
+
+
+def _rows(generator: Any, rows: int) -> int:
+    return min(rows, generator.prefill_batch_size)

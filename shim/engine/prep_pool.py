@@ -58,6 +58,15 @@ class PrepPool:
     def jobs(self) -> list[Job]:
         return list(self._futures)
 
+    def preparing(self) -> list[Job]:
+        """The jobs whose preparation has yet to end."""
+        return [job for job, future in self._futures.items() if not future.done()]
+
+    def ready(self, job: Job) -> bool:
+        """Whether the job's preparation has ended."""
+        future = self._futures.get(job)
+        return future is not None and future.done()
+
     def under_way(self) -> bool:
         """Whether a preparation has yet to end (its end will call `wake`)."""
         return any(not future.done() for future in self._futures.values())
