@@ -32,6 +32,8 @@ _SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Ollama's library `smollm2:135m` prompt (its template layer, blob dfebd0343bdd, as shown at
 # https://ollama.com/library/smollm2:1.7b-instruct-q4_0/blobs/dfebd0343bdd), used in place of the GGUF's own chat
 # template, which renders no tools: with it the model reports `tools` and renders a tools request as Ollama does.
+# That page's text drops empty lines (as its copy of qwen3's template shows); the two in the tools prompt are
+# SmolLM2's own function-calling prompt's, from its model card.
 SMOLLM2_TEMPLATE = Path(__file__).with_name("smollm2_template.txt")
 
 
