@@ -188,8 +188,7 @@ def test_catalog_vision_shapes_build_in_the_pinned_mlx_vlm() -> None:
     with `vision` names a config shape with a vision tower that the pinned mlx-vlm builds (shrunk, random
     weights) and whose image features mlx-lm's decoder of the same shape reads, as the server runs them: one
     image's tokens through the tower, the projector and the text model. (The library's other vision tags,
-    gemma4, qwen3.5, mistral-small3.x, ministral-3, devstral-small-2 and llama4, are served text-only: README,
-    Vision.)"""
+    gemma4, qwen3.5 and mistral-small3.x, are served text-only: README, Vision.)"""
     import importlib
 
     import mlx.core as mx
