@@ -195,7 +195,8 @@ WEATHER_JSON = (
 def test_tools_render_with_ollamas_smollm2_template(srv: Server) -> None:
     """The built-in model carries the template of Ollama's library smollm2:135m (the GGUF's own renders no
     tools): `tools` is a capability, as Ollama reports for the tag, and a tools request is rendered as Ollama
-    renders it, the schema in the function-calling system prompt; a real generation reads that prompt."""
+    renders it, the schema in the function-calling system prompt (read back with `_debug_render_only`: a
+    generation from that ~390-token prompt costs a minute of this CPU)."""
     shown = httpx.post(f"{srv.url}/api/show", json={"model": MODEL}).json()
     assert shown["capabilities"] == ["completion", "tools"]
     messages = [{"role": "user", "content": "What is the weather in Paris?"}]
@@ -206,8 +207,3 @@ def test_tools_render_with_ollamas_smollm2_template(srv: Server) -> None:
     assert f"<tools>{WEATHER_JSON}</tools>\n" in prompt
     assert prompt.endswith("]</tool_call><|im_end|>\n<|im_start|>user\nWhat is the weather in Paris?<|im_end|>\n"
                            "<|im_start|>assistant\n")  # fmt: skip
-    with_tools = httpx.post(f"{srv.url}/api/chat", json={**body, "options": {"num_predict": 1}}, timeout=300)
-    assert with_tools.status_code == 200, with_tools.text
-    plain = httpx.post(f"{srv.url}/api/chat", json={**body, "tools": None, "options": {"num_predict": 1}}, timeout=300)
-    # the function-calling prompt and schema: ~200 more prompt tokens than the bare question
-    assert with_tools.json()["prompt_eval_count"] - plain.json()["prompt_eval_count"] > 150
