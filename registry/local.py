@@ -53,9 +53,9 @@ def register_directory(store: Store, name: ModelName, directory: Path, **overrid
     return _create(store, CreateSpec(name, directory=directory, **overrides), None)
 
 
-def register_gguf(store: Store, name: ModelName, gguf: Path) -> StoredModel:
+def register_gguf(store: Store, name: ModelName, gguf: Path, **overrides: Any) -> StoredModel:
     """`FROM <gguf>`: converted into an owned directory under models/, freed with the last name that uses it."""
-    return _create(store, CreateSpec(name, gguf=gguf), None)
+    return _create(store, CreateSpec(name, gguf=gguf, **overrides), None)
 
 
 def _create(store: Store, spec: CreateSpec, parameters: dict[str, Any] | None) -> StoredModel:

@@ -11,7 +11,7 @@ saves a screenshot per step, and exits 1 when a step failed.
 - Without --url an mlx-shim server is started on loopback in a temporary home: the embedded `smollm2:135m`
   answers the chat steps (real text) and the tiny trained model (--model-dir, MLX_SHIM_TEST_MODEL_DIR or a
   fresh build) is created as `tiny` for the tool steps: it was trained to call a `search_web` tool, which is
-  Open WebUI's built-in web search tool's name, while SmolLM2-135M's template renders no tools at all.
+  Open WebUI's built-in web search tool's name, which SmolLM2-135M is too small to call reliably.
 - Open WebUI runs offline with auth off: no hub downloads (OFFLINE_MODE, HF_HUB_OFFLINE, embeddings through
   mlx-shim's `all-minilm`), no title/tag/follow-up tasks (each a further generation on a 2-core box), web
   search through a stub SearXNG on loopback that returns one fixed result for any query.

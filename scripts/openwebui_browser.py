@@ -162,16 +162,15 @@ def _legacy_search(message: dict[str, Any]) -> str:
 
 def _presets(chat_model: str, tool_model: str) -> list[dict[str, Any]]:
     """Open WebUI model entries, all greedy (temperature 0: a 135M model's answers wander at Ollama's 0.8). The
-    chat model gets its built-in tools switched off: Open WebUI's default (native) mode sends them with every
-    chat, and a model whose template renders no tools is refused with Ollama's "does not support tools" (as
-    Ollama itself refuses it). The two tool presets wrap the tool model with web search as their one built-in
-    tool category, one preset per function-calling mode."""
+    chat model keeps Open WebUI's defaults: its native mode sends the built-in tools with every chat, which the
+    embedded smollm2:135m takes, as Ollama's smollm2:135m does (its template renders tools). The two tool
+    presets wrap the tool model with web search as their one built-in tool category, one preset per
+    function-calling mode."""
     only_search = {category: category == "web_search" for category in BUILTIN_CATEGORIES}
     tool_meta = {"capabilities": {"builtin_tools": True, "web_search": True}, "builtinTools": only_search,
                  "defaultFeatureIds": ["web_search"]}  # fmt: skip
     return [
-        {"id": chat_model, "base_model_id": None, "name": chat_model,
-         "meta": {"capabilities": {"builtin_tools": False}}, "params": {"temperature": 0}},
+        {"id": chat_model, "base_model_id": None, "name": chat_model, "meta": {}, "params": {"temperature": 0}},
         *({"id": f"e2e-{mode}", "base_model_id": tool_model, "name": f"{tool_model} {mode}", "meta": tool_meta,
            "params": {"function_calling": mode, "temperature": 0}} for mode in ("native", "legacy")),
     ]  # fmt: skip

@@ -11,6 +11,10 @@ import pytest
 from registry.catalog import BUILTIN_CATALOG, CAPABILITIES, Catalog, CatalogError
 from registry.names import ModelName
 
+# Families whose library default has no entry, so that `<family>` alone is not mistaken for another size:
+# granite4's latest is micro, which mlx-community publishes in 8 bits only; ministral-3's was not confirmed.
+WITHOUT_LATEST = {"granite4", "ministral-3"}
+
 
 def test_every_builtin_entry_is_well_formed_and_unique() -> None:
     catalog = Catalog.load()
@@ -27,7 +31,9 @@ def test_every_builtin_entry_is_well_formed_and_unique() -> None:
         assert entry.parameter_size[-1] in "KMB" and entry.parameter_size[:-1].replace(".", "").isdigit(), key
     for model, tag in catalog.latest.items():
         assert f"{model}:{tag}" in catalog.models, f"latest tag of {model} has no entry"
-    assert {key.split(":")[0] for key in catalog.models} == set(catalog.latest), "every family needs a latest tag"
+    families = {key.split(":")[0] for key in catalog.models}
+    assert families - WITHOUT_LATEST == set(catalog.latest), "every family needs a latest tag"
+    assert families >= WITHOUT_LATEST
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,7 @@ SMALL = {
 }
 EXPERTS = ("num_experts", "num_local_experts", "n_routed_experts")
 TOP_K = ("num_experts_per_tok", "top_k_experts")
-LAYER_PATTERN_KEYS = ("layer_types", "activation_sparsity_pattern", "intermediate_size")
+LAYER_PATTERN_KEYS = ("layer_types", "activation_sparsity_pattern", "intermediate_size", "no_rope_layers")
 
 
 def _layers(config: dict[str, Any]) -> int:
@@ -42,9 +42,10 @@ def _layers(config: dict[str, Any]) -> int:
     that holds every layer type (at least two layers: with first_k_dense_replace shrunk to 1, one dense and one
     MoE layer), doubled where the last layers share the first ones' caches."""
     count = 2
-    if isinstance(config.get("layer_types"), list):
-        types = config["layer_types"]
-        count = max(count, max(types.index(t) for t in set(types)) + 1)
+    for pattern in ("layer_types", "no_rope_layers"):  # llama4: every fourth layer has no rope
+        if isinstance(config.get(pattern), list):
+            types = config[pattern]
+            count = max(count, max(types.index(t) for t in set(types)) + 1)
     for period in ("sliding_window_pattern", "full_attention_interval"):
         if isinstance(config.get(period), int):
             count = max(count, config[period])
@@ -86,7 +87,7 @@ def shrink(config: dict[str, Any]) -> dict[str, Any]:
             small[key] = 4
     for key in TOP_K:
         if small.get(key):
-            small[key] = 2
+            small[key] = min(small[key], 2)  # llama4 routes each token to exactly one expert
     for key in LAYER_PATTERN_KEYS:
         if isinstance(small.get(key), list):
             small[key] = [SMALL.get(key, x) for x in config[key][:layers]]

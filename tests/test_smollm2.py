@@ -175,3 +175,35 @@ def test_scripted_tokens_split_inside_characters_decode_whole(srv: Server) -> No
     assert "".join(pieces) == text
     assert not any("\ufffd" in piece for piece in pieces)
     assert "" in pieces[:-1]  # some token ended inside a character: the case under test really happened
+
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city",
+        "parameters": {"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}},
+    },
+}
+# Ollama's smollm2 template writes `.Tools` as Ollama's api.Tools marshals it: Go's field order, no spaces.
+WEATHER_JSON = (
+    '[{"type":"function","function":{"name":"get_weather","description":"The weather in a city",'
+    '"parameters":{"type":"object","required":["city"],"properties":{"city":{"type":"string"}}}}}]'
+)
+
+
+def test_tools_render_with_ollamas_smollm2_template(srv: Server) -> None:
+    """The built-in model carries the template of Ollama's library smollm2:135m (the GGUF's own renders no
+    tools): `tools` is a capability, as Ollama reports for the tag, and a tools request is rendered as Ollama
+    renders it, the schema in the function-calling system prompt (read back with `_debug_render_only`: a
+    generation from that ~390-token prompt costs a minute of this CPU)."""
+    shown = httpx.post(f"{srv.url}/api/show", json={"model": MODEL}).json()
+    assert shown["capabilities"] == ["completion", "tools"]
+    messages = [{"role": "user", "content": "What is the weather in Paris?"}]
+    body = {"model": MODEL, "messages": messages, "tools": [WEATHER], "stream": False}
+    rendered = httpx.post(f"{srv.url}/api/chat", json={**body, "_debug_render_only": True}, timeout=300).json()
+    prompt = rendered["_debug_info"]["rendered_template"]
+    assert prompt.startswith("<|im_start|>system\nYou are an expert in composing functions.")
+    assert f"<tools>{WEATHER_JSON}</tools>\n" in prompt
+    assert prompt.endswith("]</tool_call><|im_end|>\n<|im_start|>user\nWhat is the weather in Paris?<|im_end|>\n"
+                           "<|im_start|>assistant\n")  # fmt: skip
