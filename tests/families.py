@@ -126,7 +126,7 @@ FAMILIES: tuple[Family, ...] = (
         "gemma4",
         "gemma4_text",
         "gemma3",
-        ("<eos>", "<turn|>"),
+        ("<eos>", "<turn|>", "<|tool_response>"),
         262144,
         "google-gemma-4-31B-it.jinja",
         added=_GEMMA4_TOKENS,
