@@ -174,6 +174,12 @@ CASES = {
         thinking="Plan.",
         calls=(PARIS, CET),
     ),
+    "qwen3 calls alone": Case(
+        QWEN3, f"<tool_call>\n{WA}\n</tool_call>\n<tool_call>\n{TA}\n</tool_call>\n", calls=(PARIS, CET)
+    ),  # fmt: skip
+    "qwen3 prose after calls": Case(
+        QWEN3, f"<tool_call>\n{WA}\n</tool_call>\n Done.", content="\n Done.", calls=(PARIS,)
+    ),
     "qwen3 malformed": Case(QWEN3, "<tool_call>\n{oops}\n</tool_call>", content="<tool_call>\n{oops}\n</tool_call>"),
     "qwen3.5": Case(
         QWEN35,
