@@ -68,7 +68,7 @@ FORMATS: dict[str, Format] = {
     # Gemma 4 declares tools in the system turn and answers a call by the tool's name; it thinks in a channel
     # (`<|think|>` in the system turn), and its no-think branch ends the prompt with an empty thought.
     "gemma4": Format(("completion", "tools", "thinking"),
-                     ('<|turn>system\nSYS-TEXT<|tool>declaration:get_weather{description:<|"|>WEATHER-DESCRIPTION',
+                     ('<|turn>system\n<|think|>\nSYS-TEXT<|tool>declaration:get_weather{description:<|"|>WEATHER-DESCRIPTION',
                       "CITY-DESCRIPTION", "<tool|><turn|>\n<|turn>user\nUSER-TEXT<turn|>"),
                      r'<\|tool_response>response:get_weather\{value:<\|"\|>SUNNY-42<\|"\|>\}<tool_response\|>',
                      think_on="<|turn>system\n<|think|>\n<turn|>\n<|turn>user\nQ1<turn|>\n<|turn>model\n",
