@@ -176,7 +176,7 @@ CASES = {
     ),
     "qwen3 calls alone": Case(
         QWEN3, f"<tool_call>\n{WA}\n</tool_call>\n<tool_call>\n{TA}\n</tool_call>\n", calls=(PARIS, CET)
-    ),  # fmt: skip
+    ),
     "qwen3 prose after calls": Case(
         QWEN3, f"<tool_call>\n{WA}\n</tool_call>\n Done.", content="\n Done.", calls=(PARIS,)
     ),
@@ -196,14 +196,14 @@ CASES = {
     ),
     "gemma4 think off drops the channel": Case(
         GEMMA4, "<|channel>thought\nPlan.\n<channel|>\n\nSunny.", content="Sunny."
-    ),  # fmt: skip
+    ),
     "gemma4 thinking and calls": Case(
         GEMMA4,
         f"<|channel>thought\nNeed both.<channel|>{G_CALL}{G_CALL2}",
         think=True,
         thinking="Need both.",
         calls=(PARIS, CET),
-    ),  # fmt: skip
+    ),
     "gemma4 unnamed channel": Case(GEMMA4, "<|channel>Hm<channel|> Done.", think=True, thinking="Hm", content="Done."),
     "gemma4 markup in thinking": Case(
         GEMMA4, f"<|channel>thought\nMaybe {G_CALL}?<channel|>Ok", think=True, thinking=f"Maybe {G_CALL}?", content="Ok"

@@ -127,7 +127,7 @@ SCRIPTS: list[Script] = [
         calls=[PARIS, CET],
         thinking="Plan.",
         think=True,
-    ),  # fmt: skip
+    ),
     # Qwen3.5: mlx-lm's qwen3_coder parser (XML calls); its template opens the think block itself
     *answers("qwen3.5"),
     Script("qwen3.5", "calls", f"{XML_CALL}\n{XML_CALL2}", "<|im_end|>", calls=[PARIS, CET], think=False),
@@ -138,7 +138,7 @@ SCRIPTS: list[Script] = [
         "<|im_end|>",
         content="<tool_call>\noops\n</tool_call>",
         think=False,
-    ),  # fmt: skip
+    ),
     Script(
         "qwen3.5",
         "thinking",
@@ -147,7 +147,7 @@ SCRIPTS: list[Script] = [
         calls=[PARIS],
         thinking="Plan.",
         think=True,
-    ),  # fmt: skip
+    ),
     *(
         script
         for name in ("llama3.1", "llama3.2", "llama3.3")
@@ -157,7 +157,7 @@ SCRIPTS: list[Script] = [
             Script(name, "calls", f"<|python_tag|>{WA}", "<|eom_id|>", calls=[PARIS]),
             Script(name, "malformed", LLAMA_BAD, "<|end_of_text|>", content=LLAMA_BAD),
         ]
-    ),  # fmt: skip
+    ),
     # SentencePiece puts its prefix space after the control token: `[TOOL_CALLS]`, `▁oops` as the model writes it
     *answers("mistral"),
     Script("mistral", "calls", MISTRAL_CALLS, "</s>", calls=[PARIS, CET]),
@@ -173,7 +173,7 @@ SCRIPTS: list[Script] = [
         "[TOOL_CALLS]get_weather[ARGS]{oops",
         "</s>",
         content="[TOOL_CALLS]get_weather[ARGS]{oops",
-    ),  # fmt: skip
+    ),
     *answers("gemma2"),
     *answers("gemma3"),
     *answers("gemma4"),
@@ -187,7 +187,7 @@ SCRIPTS: list[Script] = [
         calls=[PARIS, CET],
         thinking="Need both.",
         think=True,
-    ),  # fmt: skip
+    ),
     Script(
         "gemma4",
         "thinking",
@@ -196,7 +196,7 @@ SCRIPTS: list[Script] = [
         content="Sunny.",
         thinking="Easy.",
         think=True,
-    ),  # fmt: skip
+    ),
     Script(
         "gemma4", "thinking", "<|channel>thought\nEasy.\n<channel|>\n\nSunny.", "<eos>", content="Sunny.", think=False
     ),  # a channel written though thinking is off is dropped, as Ollama drops it
@@ -215,7 +215,7 @@ SCRIPTS: list[Script] = [
         thinking="Easy.",
         content="Sunny.",
         think=True,
-    ),  # fmt: skip
+    ),
     Script(
         "deepseek-r1",
         "calls",
@@ -225,7 +225,7 @@ SCRIPTS: list[Script] = [
         thinking="Hm.",
         think=True,
         model=R1_TOOLS,
-    ),  # fmt: skip
+    ),
     Script(
         "deepseek-r1",
         "malformed",
@@ -235,7 +235,7 @@ SCRIPTS: list[Script] = [
         thinking="Hm.",
         think=True,
         model=R1_TOOLS,
-    ),  # fmt: skip
+    ),
     *answers("gpt-oss", "<|channel|>final<|message|>Sunny."),
     Script(
         "gpt-oss",
@@ -244,7 +244,7 @@ SCRIPTS: list[Script] = [
         "<|call|>",
         calls=[PARIS],
         thinking="Need the weather.",
-    ),  # fmt: skip
+    ),
     Script("gpt-oss", "malformed", f'{H_CALL}{{"city": ', "<|call|>", content='{"city": '),  # arguments cut off
     Script(
         "gpt-oss",
@@ -254,13 +254,13 @@ SCRIPTS: list[Script] = [
         "<|return|>",
         thinking="Easy.",
         content="Checking. Sunny.",
-    ),  # fmt: skip
+    ),
     *answers("smollm2"),
     *answers("granite3.3"),
     Script("granite3.3", "calls", f"<|tool_call|>[{WA}, {TA}]", "<|end_of_text|>", calls=[PARIS, CET]),
     Script(
         "granite3.3", "malformed", '<|tool_call|>[{"name": 3}]', "<|end_of_text|>", content='<|tool_call|>[{"name": 3}]'
-    ),  # fmt: skip
+    ),
 ]
 # Models whose template renders no tools (the server refuses a request with tools: tests/test_families.py).
 NO_TOOLS = {"gemma2", "gemma3", "phi3.5", "phi4", "smollm2", "deepseek-r1"}
@@ -269,8 +269,8 @@ _NO_THINKING = "no thinking capability: the server refuses `think` (tests/test_f
 NOT_APPLICABLE: dict[tuple[str, str], str] = {
     **{(name, kind): _NO_TOOLS for name in NO_TOOLS - {"deepseek-r1"} for kind in ("calls", "malformed")},
     **{(name, "thinking"): _NO_THINKING for name in ("qwen2.5", "llama3.1", "llama3.2", "llama3.3", "mistral",
-       "mistral-nemo", "mistral-small3.2", "gemma2", "gemma3", "phi3.5", "phi4", "phi4-mini", "smollm2")},
-    ("granite3.3", "thinking"): "its template's `thinking` switch is not Ollama's think: no thinking capability",
+       "mistral-nemo", "mistral-small3.2", "gemma2", "gemma3", "phi3.5", "phi4", "phi4-mini", "smollm2",
+       "granite3.3")},
 }  # fmt: skip
 # One call per answer: harmony's `<|call|>` ends the turn after each call (the server asks again with the result).
 SINGLE_CALL = {"gpt-oss"}
