@@ -126,7 +126,7 @@ FAMILIES: tuple[Family, ...] = (
         "gemma4",
         "gemma4_text",
         "gemma3",
-        ("<eos>", "<turn|>"),
+        ("<eos>", "<turn|>", "<|tool_response>"),
         262144,
         "google-gemma-4-31B-it.jinja",
         added=_GEMMA4_TOKENS,
@@ -173,7 +173,20 @@ FAMILIES: tuple[Family, ...] = (
         added=("<|end_of_text|>", "<|start_of_role|>", "<|end_of_role|>", "<|tool_call|>"),
     ),
 )
-BY_NAME = {f.name: f for f in FAMILIES}
+# Families only the output side runs (tests/test_parsers_server.py): phi-4-mini's template reads its tools from
+# the system message's `tools` field, not the request's, so the prompt-side matrix has nothing to check there.
+OUTPUT_ONLY: tuple[Family, ...] = (
+    Family(
+        "phi4-mini",
+        "phi3",
+        "gpt4",
+        ("<|end|>", "<|endoftext|>"),
+        200064,
+        "microsoft-Phi-4-mini-instruct.jinja",
+        added=("<|system|>", "<|user|>", "<|assistant|>", "<|end|>", "<|tool|>", "<|/tool|>"),
+    ),
+)
+BY_NAME = {f.name: f for f in FAMILIES + OUTPUT_ONLY}
 
 
 def family_tokenizer(family: Family, target: Path) -> dict[str, int]:

@@ -65,12 +65,13 @@ FORMATS: dict[str, Format] = {
                                r'\[TOOL_CALLS\]get_weather\[CALL_ID\](?P<id>\w{9})\[ARGS\]\{"city": "Paris"\}'),
     "gemma2": Format(("completion",)),
     "gemma3": Format(("completion",)),
-    # Gemma 4 declares tools in the system turn and answers a call by the tool's name; the server does not
-    # read its thought channel, so it runs the template's no-think branch (an empty thought).
-    "gemma4": Format(("completion", "tools"),
-                     ('<|turn>system\nSYS-TEXT<|tool>declaration:get_weather{description:<|"|>WEATHER-DESCRIPTION',
+    # Gemma 4 declares tools in the system turn and answers a call by the tool's name; it thinks in a channel
+    # (`<|think|>` in the system turn), and its no-think branch ends the prompt with an empty thought.
+    "gemma4": Format(("completion", "tools", "thinking"),
+                     ('<|turn>system\n<|think|>\nSYS-TEXT<|tool>declaration:get_weather{description:<|"|>WEATHER-DESCRIPTION',
                       "CITY-DESCRIPTION", "<tool|><turn|>\n<|turn>user\nUSER-TEXT<turn|>"),
                      r'<\|tool_response>response:get_weather\{value:<\|"\|>SUNNY-42<\|"\|>\}<tool_response\|>',
+                     think_on="<|turn>system\n<|think|>\n<turn|>\n<|turn>user\nQ1<turn|>\n<|turn>model\n",
                      think_off="<|turn>model\n<|channel>thought\n<channel|>"),
     "phi3.5": Format(("completion",)),
     "phi4": Format(("completion", "insert")),

@@ -76,6 +76,10 @@ QWEN3 = Vocabulary("<tool_call>{{ tool_call.name }}</tool_call><think>", think_s
 QWEN35 = Vocabulary("<tool_call>\n<function=", think_start="<think>", think_end="</think>",
                     prompt_text="<|im_start|>assistant\n<think>\n", parser=qwen3_coder)  # fmt: skip
 MISTRAL = Vocabulary("[AVAILABLE_TOOLS][TOOL_CALLS]", parser=mistral)
+# mlx-lm names Gemma 4's channel as its think tags: the family's format must read the channel, not the split
+GEMMA4 = Vocabulary("<|tool_call>call:{{ name }}<tool_call|><|turn>model\n<|channel>thought\n<channel|>",
+                    ("<|channel>", "<channel|>", "<turn|>", "<|tool_response>"), think_start="<|channel>thought",
+                    think_end="<channel|>")  # fmt: skip
 
 
 @dataclass
@@ -96,6 +100,8 @@ TA = '{"name": "get_time", "arguments": {"zone": "CET"}}'
 H_THINK = "<|channel|>analysis<|message|>Need the weather.<|end|>"
 H_CALL = "<|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>"
 DS_CALL = '<｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n{"city": "Paris"}\n```<｜tool▁call▁end｜>'
+G_CALL = '<|tool_call>call:get_weather{city:<|"|>Paris<|"|>}<tool_call|>'
+G_CALL2 = '<|tool_call>call:get_time{zone:<|"|>CET<|"|>}<tool_call|>'
 DS_CALL2 = '<｜tool▁call▁begin｜>get_time<｜tool▁sep｜>{"zone": "CET"}<｜tool▁call▁end｜>'
 
 CASES = {
@@ -168,6 +174,12 @@ CASES = {
         thinking="Plan.",
         calls=(PARIS, CET),
     ),
+    "qwen3 calls alone": Case(
+        QWEN3, f"<tool_call>\n{WA}\n</tool_call>\n<tool_call>\n{TA}\n</tool_call>\n", calls=(PARIS, CET)
+    ),
+    "qwen3 prose after calls": Case(
+        QWEN3, f"<tool_call>\n{WA}\n</tool_call>\n Done.", content="\n Done.", calls=(PARIS,)
+    ),
     "qwen3 malformed": Case(QWEN3, "<tool_call>\n{oops}\n</tool_call>", content="<tool_call>\n{oops}\n</tool_call>"),
     "qwen3.5": Case(
         QWEN35,
@@ -177,6 +189,35 @@ CASES = {
         thinking="Plan.",
         calls=(PARIS,),
     ),
+    "qwen3 stray call end": Case(QWEN3, "a </tool_call> b", content="a </tool_call> b"),
+    "qwen3 stray call end thinking": Case(QWEN3, "a </tool_call> b", content="a </tool_call> b", think=True),
+    "gemma4 thinking": Case(
+        GEMMA4, "<|channel>thought\nPlan.\n<channel|>\n\nSunny.", think=True, thinking="Plan.", content="Sunny."
+    ),
+    "gemma4 think off drops the channel": Case(
+        GEMMA4, "<|channel>thought\nPlan.\n<channel|>\n\nSunny.", content="Sunny."
+    ),
+    "gemma4 thinking and calls": Case(
+        GEMMA4,
+        f"<|channel>thought\nNeed both.<channel|>{G_CALL}{G_CALL2}",
+        think=True,
+        thinking="Need both.",
+        calls=(PARIS, CET),
+    ),
+    "gemma4 unnamed channel": Case(GEMMA4, "<|channel>Hm<channel|> Done.", think=True, thinking="Hm", content="Done."),
+    "gemma4 markup in thinking": Case(
+        GEMMA4, f"<|channel>thought\nMaybe {G_CALL}?<channel|>Ok", think=True, thinking=f"Maybe {G_CALL}?", content="Ok"
+    ),
+    "gemma4 cut off thinking": Case(GEMMA4, "<|channel>thought\nHm \n", think=True, thinking="Hm"),
+    "gemma4 malformed call": Case(
+        GEMMA4,
+        "<|tool_call>call:get_weather{city:Paris}<tool_call|>",
+        content="<|tool_call>call:get_weather{city:Paris}<tool_call|>",
+    ),
+    "gemma4 stray call end": Case(
+        GEMMA4, f"{G_CALL}<tool_call|>", calls=(ToolCall("get_weather", {"city": "Paris"}, 0),)
+    ),
+    "gemma4 call end in prose": Case(GEMMA4, "a <tool_call|> b", content="a <tool_call|> b"),
     "mistral v0.3": Case(MISTRAL, f"[TOOL_CALLS][{WA}, {TA}]", calls=(PARIS, CET)),
     "mistral tekken": Case(
         MISTRAL,
@@ -219,12 +260,13 @@ def test_family_choice_and_end_tokens() -> None:
         return lambda token: token in vocabulary.special
 
     names = [(f.name if (f := find_family(v.chat_template, has(v))) else None) for v in
-             (LLAMA3, HARMONY, DEEPSEEK_R1, GRANITE, PHI4_MINI, QWEN3, MISTRAL)]  # fmt: skip
-    assert names == ["llama3", "harmony", "deepseek", "granite", "phi4-mini", None, None]
+             (LLAMA3, HARMONY, DEEPSEEK_R1, GRANITE, PHI4_MINI, QWEN3, MISTRAL, GEMMA4)]  # fmt: skip
+    assert names == ["llama3", "harmony", "deepseek", "granite", "phi4-mini", None, None, "gemma4"]
     assert find_family("", lambda t: t in ("<|channel|>", "<|message|>")).name == "harmony"  # type: ignore[union-attr]
     assert end_token_ids(LLAMA3) == {1001, 1002}  # <|eom_id|> and <|eot_id|>
     assert end_token_ids(HARMONY) == {1002, 1003}  # <|call|> and <|return|>
     assert end_token_ids(QWEN3) == frozenset()
+    assert end_token_ids(GEMMA4) == {1002, 1003}  # <turn|> and <|tool_response>
 
 
 def test_harmony_header_and_names_as_ollama() -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shim.engine.markers import MarkerScanner, Segment
-from shim.engine.parsers import call_format
+from shim.engine.parsers import call_format, tokenizer_family
 from shim.engine.stops import StopMatcher
 from shim.engine.thinking import ThinkingSplitter
 from shim.engine.types import Piece
@@ -31,8 +31,10 @@ class OutputRouter:
         emit: Callable[[Piece], None],
         on_stop: Callable[[int], None] | None = None,
     ) -> None:
-        self.think_start = (getattr(tokenizer, "think_start", None) or "") if think else ""
-        think_end = (getattr(tokenizer, "think_end", None) or "") if think else ""
+        family = tokenizer_family(tokenizer)
+        tags = think and not (family is not None and family.thinking)  # a channel family splits its own
+        self.think_start = (getattr(tokenizer, "think_start", None) or "") if tags else ""
+        think_end = (getattr(tokenizer, "think_end", None) or "") if tags else ""
         thinking = bool(self.think_start and think_end)
         self.splitter = ThinkingSplitter(
             enabled=thinking,
@@ -40,7 +42,8 @@ class OutputRouter:
             close_tag=think_end or "</think>",
             starts_open=thinking and _ends_with(tokenizer, prompt, self.think_start),
         )
-        self.calls = call_format(tokenizer, tools)
+        self.think_end = think_end if thinking else ""
+        self.calls = call_format(tokenizer, family, tools, think)
         self.scanner = MarkerScanner(((self.think_start, think_end) if thinking else ()) + self.calls.markers)
         self.stops = StopMatcher(stops)
         self.emit = emit
@@ -84,8 +87,12 @@ class OutputRouter:
                 pieces = self.calls.marker(seg.text)
                 if pieces is not None:
                     self._out(pieces)
-                else:
-                    self._answer(self.splitter.open() if seg.text == self.think_start else self.splitter.close())
+                elif seg.text == self.think_start:
+                    self._answer(self.splitter.open())
+                elif seg.text == self.think_end:
+                    self._answer(self.splitter.close())
+                else:  # another marker of the format where it means nothing (a call's end outside a call)
+                    self._answer(self.splitter.text(seg.text))
             else:
                 safe, hit = self.stops.feed(seg.text)
                 if hit and self.on_stop is not None:

@@ -3,6 +3,8 @@ markers in the chat template (then in the vocabulary), falling back to mlx-lm's 
 
     family      seen by                                   format
     harmony     `<|channel|>` and `<|message|>`           harmony.Harmony: channels, thinking, calls
+    gemma4      `<|channel>` and `<channel|>`             gemma4.Gemma4: thinking channel, mlx-lm's Gemma 4
+                                                            calls; ends at `<|tool_response>` too
     llama3      `<|python_tag|>`, or Llama 3 headers       jsoncalls.JsonCalls: tag-less JSON calls at the
                 with `"parameters"`                         answer's start, `<|python_tag|>` JSON or
                                                             `name.call(...)`; ends at `<|eom_id|>` too
@@ -12,10 +14,11 @@ markers in the chat template (then in the vocabulary), falling back to mlx-lm's 
     (others)    mlx-lm's `_infer_tool_parser`             collector.ToolCallCollector with mlx-lm's parser:
                                                             Qwen `<tool_call>` JSON, Qwen3.5/Coder XML, Mistral
                                                             `[TOOL_CALLS]` (v0.3 list and `name[ARGS]{...}`),
-                                                            Gemma 4, FunctionGemma, GLM, Kimi, ...
+                                                            FunctionGemma, GLM, Kimi, ...
 
 Thinking in `<think>` blocks (Qwen3, DeepSeek-R1, opened by the template or not) is split before any of
-these see the text (`shim/engine/thinking.py`); harmony carries its thinking in a channel instead.
+these see the text (`shim/engine/thinking.py`); harmony and Gemma 4 carry their thinking in a channel
+instead (`Family.thinking`: the format splits it, and sees whether the request thinks).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any
 from shim.engine.parsers import deepseek
 from shim.engine.parsers.base import CallFormat
 from shim.engine.parsers.collector import ToolCallCollector
+from shim.engine.parsers.gemma4 import CHANNEL, CHANNEL_END, TOOL_RESPONSE, TURN_END, Gemma4
 from shim.engine.parsers.harmony import CALL, RETURN, Harmony
 from shim.engine.parsers.jsoncalls import JsonCalls
 
@@ -37,9 +41,9 @@ Tools = list[dict[str, Any]] | None
 class Family:
     name: str
     matches: Callable[[str, Callable[[str], bool]], bool]  # (chat template, has_token) -> is this family
-    make: Callable[[Tools], CallFormat]
+    make: Callable[[Tools, bool], CallFormat]  # (the request's tools, whether it thinks) -> its format
     ends: tuple[str, ...] = ()  # tokens that end a turn besides the tokenizer's EOS list
-    thinking: bool = False  # thinks without `<think>` tags (a channel)
+    thinking: bool = False  # thinks without `<think>` tags (a channel the format splits itself)
 
 
 def _llama3(template: str, has_token: Callable[[str], bool]) -> bool:
@@ -53,32 +57,41 @@ def _llama3(template: str, has_token: Callable[[str], bool]) -> bool:
 HARMONY = Family(
     "harmony",
     lambda t, has: ("<|channel|>" in t and "<|message|>" in t) or (has("<|channel|>") and has("<|message|>")),
-    Harmony,
+    lambda tools, think: Harmony(tools),
     ends=(RETURN, CALL),
     thinking=True,
 )
 FAMILIES = (
     HARMONY,
     Family(
+        "gemma4",
+        lambda t, has: (CHANNEL in t and CHANNEL_END in t) or (has(CHANNEL) and has(CHANNEL_END)),
+        Gemma4,
+        ends=(TURN_END, TOOL_RESPONSE),
+        thinking=True,
+    ),
+    Family(
         "llama3",
         _llama3,
-        lambda tools: JsonCalls(tools, start="<|python_tag|>", tagless=True, pythonic=True),
+        lambda tools, think: JsonCalls(tools, start="<|python_tag|>", tagless=True, pythonic=True),
         ends=("<|eot_id|>", "<|eom_id|>"),
     ),
     Family(
         "deepseek",
         lambda t, has: deepseek.CALLS_BEGIN in t,
-        lambda tools: ToolCallCollector(deepseek.parse_tool_calls, deepseek.CALLS_BEGIN, deepseek.CALLS_END, tools),
+        lambda tools, think: ToolCallCollector(
+            deepseek.parse_tool_calls, deepseek.CALLS_BEGIN, deepseek.CALLS_END, tools
+        ),
     ),
     Family(
         "granite",
         lambda t, has: "<|tool_call|>" in t and "<|start_of_role|>" in t,
-        lambda tools: JsonCalls(tools, start="<|tool_call|>"),
+        lambda tools, think: JsonCalls(tools, start="<|tool_call|>"),
     ),
     Family(
         "phi4-mini",
         lambda t, has: "<|tool|>" in t and "<|/tool|>" in t,
-        lambda tools: JsonCalls(tools, start="functools[", reopen="["),
+        lambda tools, think: JsonCalls(tools, start="functools[", reopen="["),
     ),
 )
 
@@ -93,10 +106,9 @@ def tokenizer_family(tokenizer: Any) -> Family | None:
     return find_family(template if isinstance(template, str) else "", lambda t: _has_token(tokenizer, t))
 
 
-def call_format(tokenizer: Any, tools: Tools) -> CallFormat:
+def call_format(tokenizer: Any, family: Family | None, tools: Tools, think: bool) -> CallFormat:
     """The format one request's answer is read with: the family's, else mlx-lm's parser for the tokenizer."""
-    family = tokenizer_family(tokenizer)
-    return family.make(tools) if family is not None else ToolCallCollector.from_tokenizer(tokenizer, tools)
+    return family.make(tools, think) if family is not None else ToolCallCollector.from_tokenizer(tokenizer, tools)
 
 
 def end_token_ids(tokenizer: Any) -> frozenset[int]:

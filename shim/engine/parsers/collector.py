@@ -6,7 +6,8 @@ Between the markers the model writes a call, not prose: that text is held back f
 when the end marker arrives (or, for families without an end marker such as Mistral's `[TOOL_CALLS]`, when
 generation ends), so raw call markup never leaks into a streamed answer. The markers are found in text
 (`markers.MarkerScanner`), so they may span several tokens. A call that does not parse is passed on as
-content, as Ollama does, rather than dropped.
+content, as Ollama does, rather than dropped. Whitespace between calls (Qwen writes a newline after each) and
+after the last is dropped as Ollama's tool parser drops it: an answer of calls alone has no content.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class ToolCallCollector:
         self.parser = parser
         self.calls = Calls(tools)
         self.buffer: list[str] | None = None
+        self.between: str | None = None  # whitespace since the last call closed; None: no call, or text since
 
     @classmethod
     def from_tokenizer(cls, tokenizer: Any, tools: list[dict[str, Any]] | None) -> ToolCallCollector:
@@ -50,7 +52,7 @@ class ToolCallCollector:
     def marker(self, marker: str) -> list[Piece] | None:
         """A start marker opens a call; anything else is not ours (None)."""
         if self.start and marker == self.start:
-            self.buffer = []
+            self.buffer, self.between = [], None
             return []
         return None
 
@@ -63,10 +65,16 @@ class ToolCallCollector:
         return []
 
     def content(self, text: str) -> list[Piece]:
+        if self.between is not None:
+            if not text.strip():
+                self.between += text
+                return []
+            text, self.between = self.between + text, None
         return [Piece(content=text)] if text else []
 
     def flush(self) -> list[Piece]:
         """The end of generation: only a family without an end marker has a complete call here."""
+        self.between = None
         return self._close(complete=not self.end)
 
     def _close(self, complete: bool) -> list[Piece]:
@@ -77,6 +85,7 @@ class ToolCallCollector:
         if calls is None:
             end = self.end if complete else ""
             return [Piece(content=f"{self.start}{text}{end}")]
+        self.between = ""
         return [self.calls.number(calls)]
 
     def _parse(self, text: str) -> list[tuple[str, dict[str, Any]]] | None:
