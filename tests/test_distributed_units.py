@@ -29,11 +29,12 @@ GEMMA = {
 }
 
 
-def random_model(directory: Path, config: dict[str, object], tokenizer_from: Path) -> Path:
-    """A random-weight model of `config`'s architecture with the tiny model's tokenizer."""
+def random_model(directory: Path, config: dict[str, object], tokenizer_from: Path, seed: int = 0) -> Path:
+    """A random-weight model of `config`'s architecture with the tiny model's tokenizer (and chat template)."""
     classes = mlx_lm_api.model_classes(config)
     assert classes is not None
     model_class, args_class = classes
+    mx.random.seed(seed)
     model = model_class(args_class.from_dict(config))
     directory.mkdir()
     mx.save_safetensors(str(directory / "model.safetensors"), dict(tree_flatten(model.parameters())))
