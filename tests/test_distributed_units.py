@@ -1,6 +1,7 @@
 """The distributed pieces that run in one process: an architecture without tensor or pipeline sharding in
 mlx-lm is refused at load with a clear error (on every rank: a group of one here), so is a model directory a
-host lacks; and the single-process engine's hooks change nothing."""
+host lacks; a pipeline is taken when asked for; a store unlike rank 0's is told apart; and the single-process
+engine's hooks change nothing."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from mlx.utils import tree_flatten
 
 from shim.distributed.lockstep import Lockstep
 from shim.distributed.shard import ShardError, load_shard
+from shim.distributed.store_check import differences, files_fingerprint
 from shim.engine import mlx_lm_api
 
 GEMMA = {
@@ -59,6 +61,27 @@ def test_a_shardable_model_reports_its_split(tiny_model_dir: Path) -> None:
     shard = load_shard(mx.distributed.init(), str(tiny_model_dir))
     assert shard.split["ranks"] == 1 and shard.split["parallelism"] == "tensor"
     assert shard.split["shard_bytes"][0] > 0
+
+
+def test_pipeline_is_taken_where_asked_and_the_model_has_it(tiny_model_dir: Path) -> None:
+    shard = load_shard(mx.distributed.init(), str(tiny_model_dir), pipeline=True)  # qwen2: both in mlx-lm
+    assert shard.split["parallelism"] == "pipeline" and shard.split["shard_bytes"][0] > 0
+
+
+def test_a_store_that_differs_from_rank_0s_is_named(tmp_path: Path) -> None:
+    home, model = tmp_path / "store", tmp_path / "model"
+    home.mkdir()
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"1234")
+    fingerprint = files_fingerprint(model)
+    assert fingerprint is not None
+    leader = {"home": str(home), "models": {"m:latest": [str(model), fingerprint]}}
+    assert differences(leader, home) == ""
+    assert differences(leader, tmp_path / "other") == f"its store is {tmp_path / 'other'}, rank 0's is {home}"
+    (model / "model.safetensors").write_bytes(b"12345")
+    assert differences(leader, home) == f"the files for m:latest at {model} are not rank 0's (names or sizes differ)"
+    shutil.rmtree(model)
+    assert differences(leader, home) == f"no model files for m:latest at {model}"
 
 
 def test_the_single_process_hooks_change_nothing() -> None:
