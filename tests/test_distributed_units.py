@@ -14,7 +14,7 @@ import pytest
 from mlx.utils import tree_flatten
 
 from shim.distributed.lockstep import Lockstep
-from shim.distributed.shard import ShardError, load_shard
+from shim.distributed.shard import ShardError, load_shard, uneven_heads
 from shim.distributed.store_check import differences, files_fingerprint
 from shim.engine import mlx_lm_api
 
@@ -90,3 +90,13 @@ def test_the_single_process_hooks_change_nothing() -> None:
     error = hooks.failed(ValueError("boom"))
     assert error.message == "boom" and error.status == 500
     hooks.check_embed()
+
+
+def test_heads_that_do_not_divide_among_the_ranks_are_named() -> None:
+    assert uneven_heads({"num_attention_heads": 4, "num_key_value_heads": 2}, 2) == ""
+    assert uneven_heads({"num_attention_heads": 4, "num_key_value_heads": 2}, 4) == (
+        "its 2 key-value heads do not divide among 4 ranks"
+    )
+    assert uneven_heads({"text_config": {"num_attention_heads": 6}}, 4) == (
+        "its 6 attention heads do not divide among 4 ranks"
+    )

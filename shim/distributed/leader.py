@@ -138,8 +138,7 @@ class Leader(Lockstep):
         try:
             check_store(self.group, listing(store))
         except (StoreMismatch, RuntimeError) as e:
-            self.lost = str(e)
-            self.watchdog.close()
+            self.watchdog.close()  # the followers end too: their ends are no loss to report
             return str(e)
         return None
 

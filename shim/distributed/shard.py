@@ -58,11 +58,16 @@ def _load(group: mx.distributed.Group, path: str, pipeline: bool) -> Shard:
     model: Any
     model, tokenizer, config = mlx_lm_api.load_with_config(path, lazy=True)
     has_pipeline = hasattr(getattr(model, "model", None), "pipeline")
-    if has_pipeline and (pipeline or not hasattr(model, "shard")):
+    uneven = uneven_heads(config, group.size())
+    if uneven and has_pipeline and not pipeline:
+        log.info("%s: %s; splitting it by layers instead", path, uneven)
+    if has_pipeline and (pipeline or uneven or not hasattr(model, "shard")):
         # Each rank keeps its layers (rank 0 the last ones); the last hidden state is gathered to every rank,
         # which all compute the same logits: greedy output is one process's exactly.
         model.model.pipeline(group)
         mode = "pipeline"
+    elif uneven and hasattr(model, "shard"):
+        raise ValueError(f"{config.get('model_type', 'this')} models cannot be split {group.size()} ways: {uneven}")
     elif hasattr(model, "shard"):
         try:
             model.shard(group)
@@ -82,6 +87,19 @@ def _load(group: mx.distributed.Group, path: str, pipeline: bool) -> Shard:
     mx.eval(model.parameters())
     split = {"backend": _backend(), "ranks": group.size(), "parallelism": mode}
     return Shard(model, tokenizer, split)
+
+
+def uneven_heads(config: dict[str, Any], ranks: int) -> str:
+    """Why tensor parallelism cannot split this model's attention heads evenly over `ranks` ("": it can).
+    mlx-lm's `shard` divides the head counts by the group's size unchecked: fewer key-value heads than ranks
+    would leave a rank with none, and a model that answers garbage."""
+    text = config.get("text_config") or config
+    heads = text.get("num_attention_heads") or 0
+    kv_heads = text.get("num_key_value_heads") or heads
+    for count, what in ((heads, "attention"), (kv_heads, "key-value")):
+        if isinstance(count, int) and count % ranks:
+            return f"its {count} {what} heads do not divide among {ranks} ranks"
+    return ""
 
 
 def _backend() -> str:
