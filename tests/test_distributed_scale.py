@@ -161,7 +161,7 @@ def test_a_rank_with_another_store_ends_the_job(reference: tuple[Path, dict[str,
         group.launcher.wait(timeout=60)
         log = group.log.read_text()
         assert re.search(r"rank [01] exited with code 1\b", log), log
-        want = f"rank 1: its store is {other.resolve()}, rank 0's is {home.resolve()} (on {socket.gethostname()})"
+        want = f"rank 1 on {socket.gethostname()}: its store is {other.resolve()}, rank 0's is {home.resolve()}"
         assert f"{want}: every host needs the same store at the same path" in log, log  # said by rank 0 and 1
         assert "listening on" not in log, log
     finally:

@@ -39,10 +39,10 @@ def check_store(group: mx.distributed.Group, mine: Op | None) -> None:
     store differs from rank 0's."""
     theirs = share(group, mine)
     problem = "" if mine is not None else differences(theirs, store_home().resolve())
-    reports = gather_reports(group, f"{problem} (on {socket.gethostname()})" if problem else "")
+    reports = gather_reports(group, f"on {socket.gethostname()}: {problem}" if problem else "")
     for rank, (text, _) in enumerate(reports):
         if text:
-            raise StoreMismatch(f"rank {rank}: {text}: every host needs the same store at the same path")
+            raise StoreMismatch(f"rank {rank} {text}: every host needs the same store at the same path")
 
 
 def differences(leader: Op, home: Path) -> str:
