@@ -1,7 +1,8 @@
 """Beyond two ranks and beyond tensor parallelism, on one machine over the ring backend on loopback: a
 random-weight ministral3 model (4 KV heads, 4 layers, the tiny model's tokenizer and chat template) served by
 four processes tensor parallel, and by two as a pipeline of layers (MLX_SHIM_PIPELINE), against what one
-process answers; and a rank whose store is not rank 0's ends the job before it serves.
+process answers; a model that splits neither way over four is refused clearly; and a rank whose store is not
+rank 0's ends the job before it serves.
 
 Tensor parallel splits each projection's sums between ranks, which changes their order: every token's
 logprob must be within LOGPROB_TOLERANCE of one process's, and the answers may part only where one
@@ -90,9 +91,10 @@ def reference(
     model = random_model(tmp_path_factory.mktemp("models") / "ministral3", MINISTRAL3, tiny_model_dir, seed=3)
     server: Server = start_server(home)
     try:
-        (home / "rand.Modelfile").write_text(f"FROM {model}\n")
-        created = cli("create", "rand", "-f", str(home / "rand.Modelfile"), env=server.env)
-        assert created.returncode == 0, created.stderr
+        for name, source in (("rand", model), ("tiny", tiny_model_dir)):
+            (home / f"{name}.Modelfile").write_text(f"FROM {source}\n")
+            created = cli("create", name, "-f", str(home / f"{name}.Modelfile"), env=server.env)
+            assert created.returncode == 0, created.stderr
         answers = {prompt: answer(server.url, prompt) for prompt in PROMPTS}
     finally:
         stop_server(server)
@@ -128,6 +130,16 @@ def test_four_ranks_tensor_parallel_match_one_process(reference: tuple[Path, dic
         assert sorted(ranks) == [0, 1, 2, 3]
         threads = {rank: len(list(Path(f"/proc/{pid}/task").iterdir())) for rank, pid in ranks.items()}
         assert all(n <= MAX_THREADS for n in threads.values()), threads
+        # The trained tiny model has 2 key-value heads and 2 layers: it splits neither way over 4 ranks.
+        body = {"model": "tiny", "messages": [{"role": "user", "content": "Hi"}], "stream": False}
+        refused = httpx.post(f"{group.url}/api/chat", json=body, timeout=120)
+        assert refused.status_code == 500 and refused.json()["error"] == (
+            "unable to load model: rank 0 could not load its shard: qwen2 models cannot be split 4 ways: "
+            "its 2 layers are too few, and its 2 key-value heads do not divide among 4 ranks"
+        ), refused.text
+        short = body | {"model": "rand", "options": {"num_predict": 2}}
+        still = httpx.post(f"{group.url}/api/chat", json=short, timeout=120)
+        assert still.status_code == 200 and still.json()["done"], still.text  # and the group still serves
     finally:
         group.stop()
 

@@ -57,17 +57,22 @@ def _load(group: mx.distributed.Group, path: str, pipeline: bool) -> Shard:
         raise FileNotFoundError(f"no model files at {path}: every host needs the store at the same path")
     model: Any
     model, tokenizer, config = mlx_lm_api.load_with_config(path, lazy=True)
+    kind, ranks = config.get("model_type", "this"), group.size()
     has_pipeline = hasattr(getattr(model, "model", None), "pipeline")
-    uneven = uneven_heads(config, group.size())
-    if uneven and has_pipeline and not pipeline:
-        log.info("%s: %s; splitting it by layers instead", path, uneven)
+    uneven = uneven_heads(config, ranks)
     if has_pipeline and (pipeline or uneven or not hasattr(model, "shard")):
+        layers = len(model.model.layers)
+        if layers < ranks:
+            heads = f", and {uneven}" if uneven else ""
+            raise ValueError(f"{kind} models cannot be split {ranks} ways: its {layers} layers are too few{heads}")
+        if uneven and not pipeline:
+            log.info("%s: %s; splitting it by layers instead", path, uneven)
         # Each rank keeps its layers (rank 0 the last ones); the last hidden state is gathered to every rank,
         # which all compute the same logits: greedy output is one process's exactly.
         model.model.pipeline(group)
         mode = "pipeline"
     elif uneven and hasattr(model, "shard"):
-        raise ValueError(f"{config.get('model_type', 'this')} models cannot be split {group.size()} ways: {uneven}")
+        raise ValueError(f"{kind} models cannot be split {ranks} ways: {uneven}")
     elif hasattr(model, "shard"):
         try:
             model.shard(group)
@@ -78,7 +83,6 @@ def _load(group: mx.distributed.Group, path: str, pipeline: bool) -> Shard:
             model.shard(group)
         mode = "tensor"
     else:
-        kind = config.get("model_type", "this")
         raise ValueError(
             f"{kind} models cannot be split across processes: mlx-lm has no tensor or pipeline sharding for them"
         )
