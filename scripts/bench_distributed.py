@@ -5,7 +5,7 @@ the ranks share its cores and every token pays collectives over loopback (on an 
 backend's busy-polling socket threads make each cost tens of milliseconds). Speedups need a model split
 across real Macs.
 
-    python scripts/bench_distributed.py [--model-dir DIR] [--random] [--pipeline] [--ranks 2 4]
+    python scripts/bench_distributed.py [--model-dir DIR] [--random] [--pipeline] [--ranks 2 ...]
                                         [--clients 4] [--tokens 64] [--requests 2]
 
 Without --model-dir the tiny model is built first (about a minute). Its 2 key-value heads and 2 layers split
@@ -41,7 +41,7 @@ def main() -> int:
     parser.add_argument("--model-dir", type=Path)
     parser.add_argument("--random", action="store_true", help="bench the random ministral3 (splits 4 ways)")
     parser.add_argument("--pipeline", action="store_true", help="split by layers (MLX_SHIM_PIPELINE=1)")
-    parser.add_argument("--ranks", type=int, nargs="+", default=[2, 4])
+    parser.add_argument("--ranks", type=int, nargs="+", help="group sizes (default 2, and 4 with --random)")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--requests", type=int, default=2, help="requests per client per measurement")
     parser.add_argument("--tokens", type=int, default=64, help="num_predict of each request")
@@ -60,7 +60,7 @@ def main() -> int:
     finally:
         stop_server(single)
     env = {"MLX_SHIM_PIPELINE": "1"} if args.pipeline else {}
-    for ranks in args.ranks:
+    for ranks in args.ranks or ([2, 4] if args.random else [2]):
         group = launch_group(single.home, ranks, env)
         try:
             rows[f"{ranks} processes"] = measure(
