@@ -137,6 +137,9 @@ def _serve(builtin: bool) -> int:
             print(f"Error: {e}", file=sys.stderr)
             return 1
     store = Store()
+    if leader is not None and (mismatch := leader.check_store(store)) is not None:
+        print(f"Error: {mismatch}", file=sys.stderr)
+        return 1
     if builtin:
         ensure_builtin_embedding_model(store)
     for path in prune_unreferenced(store):

@@ -191,6 +191,12 @@ def no_prune() -> bool:
     return env_bool("OLLAMA_NOPRUNE")
 
 
+def pipeline_split() -> bool:
+    """MLX_SHIM_PIPELINE: under mlx.launch, split models by layers where mlx-lm can (`mlx_lm.server --pipeline`)
+    rather than tensor parallel."""
+    return env_bool("MLX_SHIM_PIPELINE")
+
+
 def env_bool(name: str) -> bool:
     """Ollama's envconfig.Bool: unset or empty is false, Go's boolean words are themselves, anything else true."""
     raw = os.environ.get(name, "").strip().strip("\"'")

@@ -98,21 +98,35 @@ def reference(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) ->
     yield home, answers
 
 
-def launch_group(home: Path) -> Group:
-    """The README's one-machine command on a free port over `home`'s store, once it answers HTTP."""
+def start_group(home: Path, ranks: int = 2, env: dict[str, str] | None = None, command: str = "") -> Group:
+    """The README's one-machine command, with `ranks` processes (and `command` after its `--` instead of
+    `mlx-shim serve` when given), on a free port over `home`'s store; each process's BLAS keeps to one thread."""
     port = free_port()
-    env = {
+    full_env = {
         **os.environ,
         "OLLAMA_HOST": f"127.0.0.1:{port}",
         "MLX_SHIM_HOME": str(home),
         "MLX_SHIM_NO_BUILTIN": "1",
         "PYTHONPATH": str(ROOT),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        **(env or {}),
     }
-    log = home / "group.log"
+    line = launch_line().replace(" -n 2 ", f" -n {ranks} ")
+    argv = shlex.split(line)
+    if command:
+        argv = [*argv[: argv.index("--") + 1], *shlex.split(command)]
+    log = home / f"group-{port}.log"
     with log.open("wb") as out:
-        launcher = subprocess.Popen(shlex.split(launch_line()), env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    started = Group(f"http://127.0.0.1:{port}", launcher, log)
+        launcher = subprocess.Popen(argv, env=full_env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    return Group(f"http://127.0.0.1:{port}", launcher, log)
+
+
+def launch_group(home: Path, ranks: int = 2, env: dict[str, str] | None = None) -> Group:
+    """`start_group`, once rank 0 answers HTTP."""
+    started = start_group(home, ranks, env)
+    launcher, log = started.launcher, started.log
     deadline = time.monotonic() + 120
     while True:
         if launcher.poll() is not None or time.monotonic() > deadline:

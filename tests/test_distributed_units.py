@@ -1,6 +1,7 @@
 """The distributed pieces that run in one process: an architecture without tensor or pipeline sharding in
 mlx-lm is refused at load with a clear error (on every rank: a group of one here), so is a model directory a
-host lacks; and the single-process engine's hooks change nothing."""
+host lacks; a pipeline is taken when asked for; a store unlike rank 0's is told apart; and the single-process
+engine's hooks change nothing."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import pytest
 from mlx.utils import tree_flatten
 
 from shim.distributed.lockstep import Lockstep
-from shim.distributed.shard import ShardError, load_shard
+from shim.distributed.shard import ShardError, load_shard, uneven_heads
+from shim.distributed.store_check import differences, files_fingerprint
 from shim.engine import mlx_lm_api
 
 GEMMA = {
@@ -29,11 +31,12 @@ GEMMA = {
 }
 
 
-def random_model(directory: Path, config: dict[str, object], tokenizer_from: Path) -> Path:
-    """A random-weight model of `config`'s architecture with the tiny model's tokenizer."""
+def random_model(directory: Path, config: dict[str, object], tokenizer_from: Path, seed: int = 0) -> Path:
+    """A random-weight model of `config`'s architecture with the tiny model's tokenizer (and chat template)."""
     classes = mlx_lm_api.model_classes(config)
     assert classes is not None
     model_class, args_class = classes
+    mx.random.seed(seed)
     model = model_class(args_class.from_dict(config))
     directory.mkdir()
     mx.save_safetensors(str(directory / "model.safetensors"), dict(tree_flatten(model.parameters())))
@@ -60,9 +63,40 @@ def test_a_shardable_model_reports_its_split(tiny_model_dir: Path) -> None:
     assert shard.split["shard_bytes"][0] > 0
 
 
+def test_pipeline_is_taken_where_asked_and_the_model_has_it(tiny_model_dir: Path) -> None:
+    shard = load_shard(mx.distributed.init(), str(tiny_model_dir), pipeline=True)  # qwen2: both in mlx-lm
+    assert shard.split["parallelism"] == "pipeline" and shard.split["shard_bytes"][0] > 0
+
+
+def test_a_store_that_differs_from_rank_0s_is_named(tmp_path: Path) -> None:
+    home, model = tmp_path / "store", tmp_path / "model"
+    home.mkdir()
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"1234")
+    fingerprint = files_fingerprint(model)
+    assert fingerprint is not None
+    leader = {"home": str(home), "models": {"m:latest": [str(model), fingerprint]}}
+    assert differences(leader, home) == ""
+    assert differences(leader, tmp_path / "other") == f"its store is {tmp_path / 'other'}, rank 0's is {home}"
+    (model / "model.safetensors").write_bytes(b"12345")
+    assert differences(leader, home) == f"the files for m:latest at {model} are not rank 0's (names or sizes differ)"
+    shutil.rmtree(model)
+    assert differences(leader, home) == f"no model files for m:latest at {model}"
+
+
 def test_the_single_process_hooks_change_nothing() -> None:
     hooks = Lockstep()
     assert hooks.seed(7) == 7 and hooks.share_of(1000) == 1000
     error = hooks.failed(ValueError("boom"))
     assert error.message == "boom" and error.status == 500
     hooks.check_embed()
+
+
+def test_heads_that_do_not_divide_among_the_ranks_are_named() -> None:
+    assert uneven_heads({"num_attention_heads": 4, "num_key_value_heads": 2}, 2) == ""
+    assert uneven_heads({"num_attention_heads": 4, "num_key_value_heads": 2}, 4) == (
+        "its 2 key-value heads do not divide among 4 ranks"
+    )
+    assert uneven_heads({"text_config": {"num_attention_heads": 6}}, 4) == (
+        "its 6 attention heads do not divide among 4 ranks"
+    )

@@ -9,5 +9,5 @@ rank runs the same forward passes in the same order. Liveness rides outside the 
 Module map: `group` (is this process part of a group; the leader's address), `lockstep` (the engine's hooks,
 as a single process runs them: no-ops), `wire` (the broadcast and the gather), `leader` (rank 0's hooks),
 `follower` (ranks 1..n), `shard` (loading one rank's part of a model), `heartbeat` (a follower that dies is
-noticed by rank 0).
+noticed by rank 0), `store_check` (at start, every rank has rank 0's store at the same path).
 """

@@ -17,6 +17,7 @@ import mlx.core as mx
 from shim.accelerator import set_wired_limit
 from shim.distributed.heartbeat import beat
 from shim.distributed.shard import Shard, ShardError, load_shard
+from shim.distributed.store_check import StoreMismatch, check_store
 from shim.distributed.wire import Op, share
 from shim.engine.batch import ModelBatch, Sequence
 from shim.engine.runner import Completion, logits_processors, sampler, vocab_size
@@ -45,6 +46,11 @@ def follow(group: mx.distributed.Group) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches every rank: rank 0 stops, then says stop
     hello = share(group, None)  # rank 0's first op: its engine's batch settings and its heartbeat port
     beat(group, hello)
+    try:
+        check_store(group, None)
+    except (StoreMismatch, RuntimeError) as e:
+        log.error("%s", e)  # it names the rank
+        return 1
     set_wired_limit()  # Metal only: as rank 0's engine thread does
     log.info("rank %d of %d: following rank 0", group.rank(), group.size())
     return Follower(group, hello["num_parallel"], hello["prefill_group"], hello["prompt_cache_bytes"]).run()
@@ -84,7 +90,7 @@ class Follower:
             mx.random.seed(op["value"])
         elif kind == "load":
             try:
-                self.shards[op["key"]] = load_shard(self.group, op["path"])
+                self.shards[op["key"]] = load_shard(self.group, op["path"], pipeline=op["pipeline"])
             except ShardError as e:
                 log.error("rank %d: %s", self.group.rank(), e)
         elif kind == "unload":

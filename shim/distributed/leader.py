@@ -21,10 +21,12 @@ from collections.abc import Callable
 import mlx.core as mx
 
 from registry.model_dir import ENCODER_ARCHITECTURES
-from registry.store import StoredModel
+from registry.store import Store, StoredModel
+from shim.config import pipeline_split
 from shim.distributed.heartbeat import Watchdog
 from shim.distributed.lockstep import Lockstep
 from shim.distributed.shard import ShardError, load_shard
+from shim.distributed.store_check import StoreMismatch, check_store, listing
 from shim.distributed.wire import Op, share
 from shim.engine.batch import Listener, ModelBatch, Sequence
 from shim.engine.loaded import LoadedModel, model_key
@@ -67,9 +69,10 @@ class Leader(Lockstep):
         if stored.info().architecture in ENCODER_ARCHITECTURES:
             raise ShimError(NO_EMBED, Kind.BAD_INPUT)
         key = model_key(stored)
-        self._tell({"op": "load", "key": key, "path": str(stored.model_dir)})
+        pipeline = pipeline_split()
+        self._tell({"op": "load", "key": key, "path": str(stored.model_dir), "pipeline": pipeline})
         try:
-            shard = load_shard(self.group, str(stored.model_dir))
+            shard = load_shard(self.group, str(stored.model_dir), pipeline=pipeline)
         except ShardError:
             raise  # the engine says "unable to load model: " and why
         except RuntimeError as e:  # a collective failed: the group is gone
@@ -128,6 +131,16 @@ class Leader(Lockstep):
         raise ShimError(NO_EMBED, Kind.BAD_INPUT)
 
     # -- the group ---------------------------------------------------------------------------------
+
+    def check_store(self, store: Store) -> str | None:
+        """At start: every rank has `store` at the same path with the same model files, else why not (the
+        group is then done: the other ranks end too)."""
+        try:
+            check_store(self.group, listing(store))
+        except (StoreMismatch, RuntimeError) as e:
+            self.watchdog.close()  # the followers end too: their ends are no loss to report
+            return str(e)
+        return None
 
     def close(self) -> None:
         """The server has stopped: the other ranks stop too."""

@@ -14,6 +14,7 @@ from shim.engine.mlx_lm_api import generation_stream
 Op = dict[str, Any]  # one step of the plan: {"op": "admit" | "step" | ..., ...}, JSON on the wire
 _HEADER = 8  # bytes: the op's length
 _INLINE = 1016  # bytes of the op that ride with its length in the first sum
+_REASON_BYTES = 240  # each rank's error text, truncated, travels in its row of a gathered report
 
 
 def share(group: mx.distributed.Group, op: Op | None) -> Op:
@@ -48,3 +49,11 @@ def gather(group: mx.distributed.Group, row: list[int]) -> list[list[int]]:
     table = mx.zeros((group.size(), len(row)), dtype=mx.int64)
     table[group.rank()] = mx.array(row, dtype=mx.int64)
     return _sum(group, table).tolist()  # type: ignore[return-value]
+
+
+def gather_reports(group: mx.distributed.Group, error: str, value: int = 0) -> list[tuple[str, int]]:
+    """Every rank's error text ("" when it went well, truncated) and `value`, in rank order, on every rank:
+    how a step every rank takes at once (a load, the store check) tells each that another failed."""
+    reason = error.encode()[:_REASON_BYTES].ljust(_REASON_BYTES, b"\0")
+    rows = gather(group, [value, *reason])
+    return [(bytes(row[1:]).rstrip(b"\0").decode(errors="replace"), row[0]) for row in rows]
