@@ -230,22 +230,27 @@ def test_images_are_prepared_without_mlx_and_the_tower_runs_a_piece_per_image(ti
     get_input_embeddings over all the images at once."""
     import mlx.core as mx
     import numpy as np
+    from mlx_lm.tokenizer_utils import TokenizerWrapper
+    from mlx_vlm.utils import load_model, load_processor
 
     from registry.names import ModelName
     from registry.store import StoredModel
-    from shim.engine import mlx_lm_api
     from shim.engine.types import CompletionRequest, Message
-    from shim.engine.vision import load_vision
+    from shim.engine.vision import Vision
     from shim.engine.vision_tower import ImageEmbedding
     from shim.options import GenerationOptions
 
-    model, tokenizer = mlx_lm_api.load_model(str(tiny_vision_model_dir))
-    model.set_dtype(mx.float32)  # as the engine loads it on the CPU backend
-    vision = load_vision(tiny_vision_model_dir, model)
+    # mlx-vlm's model whole (the server shares mlx-lm's decoder instead: not what this test is about), with
+    # its processor's tokenizer: one tokenizer load instead of two
+    processor = load_processor(tiny_vision_model_dir, add_detokenizer=False)
+    vision = Vision(load_model(tiny_vision_model_dir), processor)
+    vision.model.set_dtype(mx.float32)  # as the engine loads it on the CPU backend
     stored = StoredModel(ModelName.parse("v"), tiny_vision_model_dir, {}, "0", 0)
     message = Message("user", ASK, images=[RED, GREEN, BLUE])
+    tokenizer = TokenizerWrapper(processor.tokenizer)
     inputs = vision.preprocess(CompletionRequest(stored, GenerationOptions(), [message]), tokenizer, 4096)
     assert all(isinstance(array, np.ndarray) for array in inputs.arrays.values())
+    assert inputs.tokens.count(vision.model.config.image_token_index) == 3 * 4  # 4 tokens per image here
     embedding = ImageEmbedding(vision, inputs)
     pieces, made = 1, embedding.advance()
     while made is None:
