@@ -238,14 +238,17 @@ def run_steps(run: Run, chat_model: str, tool_model: str, vision_model: str) -> 
         return step
 
     def image_upload() -> str:
-        """The image goes through the page's own file input (as a file picked in the dialog), Open WebUI
-        uploads it, then sends it with the question; the answer must name its colour."""
+        """The image is picked as a user does (the input menu's "Upload Files", then the file dialog), Open
+        WebUI uploads it, then sends it with the question; the answer must name its colour."""
         name, rgb = IMAGE_COLOUR
         run.open_home()
         run.pick_model(vision_model, vision_model)
         upload = {"name": f"{name}.png", "mimeType": "image/png", "buffer": _solid_png(rgb)}
+        page.locator("#input-menu-button").click()
+        with page.expect_file_chooser() as dialog:
+            page.get_by_role("menuitem", name="Upload Files").click()
         with page.expect_response(lambda r: "/api/v1/files" in r.url and r.request.method == "POST") as posted:
-            page.locator("input[type=file]").first.set_input_files(files=[upload])
+            dialog.value.set_files(files=[upload])
         if not posted.value.ok:
             raise StepFailed(f"Open WebUI refused the upload: {posted.value.status} {posted.value.text()[:300]}")
         page.wait_for_timeout(1000)  # the chat input takes the uploaded file
