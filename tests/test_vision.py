@@ -261,3 +261,21 @@ def test_images_are_prepared_without_mlx_and_the_tower_runs_a_piece_per_image(ti
     assert mx.allclose(mx.concatenate(embedding.features), vlm.multi_modal_projector(tower), atol=1e-5)
     whole = vlm.get_input_embeddings(ids, pixels, mask=mx.ones(ids.shape)).inputs_embeds[0]
     assert made.embeddings.shape == (len(inputs.tokens), 64) and mx.allclose(made.embeddings, whole, atol=1e-5)
+
+
+def test_a_model_whose_tower_did_not_load_refuses_images_before_any_work(tiny_vision_model_dir: Path) -> None:
+    """The prep pool refuses a request with images for a model served text-only (its tower failed to load,
+    logged then) with Ollama's words, before decoding or rendering anything."""
+    from registry.names import ModelName
+    from registry.store import StoredModel
+    from shim.engine.prep_pool import prepare_completion
+    from shim.engine.types import CompletionRequest, Message
+    from shim.errors import Kind, ShimError
+    from shim.options import GenerationOptions
+
+    stored = StoredModel(ModelName.parse("v"), tiny_vision_model_dir, {}, "0", 0)
+    req = CompletionRequest(stored, GenerationOptions(), [Message("user", ASK, images=[b"not even an image"])])
+    with pytest.raises(ShimError) as refused:
+        prepare_completion(req, tokenizer=None, vision=None)
+    assert refused.value.message == "this model is missing data required for image input"
+    assert refused.value.kind is Kind.BAD_INPUT
