@@ -175,7 +175,7 @@ def _presets(chat_model: str, tool_model: str, vision_model: str) -> list[dict[s
     chat, and a model whose template renders no tools is refused with Ollama's "does not support tools" (as
     Ollama itself refuses it). The two tool presets wrap the tool model with web search as their one built-in
     tool category, one preset per function-calling mode. The vision model is marked as taking images (Open WebUI
-    assumes so anyway), without built-in tools either: Gemma's template renders none."""
+    assumes so anyway), without built-in tools either: Gemma 3's chat template has none."""
     only_search = {category: category == "web_search" for category in BUILTIN_CATEGORIES}
     tool_meta = {"capabilities": {"builtin_tools": True, "web_search": True}, "builtinTools": only_search,
                  "defaultFeatureIds": ["web_search"]}  # fmt: skip
