@@ -1,7 +1,8 @@
 """Open WebUI, the real one from PyPI, against mlx-shim in headless Chromium: the model picker, a streamed chat
-that finishes, the saved chat after a reload, a second turn, and tool calling in both of Open WebUI's modes
-with its built-in web search tool. A script, not a CI test: it prints each step with its time and PASS/FAIL,
-saves a screenshot per step, and exits 1 when a step failed.
+that finishes, the saved chat after a reload, a second turn, tool calling in both of Open WebUI's modes
+with its built-in web search tool, and an image uploaded in the chat whose colour the answer names. A
+script, not a CI test: it prints each step with its time and PASS/FAIL, saves a screenshot per step, and
+exits 1 when a step failed.
 
     python scripts/e2e_openwebui.py [--url URL] [--venv DIR] [--out DIR] [--model-dir DIR]
 
@@ -11,7 +12,9 @@ saves a screenshot per step, and exits 1 when a step failed.
 - Without --url an mlx-shim server is started on loopback in a temporary home: the embedded `smollm2:135m`
   answers the chat steps (real text) and the tiny trained model (--model-dir, MLX_SHIM_TEST_MODEL_DIR or a
   fresh build) is created as `tiny` for the tool steps: it was trained to call a `search_web` tool, which is
-  Open WebUI's built-in web search tool's name, which SmolLM2-135M is too small to call reliably.
+  Open WebUI's built-in web search tool's name, which SmolLM2-135M is too small to call reliably. The
+  tiny trained vision model (--vision-dir, MLX_SHIM_TEST_VISION_MODEL_DIR or a fresh build) is created as
+  `tiny-vision` for the image step: it names the colour of a solid-colour image.
 - Open WebUI runs offline with auth off: no hub downloads (OFFLINE_MODE, HF_HUB_OFFLINE, embeddings through
   mlx-shim's `all-minilm`), no title/tag/follow-up tasks (each a further generation on a 2-core box), web
   search through a stub SearXNG on loopback that returns one fixed result for any query.
@@ -98,13 +101,14 @@ def start_search_stub() -> tuple[ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}/search"
 
 
-def start_shim(home: Path, model_dir: Path) -> Server:
+def start_shim(home: Path, model_dir: Path, vision_dir: Path) -> Server:
     server = start_server(home, unset=("MLX_SHIM_NO_BUILTIN",))  # the embedded smollm2:135m and all-minilm
-    (home / "tiny.Modelfile").write_text(f"FROM {model_dir}\n")
-    created = cli("create", "tiny", "-f", str(home / "tiny.Modelfile"), env=server.env)
-    if created.returncode != 0:
-        stop_server(server)
-        raise SystemExit(created.stderr)
+    for name, source in (("tiny", model_dir), ("tiny-vision", vision_dir)):
+        (home / f"{name}.Modelfile").write_text(f"FROM {source}\n")
+        created = cli("create", name, "-f", str(home / f"{name}.Modelfile"), env=server.env)
+        if created.returncode != 0:
+            stop_server(server)
+            raise SystemExit(created.stderr)
     # the first start imports SmolLM2 in the background: a chat waits for it, so load it now, off the clock
     httpx.post(f"{server.url}/api/generate", json={"model": "smollm2:135m"}, timeout=300).raise_for_status()
     return server
@@ -165,12 +169,14 @@ def start_webui(venv: Path, env: dict[str, str], log: Path) -> tuple[subprocess.
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", help="a running mlx-shim (it must have --chat-model and --tool-model)")
+    parser.add_argument("--url", help="a running mlx-shim (with --chat-model, --tool-model and --vision-model)")
     parser.add_argument("--venv", type=Path, default=DEFAULT_VENV, help=f"Open WebUI's venv (default {DEFAULT_VENV})")
     parser.add_argument("--out", type=Path, default=Path("e2e-openwebui"), help="screenshots and logs")
     parser.add_argument("--model-dir", type=Path, help="the tiny model (default MLX_SHIM_TEST_MODEL_DIR or a build)")
+    parser.add_argument("--vision-dir", type=Path, help="the tiny vision model (or a build)")
     parser.add_argument("--chat-model", default="smollm2:135m")
     parser.add_argument("--tool-model", default="tiny:latest")
+    parser.add_argument("--vision-model", default="tiny-vision:latest")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -186,15 +192,21 @@ def main() -> int:
                 from scripts.tiny_model.build import build_tiny_model
 
                 model_dir = timed("tiny-model", build_tiny_model, work / "tiny", 0)
+            vision_dir = args.vision_dir or os.environ.get("MLX_SHIM_TEST_VISION_MODEL_DIR")
+            if vision_dir is None:
+                from scripts.tiny_model.vision import build_tiny_vision_model
+
+                vision_dir = timed("tiny-vision", build_tiny_vision_model, work / "tiny-vision", 0)
             (work / "home").mkdir()
-            shim = timed("mlx-shim", start_shim, work / "home", Path(model_dir))
+            shim = timed("mlx-shim", start_shim, work / "home", Path(model_dir), Path(vision_dir))
             url = shim.url
         search, search_url = start_search_stub()
         env = webui_env(url, work / "data", search_url)
         webui, webui_url = timed("open-webui", start_webui, args.venv, env, args.out / "open-webui.log")
         browser = [str(args.venv / "bin" / "python"), str(ROOT / "scripts" / "openwebui_browser.py"),
                    "--webui", webui_url, "--out", str(args.out), "--chromium", chromium,
-                   "--chat-model", args.chat_model, "--tool-model", args.tool_model]  # fmt: skip
+                   "--chat-model", args.chat_model, "--tool-model", args.tool_model,
+                   "--vision-model", args.vision_model]  # fmt: skip
         code = subprocess.run(browser).returncode
     finally:
         if webui is not None:

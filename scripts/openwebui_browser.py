@@ -3,16 +3,17 @@ Playwright, one timed step at a time, a screenshot per step. Run by that script 
 (where `playwright` is installed), not imported by mlx-shim:
 
     VENV/bin/python scripts/openwebui_browser.py --webui URL --out DIR --chromium /usr/bin/chromium \
-        --chat-model smollm2:135m --tool-model tiny:latest
+        --chat-model smollm2:135m --tool-model tiny:latest --vision-model tiny-vision:latest
 
 Open WebUI's state is read back through its own API with the page's session token (the chat as saved, its
-tool calls and sources); what is configured through that API (three model presets) is setup, not under test.
+tool calls and sources); what is configured through that API (four model presets) is setup, not under test.
 Prints `PASS`/`FAIL` per step; exits 1 when any step failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 import time
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from PIL import Image  # Open WebUI's venv has Pillow (one of Open WebUI's own dependencies)
 from playwright.sync_api import Page, sync_playwright
 
 # Open WebUI 0.12.x's built-in tool categories (a model's meta.builtinTools). The tool presets keep only web
@@ -32,6 +34,7 @@ ANSWER_TIMEOUT_S = 240.0
 # The tiny model calls search_web for this phrasing with Open WebUI's two web tools offered (greedy, the
 # seed-0 build); for most others, with the longer schemas than it was trained on, it answers without a call.
 SEARCH_PROMPT = "Do a web search on python."
+IMAGE_COLOUR = ("green", (30, 180, 40))  # one the tiny vision model was trained on (scripts/tiny_model/vision.py)
 
 
 class StepFailed(Exception):
@@ -160,31 +163,40 @@ def _legacy_search(message: dict[str, Any]) -> str:
     return f"Open WebUI searched (model's queries {queries!r}), the result is the answer's source"
 
 
-def _presets(chat_model: str, tool_model: str) -> list[dict[str, Any]]:
+def _solid_png(rgb: tuple[int, int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (320, 240), rgb).save(out, "PNG")
+    return out.getvalue()
+
+
+def _presets(chat_model: str, tool_model: str, vision_model: str) -> list[dict[str, Any]]:
     """Open WebUI model entries, all greedy (temperature 0: a 135M model's answers wander at Ollama's 0.8). The
     chat model keeps Open WebUI's defaults: its native mode sends the built-in tools with every chat, which the
     embedded smollm2:135m takes, as Ollama's smollm2:135m does (its template renders tools). The two tool
     presets wrap the tool model with web search as their one built-in tool category, one preset per
-    function-calling mode."""
+    function-calling mode. The vision model is marked as taking images (Open WebUI assumes so anyway), without
+    built-in tools: Gemma 3's chat template has none."""
     only_search = {category: category == "web_search" for category in BUILTIN_CATEGORIES}
     tool_meta = {"capabilities": {"builtin_tools": True, "web_search": True}, "builtinTools": only_search,
                  "defaultFeatureIds": ["web_search"]}  # fmt: skip
     return [
         {"id": chat_model, "base_model_id": None, "name": chat_model, "meta": {}, "params": {"temperature": 0}},
+        {"id": vision_model, "base_model_id": None, "name": vision_model,
+         "meta": {"capabilities": {"builtin_tools": False, "vision": True}}, "params": {"temperature": 0}},
         *({"id": f"e2e-{mode}", "base_model_id": tool_model, "name": f"{tool_model} {mode}", "meta": tool_meta,
            "params": {"function_calling": mode, "temperature": 0}} for mode in ("native", "legacy")),
     ]  # fmt: skip
 
 
-def run_steps(run: Run, chat_model: str, tool_model: str) -> None:
+def run_steps(run: Run, chat_model: str, tool_model: str, vision_model: str) -> None:
     page = run.page
 
     def open_page() -> str:
         run.open_home()
-        for preset in _presets(chat_model, tool_model):
+        for preset in _presets(chat_model, tool_model, vision_model):
             run.api("POST", "/api/v1/models/create", preset)
         run.open_home()  # the picker lists the presets
-        return f"Open WebUI {run.api('GET', '/api/config')['version']} up, 3 model presets saved"
+        return f"Open WebUI {run.api('GET', '/api/config')['version']} up, 4 model presets saved"
 
     def model_picker() -> str:
         listed = run.pick_model(chat_model, chat_model)
@@ -224,6 +236,29 @@ def run_steps(run: Run, chat_model: str, tool_model: str) -> None:
 
         return step
 
+    def image_upload() -> str:
+        """The image is picked as a user does (the input menu's "Upload Files", then the file dialog), Open
+        WebUI uploads it, then sends it with the question; the answer must name its colour."""
+        name, rgb = IMAGE_COLOUR
+        run.open_home()
+        run.pick_model(vision_model, vision_model)
+        upload = {"name": f"{name}.png", "mimeType": "image/png", "buffer": _solid_png(rgb)}
+        page.locator("#input-menu-button").click()
+        with page.expect_file_chooser() as dialog:
+            page.get_by_role("menuitem", name="Upload Files").click()
+        with page.expect_response(lambda r: "/api/v1/files" in r.url and r.request.method == "POST") as posted:
+            dialog.value.set_files(files=[upload])
+        if not posted.value.ok:
+            raise StepFailed(f"Open WebUI refused the upload: {posted.value.status} {posted.value.text()[:300]}")
+        page.wait_for_timeout(1000)  # the chat input takes the uploaded file
+        run.send("What colour is this image?")
+        message, _ = run.wait_answer(1)
+        content = _check_answer(message)
+        (run.out / "chat-image.json").write_text(json.dumps(message, indent=1))
+        if name not in content.lower():
+            raise StepFailed(f"the answer does not name {name}: {content[:200]!r}")
+        return f"a {name} PNG uploaded in the chat, answer {content[:60]!r}"
+
     ok = run.step("open", open_page)
     ok = ok and run.step("model-picker", model_picker)
     ok = ok and run.step("streamed-chat", streamed_chat)
@@ -231,6 +266,7 @@ def run_steps(run: Run, chat_model: str, tool_model: str) -> None:
     ok and run.step("second-turn", second_turn)
     run.step("tools-native", tools("native"))
     run.step("tools-legacy", tools("legacy"))
+    run.step("image-upload", image_upload)
 
 
 def main() -> int:
@@ -240,6 +276,7 @@ def main() -> int:
     parser.add_argument("--chromium", required=True)
     parser.add_argument("--chat-model", required=True)
     parser.add_argument("--tool-model", required=True)
+    parser.add_argument("--vision-model", required=True)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
@@ -247,7 +284,7 @@ def main() -> int:
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         run = Run(page, args.webui, args.out)
         try:
-            run_steps(run, args.chat_model, args.tool_model)
+            run_steps(run, args.chat_model, args.tool_model, args.vision_model)
         finally:
             browser.close()
     failed = [name for name, ok, _ in run.results if not ok]

@@ -222,3 +222,60 @@ def test_catalog_vision_shapes_build_in_the_pinned_mlx_vlm() -> None:
         logits = text_model(ids, input_embeddings=embeddings)
         assert logits.shape == (1, 19, config["vocab_size"]), name
         assert bool(mx.isfinite(logits).all()), name
+
+
+def test_images_are_prepared_without_mlx_and_the_tower_runs_a_piece_per_image(tiny_vision_model_dir: Path) -> None:
+    """In-process: a request's images are decoded and processed into numpy (the prep pool's part), then its
+    input embeddings take one engine piece per image plus the merge, and equal mlx-vlm's own
+    get_input_embeddings over all the images at once."""
+    import mlx.core as mx
+    import numpy as np
+    from mlx_lm.tokenizer_utils import TokenizerWrapper
+    from mlx_vlm.utils import load_model, load_processor
+
+    from registry.names import ModelName
+    from registry.store import StoredModel
+    from shim.engine.types import CompletionRequest, Message
+    from shim.engine.vision import Vision
+    from shim.engine.vision_tower import ImageEmbedding
+    from shim.options import GenerationOptions
+
+    # mlx-vlm's model whole (the server shares mlx-lm's decoder instead: not what this test is about), with
+    # its processor's tokenizer: one tokenizer load instead of two
+    processor = load_processor(tiny_vision_model_dir, add_detokenizer=False)
+    vision = Vision(load_model(tiny_vision_model_dir), processor)
+    vision.model.set_dtype(mx.float32)  # as the engine loads it on the CPU backend
+    stored = StoredModel(ModelName.parse("v"), tiny_vision_model_dir, {}, "0", 0)
+    message = Message("user", ASK, images=[RED, GREEN, BLUE])
+    tokenizer = TokenizerWrapper(processor.tokenizer)
+    inputs = vision.preprocess(CompletionRequest(stored, GenerationOptions(), [message]), tokenizer, 4096)
+    assert all(isinstance(array, np.ndarray) for array in inputs.arrays.values())
+    assert inputs.tokens.count(vision.model.config.image_token_index) == 3 * 4  # 4 tokens per image here
+    embedding = ImageEmbedding(vision, inputs)
+    pieces, made = 1, embedding.advance()
+    while made is None:
+        pieces, made = pieces + 1, embedding.advance()
+    assert pieces == 4 and made.tokens == inputs.tokens
+    vlm, pixels, ids = vision.model, mx.array(inputs.arrays["pixel_values"]), mx.array(inputs.tokens)[None]
+    tower, _, _ = vlm.vision_tower(pixels.transpose(0, 2, 3, 1), output_hidden_states=True)
+    assert mx.allclose(mx.concatenate(embedding.features), vlm.multi_modal_projector(tower), atol=1e-5)
+    whole = vlm.get_input_embeddings(ids, pixels, mask=mx.ones(ids.shape)).inputs_embeds[0]
+    assert made.embeddings.shape == (len(inputs.tokens), 64) and mx.allclose(made.embeddings, whole, atol=1e-5)
+
+
+def test_a_model_whose_tower_did_not_load_refuses_images_before_any_work(tiny_vision_model_dir: Path) -> None:
+    """The prep pool refuses a request with images for a model served text-only (its tower failed to load,
+    logged then) with Ollama's words, before decoding or rendering anything."""
+    from registry.names import ModelName
+    from registry.store import StoredModel
+    from shim.engine.prep_pool import prepare_completion
+    from shim.engine.types import CompletionRequest, Message
+    from shim.errors import Kind, ShimError
+    from shim.options import GenerationOptions
+
+    stored = StoredModel(ModelName.parse("v"), tiny_vision_model_dir, {}, "0", 0)
+    req = CompletionRequest(stored, GenerationOptions(), [Message("user", ASK, images=[b"not even an image"])])
+    with pytest.raises(ShimError) as refused:
+        prepare_completion(req, tokenizer=None, vision=None)
+    assert refused.value.message == "this model is missing data required for image input"
+    assert refused.value.kind is Kind.BAD_INPUT

@@ -3,8 +3,8 @@
 MLX state (models, batches, caches) lives on the worker thread, so the asyncio loop never runs MLX code and
 never blocks. The worker loops: take new jobs, start what can start (loading a cold model once, however many
 requests wait for it), advance every model's batch by a token or a prefill slice, then each embedding by a
-slice (each slice bounded in time: prefill.py). Rendering, tokenizing and grammar compiling run meanwhile on
-the prep pool (prep_pool.py): a job starts once its preparation is done. A handler that stops listening
+slice (each slice bounded in time: prefill.py). Rendering, tokenizing, grammar compiling and image decoding
+run meanwhile on the prep pool (prep_pool.py): a job starts once its preparation is done. A handler that stops listening
 (client gone) sets its job's `cancelled` event: a waiting job is dropped without generating, a running one
 leaves its batch at the next step.
 
@@ -22,7 +22,6 @@ import secrets
 import threading
 import time
 from collections.abc import AsyncGenerator
-from dataclasses import replace
 from typing import TypeVar
 
 import mlx.core as mx
@@ -41,8 +40,7 @@ from shim.engine.sequence_setup import build_sequence
 from shim.engine.side_work import EmbedWork, Rendered, RenderWork, SideWork, SliceRunner, human_bytes
 from shim.engine.stats import EngineStats, PromptCacheCounters
 from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, Piece
-from shim.engine.vision import NO_VISION
-from shim.engine.vision_lane import VisionBatch, has_images
+from shim.engine.vision_lane import VisionBatch
 from shim.engine.wakeups import Wakeups
 from shim.errors import Kind, ShimError
 from shim.mlx_threads import release_mlx_streams
@@ -281,22 +279,18 @@ class Engine:
         if batch is None:  # made on the first completion: an embedding-only model never needs one
             batch = self._batches[key] = self._new_batch(loaded)
         exclusive = req.options.seed >= 0 and req.options.temperature > 0
-        seeing = batch if isinstance(batch, VisionBatch) and has_images(req) else None
-        if has_images(req) and seeing is None:  # its tower failed to load (logged then): text only
-            raise ShimError(NO_VISION, Kind.BAD_INPUT)
+        images = prepared.images  # made only for a model with a tower (prep_pool), whose batch is a VisionBatch
+        seeing = batch if isinstance(batch, VisionBatch) and images is not None else None
         if not (seeing.has_vision_room() if seeing else batch.has_room(exclusive)):
             return False
         if not seeing and key in self._holding:
             return None
         touch(loaded, job.keep_alive, self.default_keep_alive)
         loaded.context_length = req.options.num_ctx  # already capped at the model's (resolve_options)
-        inputs = seeing.vision.prepare(req, loaded.tokenizer, req.options.num_ctx) if seeing else None
-        if inputs is not None:  # the images' expanded prompt replaces the text one prepared on the pool
-            prepared = replace(prepared, prompt=list(inputs.tokens))
-        sequence = build_sequence(job, req, loaded, prepared, self.scripts, exclusive=exclusive, images=bool(inputs))
+        sequence = build_sequence(job, req, loaded, prepared, self.scripts, exclusive=exclusive, images=bool(seeing))
         self._lockstep.admit(key, req, sequence)
-        if seeing and inputs:
-            seeing.admit_vision(sequence, inputs)
+        if seeing and images:
+            seeing.admit_vision(sequence, images)
         else:
             batch.admit(sequence)
         return True

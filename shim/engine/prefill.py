@@ -59,13 +59,17 @@ class Pacer:
 
 class PromptFill:
     """A prompt going into a KV cache one slice at a time, as generate_step would in one go: every token but
-    the last (generate_step computes that one's logits in its first step)."""
+    the last (generate_step computes that one's logits in its first step). `embeddings`, one row per token:
+    the decoder reads them instead of the tokens' own (a prompt with image features, vision_lane)."""
 
-    def __init__(self, model: Any, cache: list[Any], tokens: list[int], pacer: Pacer) -> None:
+    def __init__(
+        self, model: Any, cache: list[Any], tokens: list[int], pacer: Pacer, embeddings: mx.array | None = None
+    ) -> None:
         self.model = model
         self.cache = cache
         self.pending = tokens
         self.pacer = pacer
+        self.embeddings = embeddings
 
     @property
     def done(self) -> bool:
@@ -75,9 +79,12 @@ class PromptFill:
         """Prefill one slice (at most about SLICE_SECONDS)."""
         n = self.pacer.tokens()
         chunk, self.pending = self.pending[:n], self.pending[n:]
+        extra = {}
+        if self.embeddings is not None:
+            extra["input_embeddings"], self.embeddings = self.embeddings[None, :n], self.embeddings[n:]
         started = time.perf_counter()
         with mx.stream(generation_stream):
-            self.model(mx.array(chunk)[None], cache=self.cache)
+            self.model(mx.array(chunk)[None], cache=self.cache, **extra)
             mx.eval([c.state for c in self.cache])
         self.pacer.record(len(chunk), time.perf_counter() - started, (1, n))
         mx.clear_cache()  # as generate_step does between its chunks: the activations' buffers go back

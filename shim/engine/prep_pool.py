@@ -1,5 +1,5 @@
 """Preparation off the engine thread: rendering a prompt, tokenizing it, fitting it to the context, compiling a
-`format`'s grammar, tokenizing embedding inputs.
+`format`'s grammar, tokenizing embedding inputs, decoding and processing images.
 
 None of that is MLX, and all of it can take seconds (a 1 MB prompt to tokenize, a 10,000-message chat rendered
 a dozen times to fit num_ctx, a schema compiled over a 151k vocabulary): done on the engine thread it froze
@@ -24,7 +24,9 @@ from shim.engine.jobs import Job
 from shim.engine.loaded import LoadedModel
 from shim.engine.prompt import build_prompt, stop_token_ids
 from shim.engine.types import CompletionRequest
+from shim.engine.vision import NO_VISION, ImageInputs, Vision
 from shim.engine.vision_lane import has_images
+from shim.errors import Kind, ShimError
 
 T = TypeVar("T")
 THREADS = 2  # preparations at once: a long one never holds up a short one behind it
@@ -78,11 +80,13 @@ class PrepPool:
 
 @dataclass
 class Prepared:
-    """A completion ready to start: its prompt tokens, the extra tokens that end it, its format's grammar."""
+    """A completion ready to start: its prompt tokens, the extra tokens that end it, its format's grammar, its
+    images made ready for the tower (their tokens are the prompt)."""
 
     prompt: list[int]
     stop_ids: frozenset[int]
     matcher: LLMatcher | None
+    images: ImageInputs | None = None
 
 
 def preparation(job: Job, loaded: LoadedModel) -> Callable[[], Any]:
@@ -91,17 +95,22 @@ def preparation(job: Job, loaded: LoadedModel) -> Callable[[], Any]:
     if work is not None:
         return lambda: work.prepare(loaded)
     assert req is not None
-    return lambda: prepare_completion(req, tokenizer)
+    return lambda: prepare_completion(req, tokenizer, loaded.vision)
 
 
-def prepare_completion(req: CompletionRequest, tokenizer: Any) -> Prepared:
+def prepare_completion(req: CompletionRequest, tokenizer: Any, vision: Vision | None = None) -> Prepared:
     """On a pool thread: the prompt built and fitted to num_ctx, and the format's grammar compiled (the engine
-    thread then only copies the compiled matcher)."""
-    # A request with images is rendered on the engine thread with its images' markers (vision.py), where its
-    # messages of images alone join their neighbours: rendered here as sent, a template that insists on
-    # alternating roles (Gemma's) would refuse it.
-    prompt = [] if has_images(req) else build_prompt(req, tokenizer, req.options.num_ctx)  # num_ctx: capped
+    thread then only copies the compiled matcher). A request with images is rendered with its images' markers
+    and its images decoded and processed (vision.py): only the tower is left for the engine thread."""
+    images = None
+    if not has_images(req):
+        prompt = build_prompt(req, tokenizer, req.options.num_ctx)  # num_ctx: already capped
+    elif vision is None:  # its tower failed to load (logged then): text only
+        raise ShimError(NO_VISION, Kind.BAD_INPUT)
+    else:
+        images = vision.preprocess(req, tokenizer, req.options.num_ctx)
+        prompt = images.tokens
     matcher = None
     if req.format is not None:  # a string format is "json" (the adapters refuse any other): any JSON object
         matcher = grammars_for(tokenizer).matcher(ANY_OBJECT if isinstance(req.format, str) else req.format)
-    return Prepared(prompt, stop_token_ids(req, tokenizer), matcher)
+    return Prepared(prompt, stop_token_ids(req, tokenizer), matcher, images)

@@ -5,8 +5,9 @@ cache. mlx-vlm then adds only what text lacks: the family's image processor (tra
 torch) and the vision tower with its projector, whose decoder is mlx-lm's very module (`language_model`
 shared, so one copy of the weights). A request with images is prepared here: the prompt is rendered with one
 image marker per image before the message's text (the processor's own marker, which it expands into the
-model's image tokens), the images become pixels, and the tower's features are put at the image tokens of the
-prompt's input embeddings, which mlx-lm's decoder reads instead of its token embeddings (`vision_lane`).
+model's image tokens) and the images become pixels, on the prep pool; on the engine thread the tower's
+features are put at the image tokens of the prompt's input embeddings (`vision_tower`, a piece per engine
+turn), which mlx-lm's decoder reads instead of its token embeddings (`vision_lane`).
 
 Only families whose decoder takes mlx-lm's plain positions are served (their image tokens are ordinary
 sequence positions); families with multi-dimensional rotary positions (Qwen2.5-VL, Qwen3-VL) or
@@ -15,7 +16,11 @@ cross-attention (Llama 3.2 Vision) would need mlx-vlm's own decoder and are left
 
 from __future__ import annotations
 
+import contextlib
 import io
+import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +36,18 @@ from shim.errors import Kind, ShimError
 TOO_LONG = "the input length exceeds the context length"
 # Ollama's runner refuses images for a model without a vision tower in these words (clients match them).
 NO_VISION = "this model is missing data required for image input"
+# Processors run one at a time: a tokenizer is not for two threads at once, and _numpy_outputs swaps a module's
+# function meanwhile.
+_PROCESSING = threading.Lock()
+
+
+@dataclass
+class ImageInputs:
+    """A request with images made ready on the prep pool: its prompt with each image's tokens expanded, and
+    the processor's other outputs (pixel_values, and whatever else a family's processor gives) as numpy."""
+
+    tokens: list[int]
+    arrays: dict[str, np.ndarray]
 
 
 @dataclass
@@ -56,21 +73,20 @@ class Vision:
         own = {k: v for k, v in self.model.parameters().items() if k != "language_model"}
         return int(tree_reduce(lambda total, array: total + array.nbytes, own, 0) or 0)
 
-    def prepare(self, req: CompletionRequest, tokenizer: Any, num_ctx: int) -> VisionInputs:
-        """Render, expand and embed a request with images; bad image data is the client's error."""
+    def preprocess(self, req: CompletionRequest, tokenizer: Any, num_ctx: int) -> ImageInputs:
+        """On a prep pool thread (PIL and numpy, no MLX): decode the images, render the prompt with their
+        markers, run the processor; bad image data is the client's error. The tower runs on the engine thread
+        (vision_tower.py)."""
         assert req.messages is not None
         pictures = [_decode(data) for m in req.messages for data in m.images]
         text = render_prompt(replace(req, messages=_marked(req.messages, self.marker)), tokenizer, num_ctx)
-        inputs = self.processor(text=text, images=pictures, add_special_tokens=False)
-        ids = mx.array(inputs["input_ids"]).reshape(1, -1)
-        if ids.shape[1] > num_ctx:
+        with _numpy_outputs(self.processor):
+            inputs = self.processor(text=text, images=pictures, add_special_tokens=False, return_tensors="np")
+        arrays = dict(inputs)
+        tokens = [int(t) for t in arrays.pop("input_ids").reshape(-1)]
+        if len(tokens) > num_ctx:
             raise ShimError(TOO_LONG, Kind.BAD_INPUT)
-        pixels = mx.array(inputs["pixel_values"])
-        features = self.model.get_input_embeddings(ids, pixels, mask=mx.ones(ids.shape))
-        embeddings = features.inputs_embeds[0]
-        mx.eval(embeddings)
-        tokens = [int(t) for t in np.asarray(inputs["input_ids"]).reshape(-1)]
-        return VisionInputs(tokens, embeddings)
+        return ImageInputs(tokens, arrays)
 
 
 def load_vision(model_dir: Path, text_model: Any) -> Vision:
@@ -100,6 +116,34 @@ def _marked(messages: list[Message], marker: str) -> list[Message]:
             out[-1] = replace(prev, content=marker * marks + prev.content.replace(marker, "") + m.content)
         else:
             out.append(replace(m, content=marker * len(m.images) + m.content, images=[]))
+    return out
+
+
+@contextlib.contextmanager
+def _numpy_outputs(processor: Any) -> Iterator[None]:
+    """mlx-vlm's processors end with its `to_mlx`, which makes MLX arrays on the calling thread (a prep pool
+    thread here, which must never call MLX): meanwhile their module's `to_mlx` is the same conversion into
+    numpy, and the engine thread makes the MLX arrays."""
+    with _PROCESSING:
+        module = sys.modules.get(type(processor).__module__)
+        names = vars(module) if module is not None else {}
+        original = names.get("to_mlx")
+        if original is not None:
+            names["to_mlx"] = _to_numpy
+        try:
+            yield
+        finally:
+            if original is not None:
+                names["to_mlx"] = original
+
+
+def _to_numpy(data: dict[str, Any]) -> dict[str, Any]:
+    """mlx-vlm's `to_mlx`, into numpy: lists become arrays where they can."""
+    out = dict(data)
+    for key, value in data.items():
+        if isinstance(value, list):
+            with contextlib.suppress(ValueError, TypeError):
+                out[key] = np.array(value)
     return out
 
 

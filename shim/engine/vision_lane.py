@@ -2,10 +2,12 @@
 decodes beside them, on the same engine steps.
 
 mlx-lm's BatchGenerator takes token ids only, so a request with images cannot join it: it runs in a lane of
-its own on the same decoder (the same weights), one engine step at a time. Its prompt's input embeddings
-(`vision.VisionInputs`, image features at the image tokens) are prefilled a chunk per step, so text streams
-of the same model wait at most one chunk; it then decodes one token per step on mlx-lm's generate_step, as a
-lone text request does. Its client leaving ends it at the next step. Its KV cache holds image features under
+its own on the same decoder (the same weights), one piece of work per engine step, so text streams of the
+same model wait at most one piece between two tokens: its images arrive decoded and processed on the prep
+pool (`vision.ImageInputs`); the tower runs over one image per step (`vision_tower`), then its prompt's input
+embeddings (image features at the image tokens) are prefilled in slices bounded in time (`prefill`, paced
+as the text batch's); it then decodes one token per step on mlx-lm's generate_step, as a lone text request
+does. Its client leaving ends it at the next step. Its KV cache holds image features under
 placeholder token ids, so it never enters the prefix cache (a later prompt with the same ids but another
 image must not reuse it), and its context is never shifted (a shift re-prefills from token ids).
 """
@@ -22,15 +24,17 @@ import mlx.core as mx
 
 from shim.engine.batch import ModelBatch, Sequence
 from shim.engine.mlx_lm_api import generate_step, make_prompt_cache
+from shim.engine.prefill import PromptFill
 from shim.engine.stats import PromptCacheCounters
 from shim.engine.types import CompletionRequest
-from shim.engine.vision import Vision, VisionInputs
+from shim.engine.vision import ImageInputs, Vision, VisionInputs
+from shim.engine.vision_tower import ImageEmbedding
 from shim.errors import ShimError
 
 log = logging.getLogger("mlx_shim")
 
 VISION = -2  # the key in ModelBatch.sequences of the sequence with images
-PREFILL_CHUNK = 256  # prompt positions prefilled per engine step
+Steps = Generator[tuple[int, mx.array], None, None]  # mlx-lm's generate_step
 
 
 def has_images(req: CompletionRequest) -> bool:
@@ -40,10 +44,11 @@ def has_images(req: CompletionRequest) -> bool:
 @dataclass
 class _Seeing:
     sequence: Sequence
-    inputs: VisionInputs
+    embedding: ImageEmbedding
     cache: list[Any]
-    prefilled: int = 0
-    steps: Generator[tuple[int, mx.array], None, None] | None = None
+    inputs: VisionInputs | None = None  # once the embedding's last piece is done
+    fill: PromptFill | None = None
+    steps: Steps | None = None
 
 
 class VisionBatch(ModelBatch):
@@ -69,10 +74,10 @@ class VisionBatch(ModelBatch):
     def has_vision_room(self) -> bool:
         return self.seeing is None
 
-    def admit_vision(self, seq: Sequence, inputs: VisionInputs) -> None:
+    def admit_vision(self, seq: Sequence, inputs: ImageInputs) -> None:
         seq.context = list(inputs.tokens)
         seq.completion.restart()
-        self.seeing = _Seeing(seq, inputs, make_prompt_cache(self.model))
+        self.seeing = _Seeing(seq, ImageEmbedding(self.vision, inputs), make_prompt_cache(self.model))
         self.sequences[VISION] = seq
 
     def admit(self, seq: Sequence) -> None:
@@ -111,7 +116,7 @@ class VisionBatch(ModelBatch):
                 self.sequences[VISION] = seq
 
     def _see(self) -> list[Sequence]:
-        """One step of the request with images: a prefill chunk, or one token."""
+        """One step of the request with images: a piece of its embedding, a prefill slice, or one token."""
         assert self.seeing is not None
         seeing, seq = self.seeing, self.seeing.sequence
         if seq.listener.cancelled.is_set():
@@ -119,24 +124,18 @@ class VisionBatch(ModelBatch):
             self._end_seeing()
             seq.listener.put(None)
             return [seq]
-        inputs = seeing.inputs
-        last = len(inputs.tokens) - 1  # the last position is fed to generate_step, for the first token's logits
-        if seeing.steps is None and seeing.prefilled < last:
-            end = min(seeing.prefilled + PREFILL_CHUNK, last)
-            ids = mx.array(inputs.tokens[seeing.prefilled : end])[None]
-            self.model(ids, cache=seeing.cache, input_embeddings=inputs.embeddings[seeing.prefilled : end][None])
-            mx.eval([c.state for c in seeing.cache])
-            seeing.prefilled = end
+        if seeing.fill is None:
+            seeing.inputs = inputs = seeing.embedding.advance()
+            if inputs is not None:  # every position but the last, which generate_step is given for its logits
+                prompt, embeddings = inputs.tokens[:-1], inputs.embeddings[:-1]
+                seeing.fill = PromptFill(self.model, seeing.cache, prompt, self.pacer, embeddings)
+            return []
+        if not seeing.fill.done:
+            seeing.fill.advance()
             return []
         if seeing.steps is None:
-            processors = seq.processors
-            if processors and last:  # generate_step shows processors only the tokens it was given
-                prefix = mx.array(inputs.tokens[:last])
-                processors = [_after(prefix, p) for p in processors]
-            seeing.steps = generate_step(
-                mx.array(inputs.tokens[last:]), self.model, input_embeddings=inputs.embeddings[last:],
-                max_tokens=-1, sampler=seq.sampler, logits_processors=processors, prompt_cache=seeing.cache,
-            )  # fmt: skip
+            assert seeing.inputs is not None
+            seeing.steps = self._decode(seq, seeing.inputs, seeing.cache)
         token, logprobs = next(seeing.steps)
         seq.context.append(token)
         if seq.completion.feed(token, logprobs):
@@ -144,6 +143,18 @@ class VisionBatch(ModelBatch):
             self._finish(seq)
             return [seq]
         return []
+
+    def _decode(self, seq: Sequence, inputs: VisionInputs, cache: list[Any]) -> Steps:
+        """generate_step from the prefilled cache, given the prompt's last position for its logits."""
+        last = len(inputs.tokens) - 1
+        processors = seq.processors
+        if processors and last:  # generate_step shows processors only the tokens it was given
+            prefix = mx.array(inputs.tokens[:last])
+            processors = [_after(prefix, p) for p in processors]
+        return generate_step(
+            mx.array(inputs.tokens[last:]), self.model, input_embeddings=inputs.embeddings[last:],
+            max_tokens=-1, sampler=seq.sampler, logits_processors=processors, prompt_cache=cache,
+        )  # fmt: skip
 
     def _end_seeing(self) -> None:
         if self.seeing is not None and self.seeing.steps is not None:
