@@ -1,5 +1,5 @@
 """Units of the engine's throughput work: the per-token decode shortcut, created_at formatting, wake-up
-pacing, the per-backend defaults (parallelism, memory budget) and Metal's wired limit."""
+pacing, the per-backend defaults (parallelism, memory budget), Metal's wired limit and burst admission."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import logging
 import random
 import threading
+import time as clock
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,17 @@ from typing import Any
 import pytest
 from transformers import AutoTokenizer
 
+from registry.local import create_from_modelfile
+from registry.names import ModelName
+from registry.store import Store
 from shim.config import Settings
+from shim.engine import CompletionRequest, Engine, Message, collect, prep_pool
+from shim.engine import batch as batch_module
+from shim.engine import engine as engine_module
 from shim.engine.detokenizer import IncrementalDetokenizer
 from shim.engine.fast_decode import text_decoder
 from shim.engine.wakeups import BATCH_INTERVAL, PER_STREAM, Wakeups
+from shim.options import GenerationOptions
 from shim.timefmt import _format, utc_from_ns
 from tests.gguf_tokenizer_sources import TEXTS, cached
 
@@ -182,3 +190,54 @@ def test_new_prompts_prefill_in_groups(tiny_model_dir: Path) -> None:
         batch = ModelBatch(model, num_parallel=parallel, prefill_group=group, cache_bytes=0)
         assert (batch.generator.prefill_batch_size, batch.generator.completion_batch_size) == (expected, parallel)
         batch.close()
+
+
+@pytest.mark.parametrize("hold", [30.0, 0.0])
+def test_a_burst_starts_together(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, hold: float
+) -> None:
+    """Requests that arrive together start in one engine turn (one prefill group), even though their
+    preparations end apart: the first ones wait while the others of their model are still being prepared.
+    Preparation is made slower per request here (0, 40, 80, 120 ms: a burst's HTTP arrivals), so with the
+    hold off (0 s) they start turns apart, which shows the test can fail; a lone request never waits for it."""
+    monkeypatch.setattr(engine_module, "HOLD_SECONDS", hold)
+    prepare = prep_pool.prepare_completion
+
+    def staggered(req: Any, *args: Any) -> Any:
+        clock.sleep(0.04 * int(req.messages[-1].content.split()[-1]))
+        return prepare(req, *args)
+
+    monkeypatch.setattr(prep_pool, "prepare_completion", staggered)
+    turns: list[int] = []  # the batch's decode-step count when each request joined
+    admit = batch_module.ModelBatch.admit
+    monkeypatch.setattr(
+        batch_module.ModelBatch, "admit", lambda self, seq: (turns.append(self._steps), admit(self, seq))[1]
+    )
+    stored = create_from_modelfile(Store(tmp_path), ModelName.parse("m"), f"FROM {tiny_model_dir}\n", base_dir=tmp_path)
+
+    def request(i: int) -> CompletionRequest:
+        return CompletionRequest(
+            model=stored,
+            options=GenerationOptions(temperature=0, num_predict=24),
+            messages=[Message("user", f"hi {i}")],
+        )
+
+    async def run() -> float:
+        engine = Engine(default_keep_alive=300, max_loaded_models=1)
+        engine.start()
+        try:
+            await engine.load(stored, None)
+            await asyncio.gather(*(collect(engine.complete(request(i))) for i in range(4)))
+            started = clock.monotonic()
+            await collect(engine.complete(request(0)))  # alone: nothing else is being prepared
+            return clock.monotonic() - started
+        finally:
+            engine.stop()
+
+    lone = asyncio.run(run())
+    burst = turns[:4]
+    if hold:
+        assert len(set(burst)) == 1, burst
+        assert lone < hold / 3  # it did not wait out the hold
+    else:
+        assert len(set(burst)) > 1, burst

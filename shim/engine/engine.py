@@ -49,7 +49,7 @@ log = logging.getLogger("mlx_shim")
 
 
 R = TypeVar("R")
-HOLD_SECONDS = 0.025  # the longest a prepared request waits for the rest of its burst (_hold_for_burst)
+HOLD_SECONDS = 0.025  # the longest a prepared request waits for the rest of its burst (_bursts_to_hold)
 
 
 class Engine:
