@@ -241,3 +241,19 @@ def test_a_burst_starts_together(
         assert lone < hold / 3  # it did not wait out the hold
     else:
         assert len(set(burst)) > 1, burst
+
+
+def test_prefill_rate_skips_each_shapes_first_slice() -> None:
+    """The first slice of each (rows, tokens) shape may carry MLX CUDA's kernel compilation: it does not set
+    the rate, the next one of that shape does, and a slow first slice of a new shape cannot lower it."""
+    from shim.engine.prefill import FIRST_TOKENS, Pacer
+
+    pacer = Pacer()
+    pacer.record(256, 2.0, (1, 256))  # compiling: 128 tok/s
+    assert (pacer.rate, pacer.tokens()) == (0.0, FIRST_TOKENS)
+    pacer.record(256, 0.01, (1, 256))
+    assert pacer.rate == 25_600
+    pacer.record(4 * 512, 5.0, (4, 512))  # a new shape, compiling
+    assert pacer.rate == 25_600
+    pacer.record(4 * 512, 0.5, (4, 512))  # 4,096 tok/s: the rate falls by a fifth at most
+    assert pacer.rate == 25_600 * 0.8
