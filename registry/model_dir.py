@@ -21,9 +21,9 @@ from registry.infill import infill_format, vocabulary_has
 
 # Encoder-only architectures: embedding models (mlx-shim runs them with shim/embedding, not mlx-lm).
 ENCODER_ARCHITECTURES = ("bert", "nomic_bert")
-# Families whose images mlx-shim serves through mlx-vlm on mlx-lm's decoder (shim/engine/vision.py says why
-# only these: their image tokens are plain sequence positions).
-VISION_ARCHITECTURES = frozenset({"gemma3"})
+# Families whose images mlx-shim serves through mlx-vlm beside mlx-lm's decoder (shim/engine/vision_families.py
+# says what differs per family, and why Llama 3.2 Vision's cross-attention is not among them).
+VISION_ARCHITECTURES = frozenset({"gemma3", "qwen2_5_vl", "qwen3_vl", "mistral3", "llava"})
 
 # Where Ollama's name for an architecture (GGUF's general.architecture, which clients show as the family)
 # differs from the Hugging Face model_type: llama.cpp converts Mistral-style models as llama.

@@ -124,7 +124,8 @@ class VisionBatch(ModelBatch):
         if seeing.steps is None and seeing.prefilled < last:
             end = min(seeing.prefilled + PREFILL_CHUNK, last)
             ids = mx.array(inputs.tokens[seeing.prefilled : end])[None]
-            self.model(ids, cache=seeing.cache, input_embeddings=inputs.embeddings[seeing.prefilled : end][None])
+            decoder = inputs.decoder or self.model
+            decoder(ids, cache=seeing.cache, input_embeddings=inputs.embeddings[seeing.prefilled : end][None])
             mx.eval([c.state for c in seeing.cache])
             seeing.prefilled = end
             return []
@@ -134,7 +135,7 @@ class VisionBatch(ModelBatch):
                 prefix = mx.array(inputs.tokens[:last])
                 processors = [_after(prefix, p) for p in processors]
             seeing.steps = generate_step(
-                mx.array(inputs.tokens[last:]), self.model, input_embeddings=inputs.embeddings[last:],
+                mx.array(inputs.tokens[last:]), inputs.decoder or self.model, input_embeddings=inputs.embeddings[last:],
                 max_tokens=-1, sampler=seq.sampler, logits_processors=processors, prompt_cache=seeing.cache,
             )  # fmt: skip
         token, logprobs = next(seeing.steps)
