@@ -1,0 +1,119 @@
+"""Images on each vision family beyond Gemma 3 (tests/vision_families.py: random-weight models of mlx-vlm's real
+architectures with their real tokenizers and image processors), through the real server as pulled models: an
+image's prompt holds the family's expanded image tokens (Qwen: one per merged 2 x 2 patch of the resized
+image, with its start and end tokens; Pixtral: rows of patches closed by [IMG_BREAK] and [IMG_END]; LLaVA:
+the tower's patch count), different images give different logits, and text requests on the same model still
+decode together beside a request with images. Untrained weights: no answer is read, only counts and logits.
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import io
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from shim import commands
+from shim.client import Client
+from tests.conftest import Server, start_server, stop_server
+from tests.vision_families import BY_VISION_NAME, build_vision_family_model
+
+ASK = "What colour is this image?"
+# Image tokens each family's processor makes for SMALL (60 x 40) and LARGE (200 x 120) at the test models'
+# processor settings, worked out by hand from each processor's resize rule (tests/vision_families.py).
+IMAGE_TOKENS = {
+    # smart_resize to 28-pixel multiples within 4..16 merged patches: 56 x 84 (2 x 3), 84 x 140 (3 x 5);
+    # plus <|vision_start|> and <|vision_end|>
+    "qwen2.5vl": (6 + 2, 15 + 2),
+    "qwen3-vl": (6 + 2, 15 + 2),  # the same with 16-pixel patches (32-pixel merged): 64 x 96, 96 x 160
+    # longest edge 112, padded to 28: 56 x 84 -> 2 rows of 3, 84 x 112 -> 3 rows of 4, each row + one break/end
+    "mistral-small3.1": (2 * (3 + 1), 3 * (4 + 1)),
+    "llava": (16, 16),  # any image to 56 x 56: 4 x 4 patches (the CLS token dropped)
+}
+OPTIONS = {"temperature": 0, "num_predict": 1}
+
+
+def png(colour: tuple[int, int, int], size: tuple[int, int]) -> str:
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, "PNG")
+    return base64.b64encode(out.getvalue()).decode()
+
+
+SMALL, LARGE = png((220, 30, 30), (60, 40)), png((30, 60, 220), (200, 120))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = start_server(tmp_path_factory.mktemp("vision-families-home"), {"OLLAMA_NUM_PARALLEL": "4"})
+    yield srv
+    stop_server(srv)
+
+
+@pytest.fixture(scope="module", params=sorted(BY_VISION_NAME))
+def family(request: pytest.FixtureRequest, server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The family's model built, created in the server's store by the CLI's own create, deleted after."""
+    name: str = request.param
+    model_dir = build_vision_family_model(BY_VISION_NAME[name], tmp_path_factory.mktemp(name) / "model")
+    modelfile = server.home / f"{name}.Modelfile"
+    modelfile.write_text(f"FROM {model_dir}\n")
+    commands.create(Client(server.url), name, modelfile, None, io.StringIO())
+    yield name
+    httpx.request("DELETE", server.url + "/api/delete", json={"model": name}, timeout=60)
+
+
+def chat(server: Server, model: str, images: list[str], **extra: Any) -> dict[str, Any]:
+    message = {"role": "user", "content": ASK, "images": images}
+    body = {"model": model, "messages": [message], "stream": False, "options": OPTIONS, **extra}
+    resp = httpx.post(server.url + "/api/chat", json=body, timeout=120)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def test_capabilities_name_vision(server: Server, family: str) -> None:
+    shown = httpx.post(server.url + "/api/show", json={"model": family}, timeout=60).json()
+    assert "vision" in shown["capabilities"]
+
+
+def test_image_tokens_expand_and_images_change_the_logits(server: Server, family: str) -> None:
+    text = chat(server, family, [])
+    small = chat(server, family, [SMALL], logprobs=True, top_logprobs=5)
+    large = chat(server, family, [LARGE], logprobs=True, top_logprobs=5)
+    both = chat(server, family, [SMALL, LARGE])
+    expected_small, expected_large = IMAGE_TOKENS[family]
+    assert small["prompt_eval_count"] - text["prompt_eval_count"] == expected_small
+    assert large["prompt_eval_count"] - text["prompt_eval_count"] == expected_large
+    assert both["prompt_eval_count"] - text["prompt_eval_count"] == expected_small + expected_large
+    first = [{t["token"]: t["logprob"] for t in r["logprobs"][0]["top_logprobs"]} for r in (small, large)]
+    assert first[0] != first[1]  # the pixels reach the decoder: another image, another distribution
+
+
+def _stream(server: Server, model: str, prompt: str, log: list[float]) -> str:
+    body = {"model": model, "prompt": prompt, "raw": True, "options": {"temperature": 0, "num_predict": 24}}
+    parts = []
+    with httpx.stream("POST", server.url + "/api/generate", json=body, timeout=120) as resp:
+        for line in resp.iter_lines():
+            if line:
+                log.append(time.monotonic())
+                parts.append(json.loads(line)["response"])
+    return "".join(parts)
+
+
+def test_text_requests_still_batch_beside_an_image(server: Server, family: str) -> None:
+    """Two text streams and a request with images at once: the streams have their first tokens before either
+    ends (they decode together in the batch) and answer as they do alone."""
+    prompts = ("Tell me a story.", "Count to ten.")
+    alone = [_stream(server, family, p, []) for p in prompts]
+    logs: list[list[float]] = [[], []]
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        seeing = pool.submit(chat, server, family, [LARGE])
+        together = list(pool.map(lambda i: _stream(server, family, prompts[i], logs[i]), range(2)))
+        assert seeing.result()["done"]
+    assert together == alone
+    assert max(log[0] for log in logs) < min(log[-1] for log in logs)
