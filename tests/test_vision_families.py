@@ -14,6 +14,7 @@ import io
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -117,3 +118,41 @@ def test_text_requests_still_batch_beside_an_image(server: Server, family: str) 
         assert seeing.result()["done"]
     assert together == alone
     assert max(log[0] for log in logs) < min(log[-1] for log in logs)
+
+
+@pytest.mark.parametrize("name", ["qwen2.5vl", "qwen3-vl"])
+def test_qwen_lane_decoder_gives_mlx_vlms_own_logits(name: str, tmp_path: Path) -> None:
+    """The decoder a Qwen request with images runs on (mlx-vlm's, holding mlx-lm's arrays, with the prompt's 3-D
+    positions and deepstack features), fed as the vision lane feeds it (prefill in chunks that split the image,
+    then one token at a time), gives the logits of mlx-vlm's own model over its own copy of the weights."""
+    import mlx.core as mx
+    from mlx_vlm.models.cache import KVCache
+    from mlx_vlm.utils import load_model
+
+    from shim.engine import mlx_lm_api
+    from shim.engine.vision import load_vision
+    from shim.engine.vision_families import decoder
+
+    model_dir = build_vision_family_model(BY_VISION_NAME[name], tmp_path / name)
+    text_model, tokenizer = mlx_lm_api.load_model(str(model_dir))
+    vision = load_vision(model_dir, text_model)
+    reference = load_model(model_dir)
+    turn = [{"role": "user", "content": vision.marker + ASK}]
+    prompt = tokenizer.apply_chat_template(turn, tokenize=False, add_generation_prompt=True)
+    image = Image.new("RGB", (200, 120), (30, 60, 220))
+    inputs = vision.processor(text=prompt, images=[image], add_special_tokens=False)
+    ids, pixels, grid = (mx.array(inputs[k]) for k in ("input_ids", "pixel_values", "image_grid_thw"))
+    features = vision.model.get_input_embeddings(ids, pixels, mask=mx.ones(ids.shape), image_grid_thw=grid)
+    lane = decoder(vision.family, vision.model, features)
+    assert lane is not None
+    cache = mlx_lm_api.make_prompt_cache(text_model)
+    for start in range(0, ids.shape[1], 7):
+        logits = lane(
+            ids[:, start : start + 7], cache=cache, input_embeddings=features.inputs_embeds[:, start : start + 7]
+        )
+    own_cache = [KVCache() for _ in reference.language_model.layers]
+    expected = reference(ids, pixels, cache=own_cache, image_grid_thw=grid).logits
+    assert mx.allclose(logits[0, -1], expected[0, -1], atol=1e-4)
+    for token in (5, 9):
+        step = lane(mx.array([[token]]), cache=cache)
+        assert mx.allclose(step, reference.language_model(mx.array([[token]]), cache=own_cache).logits, atol=1e-4)
