@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import mlx.core as mx
 import pytest
 from PIL import Image
 
 from shim import commands
-from shim.client import Client
+from shim.client import Client, ClientError
 from tests.conftest import Server, start_server, stop_server
+from tests.families import BY_NAME, family_tokenizer
 from tests.vision_families import BY_VISION_NAME, build_vision_family_model
 
 ASK = "What colour is this image?"
@@ -125,7 +127,6 @@ def test_qwen_lane_decoder_gives_mlx_vlms_own_logits(name: str, tmp_path: Path) 
     """The decoder a Qwen request with images runs on (mlx-vlm's, holding mlx-lm's arrays, with the prompt's 3-D
     positions and deepstack features), fed as the vision lane feeds it (prefill in chunks that split the image,
     then one token at a time), gives the logits of mlx-vlm's own model over its own copy of the weights."""
-    import mlx.core as mx
     from mlx_vlm.models.cache import KVCache
     from mlx_vlm.utils import load_model
 
@@ -156,3 +157,21 @@ def test_qwen_lane_decoder_gives_mlx_vlms_own_logits(name: str, tmp_path: Path) 
     for token in (5, 9):
         step = lane(mx.array([[token]]), cache=cache)
         assert mx.allclose(step, reference.language_model(mx.array([[token]]), cache=own_cache).logits, atol=1e-4)
+
+
+def test_llama_vision_is_refused_saying_why(server: Server, tmp_path: Path) -> None:
+    """Llama 3.2 Vision (`mllama`) reads images through cross-attention layers mlx-lm has no model for: a create
+    of one is refused before the name is registered, saying so (not "upgrade mlx-lm", which would not help)."""
+    model_dir = tmp_path / "llama-vision"
+    family_tokenizer(BY_NAME["llama3.2"], model_dir)
+    text = {"model_type": "mllama_text_model", "hidden_size": 64, "num_hidden_layers": 2, "cross_attention_layers": [1]}
+    config = {"model_type": "mllama", "architectures": ["MllamaForConditionalGeneration"], "text_config": text,
+              "vision_config": {"model_type": "mllama_vision_model", "hidden_size": 32}}  # fmt: skip
+    (model_dir / "config.json").write_text(json.dumps(config))
+    mx.save_safetensors(str(model_dir / "model.safetensors"), {"language_model.lm_head.weight": mx.zeros((4, 4))})
+    modelfile = tmp_path / "Modelfile"
+    modelfile.write_text(f"FROM {model_dir}\n")
+    with pytest.raises(ClientError) as refused:
+        commands.create(Client(server.url), "llama-vision", modelfile, None, io.StringIO())
+    assert "Llama 3.2 Vision's decoder reads images through cross-attention" in str(refused.value)
+    assert httpx.post(server.url + "/api/show", json={"model": "llama-vision"}, timeout=60).status_code == 404
