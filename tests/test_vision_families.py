@@ -175,3 +175,73 @@ def test_llama_vision_is_refused_saying_why(server: Server, tmp_path: Path) -> N
         commands.create(Client(server.url), "llama-vision", modelfile, None, io.StringIO())
     assert "Llama 3.2 Vision's decoder reads images through cross-attention" in str(refused.value)
     assert httpx.post(server.url + "/api/show", json={"model": "llama-vision"}, timeout=60).status_code == 404
+
+
+def _gemma3_inputs(config: dict[str, Any]) -> dict[str, Any]:
+    config["text_config"]["mm_tokens_per_image"] = 16  # 224 / 14 = 16 patches a side, pooled to 4 x 4
+    config["image_token_index"] = image = config["vocab_size"] - 1
+    return {"ids": [2, *[image] * 16, 5], "pixel_values": mx.random.normal((1, 3, 224, 224))}
+
+
+def _qwen_inputs(config: dict[str, Any]) -> dict[str, Any]:
+    vision, top = config["vision_config"], config
+    vision["out_hidden_size"] = config.get("text_config", config)["hidden_size"]
+    top["image_token_id"], top["vision_start_token_id"], top["vision_end_token_id"] = 250, 251, 252
+    channels = vision.get("in_channels", 3)  # 16 patches (4 x 4), merged 2 x 2 into 4 image tokens
+    pixels = mx.random.normal((16, channels * vision["temporal_patch_size"] * vision["patch_size"] ** 2))
+    return {"ids": [2, 251, *[250] * 4, 252, 5], "pixel_values": pixels, "image_grid_thw": mx.array([[1, 4, 4]])}
+
+
+def _pixtral_inputs(config: dict[str, Any]) -> dict[str, Any]:
+    image = config["image_token_index"]  # 56 x 56: 4 x 4 patches, merged 2 x 2
+    return {
+        "ids": [2, *[image] * 4, 5],
+        "pixel_values": mx.random.normal((1, 3, 56, 56)),
+        "image_sizes": mx.array([[56, 56]]),
+    }
+
+
+_SMALL_TOWER = {"hidden_size": 32, "intermediate_size": 64}
+# Per vision family: its tower at toy sizes (every other key of the real one kept) and one image's model inputs.
+CATALOG_TOWERS = {
+    "gemma3": ({**_SMALL_TOWER, "num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 224}, _gemma3_inputs),
+    "mistral3": ({**_SMALL_TOWER, "num_hidden_layers": 1, "num_attention_heads": 2, "head_dim": 16}, _pixtral_inputs),
+    "qwen2_5_vl": ({**_SMALL_TOWER, "depth": 2, "num_heads": 2, "fullatt_block_indexes": [1]}, _qwen_inputs),
+    "qwen3_vl": ({**_SMALL_TOWER, "depth": 2, "num_heads": 2, "deepstack_visual_indexes": [0]}, _qwen_inputs),
+}
+
+
+def test_catalog_vision_shapes_build_and_run_in_the_pinned_mlx_vlm() -> None:
+    """Every catalog tag with `vision` names a shape of a family mlx-shim serves images for, whose config (shrunk,
+    random weights) the pinned mlx-vlm builds, and which runs as the server runs it: mlx-lm's decoder of the same
+    shape shared into mlx-vlm's model (vision_families.share_decoder), one image's tokens through the tower and
+    projector, and the decoder the vision lane would run (mlx-lm's, or Qwen's positioned one) over them."""
+    from registry.catalog import Catalog
+    from registry.model_dir import VISION_ARCHITECTURES, vision_capable
+    from shim.engine import mlx_lm_api
+    from shim.engine.vision_families import FAMILIES, decoder, share_decoder
+    from tests.test_catalog_shapes import SHAPES, shrink
+    from tests.vision_families import vlm_model
+
+    entries = [e for e in Catalog.load().models.values() if "vision" in e.capabilities and e.shape]
+    served = {e.shape for e in entries if e.model_type in VISION_ARCHITECTURES}
+    assert {SHAPES[s]["config"]["model_type"] for s in served} == set(CATALOG_TOWERS) == set(FAMILIES) - {"llava"}
+    for name in sorted(served):
+        config = shrink(SHAPES[name]["config"])
+        assert vision_capable(config), name
+        tower, make_inputs = CATALOG_TOWERS[config["model_type"]]
+        config["vision_config"] = {**config["vision_config"], **tower}
+        inputs = make_inputs(config)
+        mx.random.seed(0)
+        vlm = vlm_model(config)
+        classes = mlx_lm_api.model_classes(config)
+        assert classes is not None, name
+        text_model = classes[0](classes[1].from_dict(config))
+        family = FAMILIES[config["model_type"]]
+        share_decoder(family, vlm, text_model)
+        ids = mx.array([inputs.pop("ids")])
+        features = vlm.get_input_embeddings(ids, inputs.pop("pixel_values"), mask=mx.ones(ids.shape), **inputs)
+        run = decoder(family, vlm, features) or text_model
+        logits = run(ids, cache=mlx_lm_api.make_prompt_cache(text_model), input_embeddings=features.inputs_embeds)
+        assert logits.shape == (1, ids.shape[1], config.get("text_config", config)["vocab_size"]), name
+        assert bool(mx.isfinite(logits).all()), name
