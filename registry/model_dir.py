@@ -33,7 +33,14 @@ UNSERVABLE = {
 
 # Where Ollama's name for an architecture (GGUF's general.architecture, which clients show as the family)
 # differs from the Hugging Face model_type: llama.cpp converts Mistral-style models as llama.
-GGUF_ARCHITECTURES = {"mistral": "llama", "mixtral": "llama", "nomic_bert": "nomic-bert", "gemma3_text": "gemma3"}
+GGUF_ARCHITECTURES = {
+    "mistral": "llama",
+    "mixtral": "llama",
+    "nomic_bert": "nomic-bert",
+    "gemma3_text": "gemma3",
+    "qwen2_5_vl": "qwen25vl",
+    "qwen3_vl": "qwen3vl",
+}
 
 
 def architecture_refusal(config: dict[str, Any]) -> str | None:

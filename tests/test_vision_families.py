@@ -79,9 +79,21 @@ def chat(server: Server, model: str, images: list[str], **extra: Any) -> dict[st
     return resp.json()
 
 
-def test_capabilities_name_vision(server: Server, family: str) -> None:
+# Ollama's architecture name for each (its GGUF's general.architecture) and the test tower's layer count.
+TOWERS = {
+    "qwen2.5vl": ("qwen25vl", 2),
+    "qwen3-vl": ("qwen3vl", 2),
+    "mistral-small3.1": ("mistral3", 1),
+    "llava": ("llava", 1),
+}
+
+
+def test_capabilities_and_show_report_the_tower(server: Server, family: str) -> None:
     shown = httpx.post(server.url + "/api/show", json={"model": family}, timeout=60).json()
     assert "vision" in shown["capabilities"]
+    arch, layers = TOWERS[family]
+    assert shown["model_info"]["general.architecture"] == arch
+    assert shown["model_info"][f"{arch}.vision.block_count"] == layers
 
 
 def test_image_tokens_expand_and_images_change_the_logits(server: Server, family: str) -> None:
