@@ -149,7 +149,7 @@ def test_qwen_lane_decoder_gives_mlx_vlms_own_logits(name: str, tmp_path: Path) 
     model_dir = build_vision_family_model(BY_VISION_NAME[name], tmp_path / name)
     text_model, tokenizer = mlx_lm_api.load_model(str(model_dir))
     vision = load_vision(model_dir, text_model)
-    reference = load_model(model_dir)
+    reference: Any = load_model(model_dir)
     turn = [{"role": "user", "content": vision.marker + ASK}]
     prompt = tokenizer.apply_chat_template(turn, tokenize=False, add_generation_prompt=True)
     image = Image.new("RGB", (200, 120), (30, 60, 220))
@@ -160,9 +160,8 @@ def test_qwen_lane_decoder_gives_mlx_vlms_own_logits(name: str, tmp_path: Path) 
     assert lane is not None
     cache = mlx_lm_api.make_prompt_cache(text_model)
     for start in range(0, ids.shape[1], 7):
-        logits = lane(
-            ids[:, start : start + 7], cache=cache, input_embeddings=features.inputs_embeds[:, start : start + 7]
-        )
+        chunk = slice(start, start + 7)
+        logits = lane(ids[:, chunk], cache=cache, input_embeddings=features.inputs_embeds[:, chunk])
     own_cache = [KVCache() for _ in reference.language_model.layers]
     expected = reference(ids, pixels, cache=own_cache, image_grid_thw=grid).logits
     assert mx.allclose(logits[0, -1], expected[0, -1], atol=1e-4)
@@ -248,7 +247,8 @@ def test_catalog_vision_shapes_build_and_run_in_the_pinned_mlx_vlm() -> None:
         vlm = vlm_model(config)
         classes = mlx_lm_api.model_classes(config)
         assert classes is not None, name
-        text_model = classes[0](classes[1].from_dict(config))
+        model_class, args_class = classes
+        text_model = model_class(args_class.from_dict(config))
         family = FAMILIES[config["model_type"]]
         share_decoder(family, vlm, text_model)
         ids = mx.array([inputs.pop("ids")])

@@ -92,7 +92,8 @@ def load_vision(model_dir: Path, text_model: Any) -> Vision:
     model = load_model(model_dir, lazy=True)
     if mx.default_device() == mx.cpu:  # as the text model: float32 runs several times faster on the CPU
         model.set_dtype(mx.float32)  # floating weights only: quantized ones stay packed
-    family = FAMILIES[model.config.model_type]
+    config: Any = model.config
+    family = FAMILIES[config.model_type]
     share_decoder(family, model, text_model)
     mx.eval(model.parameters())
     return Vision(model, load_processor(model_dir, add_detokenizer=False), family)

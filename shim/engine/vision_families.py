@@ -72,7 +72,7 @@ class PositionedDecoder:
     def __init__(self, language_model: Any, features: Any) -> None:
         self.language_model = language_model
         self.positions: mx.array = features.position_ids  # (3, 1, prompt length)
-        self.delta = int(features.rope_deltas.reshape(-1)[0].item())
+        self.delta = int(features.rope_deltas.reshape(-1)[0])
         self.visual: mx.array | None = getattr(features, "visual_pos_masks", None)
         deepstack = getattr(features, "deepstack_visual_embeds", None)  # per layer: (image tokens, hidden)
         self.deepstack: mx.array | None = mx.stack(list(deepstack)) if deepstack is not None else None
@@ -86,9 +86,9 @@ class PositionedDecoder:
         if start < self.positions.shape[-1]:
             positions = self.positions[:, :, start : start + length]
             if self.deepstack is not None and self.visual is not None:
-                seen = int(self.visual[0, :start].sum().item())
+                seen = int(self.visual[0, :start].sum())
                 here = self.visual[:, start : start + length]
-                count = int(here.sum().item())
+                count = int(here.sum())
                 if count:
                     deepstack = self.deepstack[:, seen : seen + count]
                     extra = {"visual_pos_masks": here, "deepstack_visual_embeds": deepstack}
