@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import mlx.core as mx
 import pytest
+from mlx.utils import tree_flatten
 from PIL import Image
 
 from shim import commands
@@ -134,11 +135,13 @@ def test_text_requests_still_batch_beside_an_image(server: Server, family: str) 
     assert max(log[0] for log in logs) < min(log[-1] for log in logs)
 
 
-@pytest.mark.parametrize("name", ["qwen2.5vl", "qwen3-vl"])
-def test_qwen_lane_decoder_gives_mlx_vlms_own_logits(name: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("name", "quantized"), [("qwen2.5vl", False), ("qwen3-vl", True)])
+def test_qwen_lane_decoder_gives_mlx_vlms_own_logits(name: str, quantized: bool, tmp_path: Path) -> None:
     """The decoder a Qwen request with images runs on (mlx-vlm's, holding mlx-lm's arrays, with the prompt's 3-D
     positions and deepstack features), fed as the vision lane feeds it (prefill in chunks that split the image,
-    then one token at a time), gives the logits of mlx-vlm's own model over its own copy of the weights."""
+    then one token at a time), gives the logits of mlx-vlm's own model over its own copy of the weights; also
+    for a 4-bit build made by mlx-vlm's convert, as the catalog's are (the shared arrays are packed ones)."""
+    from mlx_vlm.convert import convert
     from mlx_vlm.models.cache import KVCache
     from mlx_vlm.utils import load_model
 
@@ -147,7 +150,11 @@ def test_qwen_lane_decoder_gives_mlx_vlms_own_logits(name: str, tmp_path: Path) 
     from shim.engine.vision_families import decoder
 
     model_dir = build_vision_family_model(BY_VISION_NAME[name], tmp_path / name)
+    if quantized:
+        convert(str(model_dir), str(tmp_path / "4bit"), quantize=True, q_group_size=32, q_bits=4)
+        model_dir = tmp_path / "4bit"
     text_model, tokenizer = mlx_lm_api.load_model(str(model_dir))
+    assert any(key.endswith(".scales") for key, _ in tree_flatten(text_model.parameters())) == quantized
     vision = load_vision(model_dir, text_model)
     reference: Any = load_model(model_dir)
     turn = [{"role": "user", "content": vision.marker + ASK}]
