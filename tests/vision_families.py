@@ -94,6 +94,43 @@ FAMILIES = (
         "Qwen3VLProcessor",
     ),
     VisionFamily(
+        "qwen3-vl-moe",
+        "qwen3",
+        {
+            "model_type": "qwen3_vl_moe",
+            **_QWEN_IDS,
+            "text_config": {
+                **_TEXT,
+                "model_type": "qwen3_vl_moe_text",
+                "head_dim": 32,
+                "rope_theta": 5e6,
+                "tie_word_embeddings": False,
+                "num_experts": 4,
+                "num_experts_per_tok": 2,
+                "moe_intermediate_size": 32,
+                "decoder_sparse_step": 1,
+                "mlp_only_layers": [],
+                "norm_topk_prob": True,
+                "rope_scaling": {"rope_type": "default", "mrope_section": [4, 6, 6], "mrope_interleaved": True},
+            },
+            "vision_config": {
+                **_QWEN_TOWER,
+                "model_type": "qwen3_vl_moe",
+                "patch_size": 16,
+                "num_position_embeddings": 64,
+                "deepstack_visual_indexes": [0],
+            },
+        },  # fmt: skip
+        "qwen2_vl.image_processing_pil_qwen2_vl:Qwen2VLImageProcessorPil",
+        {
+            "size": {"shortest_edge": 32 * 32 * 4, "longest_edge": 32 * 32 * 16},
+            "patch_size": 16,
+            "image_mean": [0.5, 0.5, 0.5],
+            "image_std": [0.5, 0.5, 0.5],
+        },  # fmt: skip
+        "Qwen3VLProcessor",
+    ),
+    VisionFamily(
         "mistral-small3.1",
         "mistral-small3.2",
         {

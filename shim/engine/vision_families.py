@@ -38,6 +38,7 @@ FAMILIES: dict[str, Family] = {
     "llava": Family(None, special_tokens_kwarg=False),  # its processor hands every keyword to the image processor
     "qwen2_5_vl": Family("<|vision_start|><|image_pad|><|vision_end|>", positioned=True),
     "qwen3_vl": Family("<|vision_start|><|image_pad|><|vision_end|>", positioned=True),
+    "qwen3_vl_moe": Family("<|vision_start|><|image_pad|><|vision_end|>", positioned=True),
 }
 
 
