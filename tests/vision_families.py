@@ -26,6 +26,7 @@ _QWEN_TOWER = {"hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "dept
                "spatial_merge_size": 2, "temporal_patch_size": 2, "out_hidden_size": 64}  # fmt: skip
 # The Qwen image processor's pixel budget: 4 to 16 merged 28 x 28 patches, so the image's size sets the count.
 _QWEN_PIXELS = {"shortest_edge": 28 * 28 * 4, "longest_edge": 28 * 28 * 16}
+_QWEN_PROCESSOR = "qwen2_vl.image_processing_pil_qwen2_vl:Qwen2VLImageProcessorPil"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +39,19 @@ class VisionFamily:
     processor_class: str  # the processor mlx-vlm / transformers builds around it
     added: tuple[str, ...] = ()  # special tokens added to the stand-in vocabulary (LLaVA's <image>)
     processor_config: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def _qwen3(name: str, model_type: str, text_type: str, **text: Any) -> VisionFamily:
+    """Qwen3-VL, dense or MoE: the same tower (16-pixel patches, deepstack from its first layer) and processor."""
+    rope = {"rope_type": "default", "mrope_section": [4, 6, 6], "mrope_interleaved": True}
+    tower = {**_QWEN_TOWER, "model_type": model_type, "patch_size": 16, "num_position_embeddings": 64,
+             "deepstack_visual_indexes": [0]}  # fmt: skip
+    config = {"model_type": model_type, **_QWEN_IDS, "vision_config": tower,
+              "text_config": {**_TEXT, "model_type": text_type, "head_dim": 32, "rope_theta": 5e6, "rope_scaling": rope,
+                              **text}}  # fmt: skip
+    pixels = {"size": {"shortest_edge": 32 * 32 * 4, "longest_edge": 32 * 32 * 16}, "patch_size": 16,
+              "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}  # fmt: skip
+    return VisionFamily(name, "qwen3", config, _QWEN_PROCESSOR, pixels, "Qwen3VLProcessor")
 
 
 FAMILIES = (
@@ -58,78 +72,25 @@ FAMILIES = (
                 "fullatt_block_indexes": [1],
             },
         },  # fmt: skip
-        "qwen2_vl.image_processing_pil_qwen2_vl:Qwen2VLImageProcessorPil",
+        _QWEN_PROCESSOR,
         {"size": _QWEN_PIXELS},
         "Qwen2_5_VLProcessor",
     ),
-    VisionFamily(
-        "qwen3-vl",
-        "qwen3",
-        {
-            "model_type": "qwen3_vl",
-            **_QWEN_IDS,
-            "text_config": {
-                **_TEXT,
-                "model_type": "qwen3_vl",
-                "head_dim": 32,
-                "rope_theta": 5e6,
-                "tie_word_embeddings": True,
-                "rope_scaling": {"rope_type": "default", "mrope_section": [4, 6, 6], "mrope_interleaved": True},
-            },
-            "vision_config": {
-                **_QWEN_TOWER,
-                "model_type": "qwen3_vl",
-                "patch_size": 16,
-                "num_position_embeddings": 64,
-                "deepstack_visual_indexes": [0],
-            },
-        },  # fmt: skip
-        "qwen2_vl.image_processing_pil_qwen2_vl:Qwen2VLImageProcessorPil",
-        {
-            "size": {"shortest_edge": 32 * 32 * 4, "longest_edge": 32 * 32 * 16},
-            "patch_size": 16,
-            "image_mean": [0.5, 0.5, 0.5],
-            "image_std": [0.5, 0.5, 0.5],
-        },  # fmt: skip
-        "Qwen3VLProcessor",
-    ),
-    VisionFamily(
-        "qwen3-vl-moe",
-        "qwen3",
-        {
-            "model_type": "qwen3_vl_moe",
-            **_QWEN_IDS,
-            "text_config": {
-                **_TEXT,
-                "model_type": "qwen3_vl_moe_text",
-                "head_dim": 32,
-                "rope_theta": 5e6,
-                "tie_word_embeddings": False,
-                "num_experts": 4,
-                "num_experts_per_tok": 2,
-                "moe_intermediate_size": 32,
-                "decoder_sparse_step": 1,
-                "mlp_only_layers": [],
-                "norm_topk_prob": True,
-                "rope_scaling": {"rope_type": "default", "mrope_section": [4, 6, 6], "mrope_interleaved": True},
-            },
-            "vision_config": {
-                **_QWEN_TOWER,
-                "model_type": "qwen3_vl_moe",
-                "patch_size": 16,
-                "num_position_embeddings": 64,
-                "deepstack_visual_indexes": [0],
-            },
-        },  # fmt: skip
-        "qwen2_vl.image_processing_pil_qwen2_vl:Qwen2VLImageProcessorPil",
-        {
-            "size": {"shortest_edge": 32 * 32 * 4, "longest_edge": 32 * 32 * 16},
-            "patch_size": 16,
-            "image_mean": [0.5, 0.5, 0.5],
-            "image_std": [0.5, 0.5, 0.5],
-        },  # fmt: skip
-        "Qwen3VLProcessor",
-    ),
+    *(
+        _qwen3("qwen3-vl", "qwen3_vl", "qwen3_vl", tie_word_embeddings=True),
+        _qwen3(
+            "qwen3-vl-moe",
+            "qwen3_vl_moe",
+            "qwen3_vl_moe_text",
+            tie_word_embeddings=False,
+            num_experts=4,
+            num_experts_per_tok=2,
+            moe_intermediate_size=32,
+            decoder_sparse_step=1,
+            mlp_only_layers=[],
+            norm_topk_prob=True,
+        ),
+    ),  # fmt: skip
     VisionFamily(
         "mistral-small3.1",
         "mistral-small3.2",
