@@ -21,13 +21,27 @@ from registry.infill import infill_format, vocabulary_has
 
 # Encoder-only architectures: embedding models (mlx-shim runs them with shim/embedding, not mlx-lm).
 ENCODER_ARCHITECTURES = ("bert", "nomic_bert")
-# Families whose images mlx-shim serves through mlx-vlm on mlx-lm's decoder (shim/engine/vision.py says why
-# only these: their image tokens are plain sequence positions).
-VISION_ARCHITECTURES = frozenset({"gemma3"})
+# Families whose images mlx-shim serves through mlx-vlm beside mlx-lm's decoder (shim/engine/vision_families.py
+# says what differs per family, and why Llama 3.2 Vision's cross-attention is not among them).
+VISION_ARCHITECTURES = frozenset({"gemma3", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "mistral3", "llava"})
+# Families no mlx-lm upgrade brings: why, in the words a pull or create of one is refused with.
+UNSERVABLE = {
+    "mllama": "unsupported architecture 'mllama': Llama 3.2 Vision's decoder reads images through cross-attention "
+    "layers, which mlx-lm has no model for (mlx-shim serves vision models on mlx-lm's decoder); pick another "
+    "vision model, such as gemma3, qwen2.5vl or mistral-small3.1",
+}
 
 # Where Ollama's name for an architecture (GGUF's general.architecture, which clients show as the family)
 # differs from the Hugging Face model_type: llama.cpp converts Mistral-style models as llama.
-GGUF_ARCHITECTURES = {"mistral": "llama", "mixtral": "llama", "nomic_bert": "nomic-bert", "gemma3_text": "gemma3"}
+GGUF_ARCHITECTURES = {
+    "mistral": "llama",
+    "mixtral": "llama",
+    "nomic_bert": "nomic-bert",
+    "gemma3_text": "gemma3",
+    "qwen2_5_vl": "qwen25vl",
+    "qwen3_vl": "qwen3vl",
+    "qwen3_vl_moe": "qwen3vlmoe",
+}
 
 
 def architecture_refusal(config: dict[str, Any]) -> str | None:
@@ -41,6 +55,8 @@ def architecture_refusal(config: dict[str, Any]) -> str | None:
         return "config.json names no model_type: it is not a model mlx-lm can load"
     from shim.engine import mlx_lm_api
 
+    if model_type in UNSERVABLE:
+        return UNSERVABLE[model_type]
     if mlx_lm_api.model_classes(config) is not None:
         return None
     return (

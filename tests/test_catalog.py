@@ -51,6 +51,9 @@ def test_every_builtin_entry_is_well_formed_and_unique() -> None:
         ("qwen3:30b-instruct", "mlx-community/Qwen3-30B-A3B-Instruct-2507-4bit"),
         ("qwen3.5", "mlx-community/Qwen3.5-9B-4bit"),
         ("gemma4:26b", "mlx-community/gemma-4-26b-a4b-it-4bit"),
+        ("qwen2.5vl", "mlx-community/Qwen2.5-VL-7B-Instruct-4bit"),
+        ("qwen3-vl", "mlx-community/Qwen3-VL-8B-Thinking-4bit"),
+        ("qwen3-vl:4b-instruct", "mlx-community/Qwen3-VL-4B-Instruct-4bit"),
     ],
 )
 def test_library_names(name: str, repo: str) -> None:

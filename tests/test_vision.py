@@ -183,47 +183,6 @@ def test_errors_as_ollama(vision: Server) -> None:
     assert after.json()["response"] == "Red."
 
 
-def test_catalog_vision_shapes_build_in_the_pinned_mlx_vlm() -> None:
-    """Every catalog tag of a family mlx-shim serves images for (VISION_ARCHITECTURES) that the library lists
-    with `vision` names a config shape with a vision tower that the pinned mlx-vlm builds (shrunk, random
-    weights) and whose image features mlx-lm's decoder of the same shape reads, as the server runs them: one
-    image's tokens through the tower, the projector and the text model. (The library's other vision tags,
-    gemma4, qwen3.5 and mistral-small3.x, are served text-only: README, Vision.)"""
-    import importlib
-
-    import mlx.core as mx
-    from mlx_vlm.utils import update_module_configs
-
-    from registry.catalog import Catalog
-    from registry.model_dir import VISION_ARCHITECTURES, vision_capable
-    from shim.engine import mlx_lm_api
-    from tests.test_catalog_shapes import SHAPES, shrink
-
-    entries = Catalog.load().models.values()
-    shapes = {e.shape for e in entries if "vision" in e.capabilities and e.model_type in VISION_ARCHITECTURES}
-    assert shapes == {"gemma-3-4b-it"}
-    for name in sorted(shapes):
-        config = shrink(SHAPES[name]["config"])
-        assert vision_capable(config), name
-        small_tower = {"hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 2, "num_hidden_layers": 1}
-        config["vision_config"] = {**config["vision_config"], **small_tower, "image_size": 224}
-        config["text_config"]["mm_tokens_per_image"] = 16
-        config["image_token_index"] = image_token = config["vocab_size"] - 1
-        family = importlib.import_module(f"mlx_vlm.models.{config['model_type']}")
-        settings = update_module_configs(family.ModelConfig.from_dict(config), family, config, ["text", "vision"])
-        vlm = family.Model(settings)
-        classes = mlx_lm_api.model_classes(config)
-        assert classes is not None, name
-        text_model = classes[0](classes[1].from_dict(config))
-        vlm.language_model = text_model.language_model
-        ids = mx.array([[2, *[image_token] * 16, 5, 6]])
-        pixels = mx.random.normal((1, 3, 224, 224))
-        embeddings = vlm.get_input_embeddings(ids, pixels, mask=mx.ones(ids.shape)).inputs_embeds
-        logits = text_model(ids, input_embeddings=embeddings)
-        assert logits.shape == (1, 19, config["vocab_size"]), name
-        assert bool(mx.isfinite(logits).all()), name
-
-
 def test_images_are_prepared_without_mlx_and_the_tower_runs_a_piece_per_image(tiny_vision_model_dir: Path) -> None:
     """In-process: a request's images are decoded and processed into numpy (the prep pool's part), then its
     input embeddings take one engine piece per image plus the merge, and equal mlx-vlm's own
@@ -237,13 +196,14 @@ def test_images_are_prepared_without_mlx_and_the_tower_runs_a_piece_per_image(ti
     from registry.store import StoredModel
     from shim.engine.types import CompletionRequest, Message
     from shim.engine.vision import Vision
+    from shim.engine.vision_families import FAMILIES
     from shim.engine.vision_tower import ImageEmbedding
     from shim.options import GenerationOptions
 
     # mlx-vlm's model whole (the server shares mlx-lm's decoder instead: not what this test is about), with
     # its processor's tokenizer: one tokenizer load instead of two
     processor = load_processor(tiny_vision_model_dir, add_detokenizer=False)
-    vision = Vision(load_model(tiny_vision_model_dir), processor)
+    vision = Vision(load_model(tiny_vision_model_dir), processor, FAMILIES["gemma3"])
     vision.model.set_dtype(mx.float32)  # as the engine loads it on the CPU backend
     stored = StoredModel(ModelName.parse("v"), tiny_vision_model_dir, {}, "0", 0)
     message = Message("user", ASK, images=[RED, GREEN, BLUE])

@@ -2,16 +2,16 @@
 
 A vision model loads once through mlx-lm, as every model does, so text requests keep its batching and prompt
 cache. mlx-vlm then adds only what text lacks: the family's image processor (transformers' PIL backend: no
-torch) and the vision tower with its projector, whose decoder is mlx-lm's very module (`language_model`
-shared, so one copy of the weights). A request with images is prepared here: the prompt is rendered with one
-image marker per image before the message's text (the processor's own marker, which it expands into the
-model's image tokens) and the images become pixels, on the prep pool; on the engine thread the tower's
-features are put at the image tokens of the prompt's input embeddings (`vision_tower`, a piece per engine
-turn), which mlx-lm's decoder reads instead of its token embeddings (`vision_lane`).
+torch) and the vision tower with its projector, whose decoder is mlx-lm's (its very module, or for Qwen its
+arrays: one copy of the weights). A request with images is prepared here, on the prep pool: the prompt is
+rendered with the family's image marker per image before the message's text (the processor expands it into
+the model's image tokens) and the processor's outputs (pixels, and Qwen's grid or Pixtral's image sizes)
+stay numpy; on the engine thread the tower's features are put at the image tokens of the prompt's input
+embeddings (`vision_tower`, a piece per engine turn), which the family's decoder reads instead of its token
+embeddings (`vision_lane`).
 
-Only families whose decoder takes mlx-lm's plain positions are served (their image tokens are ordinary
-sequence positions); families with multi-dimensional rotary positions (Qwen2.5-VL, Qwen3-VL) or
-cross-attention (Llama 3.2 Vision) would need mlx-vlm's own decoder and are left text-only.
+What differs per family (the marker, the processor's call, which decoder reads the embeddings: Qwen's 3-D
+rotary positions need mlx-vlm's decoder on mlx-lm's weights) is in `vision_families`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from mlx.utils import tree_reduce
 
 from shim.engine.prompt import render_prompt
 from shim.engine.types import CompletionRequest, Message
+from shim.engine.vision_families import FAMILIES, Family, marker, share_decoder
 from shim.errors import Kind, ShimError
 
 TOO_LONG = "the input length exceeds the context length"
@@ -56,16 +57,18 @@ class VisionInputs:
 
     tokens: list[int]
     embeddings: mx.array  # (len(tokens), hidden)
+    decoder: Any = None  # the model to run them on where not the text model's (vision_families.PositionedDecoder)
 
 
 class Vision:
     """The vision half of a loaded model: mlx-vlm's model (its decoder is the text model's) and processor."""
 
-    def __init__(self, model: Any, processor: Any) -> None:
+    def __init__(self, model: Any, processor: Any, family: Family) -> None:
         self.model = model
         self.processor = processor
+        self.family = family
         # The text the processor replaces by an image's tokens (Gemma 3: <start_of_image>).
-        self.marker: str = getattr(processor, "boi_token", None) or processor.image_token
+        self.marker = marker(family, processor)
 
     @property
     def nbytes(self) -> int:
@@ -81,12 +84,18 @@ class Vision:
         pictures = [_decode(data) for m in req.messages for data in m.images]
         text = render_prompt(replace(req, messages=_marked(req.messages, self.marker)), tokenizer, num_ctx)
         with _numpy_outputs(self.processor):
-            inputs = self.processor(text=text, images=pictures, add_special_tokens=False, return_tensors="np")
-        arrays = dict(inputs)
+            arrays = dict(self._process(text, pictures, tokenizer))
         tokens = [int(t) for t in arrays.pop("input_ids").reshape(-1)]
         if len(tokens) > num_ctx:
             raise ShimError(TOO_LONG, Kind.BAD_INPUT)
         return ImageInputs(tokens, arrays)
+
+    def _process(self, text: str, pictures: list[Any], tokenizer: Any) -> Any:
+        """The rendered prompt holds its special tokens: the processor's tokenizer must add none (or, where the
+        processor cannot be told, its BOS is taken off the text, as the tokenizer puts it back)."""
+        if self.family.special_tokens_kwarg:
+            return self.processor(text=text, images=pictures, add_special_tokens=False, return_tensors="np")
+        return self.processor(text=text.removeprefix(tokenizer.bos_token or ""), images=pictures, return_tensors="np")
 
 
 def load_vision(model_dir: Path, text_model: Any) -> Vision:
@@ -95,11 +104,13 @@ def load_vision(model_dir: Path, text_model: Any) -> Vision:
     from mlx_vlm.utils import load_model, load_processor
 
     model = load_model(model_dir, lazy=True)
-    model.language_model = text_model.language_model
     if mx.default_device() == mx.cpu:  # as the text model: float32 runs several times faster on the CPU
         model.set_dtype(mx.float32)  # floating weights only: quantized ones stay packed
+    config: Any = model.config
+    family = FAMILIES[config.model_type]
+    share_decoder(family, model, text_model)
     mx.eval(model.parameters())
-    return Vision(model, load_processor(model_dir, add_detokenizer=False))
+    return Vision(model, load_processor(model_dir, add_detokenizer=False), family)
 
 
 def _marked(messages: list[Message], marker: str) -> list[Message]:

@@ -2,14 +2,16 @@
 decodes beside them, on the same engine steps.
 
 mlx-lm's BatchGenerator takes token ids only, so a request with images cannot join it: it runs in a lane of
-its own on the same decoder (the same weights), one piece of work per engine step, so text streams of the
-same model wait at most one piece between two tokens: its images arrive decoded and processed on the prep
-pool (`vision.ImageInputs`); the tower runs over one image per step (`vision_tower`), then its prompt's input
-embeddings (image features at the image tokens) are prefilled in slices bounded in time (`prefill`, paced
-as the text batch's); it then decodes one token per step on mlx-lm's generate_step, as a lone text request
-does. Its client leaving ends it at the next step. Its KV cache holds image features under
-placeholder token ids, so it never enters the prefix cache (a later prompt with the same ids but another
-image must not reuse it), and its context is never shifted (a shift re-prefills from token ids).
+its own on the same decoder weights (mlx-lm's module, or for Qwen mlx-vlm's decoder holding mlx-lm's arrays
+with the prompt's 3-D positions: `vision_families`), one piece of work per engine step, so text streams of
+the same model wait at most one piece between two tokens: its images arrive decoded and processed on the prep
+pool (`vision.ImageInputs`); the tower runs over one image per step (`vision_tower`: Gemma 3; the other
+families' towers in one piece), then its prompt's input embeddings (image features at the image tokens) are
+prefilled on that decoder in slices bounded in time (`prefill`, paced as the text batch's); it then decodes
+one token per step on mlx-lm's generate_step, as a lone text request does. Its client leaving ends it at the
+next step. Its KV cache holds image features under placeholder token ids, so it never enters the prefix cache
+(a later prompt with the same ids but another image must not reuse it), and its context is never shifted (a
+shift re-prefills from token ids).
 """
 
 from __future__ import annotations
@@ -128,7 +130,8 @@ class VisionBatch(ModelBatch):
             seeing.inputs = inputs = seeing.embedding.advance()
             if inputs is not None:  # every position but the last, which generate_step is given for its logits
                 prompt, embeddings = inputs.tokens[:-1], inputs.embeddings[:-1]
-                seeing.fill = PromptFill(self.model, seeing.cache, prompt, self.pacer, embeddings)
+                decoder = inputs.decoder or self.model
+                seeing.fill = PromptFill(decoder, seeing.cache, prompt, self.pacer, embeddings)
             return []
         if not seeing.fill.done:
             seeing.fill.advance()
@@ -145,14 +148,15 @@ class VisionBatch(ModelBatch):
         return []
 
     def _decode(self, seq: Sequence, inputs: VisionInputs, cache: list[Any]) -> Steps:
-        """generate_step from the prefilled cache, given the prompt's last position for its logits."""
+        """generate_step from the prefilled cache, given the prompt's last position for its logits, on the
+        decoder the family reads images with (mlx-lm's, or Qwen's positioned one)."""
         last = len(inputs.tokens) - 1
         processors = seq.processors
         if processors and last:  # generate_step shows processors only the tokens it was given
             prefix = mx.array(inputs.tokens[:last])
             processors = [_after(prefix, p) for p in processors]
         return generate_step(
-            mx.array(inputs.tokens[last:]), self.model, input_embeddings=inputs.embeddings[last:],
+            mx.array(inputs.tokens[last:]), inputs.decoder or self.model, input_embeddings=inputs.embeddings[last:],
             max_tokens=-1, sampler=seq.sampler, logits_processors=processors, prompt_cache=cache,
         )  # fmt: skip
 

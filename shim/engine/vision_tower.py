@@ -5,7 +5,11 @@ long step (a real Gemma 3 tower takes a large share of a second per image on a l
 of every model waits for it. So where the family's tower takes its images one by one, each engine turn runs
 it over one image (tower and projector); a last piece puts the features at the image tokens of the prompt's
 input embeddings, through mlx-vlm's own `get_input_embeddings` (its `cached_image_features`), so the merge is
-the family's. A family not listed in PER_IMAGE runs `get_input_embeddings` whole, in one piece.
+the family's. A family not listed in PER_IMAGE (Qwen2.5-VL, Qwen3-VL, Mistral 3, LLaVA: their towers take
+all of a request's images as one input, patches of every image in one sequence or padded side by side) runs
+`get_input_embeddings` whole, in one piece. Either way the merge is given the processor's other outputs
+(Qwen's `image_grid_thw`, Pixtral's `image_sizes`), and the family picks the decoder that reads the result
+(`vision_families.decoder`: Qwen's positions and deepstack features come out of the merge).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 import mlx.core as mx
 
 from shim.engine.vision import ImageInputs, Vision, VisionInputs
+from shim.engine.vision_families import decoder
 
 Features = Callable[[Any, mx.array], mx.array]  # (mlx-vlm's model, pixel_values of one image) -> its features
 
@@ -39,6 +44,7 @@ class ImageEmbedding:
 
     def __init__(self, vision: Vision, inputs: ImageInputs) -> None:
         self.model = vision.model
+        self.family = vision.family
         self.inputs = inputs
         self.per_image = PER_IMAGE.get(vision.model.config.model_type)
         self.features: list[mx.array] = []
@@ -53,8 +59,11 @@ class ImageEmbedding:
             self.features.append(features)
             return None
         ids = mx.array(self.inputs.tokens)[None]
-        cached = {"cached_image_features": mx.concatenate(self.features)} if self.features else {}
-        merged = self.model.get_input_embeddings(ids, mx.array(pixels), mask=mx.ones(ids.shape), **cached)
+        extra = {k: mx.array(v) for k, v in self.inputs.arrays.items() if k not in ("attention_mask", "pixel_values")}
+        if self.features:
+            extra["cached_image_features"] = mx.concatenate(self.features)
+        merged = self.model.get_input_embeddings(ids, mx.array(pixels), mask=mx.ones(ids.shape), **extra)
         embeddings = merged.inputs_embeds[0]
-        mx.eval(embeddings)
-        return VisionInputs(self.inputs.tokens, embeddings)
+        positioned = decoder(self.family, self.model, merged)
+        mx.eval(embeddings, positioned.arrays() if positioned else [])
+        return VisionInputs(self.inputs.tokens, embeddings, positioned)

@@ -117,6 +117,12 @@ _VISION_KEYS = {
     "patch_size": "patch_size",
     "num_channels": "num_channels",
     "layer_norm_eps": "attention.layer_norm_epsilon",
+    # Qwen's towers name their sizes otherwise; Ollama's qwen25vl and qwen3vl read these keys
+    "depth": "block_count",
+    "num_heads": "attention.head_count",
+    "in_channels": "num_channels",
+    "spatial_merge_size": "spatial_merge_size",
+    "temporal_patch_size": "temporal_patch_size",
 }
 
 
