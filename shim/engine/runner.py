@@ -66,7 +66,13 @@ class Completion:
         self.pending: list[tuple[TokenLogprob, int]] = []
         self.emit = emit
         self.output = OutputRouter(
-            tokenizer, prompt, think=think, tools=tools, template=template, stops=opts.stop, emit=self._emit,
+            tokenizer,
+            prompt,
+            think=think,
+            tools=tools,
+            template=template,
+            stops=opts.stop,
+            emit=self._emit,
             on_stop=self._cut,
         )
         self.detok = IncrementalDetokenizer(text_decoder(hf_tokenizer(tokenizer)), prompt)

@@ -11,7 +11,7 @@ is read by `jsoncalls.JsonCalls`: `name` with `arguments` (or `parameters`), sev
 Ollama swallows everything after the tag; we pass on what does not parse as content (the project's rule:
 markup is never dropped), so the closing markup the template writes after the calls (`</tool_call>`,
 Mistral's `</s>`) must be known too: `closing_tag` is the section's last text with the JSON's closing
-brackets cut off, our addition to Ollama's derivation.
+brackets (and a string's quote) cut off, our addition to Ollama's derivation.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def template_tags(template: str) -> tuple[str, str]:
     first = _first_text(section.body)
     tag = _tag(first.text) if first is not None else JSON_TAG
     last = _last_text(section.body)
-    closing = "" if last is None or last is first else last.text.strip().lstrip("]} \t\r\n")
+    closing = "" if last is None or last is first else last.text.lstrip("\"]} \t\r\n").rstrip()
     return tag, "" if "{" in closing or closing == tag else closing
 
 
@@ -74,9 +74,8 @@ def _tool_calls_branch(nodes: Sequence[Node]) -> Branch | None:
 
 
 def _names_tool_calls(pipe: Pipe) -> bool:
-    return any(
-        isinstance(arg, Access) and arg.base is None and "ToolCalls" in arg.idents for cmd in pipe.cmds for arg in cmd.args
-    )
+    args = (arg for cmd in pipe.cmds for arg in cmd.args)
+    return any(isinstance(arg, Access) and arg.base is None and "ToolCalls" in arg.idents for arg in args)
 
 
 def _first_text(nodes: Sequence[Node]) -> Text | None:
