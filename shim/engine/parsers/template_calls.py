@@ -50,7 +50,7 @@ def template_tags(template: str) -> tuple[str, str]:
     first = _first_text(section.body)
     tag = _tag(first.text) if first is not None else JSON_TAG
     last = _last_text(section.body)
-    closing = "" if last is None or last is first else last.text.lstrip("\"]} \t\r\n").rstrip()
+    closing = "" if last is None or last is first else last.text.lstrip('"]} \t\r\n').rstrip()
     return tag, "" if "{" in closing or closing == tag else closing
 
 
