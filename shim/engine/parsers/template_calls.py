@@ -10,7 +10,7 @@ is read by `jsoncalls.JsonCalls`: `name` with `arguments` (or `parameters`), sev
 
 Ollama swallows everything after the tag; we pass on what does not parse as content (the project's rule:
 markup is never dropped), so the closing markup the template writes after the calls (`</tool_call>`,
-Mistral's `</s>`) must be known too: `closing_tag` is the section's last text with the JSON's closing
+Mistral's `</s>`) must be known too: `template_tags` also gives the section's last text with the JSON's closing
 brackets (and a string's quote) cut off, our addition to Ollama's derivation.
 """
 
