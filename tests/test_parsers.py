@@ -103,6 +103,11 @@ class Case:
     template: str = ""  # the Go template that rendered the prompt (Modelfile TEMPLATE)
 
 
+def smol(text: str, content: str = "", *, calls: tuple[ToolCall, ...] = (), tools: Any = TOOLS) -> Case:
+    """An answer of a model served with the built-in smollm2's Go template."""
+    return Case(CHATML, text, content, calls=calls, tools=tools, template=SMOLLM2_GO)
+
+
 W = '{"name": "get_weather", "parameters": {"city": "Paris"}}'
 T = '{"name": "get_time", "parameters": {"zone": "CET"}}'
 WA = '{"name": "get_weather", "arguments": {"city": "Paris"}}'
@@ -234,39 +239,21 @@ CASES = {
         '[TOOL_CALLS]get_weather[ARGS]{"city": "Paris"}[TOOL_CALLS]get_time[ARGS]{"zone": "CET"}',
         calls=(PARIS, CET),
     ),
-    "smollm2 go template": Case(
-        CHATML, f"<tool_call>[\n{WA},\n{TA}\n]</tool_call>", calls=(PARIS, CET), template=SMOLLM2_GO
+    "smollm2 go template": smol(f"<tool_call>[\n{WA},\n{TA}\n]</tool_call>", calls=(PARIS, CET)),
+    "smollm2 go template twice": smol(
+        f"<tool_call>[{WA}]</tool_call>\n<tool_call>[{TA}]</tool_call>\n", calls=(PARIS, CET)
     ),
-    "smollm2 go template twice": Case(
-        CHATML,
-        f"<tool_call>[{WA}]</tool_call>\n<tool_call>[{TA}]</tool_call>\n",
-        calls=(PARIS, CET),
-        template=SMOLLM2_GO,
+    "smollm2 go template unclosed": smol(f"<tool_call>[{WA}]", calls=(PARIS,)),
+    "smollm2 go template prose after": smol(f"<tool_call>[{WA}]</tool_call>\nDone.", "Done.", calls=(PARIS,)),
+    "smollm2 go template malformed": smol("<tool_call>[{oops}]</tool_call>", "<tool_call>[{oops}]</tool_call>"),
+    "smollm2 go template not a call": smol(
+        '<tool_call>[{"name": 3}]</tool_call>', '<tool_call>[{"name": 3}]</tool_call>'
     ),
-    "smollm2 go template unclosed": Case(CHATML, f"<tool_call>[{WA}]", calls=(PARIS,), template=SMOLLM2_GO),
-    "smollm2 go template prose after": Case(
-        CHATML, f"<tool_call>[{WA}]</tool_call>\nDone.", content="Done.", calls=(PARIS,), template=SMOLLM2_GO
-    ),
-    "smollm2 go template malformed": Case(
-        CHATML, "<tool_call>[{oops}]</tool_call>", content="<tool_call>[{oops}]</tool_call>", template=SMOLLM2_GO
-    ),
-    "smollm2 go template not a call": Case(
-        CHATML,
-        '<tool_call>[{"name": 3}]</tool_call>',
-        content='<tool_call>[{"name": 3}]</tool_call>',
-        template=SMOLLM2_GO,
-    ),
-    "smollm2 go template empty": Case(
-        CHATML, "<tool_call></tool_call>", content="<tool_call></tool_call>", template=SMOLLM2_GO
-    ),
-    "smollm2 go template stray end": Case(CHATML, "a </tool_call> b", content="a </tool_call> b", template=SMOLLM2_GO),
-    "smollm2 go template answer": Case(CHATML, "Sunny.", content="Sunny.", template=SMOLLM2_GO),
-    "smollm2 go template no tools": Case(
-        CHATML,
-        f"<tool_call>[{WA}]</tool_call>",
-        content=f"<tool_call>[{WA}]</tool_call>",
-        tools=None,
-        template=SMOLLM2_GO,
+    "smollm2 go template empty": smol("<tool_call></tool_call>", "<tool_call></tool_call>"),
+    "smollm2 go template stray end": smol("a </tool_call> b", "a </tool_call> b"),
+    "smollm2 go template answer": smol("Sunny.", "Sunny."),
+    "smollm2 go template no tools": smol(
+        f"<tool_call>[{WA}]</tool_call>", f"<tool_call>[{WA}]</tool_call>", tools=None
     ),
     "qwen2.5 go template": Case(
         CHATML,
