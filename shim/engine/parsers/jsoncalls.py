@@ -4,8 +4,8 @@ at all as the answer's first JSON object (Llama 3.x: `{"name": "f", "parameters"
 by `;`). An end marker (`</tool_call>`) after a call is dropped; the calls go on after it if another follows.
 
 Each call goes out as soon as its JSON value closes, so a streamed answer gets its calls one by one. The
-tag-less form follows Ollama's `tools.Parser` with the `{` tag: only an answer whose first non-space
-character is `{` can be a call, and only a call to one of the request's tools counts, so an answer that
+tag-less form follows Ollama's `tools.Parser` with the `{` (or `[`) tag: only an answer whose first
+non-space character is that one can be a call, and only a call to one of the request's tools counts, so an answer that
 is JSON for the user stays content. Whatever does not parse goes out as content, markup included.
 """
 
