@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -77,6 +78,14 @@ QWEN35 = Vocabulary("<tool_call>\n<function=", think_start="<think>", think_end=
                     prompt_text="<|im_start|>assistant\n<think>\n", parser=qwen3_coder)  # fmt: skip
 MISTRAL = Vocabulary("[AVAILABLE_TOOLS][TOOL_CALLS]", parser=mistral)
 # mlx-lm names Gemma 4's channel as its think tags: the family's format must read the channel, not the split
+# A ChatML vocabulary without a family or an mlx-lm parser (SmolLM2's GGUF template renders no tools), served
+# with Ollama's Go templates (tests/data/ollama_templates/, registry/smollm2_template.txt)
+CHATML = Vocabulary("{% for message in messages %}<|im_start|>{{ message.content }}<|im_end|>{% endfor %}")
+GO_TEMPLATES = Path(__file__).parent / "data" / "ollama_templates"
+SMOLLM2_GO = (Path(__file__).parents[1] / "registry" / "smollm2_template.txt").read_text(encoding="utf-8")
+QWEN25_GO, LLAMA31_GO, MISTRAL_GO = (
+    (GO_TEMPLATES / f"{name}.gotmpl").read_text(encoding="utf-8") for name in ("qwen2.5", "llama3.1", "mistral")
+)
 GEMMA4 = Vocabulary("<|tool_call>call:{{ name }}<tool_call|><|turn>model\n<|channel>thought\n<channel|>",
                     ("<|channel>", "<channel|>", "<turn|>", "<|tool_response>"), think_start="<|channel>thought",
                     think_end="<channel|>")  # fmt: skip
@@ -91,6 +100,12 @@ class Case:
     calls: tuple[ToolCall, ...] = ()
     think: bool = False
     tools: list[dict[str, Any]] | None = field(default_factory=lambda: TOOLS)
+    template: str = ""  # the Go template that rendered the prompt (Modelfile TEMPLATE)
+
+
+def smol(text: str, content: str = "", *, calls: tuple[ToolCall, ...] = (), tools: Any = TOOLS) -> Case:
+    """An answer of a model served with the built-in smollm2's Go template."""
+    return Case(CHATML, text, content, calls=calls, tools=tools, template=SMOLLM2_GO)
 
 
 W = '{"name": "get_weather", "parameters": {"city": "Paris"}}'
@@ -224,12 +239,52 @@ CASES = {
         '[TOOL_CALLS]get_weather[ARGS]{"city": "Paris"}[TOOL_CALLS]get_time[ARGS]{"zone": "CET"}',
         calls=(PARIS, CET),
     ),
+    "smollm2 go template": smol(f"<tool_call>[\n{WA},\n{TA}\n]</tool_call>", calls=(PARIS, CET)),
+    "smollm2 go template twice": smol(
+        f"<tool_call>[{WA}]</tool_call>\n<tool_call>[{TA}]</tool_call>\n", calls=(PARIS, CET)
+    ),
+    "smollm2 go template unclosed": smol(f"<tool_call>[{WA}]", calls=(PARIS,)),
+    "smollm2 go template prose after": smol(f"<tool_call>[{WA}]</tool_call>\nDone.", "Done.", calls=(PARIS,)),
+    "smollm2 go template malformed": smol("<tool_call>[{oops}]</tool_call>", "<tool_call>[{oops}]</tool_call>"),
+    "smollm2 go template not a call": smol(
+        '<tool_call>[{"name": 3}]</tool_call>', '<tool_call>[{"name": 3}]</tool_call>'
+    ),
+    "smollm2 go template empty": smol("<tool_call></tool_call>", "<tool_call></tool_call>"),
+    "smollm2 go template stray end": smol("a </tool_call> b", "a </tool_call> b"),
+    "smollm2 go template answer": smol("Sunny.", "Sunny."),
+    "smollm2 go template no tools": smol(
+        f"<tool_call>[{WA}]</tool_call>", f"<tool_call>[{WA}]</tool_call>", tools=None
+    ),
+    "qwen2.5 go template": Case(
+        CHATML,
+        f"<tool_call>\n{WA}\n</tool_call>\n<tool_call>\n{TA}\n</tool_call>",
+        calls=(PARIS, CET),
+        template=QWEN25_GO,
+    ),
+    "llama3.1 go template": Case(CHATML, f" {W}", calls=(PARIS,), template=LLAMA31_GO),
+    "llama3.1 go template prose first": Case(CHATML, f"Sure: {W}", content=f"Sure: {W}", template=LLAMA31_GO),
+    "llama3.1 go template json answer": Case(
+        CHATML, '{"name": "Bob", "age": 3}', content='{"name": "Bob", "age": 3}', template=LLAMA31_GO
+    ),
+    "mistral go template": Case(CHATML, f"[TOOL_CALLS] [{WA}, {TA}]</s>", calls=(PARIS, CET), template=MISTRAL_GO),
+    "bare list go template": Case(
+        CHATML,
+        f" [{WA}]",
+        calls=(PARIS,),
+        template="{{ range .Messages }}{{ if .ToolCalls }}[{{ range .ToolCalls }}{{ . }}{{ end }}]{{ end }}{{ end }}",
+    ),
+    # a family of ours keeps its format, as a built-in PARSER wins over Ollama's template tag
+    "llama3 family over go template": Case(
+        LLAMA3, f"<tool_call>[{WA}]</tool_call>", content=f"<tool_call>[{WA}]</tool_call>", template=SMOLLM2_GO
+    ),
 }
 
 
 def run(case: Case, pieces: list[str]) -> list[Piece]:
     out: list[Piece] = []
-    router = OutputRouter(case.vocabulary, [1], think=case.think, tools=case.tools, stops=(), emit=out.append)
+    router = OutputRouter(
+        case.vocabulary, [1], think=case.think, tools=case.tools, template=case.template, stops=(), emit=out.append
+    )
     for piece in pieces:
         assert not router.feed(piece)
     router.finish()

@@ -64,6 +64,19 @@ R1_TEMPLATE = (
     "<｜Assistant｜>{{ if .Think }}<think>\n{{ end }}"
 )
 
+# SmolLM2 as Ollama's library serves it (the built-in smollm2:135m): its GGUF template renders no tools, the
+# library's Go template does and asks for `<tool_call>[...]</tool_call>`; the calls are read with the tag
+# Ollama derives from that template (shim/engine/parsers/template_calls.py). With Llama 3.1's library
+# template instead, the tag is Ollama's `{`: a bare JSON call opening the answer.
+SMOL_TOOLS = "smollm2-tools"
+SMOL_JSON = "smollm2-json"
+GO_TEMPLATES = {
+    SMOL_TOOLS: Path(__file__).parents[1] / "registry" / "smollm2_template.txt",
+    SMOL_JSON: Path(__file__).parent / "data" / "ollama_templates" / "llama3.1.gotmpl",
+}
+SMOL_CALLS = f"<tool_call>[\n{WA},\n{TA}\n]</tool_call>"
+SMOL_BAD = "<tool_call>[{not json}]</tool_call>"
+
 
 @dataclass
 class Script:
@@ -256,18 +269,23 @@ SCRIPTS: list[Script] = [
         content="Checking. Sunny.",
     ),
     *answers("smollm2"),
+    Script("smollm2", "calls", SMOL_CALLS, "<|im_end|>", calls=[PARIS, CET], model=SMOL_TOOLS),
+    Script("smollm2", "malformed", SMOL_BAD, "<|im_end|>", content=SMOL_BAD, model=SMOL_TOOLS),
+    Script("smollm2", "answer", "Sunny.", "<|im_end|>", content="Sunny.", model=SMOL_TOOLS),  # no call markup
+    Script("smollm2", "calls", WA.replace("arguments", "parameters"), "<|im_end|>", calls=[PARIS], model=SMOL_JSON),
     *answers("granite3.3"),
     Script("granite3.3", "calls", f"<|tool_call|>[{WA}, {TA}]", "<|end_of_text|>", calls=[PARIS, CET]),
     Script(
         "granite3.3", "malformed", '<|tool_call|>[{"name": 3}]', "<|end_of_text|>", content='<|tool_call|>[{"name": 3}]'
     ),
 ]
-# Models whose template renders no tools (the server refuses a request with tools: tests/test_families.py).
+# Models whose template renders no tools (the server refuses a request with tools: tests/test_families.py);
+# DeepSeek-R1 and SmolLM2 get tools with a Go template (R1_TOOLS, SMOL_TOOLS).
 NO_TOOLS = {"gemma2", "gemma3", "phi3.5", "phi4", "smollm2", "deepseek-r1"}
 _NO_TOOLS = "its template renders no tools and it has no tool-call format: tools are refused"
 _NO_THINKING = "no thinking capability: the server refuses `think` (tests/test_families.py)"
 NOT_APPLICABLE: dict[tuple[str, str], str] = {
-    **{(name, kind): _NO_TOOLS for name in NO_TOOLS - {"deepseek-r1"} for kind in ("calls", "malformed")},
+    **{(name, kind): _NO_TOOLS for name in NO_TOOLS - {"deepseek-r1", "smollm2"} for kind in ("calls", "malformed")},
     **{(name, "thinking"): _NO_THINKING for name in ("qwen2.5", "llama3.1", "llama3.2", "llama3.3", "mistral",
        "mistral-nemo", "mistral-small3.2", "gemma2", "gemma3", "phi3.5", "phi4", "phi4-mini", "smollm2",
        "granite3.3")},
@@ -307,12 +325,16 @@ def scripted(tmp_path_factory: pytest.TempPathFactory, family_model: Callable[[s
     for name, folder in dirs.items():  # in place, as pulled models are (no copy into blobs)
         register_directory(store, ModelName.parse(name), folder)
     # every family stays loaded: each test loads its model once (a tokenizer load is most of a test's time)
-    env = {"MLX_SHIM_TEST_SCRIPTS": str(path), "OLLAMA_MAX_LOADED_MODELS": str(len(NAMES) + 1)}
+    env = {"MLX_SHIM_TEST_SCRIPTS": str(path), "OLLAMA_MAX_LOADED_MODELS": str(len(NAMES) + 1 + len(GO_TEMPLATES))}
     server = start_server(home, env)
     try:
         modelfile = home / "r1-tools.Modelfile"
         modelfile.write_text(f'FROM deepseek-r1\nTEMPLATE """{R1_TEMPLATE}"""\n')
         commands.create(Client(server.url), R1_TOOLS, modelfile, None, io.StringIO())
+        for name, template in GO_TEMPLATES.items():
+            modelfile = home / f"{name}.Modelfile"
+            modelfile.write_text(f'FROM smollm2\nTEMPLATE """{template.read_text(encoding="utf-8")}"""\n')
+            commands.create(Client(server.url), name, modelfile, None, io.StringIO())
         yield Scripted(server, end_at)
     finally:
         stop_server(server)

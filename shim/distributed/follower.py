@@ -120,7 +120,8 @@ class Follower:
         opts = GenerationOptions(**(options | {"stop": tuple(options["stop"])}))
         completion = Completion(
             shard.tokenizer, op["prompt"], opts, think=op["think"], shift=op["shift"], tools=op["tools"],
-            stop_ids=frozenset(op["stop_ids"]), logprobs=op["logprobs"], emit=lambda piece: None,
+            template=op["template"], stop_ids=frozenset(op["stop_ids"]), logprobs=op["logprobs"],
+            emit=lambda piece: None,
         )  # fmt: skip
         listener = self.listeners[op["id"]] = _Listener(op["id"], key)
         batch.admit(

@@ -103,6 +103,7 @@ class Leader(Lockstep):
             # The router's think marker is what thinking changes in the token pipeline (empty: off).
             "think": bool(completion.output.think_start),
             "tools": req.tools,
+            "template": req.template,  # a Go template's call format holds stop strings back inside calls
             "stop_ids": sorted(completion.eos),
             "logprobs": completion.logprobs.top if completion.logprobs is not None else None,
             "shift": sequence.shift,

@@ -27,6 +27,7 @@ class OutputRouter:
         *,
         think: bool,
         tools: list[dict[str, Any]] | None,
+        template: str = "",
         stops: tuple[str, ...],
         emit: Callable[[Piece], None],
         on_stop: Callable[[int], None] | None = None,
@@ -43,7 +44,7 @@ class OutputRouter:
             starts_open=thinking and _ends_with(tokenizer, prompt, self.think_start),
         )
         self.think_end = think_end if thinking else ""
-        self.calls = call_format(tokenizer, family, tools, think)
+        self.calls = call_format(tokenizer, family, tools, think, template)
         self.scanner = MarkerScanner(((self.think_start, think_end) if thinking else ()) + self.calls.markers)
         self.stops = StopMatcher(stops)
         self.emit = emit

@@ -47,6 +47,7 @@ class Completion:
         think: bool,
         shift: bool,
         tools: list[dict[str, Any]] | None,
+        template: str = "",
         stop_ids: frozenset[int] = frozenset(),
         logprobs: int | None = None,
         emit: Callable[[Piece], None],
@@ -65,7 +66,14 @@ class Completion:
         self.pending: list[tuple[TokenLogprob, int]] = []
         self.emit = emit
         self.output = OutputRouter(
-            tokenizer, prompt, think=think, tools=tools, stops=opts.stop, emit=self._emit, on_stop=self._cut
+            tokenizer,
+            prompt,
+            think=think,
+            tools=tools,
+            template=template,
+            stops=opts.stop,
+            emit=self._emit,
+            on_stop=self._cut,
         )
         self.detok = IncrementalDetokenizer(text_decoder(hf_tokenizer(tokenizer)), prompt)
         self.eos = set(tokenizer.eos_token_ids) | set(stop_ids) | end_token_ids(tokenizer)

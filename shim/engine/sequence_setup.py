@@ -39,6 +39,7 @@ def build_sequence(
         think=bool(req.think) and req.infill is None,
         shift=shift,
         tools=req.tools,
+        template=req.template,
         stop_ids=prepared.stop_ids,
         logprobs=req.logprobs,
         emit=job.put,

@@ -16,6 +16,11 @@ markers in the chat template (then in the vocabulary), falling back to mlx-lm's 
                                                             `[TOOL_CALLS]` (v0.3 list and `name[ARGS]{...}`),
                                                             FunctionGemma, GLM, Kimi, ...
 
+A prompt rendered with an Ollama Go template (Modelfile TEMPLATE) is answered in the template's markup: with
+no family of ours (our built-in parsers, as Ollama's PARSER wins over its template tag), the format is the
+one `template_calls` derives from the template, as Ollama does, rather than mlx-lm's guess from the
+tokenizer's own chat template, which did not render the prompt.
+
 Thinking in `<think>` blocks (Qwen3, DeepSeek-R1, opened by the template or not) is split before any of
 these see the text (`shim/engine/thinking.py`); harmony and Gemma 4 carry their thinking in a channel
 instead (`Family.thinking`: the format splits it, and sees whether the request thinks).
@@ -33,6 +38,7 @@ from shim.engine.parsers.collector import ToolCallCollector
 from shim.engine.parsers.gemma4 import CHANNEL, CHANNEL_END, TOOL_RESPONSE, TURN_END, Gemma4
 from shim.engine.parsers.harmony import CALL, RETURN, Harmony
 from shim.engine.parsers.jsoncalls import JsonCalls
+from shim.engine.parsers.template_calls import template_format
 
 Tools = list[dict[str, Any]] | None
 
@@ -106,9 +112,14 @@ def tokenizer_family(tokenizer: Any) -> Family | None:
     return find_family(template if isinstance(template, str) else "", lambda t: _has_token(tokenizer, t))
 
 
-def call_format(tokenizer: Any, family: Family | None, tools: Tools, think: bool) -> CallFormat:
-    """The format one request's answer is read with: the family's, else mlx-lm's parser for the tokenizer."""
-    return family.make(tools, think) if family is not None else ToolCallCollector.from_tokenizer(tokenizer, tools)
+def call_format(tokenizer: Any, family: Family | None, tools: Tools, think: bool, template: str = "") -> CallFormat:
+    """The format one request's answer is read with: the family's, else the Go template's (`template`, the
+    one that rendered the prompt, if any), else mlx-lm's parser for the tokenizer."""
+    if family is not None:
+        return family.make(tools, think)
+    if template:
+        return template_format(template, tools)
+    return ToolCallCollector.from_tokenizer(tokenizer, tools)
 
 
 def end_token_ids(tokenizer: Any) -> frozenset[int]:

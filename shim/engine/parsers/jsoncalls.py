@@ -1,10 +1,11 @@
 """Calls written as JSON values: after a start marker (Granite's `<|tool_call|>[...]`, phi-4-mini's
-`functools[...]`, Llama 3.1's `<|python_tag|>{...}`), or with no marker at all as the answer's first JSON
-object (Llama 3.x: `{"name": "f", "parameters": {...}}`, several separated by `;`).
+`functools[...]`, Llama 3.1's `<|python_tag|>{...}`, a Go template's tag: `template_calls`), or with no marker
+at all as the answer's first JSON object (Llama 3.x: `{"name": "f", "parameters": {...}}`, several separated
+by `;`). An end marker (`</tool_call>`) after a call is dropped; the calls go on after it if another follows.
 
 Each call goes out as soon as its JSON value closes, so a streamed answer gets its calls one by one. The
-tag-less form follows Ollama's `tools.Parser` with the `{` tag: only an answer whose first non-space
-character is `{` can be a call, and only a call to one of the request's tools counts, so an answer that
+tag-less form follows Ollama's `tools.Parser` with the `{` (or `[`) tag: only an answer whose first
+non-space character is that one can be a call, and only a call to one of the request's tools counts, so an answer that
 is JSON for the user stays content. Whatever does not parse goes out as content, markup included.
 """
 
@@ -27,13 +28,17 @@ class JsonCalls:
         *,
         start: str = "",
         reopen: str = "",
+        end: str = "",
         tagless: bool = False,
+        opens: str = "{",
         pythonic: bool = False,
     ) -> None:
         self.calls = Calls(tools)
         self.start = start if tools else ""
         self.reopen = reopen  # the start marker's tail that belongs to the JSON: the `[` of `functools[`
+        self.end = end if tools else ""  # closes a call: dropped after one, markup where nothing parsed
         self.tagless = tagless and bool(tools)
+        self.opens = opens  # what a tag-less call opens with (Ollama's `{` or `[` tag)
         self.pythonic = pythonic  # Llama's built-in tools: `<|python_tag|>brave_search.call(query="x")`
         self.buffer: str | None = None  # the call text not yet parsed; None outside a call
         self.raw = ""  # everything since the call opened, marker included: the content if nothing parses
@@ -44,7 +49,7 @@ class JsonCalls:
 
     @property
     def markers(self) -> tuple[str, ...]:
-        return (self.start,) if self.start else ()
+        return tuple(m for m in (self.start, self.end) if m)
 
     @property
     def collecting(self) -> bool:
@@ -63,7 +68,7 @@ class JsonCalls:
                 self.held = body
                 return []
             value = body.lstrip()
-            if value.startswith("{"):
+            if value.startswith(self.opens):
                 self._open("", "")
                 self.raw = body[: len(body) - len(value)]  # the leading whitespace, if this is content after all
                 return self.feed(value)
@@ -77,7 +82,7 @@ class JsonCalls:
         self.buffer += self.reopen if marker and text == self.start else text
         out: list[Piece] = []
         while self.buffer is not None:
-            rest = self.buffer.lstrip(_SEPARATORS)
+            rest = self._between(self.buffer)
             if not rest:
                 break
             if rest[0] not in "{[":
@@ -104,7 +109,7 @@ class JsonCalls:
         held, self.held = self.held, ""
         if self.buffer is None:
             return [Piece(content=held)] if held else []
-        rest = self.buffer.strip(_SEPARATORS)
+        rest = self._between(self.buffer).rstrip(_SEPARATORS)
         if not rest:
             self.buffer = None
             return []
@@ -116,6 +121,14 @@ class JsonCalls:
             self.buffer = None
             return [Piece(content=rest)]
         return self._give_up()
+
+    def _between(self, text: str) -> str:
+        """The text after separators and, once a call parsed, the end markers that close it."""
+        while True:
+            text = text.lstrip(_SEPARATORS)
+            if not (self.parsed and self.end and text.startswith(self.end)):
+                return text
+            text = text[len(self.end) :]
 
     def _open(self, marker: str, reopen: str) -> None:
         self.buffer, self.raw, self.parsed, self.held = reopen, marker, 0, ""
