@@ -1,0 +1,132 @@
+"""Large request bodies are parsed off the event loop (shim/request_body.py), in-process over the fake backend:
+which thread decodes each adapter's JSON and images, and that the loop answers another request while a large
+body's image is being decoded. Small bodies are parsed inline (no thread hop). Error texts for large and small
+bodies are the real-server suites' (test_bad_input, test_openai, test_anthropic, test_vision)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from registry.names import ModelName
+from registry.store import Store
+from shim.app import create_app
+from shim.config import Settings
+from shim.request_body import OFF_LOOP_BYTES
+from tests.asgi_harness import Exchange
+from tests.fake_backend import FakeBackend, done
+
+Scenario = Callable[[Any, FakeBackend], Any]
+_b64decode = base64.b64decode
+_loads = json.loads
+
+
+@pytest.fixture
+def run(tmp_path: Path, tiny_model_dir: Path) -> Callable[[Scenario], None]:
+    def runner(scenario: Scenario) -> None:
+        async def main() -> None:
+            store = Store(tmp_path)
+            store.put(
+                ModelName.parse("tiny"), {"schemaVersion": 1, "source": {"type": "local", "path": str(tiny_model_dir)}}
+            )
+            fake = FakeBackend()
+            fake.script([done()])
+            await scenario(create_app(Settings(), store, backend=fake), fake)
+
+        asyncio.run(main())
+
+    return runner
+
+
+def _bodies(image: str) -> dict[str, dict[str, Any]]:
+    """A request carrying `image` (base64) on each endpoint that takes images."""
+    url = "data:image/png;base64," + image
+    return {
+        "/api/chat": {"model": "tiny", "messages": [{"role": "user", "content": "hi", "images": [image]}]},
+        "/api/generate": {"model": "tiny", "prompt": "hi", "images": [image]},
+        "/v1/chat/completions": {"model": "tiny", "messages": [
+            {"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]},
+        "/v1/responses": {"model": "tiny", "input": [
+            {"role": "user", "content": [{"type": "input_image", "image_url": url}]}]},
+        "/v1/messages": {"model": "tiny", "max_tokens": 8, "messages": [{"role": "user", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": image}}]}]},
+    }  # fmt: skip
+
+
+def _image(size: int) -> str:
+    return base64.b64encode(bytes(range(256)) * (size // 256)).decode()
+
+
+LARGE = _image(OFF_LOOP_BYTES)  # a body of ~4/3 the threshold
+SMALL = _image(1024)
+
+
+@pytest.mark.parametrize("path", list(_bodies("")))
+@pytest.mark.parametrize(("image", "off_loop"), [(LARGE, True), (SMALL, False)], ids=["large", "small"])
+def test_a_large_body_is_decoded_and_its_images_too_off_the_event_loop(
+    run: Callable[[Scenario], None], monkeypatch: pytest.MonkeyPatch, path: str, image: str, off_loop: bool
+) -> None:
+    threads: dict[str, set[int]] = {"json": set(), "base64": set()}
+
+    def loads(text: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(text, str) and image in text:
+            threads["json"].add(threading.get_ident())
+        return _loads(text, *args, **kwargs)
+
+    def b64decode(data: Any, *args: Any, **kwargs: Any) -> bytes:
+        if data == image:
+            threads["base64"].add(threading.get_ident())
+        return _b64decode(data, *args, **kwargs)
+
+    monkeypatch.setattr(json, "loads", loads)
+    monkeypatch.setattr(base64, "b64decode", b64decode)
+
+    async def scenario(app: Any, fake: FakeBackend) -> None:
+        loop_thread = threading.get_ident()
+        async with Exchange(app, "POST", path, json.dumps(_bodies(image)[path]).encode()) as ex:
+            await ex.start()
+            await ex.rest()
+        for step, ran_on in threads.items():
+            assert len(ran_on) == 1, step  # the body's JSON and its image were each decoded
+            assert (loop_thread not in ran_on) is off_loop, step
+
+    run(scenario)
+
+
+def test_the_loop_answers_another_request_while_a_large_bodys_image_is_decoded(
+    run: Callable[[Scenario], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The image's decoding waits until a request sent after it has been answered: on the event loop it would
+    hold the loop, and the other request would be answered only once the wait gave up."""
+    decoding, answered = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def b64decode(data: Any, *args: Any, **kwargs: Any) -> bytes:
+        if data == LARGE:
+            decoding.set()
+            answered.wait(10)
+            order.append("image decoded")
+        return _b64decode(data, *args, **kwargs)
+
+    monkeypatch.setattr(base64, "b64decode", b64decode)
+
+    async def scenario(app: Any, fake: FakeBackend) -> None:
+        async with Exchange(app, "POST", "/api/chat", json.dumps(_bodies(LARGE)["/api/chat"]).encode()) as large:
+            await asyncio.to_thread(decoding.wait, 10)
+            async with Exchange(app, "GET", "/api/version") as other:
+                assert (await other.start())[0] == 200
+                await other.rest()
+            order.append("other answered")
+            answered.set()
+            await large.start()
+            await large.rest()
+        assert order == ["other answered", "image decoded"]
+
+    run(scenario)
