@@ -130,3 +130,32 @@ def test_the_loop_answers_another_request_while_a_large_bodys_image_is_decoded(
         assert order == ["other answered", "image decoded"]
 
     run(scenario)
+
+
+def _answer(app: Any, path: str, body: bytes) -> Any:
+    async def answer() -> tuple[int, dict[str, Any]]:
+        async with Exchange(app, "POST", path, body) as ex:
+            status, _ = await ex.start()
+            answer = json.loads(await ex.rest())
+        answer.pop("request_id", None)  # Anthropic's errors carry a fresh one
+        return status, answer
+
+    return answer()
+
+
+@pytest.mark.parametrize("path", list(_bodies("")))
+def test_a_large_body_is_refused_as_a_small_one_is(run: Callable[[Scenario], None], path: str) -> None:
+    """The errors raised on the worker thread reach the client as they do from the loop: a bad image (at the same
+    byte) and a body cut short answer the same status and text at both sizes."""
+
+    async def scenario(app: Any, fake: FakeBackend) -> None:
+        refused = await _answer(app, path, json.dumps(_bodies("AAAA!")[path]).encode())
+        assert refused[0] == 400 and "input" in json.dumps(refused[1])  # "... base64 ... input byte 4", "image input"
+        for bad in ("AAAA!" + LARGE, "AAAA!" + SMALL):
+            assert await _answer(app, path, json.dumps(_bodies(bad)[path]).encode()) == refused
+        cut = json.dumps(_bodies(LARGE)[path]).encode()
+        status, answer = await _answer(app, path, cut[: len(cut) // 2])
+        assert status == 400 and "unexpected EOF" in json.dumps(answer)
+        assert (status, answer) == await _answer(app, path, cut[:200])
+
+    run(scenario)
