@@ -9,53 +9,43 @@ import asyncio
 import base64
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from registry.names import ModelName
 from registry.store import Store
 from shim.app import create_app
 from shim.config import Settings
 from shim.request_body import OFF_LOOP_BYTES
 from tests.asgi_harness import Exchange
-from tests.fake_backend import FakeBackend, done
+from tests.fake_backend import FakeBackend
 
-Scenario = Callable[[Any, FakeBackend], Any]
+Scenario = Callable[[Any], Coroutine[Any, Any, None]]
+
 _b64decode = base64.b64decode
 _loads = json.loads
 
 
 @pytest.fixture
-def run(tmp_path: Path, tiny_model_dir: Path) -> Callable[[Scenario], None]:
-    def runner(scenario: Scenario) -> None:
-        async def main() -> None:
-            store = Store(tmp_path)
-            store.put(
-                ModelName.parse("tiny"), {"schemaVersion": 1, "source": {"type": "local", "path": str(tiny_model_dir)}}
-            )
-            fake = FakeBackend()
-            fake.script([done()])
-            await scenario(create_app(Settings(), store, backend=fake), fake)
-
-        asyncio.run(main())
-
-    return runner
+def run(tmp_path: Path) -> Callable[[Scenario], None]:
+    """Runs a scenario against a fresh app over a fake backend, with an empty store: every request here is
+    answered once its body is parsed (an error, or the model's 404)."""
+    return lambda scenario: asyncio.run(scenario(create_app(Settings(), Store(tmp_path), backend=FakeBackend())))
 
 
 def _bodies(image: str) -> dict[str, dict[str, Any]]:
     """A request carrying `image` (base64) on each endpoint that takes images."""
     url = "data:image/png;base64," + image
     return {
-        "/api/chat": {"model": "tiny", "messages": [{"role": "user", "content": "hi", "images": [image]}]},
-        "/api/generate": {"model": "tiny", "prompt": "hi", "images": [image]},
-        "/v1/chat/completions": {"model": "tiny", "messages": [
+        "/api/chat": {"model": "absent", "messages": [{"role": "user", "content": "hi", "images": [image]}]},
+        "/api/generate": {"model": "absent", "prompt": "hi", "images": [image]},
+        "/v1/chat/completions": {"model": "absent", "messages": [
             {"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]},
-        "/v1/responses": {"model": "tiny", "input": [
+        "/v1/responses": {"model": "absent", "input": [
             {"role": "user", "content": [{"type": "input_image", "image_url": url}]}]},
-        "/v1/messages": {"model": "tiny", "max_tokens": 8, "messages": [{"role": "user", "content": [
+        "/v1/messages": {"model": "absent", "max_tokens": 8, "messages": [{"role": "user", "content": [
             {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": image}}]}]},
     }  # fmt: skip
 
@@ -88,7 +78,7 @@ def test_a_large_body_is_decoded_and_its_images_too_off_the_event_loop(
     monkeypatch.setattr(json, "loads", loads)
     monkeypatch.setattr(base64, "b64decode", b64decode)
 
-    async def scenario(app: Any, fake: FakeBackend) -> None:
+    async def scenario(app: Any) -> None:
         loop_thread = threading.get_ident()
         async with Exchange(app, "POST", path, json.dumps(_bodies(image)[path]).encode()) as ex:
             await ex.start()
@@ -117,7 +107,7 @@ def test_the_loop_answers_another_request_while_a_large_bodys_image_is_decoded(
 
     monkeypatch.setattr(base64, "b64decode", b64decode)
 
-    async def scenario(app: Any, fake: FakeBackend) -> None:
+    async def scenario(app: Any) -> None:
         async with Exchange(app, "POST", "/api/chat", json.dumps(_bodies(LARGE)["/api/chat"]).encode()) as large:
             await asyncio.to_thread(decoding.wait, 10)
             async with Exchange(app, "GET", "/api/version") as other:
@@ -148,7 +138,7 @@ def test_a_large_body_is_refused_as_a_small_one_is(run: Callable[[Scenario], Non
     """The errors raised on the worker thread reach the client as they do from the loop: a bad image (at the same
     byte) and a body cut short answer the same status and text at both sizes."""
 
-    async def scenario(app: Any, fake: FakeBackend) -> None:
+    async def scenario(app: Any) -> None:
         refused = await _answer(app, path, json.dumps(_bodies("AAAA!")[path]).encode())
         assert refused[0] == 400 and "input" in json.dumps(refused[1])  # "... base64 ... input byte 4", "image input"
         for bad in ("AAAA!" + LARGE, "AAAA!" + SMALL):
