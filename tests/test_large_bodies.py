@@ -1,7 +1,7 @@
 """Large request bodies are parsed off the event loop (shim/request_body.py), in-process over the fake backend:
-which thread decodes each adapter's JSON and images, and that the loop answers another request while a large
-body's image is being decoded. Small bodies are parsed inline (no thread hop). Error texts for large and small
-bodies are the real-server suites' (test_bad_input, test_openai, test_anthropic, test_vision)."""
+which thread decodes each adapter's JSON and images, that the loop answers another request while a large body's
+image is being decoded, and that a large body is refused as a small one is. Small bodies are parsed inline (no
+thread hop). The error texts themselves are the real-server suites' (test_bad_input, test_openai, ...)."""
 
 from __future__ import annotations
 
@@ -122,15 +122,12 @@ def test_the_loop_answers_another_request_while_a_large_bodys_image_is_decoded(
     run(scenario)
 
 
-def _answer(app: Any, path: str, body: bytes) -> Any:
-    async def answer() -> tuple[int, dict[str, Any]]:
-        async with Exchange(app, "POST", path, body) as ex:
-            status, _ = await ex.start()
-            answer = json.loads(await ex.rest())
-        answer.pop("request_id", None)  # Anthropic's errors carry a fresh one
-        return status, answer
-
-    return answer()
+async def _answer(app: Any, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    async with Exchange(app, "POST", path, body) as ex:
+        status, _ = await ex.start()
+        answer = json.loads(await ex.rest())
+    answer.pop("request_id", None)  # Anthropic's errors carry a fresh one
+    return status, answer
 
 
 @pytest.mark.parametrize("path", list(_bodies("")))
