@@ -47,7 +47,7 @@ from tests.conftest import cli, start_server, stop_server  # noqa: E402
 from tests.fake_backend import FakeBackend  # noqa: E402
 
 
-def bodies(images: list[str]) -> dict[str, bytes]:
+def bodies(images: list[str]) -> dict[str, dict[str, Any]]:
     urls = [{"type": "image_url", "image_url": {"url": "data:image/jpeg;base64," + i}} for i in images]
     sources = [{"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": i}} for i in images]
     return {

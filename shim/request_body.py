@@ -4,14 +4,15 @@ event loop when the body is large.
 A chat with eight phone photos is a ~24 MB body: decoding and binding it takes ~100 ms of CPU, and done on the
 event loop it holds every other stream's tokens that long. Such a body is parsed on a worker thread
 (`asyncio.to_thread`, as the handlers' disk work is). The GIL still runs one thread at a time, but the parse
-is a series of C calls (UTF-8 check, `json.loads`, one base64 decode per image) with Python between them, where
-the loop gets its turn: the loop then waits for the longest single call (`json.loads`, ~20 ms at 24 MB here)
-instead of the whole parse.
+is a series of C calls (UTF-8 check, `json.loads`, the surrogate-escape scan, one base64 decode per image) with
+Python between them, where the loop gets its turn: the loop then waits for the longest single call (`json.loads`,
+~20 ms at 24 MB here) instead of the whole parse (scripts/bench_body_decode.py measures both).
 
-A small body is parsed inline: the hop to a thread costs ~60 µs, while decoding and binding a 256 KiB body
-costs ~0.75 ms (an image body; text costs less). Below the threshold the loop is held under a millisecond;
-above it the hop is under a tenth of the work it moves. Parsing stays one synchronous function per adapter,
-so every error it raises (Ollama's exact texts and statuses) reaches the handler unchanged, from either side.
+A small body is parsed inline: the hop to a thread costs ~60 µs on an idle core (~100-200 µs on this busy 2-core
+machine), while decoding and binding a 256 KiB body costs ~0.75 ms (an image body; text costs less). Below the
+threshold the loop is held under a millisecond; above it the hop is at most a tenth of the work it moves.
+Parsing stays one synchronous function per adapter, so every error it raises (Ollama's exact texts and statuses)
+reaches the handler unchanged, from either side.
 """
 
 from __future__ import annotations
