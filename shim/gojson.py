@@ -17,6 +17,7 @@ import json
 import math
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -82,16 +83,21 @@ def _go_int(literal: str) -> int | float:
     return int(literal) if len(literal) < 300 else _go_float(literal)
 
 
+_NESTING = threading.Lock()  # the limit is the process's: large bodies are decoded on worker threads
+
+
 @contextlib.contextmanager
 def _room_for_nesting() -> Iterator[None]:
     """Python's json recurses once per level and stops at the recursion limit (1,000); Go's decoder accepts
-    MAX_NESTING_DEPTH. The limit is raised only while such a body, already scanned to be within it, is built."""
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 3 * MAX_NESTING_DEPTH))
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(limit)
+    MAX_NESTING_DEPTH. The limit is raised only while such a body, already scanned to be within it, is built
+    (one at a time: a second one restoring the limit would cut the first short)."""
+    with _NESTING:
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, 3 * MAX_NESTING_DEPTH))
+        try:
+            yield
+        finally:
+            sys.setrecursionlimit(limit)
 
 
 def decode(body: bytes) -> Any:

@@ -31,7 +31,8 @@ from shim.engine import collect
 from shim.errors import ShimError
 from shim.gojson import GoJSONError, decode
 from shim.jsonbytes import go_json
-from shim.service import ModelService
+from shim.request_body import parsed
+from shim.service import ChatRequest, ModelService
 from shim.streaming import collected, stream
 
 log = logging.getLogger("mlx_shim")
@@ -53,13 +54,9 @@ class AnthropicAPI:
     async def endpoint(self, request: Request) -> Response:
         streamed = False  # whether the middleware had set the SSE headers when the handler refused
         try:
-            try:
-                body = decode(await request.body())
-            except GoJSONError as e:  # an empty body too: gin's binding reports io.EOF as "EOF"
-                raise AnthropicError(e.message) from None
-            req = bind(body)
+            req, native = await parsed(await request.body(), _converted)
             streamed = bool(req.get("stream"))
-            return await self.messages(request, req)
+            return await self.messages(request, req, native)
         except AnthropicError as e:
             return _refused(e)
         except ShimError as e:
@@ -70,13 +67,24 @@ class AnthropicAPI:
             log.exception("unexpected error in %s", request.url.path)
             return handler_error(ShimError(str(e) or type(e).__name__))
 
-    async def messages(self, request: Request, req: dict[str, Any]) -> Response:
+    async def messages(self, request: Request, req: dict[str, Any], native: ChatRequest) -> Response:
         # Every message may convert to nothing (an empty text): the service then only loads the model, and its
         # answer goes through the same writers as any other.
-        prepared = await self.service.prepare_chat(chat_request(req), relax_thinking=True)
+        prepared = await self.service.prepare_chat(native, relax_thinking=True)
         message_id, model = new_id("msg"), req["model"]
         events = self.service.events(prepared)
         if not req.get("stream"):
             piece, done = await collected(request, collect(events))
             return Response(go_json(message(message_id, model, piece, done)) + b"\n", media_type="application/json")
         return await stream(request, events, AnthropicWriter(StreamConverter(message_id, model, estimate_tokens(req))))
+
+
+def _converted(body: bytes) -> tuple[dict[str, Any], ChatRequest]:
+    """The request as the middleware binds and checks it, and the chat request it converts to (images decoded):
+    one step, off the event loop for a large body (shim/request_body.py); what it refuses is an AnthropicError."""
+    try:
+        data = decode(body)
+    except GoJSONError as e:  # an empty body too: gin's binding reports io.EOF as "EOF"
+        raise AnthropicError(e.message) from None
+    req = bind(data)
+    return req, chat_request(req)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 from starlette.requests import ClientDisconnect, Request
@@ -14,6 +15,7 @@ from shim.errors import Kind, ShimError
 from shim.gobind import BindError, TypedStruct
 from shim.gojson import EmptyBody, GoJSONError, decode
 from shim.jsonbytes import go_json
+from shim.request_body import parsed
 from shim.responses import NDJSON, error_response
 
 log = logging.getLogger("mlx_shim")
@@ -24,9 +26,14 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 async def read_body(request: Request, struct: TypedStruct[T]) -> T:
-    """The body bound to its request struct; a body that is not JSON or does not bind is a 400 with Go's text."""
+    """The body bound to its request struct (images decoded: `images` binds to bytes), off the event loop when
+    it is large (shim/request_body.py); a body that is not JSON or does not bind is a 400 with Go's text."""
+    return await parsed(await request.body(), partial(_bound, struct))
+
+
+def _bound(struct: TypedStruct[T], body: bytes) -> T:
     try:
-        return struct.bind(decode(await request.body()))
+        return struct.bind(decode(body))
     except EmptyBody:
         raise ShimError("missing request body", Kind.BAD_INPUT) from None
     except (GoJSONError, BindError) as e:

@@ -30,7 +30,7 @@ class OpenAIEmbeddings:
         return [Route("/v1/embeddings", guarded(self.embeddings), methods=["POST"])]
 
     async def embeddings(self, request: Request) -> Response:
-        body = EMBED.bind(await read_body(request, EMBED))  # Go's type errors are 400s there
+        body = await read_body(request, EMBED, EMBED.bind)  # Go's type errors are 400s there
         encoding = body.get("encoding_format", "")
         if encoding.lower() not in ("", "float", "base64"):
             message = f"Invalid value for 'encoding_format' = {encoding}. Supported values: ['float', 'base64']."

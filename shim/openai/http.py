@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import zstandard
 from starlette.requests import ClientDisconnect, Request
@@ -16,8 +16,11 @@ from shim.errors import Kind, ShimError
 from shim.gobind import BindError, Struct
 from shim.gojson import GoJSONError, decode
 from shim.jsonbytes import go_json
+from shim.request_body import parsed
 
 log = logging.getLogger("mlx_shim")
+
+T = TypeVar("T")
 
 JSON = "application/json"  # Ollama's /v1 answers carry no charset, and end in a newline (json.Encoder)
 SSE = {"Content-Type": "text/event-stream"}  # no charset, as Ollama
@@ -56,11 +59,16 @@ def guarded(handler: Handler) -> Handler:
     return endpoint
 
 
-async def read_body(request: Request, struct: Struct) -> dict[str, Any]:
-    """The body as sent, once it binds to Ollama's openai struct (Go's type errors are 400s there);
-    conversion reads the raw body, which keeps the fields the struct does not name."""
+async def read_body(request: Request, struct: Struct, convert: Callable[[dict[str, Any]], T]) -> T:
+    """`convert` of the body as sent, once it binds to Ollama's openai struct (Go's type errors are 400s there);
+    conversion reads the raw body, which keeps the fields the struct does not name. Decoding, binding and
+    conversion (images' base64 included) run off the event loop for a large body (shim/request_body.py)."""
+    return await parsed(await request.body(), lambda raw: convert(_bound(raw, struct)))
+
+
+def _bound(raw: bytes, struct: Struct) -> dict[str, Any]:
     try:
-        body = decode(await request.body())
+        body = decode(raw)
         struct.bind(body)
     except (GoJSONError, BindError) as e:
         raise ShimError(e.message, Kind.BAD_INPUT) from None

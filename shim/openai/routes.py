@@ -23,6 +23,7 @@ from shim.openai.http import decoded_body, guarded, json_answer, read_body
 from shim.openai.responses_convert import responses_request
 from shim.openai.responses_writer import ResponsesWriter, new_ids, response_object
 from shim.openai.writers import ZERO_USAGE, ChatWriter, CompletionWriter, Head, chat_completion, text_completion
+from shim.request_body import parsed
 from shim.routing import exact_route
 from shim.service import ModelService, Prepared
 from shim.streaming import collected, stream
@@ -70,8 +71,7 @@ class OpenAIAPI:
     # -- completions -----------------------------------------------------------------------------------
 
     async def chat(self, request: Request) -> Response:
-        body = await read_body(request, CHAT_COMPLETION)
-        native = chat_request(body)
+        body, native = await read_body(request, CHAT_COMPLETION, lambda body: (body, chat_request(body)))
         prepared = await self.service.prepare_chat(native)
         head = Head(f"chatcmpl-{random.randrange(999)}", int(time.time()), native.model)
         if isinstance(prepared, Prepared) and body.get("_debug_render_only"):
@@ -86,8 +86,7 @@ class OpenAIAPI:
         return await stream(request, events, ChatWriter(head, include_usage))
 
     async def completions(self, request: Request) -> Response:
-        body = await read_body(request, COMPLETION)
-        native = completion_request(body)
+        body, native = await read_body(request, COMPLETION, lambda body: (body, completion_request(body)))
         prepared = await self.service.prepare_generate(native)
         head = Head(f"cmpl-{random.randrange(999)}", int(time.time()), native.model)
         if isinstance(prepared, Prepared):
@@ -105,7 +104,7 @@ class OpenAIAPI:
 
     async def responses(self, request: Request) -> Response:
         """The Responses API, stateless as Ollama's: the conversation converts to a chat request."""
-        native, echo = responses_request(await decoded_body(request))
+        native, echo = await parsed(await decoded_body(request), responses_request)
         prepared = await self.service.prepare_chat(native)
         response_id, item_id = new_ids()
         events = self.service.events(prepared)
