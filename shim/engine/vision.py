@@ -17,7 +17,6 @@ rotary positions need mlx-vlm's decoder on mlx-lm's weights) is in `vision_famil
 from __future__ import annotations
 
 import contextlib
-import io
 import sys
 import threading
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ import mlx.core as mx
 import numpy as np
 from mlx.utils import tree_reduce
 
+from shim.engine.image_decode import decode_image, decode_size
 from shim.engine.prompt import render_prompt
 from shim.engine.types import CompletionRequest, Message
 from shim.engine.vision_families import FAMILIES, Family, marker, share_decoder
@@ -69,6 +69,7 @@ class Vision:
         self.family = family
         # The text the processor replaces by an image's tokens (Gemma 3: <start_of_image>).
         self.marker = marker(family, processor)
+        self.fits = decode_size(processor)  # what a JPEG is decoded at no less than (image_decode.py)
 
     @property
     def nbytes(self) -> int:
@@ -81,7 +82,7 @@ class Vision:
         markers, run the processor; bad image data is the client's error. The tower runs on the engine thread
         (vision_tower.py)."""
         assert req.messages is not None
-        pictures = [_decode(data) for m in req.messages for data in m.images]
+        pictures = [decode_image(data, self.fits) for m in req.messages for data in m.images]
         text = render_prompt(replace(req, messages=_marked(req.messages, self.marker)), tokenizer, num_ctx)
         with _numpy_outputs(self.processor):
             arrays = dict(self._process(text, pictures, tokenizer))
@@ -156,14 +157,3 @@ def _to_numpy(data: dict[str, Any]) -> dict[str, Any]:
             with contextlib.suppress(ValueError, TypeError):
                 out[key] = np.array(value)
     return out
-
-
-def _decode(data: bytes) -> Any:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise ShimError(f"failed to process inputs: {e}", Kind.BAD_INPUT) from None
-    return image.convert("RGB")
