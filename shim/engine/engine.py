@@ -205,10 +205,13 @@ class Engine:
         With nothing running, only a preparation under way can hold a waiting job back (a batch with no
         sequences has room; a model with no sequences, side work or preparation is idle and can be unloaded
         for room), and each one sends WAKE when it ends. With none under way, waiting jobs are looked at
-        again now: they were held back by sequences or side work that have just ended."""
+        again now: they were held back by sequences or side work that have just ended. Only idle models' timers
+        bound the wait: a model loaded for a request being prepared has none yet (it starts when the request
+        does), and waking for it would spin this thread, a core and the GIL taken from the preparation."""
         running = self._side.running or any(batch.sequences for batch in self._batches.values())
         block = not running and (not self._waiting or self._prep.under_way())
-        timeout = _earliest(seconds_to_next_expiry(self.loaded()), self._hold_left()) if block else None
+        idle = [m for m in self.loaded() if not self._busy(m.key)]
+        timeout = _earliest(seconds_to_next_expiry(idle), self._hold_left()) if block else None
         return self._intake.take(self._waiting, timeout, block=block)
 
     def _start_waiting(self) -> None:
