@@ -41,6 +41,10 @@ IMAGE_TOKENS = {
     # longest edge 112, padded to 28: 56 x 84 -> 2 rows of 3, 84 x 112 -> 3 rows of 4, each row + one break/end
     "mistral-small3.1": (2 * (3 + 1), 3 * (4 + 1)),
     "llava": (16, 16),  # any image to 56 x 56: 4 x 4 patches (the CLS token dropped)
+    # LLaVA 1.6, 28-pixel tiles of 2 x 2 patches: the whole image's 4, then the grid's patches unpadded, a newline
+    # closing each row. 60 x 40 -> the 56 x 84 pinpoint (tiles 2 x 3, patches 4 x 6, no padding): 4 + 4 * (6 + 1);
+    # 200 x 120 -> 84 x 112 (tiles 3 x 4, patches 6 x 8; 120 * 8 / 200 = 4.8 -> 4 rows): 4 + 4 * (8 + 1)
+    "llava-next": (4 + 4 * 7, 4 + 4 * 9),
 }
 OPTIONS = {"temperature": 0, "num_predict": 1}
 
@@ -88,6 +92,7 @@ TOWERS = {
     "qwen3-vl-moe": ("qwen3vlmoe", 2),
     "mistral-small3.1": ("mistral3", 1),
     "llava": ("llava", 1),
+    "llava-next": ("llava_next", 1),
 }
 
 
@@ -188,7 +193,8 @@ def test_qwen_lane_decoder_gives_mlx_vlms_own_logits(name: str, quantized: bool,
 
 def test_pixtral_and_llava_are_prepared_into_numpy(tmp_path: Path) -> None:
     """On the prep pool a request's images become numpy only (no MLX off the engine thread), Pixtral's
-    image_sizes included, which its merge needs (Qwen's: test_qwen_lane_decoder_gives_mlx_vlms_own_logits)."""
+    image_sizes and LLaVA 1.6's tile grids included, which their merges need (Qwen's:
+    test_qwen_lane_decoder_gives_mlx_vlms_own_logits)."""
     import numpy as np
     from mlx_lm.tokenizer_utils import TokenizerWrapper
     from mlx_vlm.utils import load_processor
@@ -200,7 +206,7 @@ def test_pixtral_and_llava_are_prepared_into_numpy(tmp_path: Path) -> None:
     from shim.engine.vision_families import FAMILIES
     from shim.options import GenerationOptions
 
-    for name in ("mistral-small3.1", "llava"):
+    for name in ("mistral-small3.1", "llava", "llava-next"):
         model_dir = build_vision_family_model(BY_VISION_NAME[name], tmp_path / name)
         model_type = json.loads((model_dir / "config.json").read_text())["model_type"]
         processor = load_processor(model_dir, add_detokenizer=False)
@@ -212,6 +218,7 @@ def test_pixtral_and_llava_are_prepared_into_numpy(tmp_path: Path) -> None:
         assert all(isinstance(array, np.ndarray) for array in inputs.arrays.values()), name
         assert len(inputs.arrays["pixel_values"]) > 1, name
         assert model_type != "mistral3" or inputs.arrays["image_sizes"].tolist() == [[56, 84], [84, 112]]
+        assert model_type != "llava_next" or inputs.arrays["image_grid"].tolist() == [[2, 3], [3, 4]]
 
 
 def test_llama_vision_is_refused_saying_why(server: Server, tmp_path: Path) -> None:

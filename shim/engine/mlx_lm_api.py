@@ -10,20 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from importlib.metadata import version
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
-from mlx_lm import load
 from mlx_lm.generate import BatchGenerator, generation_stream
 from mlx_lm.generate import generate_step as _generate_step
+from mlx_lm.models import mistral3
 from mlx_lm.models.cache import KVCache, LRUPromptCache, make_prompt_cache, trim_prompt_cache
 from mlx_lm.models.rope_utils import Llama3RoPE
 from mlx_lm.sample_utils import apply_min_p, apply_top_k, apply_top_p, make_logits_processors, make_sampler
 from mlx_lm.tokenizer_utils import TokenizerWrapper, _infer_tool_parser
-from mlx_lm.utils import _get_classes, dequantize_model, infer_quant_config, quantize_model, save
+from mlx_lm.utils import _get_classes, dequantize_model, infer_quant_config, load_tokenizer, quantize_model, save
+from mlx_lm.utils import load_model as _load_model
 
 __all__ = [
     "BatchGenerator",
@@ -55,15 +57,33 @@ __all__ = [
 
 def load_model(path: str) -> tuple[nn.Module, TokenizerWrapper]:
     """A model directory's model and tokenizer, as mlx-lm loads them."""
-    model, tokenizer = load(path)[:2]
+    model, tokenizer, _ = load_with_config(path, lazy=False)
     return model, tokenizer
 
 
 def load_with_config(path: str, *, lazy: bool) -> tuple[nn.Module, TokenizerWrapper, dict[str, Any]]:
-    """The model, tokenizer and config.json (`lazy`: weights not read until used). mlx-lm's `load` is annotated
-    as returning either tuple; with return_config it is the 3-tuple."""
-    loaded = load(path, return_config=True, lazy=lazy)
-    return cast(tuple[nn.Module, TokenizerWrapper, dict[str, Any]], loaded)
+    """The model, tokenizer and config.json of a local model directory (`lazy`: weights not read until used):
+    mlx-lm's `load`, with the decoders of the model types it has no entry for (`_TEXT_OF`) found too."""
+    model, config = _load_model(Path(path), lazy, get_model_classes=_classes)
+    tokenizer = load_tokenizer(Path(path), None, eos_token_ids=config.get("eos_token_id", None))
+    return model, tokenizer, config
+
+
+class _LlavaNext(mistral3.Model):
+    """LLaVA 1.6 (`llava_next`)'s decoder, loaded as mlx-lm loads LLaVA 1.5's (its `llava` is mistral3's model over
+    the text config, the tower's weights dropped); `image_newline`, the vector that closes each row of image
+    tiles, belongs to the vision half too (mlx-vlm's model holds it)."""
+
+    def sanitize(self, weights: dict[str, Any]) -> dict[str, Any]:
+        return super().sanitize({k: v for k, v in weights.items() if k != "image_newline"})
+
+
+# Model types mlx-lm has no entry for whose decoder one of its models is.
+_TEXT_OF: dict[str, tuple[type[nn.Module], Any]] = {"llava_next": (_LlavaNext, mistral3.ModelArgs)}
+
+
+def _classes(config: dict[str, Any]) -> tuple[type[nn.Module], Any]:
+    return _TEXT_OF.get(config.get("model_type", "")) or _get_classes(config)
 
 
 def generate_step(prompt: mx.array, model: nn.Module, **kwargs: Any) -> Generator[tuple[int, mx.array], None, None]:
@@ -104,7 +124,7 @@ def model_classes(config: dict[str, Any]) -> tuple[type[nn.Module], Any] | None:
     the installed mlx-lm has none for its `model_type` (a missing one, an unknown one, or a helper module such as
     `cache` that `_get_classes` would import and then find no Model in)."""
     try:
-        return _get_classes(config)
+        return _classes(config)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
