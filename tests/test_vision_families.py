@@ -1,9 +1,10 @@
 """Images on each vision family beyond Gemma 3 (tests/vision_families.py: random-weight models of mlx-vlm's real
 architectures with their real tokenizers and image processors), through the real server as pulled models: an
 image's prompt holds the family's expanded image tokens (Qwen: one per merged 2 x 2 patch of the resized
-image, with its start and end tokens; Pixtral: rows of patches closed by [IMG_BREAK] and [IMG_END]; LLaVA:
-the tower's patch count), different images give different logits, and text requests on the same model still
-decode together beside a request with images. Untrained weights: no answer is read, only counts and logits.
+image, with its start and end tokens; Pixtral: rows of patches closed by [IMG_BREAK] and [IMG_END]; LLaVA 1.5:
+the tower's patch count; LLaVA 1.6: its tiles' patches packed, rows closed by image_newline), different images
+give different logits, and text requests on the same model still decode together beside a request with images.
+Untrained weights: no answer is read, only counts and logits.
 """
 
 from __future__ import annotations
@@ -221,6 +222,42 @@ def test_pixtral_and_llava_are_prepared_into_numpy(tmp_path: Path) -> None:
         assert model_type != "llava_next" or inputs.arrays["image_grid"].tolist() == [[2, 3], [3, 4]]
 
 
+def test_llava_next_packs_each_image_as_transformers_does(tmp_path: Path) -> None:
+    """LLaVA 1.6's merge, made as the server makes it (prepared into numpy, then one engine piece): each image's
+    features are the whole image's patches, then its grid's rows (60 x 40: 4 rows of 6 patches; 200 x 120: 4 of
+    8, the padding rows cut), each row closed by the model's image_newline, at the prompt's <image> tokens; the
+    text around them keeps its token embeddings."""
+    from registry.names import ModelName
+    from registry.store import StoredModel
+    from shim.engine import mlx_lm_api
+    from shim.engine.types import CompletionRequest, Message
+    from shim.engine.vision import load_vision
+    from shim.engine.vision_tower import ImageEmbedding
+    from shim.options import GenerationOptions
+
+    model_dir = build_vision_family_model(BY_VISION_NAME["llava-next"], tmp_path / "llava-next")
+    text_model, tokenizer = mlx_lm_api.load_model(str(model_dir))
+    vision = load_vision(model_dir, text_model)
+    stored = StoredModel(ModelName.parse("llava-next"), model_dir, {}, "0", 0)
+    message = Message("user", ASK, images=[base64.b64decode(SMALL), base64.b64decode(LARGE)])
+    inputs = vision.preprocess(CompletionRequest(stored, GenerationOptions(), [message]), tokenizer, 4096)
+    made = ImageEmbedding(vision, inputs).advance()
+    assert made is not None
+    tokens = mx.array(made.tokens)
+    image = tokens == vision.model.config.image_token_index
+    first = int(mx.argmax(image))
+    newlines = [first + 4 + 7 * row + 6 for row in range(4)]
+    second = first + sum(IMAGE_TOKENS["llava-next"][:1])
+    newlines += [second + 4 + 9 * row + 8 for row in range(4)]
+    assert int(image.sum()) == sum(IMAGE_TOKENS["llava-next"]) and bool(image[first : second + 40].all())
+    newline = vision.model.image_newline.astype(made.embeddings.dtype)
+    assert all(mx.array_equal(made.embeddings[i], newline) for i in newlines)
+    assert sum(bool(mx.array_equal(row, newline)) for row in made.embeddings) == len(newlines)
+    text = text_model.language_model.model.embed_tokens(tokens)
+    keep = image[:, None]
+    assert mx.array_equal(mx.where(keep, 0, made.embeddings), mx.where(keep, 0, text))
+
+
 def test_llama_vision_is_refused_saying_why(server: Server, tmp_path: Path) -> None:
     """Llama 3.2 Vision (`mllama`) reads images through cross-attention layers mlx-lm has no model for: a create
     of one is refused before the name is registered, saying so (not "upgrade mlx-lm", which would not help)."""
@@ -263,6 +300,16 @@ def _pixtral_inputs(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _llava_next_inputs(config: dict[str, Any]) -> dict[str, Any]:
+    config["image_token_index"] = image = config["vocab_size"] - 1  # 28 x 56 in two 28-pixel tiles of 2 x 2
+    return {  # patches, after the whole image's 4: 2 rows of 4 patches, each closed by image_newline
+        "ids": [2, *[image] * (4 + 2 * (4 + 1)), 5],
+        "pixel_values": mx.random.normal((1, 3, 3, 28, 28)),
+        "image_sizes": mx.array([[28, 56]]),
+        "image_grid": mx.array([[1, 2]]),
+    }
+
+
 _SMALL_TOWER = {"hidden_size": 32, "intermediate_size": 64}
 # Per vision family: its tower at toy sizes (every other key of the real one kept) and one image's model inputs.
 CATALOG_TOWERS = {
@@ -270,6 +317,10 @@ CATALOG_TOWERS = {
     "mistral3": ({**_SMALL_TOWER, "num_hidden_layers": 1, "num_attention_heads": 2, "head_dim": 16}, _pixtral_inputs),
     "qwen2_5_vl": ({**_SMALL_TOWER, "depth": 2, "num_heads": 2, "fullatt_block_indexes": [1]}, _qwen_inputs),
     "qwen3_vl": ({**_SMALL_TOWER, "depth": 2, "num_heads": 2, "deepstack_visual_indexes": [0]}, _qwen_inputs),
+    "llava_next": (
+        {**_SMALL_TOWER, "num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 28},
+        _llava_next_inputs,
+    ),
 }
 # Shapes read without their tower (Ministral 3's, from transformers' text config): Mistral Small 3.1's Pixtral
 # tower stands in, so mlx-vlm's mistral3 still runs over mlx-lm's ministral3 decoder as the server would.
@@ -284,7 +335,7 @@ def test_catalog_vision_shapes_build_and_run_in_the_pinned_mlx_vlm() -> None:
     from registry.catalog import Catalog
     from registry.model_dir import VISION_ARCHITECTURES, vision_capable
     from shim.engine import mlx_lm_api
-    from shim.engine.vision_families import FAMILIES, decoder, share_decoder
+    from shim.engine.vision_families import FAMILIES, decoder, input_embeddings, share_decoder
     from tests.test_catalog_shapes import SHAPES, shrink
     from tests.vision_families import vlm_model
 
@@ -309,7 +360,7 @@ def test_catalog_vision_shapes_build_and_run_in_the_pinned_mlx_vlm() -> None:
         family = FAMILIES[config["model_type"]]
         share_decoder(family, vlm, text_model)
         ids = mx.array([inputs.pop("ids")])
-        features = vlm.get_input_embeddings(ids, inputs.pop("pixel_values"), mask=mx.ones(ids.shape), **inputs)
+        features = input_embeddings(family, vlm, ids, inputs.pop("pixel_values"), mask=mx.ones(ids.shape), **inputs)
         run = decoder(family, vlm, features) or text_model
         logits = run(ids, cache=mlx_lm_api.make_prompt_cache(text_model), input_embeddings=features.inputs_embeds)
         assert logits.shape == (1, ids.shape[1], config.get("text_config", config)["vocab_size"]), name

@@ -162,7 +162,11 @@ FAMILIES = (
             "vision_config": {**_TOWER, "model_type": "clip_vision_model", "patch_size": 14, "image_size": 28},
         },  # fmt: skip
         "llava_next.image_processing_pil_llava_next:LlavaNextImageProcessorPil",
-        {"size": {"shortest_edge": 28}, "crop_size": {"height": 28, "width": 28}, "image_grid_pinpoints": _LLAVA_NEXT_GRIDS},
+        {
+            "size": {"shortest_edge": 28},
+            "crop_size": {"height": 28, "width": 28},
+            "image_grid_pinpoints": _LLAVA_NEXT_GRIDS,
+        },  # fmt: skip
         "LlavaNextProcessor",
         added=("<image>",),
         processor_config=_LLAVA_PROCESSOR,

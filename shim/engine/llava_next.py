@@ -28,7 +28,7 @@ def grids(processor: Any, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray
 
     pinpoints = processor.image_processor.image_grid_pinpoints
     tile_height, tile_width = arrays["pixel_values"].shape[-2:]
-    best = [select_best_resolution([int(h), int(w)], pinpoints) for h, w in arrays["image_sizes"]]
+    best = [select_best_resolution((int(h), int(w)), pinpoints) for h, w in arrays["image_sizes"]]
     return {"image_grid": np.array([[h // tile_height, w // tile_width] for h, w in best], dtype=np.int64)}
 
 
@@ -39,7 +39,7 @@ def input_embeddings(
     from mlx_vlm.models.base import InputEmbeddingsFeatures
 
     embeddings = model.language_model.model.embed_tokens(input_ids)
-    sizes, grid = image_sizes.tolist(), image_grid.tolist()
+    sizes, grid = np.array(image_sizes).tolist(), np.array(image_grid).tolist()
     features = mx.concatenate([_image(model, pixel_values[i], sizes[i], grid[i]) for i in range(len(grid))])
     positions = np.flatnonzero(np.array(input_ids[0]) == model.config.image_token_index)
     if len(positions) != features.shape[0]:

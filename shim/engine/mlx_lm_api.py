@@ -69,6 +69,18 @@ def load_with_config(path: str, *, lazy: bool) -> tuple[nn.Module, TokenizerWrap
     return model, tokenizer, config
 
 
+class _LlavaNextArgs(mistral3.ModelArgs):
+    def __post_init__(self) -> None:
+        """llava-hf's configs leave out the text model's sizes that are transformers' defaults for its type (LLaVA
+        1.6 Mistral 7B: hidden_size, num_hidden_layers, num_attention_heads), which mlx-lm's ModelArgs require."""
+        from transformers import AutoConfig
+
+        defaults = AutoConfig.for_model(self.text_config.get("model_type", "llama"))
+        for key in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"):
+            self.text_config.setdefault(key, getattr(defaults, key))
+        super().__post_init__()
+
+
 class _LlavaNext(mistral3.Model):
     """LLaVA 1.6 (`llava_next`)'s decoder, loaded as mlx-lm loads LLaVA 1.5's (its `llava` is mistral3's model over
     the text config, the tower's weights dropped); `image_newline`, the vector that closes each row of image
@@ -79,10 +91,10 @@ class _LlavaNext(mistral3.Model):
 
 
 # Model types mlx-lm has no entry for whose decoder one of its models is.
-_TEXT_OF: dict[str, tuple[type[nn.Module], Any]] = {"llava_next": (_LlavaNext, mistral3.ModelArgs)}
+_TEXT_OF: dict[str, tuple[Any, Any]] = {"llava_next": (_LlavaNext, _LlavaNextArgs)}
 
 
-def _classes(config: dict[str, Any]) -> tuple[type[nn.Module], Any]:
+def _classes(config: dict[str, Any]) -> Any:
     return _TEXT_OF.get(config.get("model_type", "")) or _get_classes(config)
 
 

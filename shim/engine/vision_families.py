@@ -3,15 +3,15 @@ how the processor is called, and which decoder reads the merged embeddings.
 
 Each family's processor expands its marker into the model's image tokens (Gemma 3: `<start_of_image>` into
 the pooled soft tokens; Qwen: `<|image_pad|>` into one token per merged 2 x 2 patch, so the count follows the
-image's size; Pixtral: `[IMG]` into rows of patches closed by `[IMG_BREAK]` and a final `[IMG_END]`; LLaVA:
-`<image>` into the tower's patch count; LLaVA 1.6: `<image>` into its tiles' packed patches, so the count follows
-the image's size), and mlx-vlm's `get_input_embeddings` puts the tower's features at those tokens (LLaVA 1.6:
-`llava_next`'s packing, which mlx-vlm's model lacks). Where the decoder reads plain sequence positions (Gemma 3, Mistral 3, LLaVA 1.5 and 1.6) mlx-lm's decoder
-module replaces mlx-vlm's. Qwen2.5-VL and Qwen3-VL give image tokens 3-D rotary positions (time, row,
-column) and the text after an image positions that skip ahead less than its token count: mlx-lm's decoder
-(plain positions, exact for text alone) cannot take them, so a request with images runs on mlx-vlm's decoder,
-whose weights are set to mlx-lm's arrays (one copy in memory), with the prompt's positions; Qwen3-VL adds
-its tower's "deepstack" features to the first layers' hidden states at the image tokens.
+image's size; Pixtral: `[IMG]` into rows of patches closed by `[IMG_BREAK]` and a final `[IMG_END]`; LLaVA 1.5:
+`<image>` into the tower's patch count; LLaVA 1.6: into its tiles' packed patches, so the count follows the
+image's size), and mlx-vlm's `get_input_embeddings` puts the tower's features at those tokens (LLaVA 1.6: the
+packing of `llava_next`, which mlx-vlm's model lacks). Where the decoder reads plain sequence positions (Gemma 3,
+Mistral 3, LLaVA) mlx-lm's decoder module replaces mlx-vlm's. Qwen2.5-VL and Qwen3-VL give image tokens 3-D
+rotary positions (time, row, column) and the text after an image positions that skip ahead less than its token
+count: mlx-lm's decoder (plain positions, exact for text alone) cannot take them, so a request with images runs
+on mlx-vlm's decoder, whose weights are set to mlx-lm's arrays (one copy in memory), with the prompt's positions;
+Qwen3-VL adds its tower's "deepstack" features to the first layers' hidden states at the image tokens.
 
 Llama 3.2 Vision (`mllama`) is not here: its decoder reads images through cross-attention layers that
 mlx-lm 0.32.2 has no model for, so it can be served neither as text nor beside mlx-lm's decoder.
@@ -44,9 +44,7 @@ FAMILIES: dict[str, Family] = {
     "gemma3": Family(None),
     "mistral3": Family(None),
     "llava": Family(None, special_tokens_kwarg=False),  # its processor hands every keyword to the image processor
-    "llava_next": Family(
-        None, special_tokens_kwarg=False, prepare=llava_next.grids, embed=llava_next.input_embeddings
-    ),
+    "llava_next": Family(None, special_tokens_kwarg=False, prepare=llava_next.grids, embed=llava_next.input_embeddings),
     "qwen2_5_vl": Family("<|vision_start|><|image_pad|><|vision_end|>", positioned=True),
     "qwen3_vl": Family("<|vision_start|><|image_pad|><|vision_end|>", positioned=True),
     "qwen3_vl_moe": Family("<|vision_start|><|image_pad|><|vision_end|>", positioned=True),
