@@ -258,6 +258,27 @@ def test_llava_next_packs_each_image_as_transformers_does(tmp_path: Path) -> Non
     assert mx.array_equal(mx.where(keep, 0, made.embeddings), mx.where(keep, 0, text))
 
 
+def test_llava_hf_configs_without_their_text_sizes_load_the_real_sizes() -> None:
+    """llava-hf's LLaVA 1.5 7B and LLaVA 1.6 Mistral 7B configs leave out the text model's sizes that are
+    transformers' defaults; mlx-lm's ModelArgs needs them, so the decoder is built at the published model's sizes
+    (Vicuna 7B, Mistral 7B), the config's own values kept."""
+    from shim.engine import mlx_lm_api
+
+    published = {  # text_config as published, less keys mlx-lm does not read
+        "llava": {"model_type": "llama", "max_position_embeddings": 4096, "rms_norm_eps": 1e-05, "vocab_size": 32064},
+        "llava_next": {"model_type": "mistral", "intermediate_size": 14336, "num_key_value_heads": 8,
+                       "max_position_embeddings": 32768, "rope_theta": 1000000.0, "vocab_size": 32064},
+    }  # fmt: skip
+    expected = {"llava": 11008, "llava_next": 14336}
+    for model_type, text in published.items():
+        classes = mlx_lm_api.model_classes({"model_type": model_type, "text_config": text})
+        assert classes is not None, model_type
+        args = classes[1].from_dict({"model_type": model_type, "text_config": dict(text)}).text_config
+        sizes = [args[k] for k in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")]
+        assert sizes == [4096, 32, 32, expected[model_type]], model_type
+        assert args["vocab_size"] == 32064
+
+
 def test_llama_vision_is_refused_saying_why(server: Server, tmp_path: Path) -> None:
     """Llama 3.2 Vision (`mllama`) reads images through cross-attention layers mlx-lm has no model for: a create
     of one is refused before the name is registered, saying so (not "upgrade mlx-lm", which would not help)."""

@@ -69,10 +69,11 @@ def load_with_config(path: str, *, lazy: bool) -> tuple[nn.Module, TokenizerWrap
     return model, tokenizer, config
 
 
-class _LlavaNextArgs(mistral3.ModelArgs):
+class _LlavaArgs(mistral3.ModelArgs):
     def __post_init__(self) -> None:
         """llava-hf's configs leave out the text model's sizes that are transformers' defaults for its type (LLaVA
-        1.6 Mistral 7B: hidden_size, num_hidden_layers, num_attention_heads), which mlx-lm's ModelArgs require."""
+        1.5 7B, LLaVA 1.6 Mistral 7B: hidden_size, num_hidden_layers, num_attention_heads), which mlx-lm's
+        ModelArgs require."""
         from transformers import AutoConfig
 
         defaults = AutoConfig.for_model(self.text_config.get("model_type", "llama"))
@@ -90,8 +91,9 @@ class _LlavaNext(mistral3.Model):
         return super().sanitize({k: v for k, v in weights.items() if k != "image_newline"})
 
 
-# Model types mlx-lm has no entry for whose decoder one of its models is.
-_TEXT_OF: dict[str, tuple[Any, Any]] = {"llava_next": (_LlavaNext, _LlavaNextArgs)}
+# Model types whose decoder one of mlx-lm's models is, where its own entry (LLaVA 1.5's) or none (1.6's) would not
+# load llava-hf's configs.
+_TEXT_OF: dict[str, tuple[Any, Any]] = {"llava": (mistral3.Model, _LlavaArgs), "llava_next": (_LlavaNext, _LlavaArgs)}
 
 
 def _classes(config: dict[str, Any]) -> Any:
