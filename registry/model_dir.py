@@ -23,7 +23,9 @@ from registry.infill import infill_format, vocabulary_has
 ENCODER_ARCHITECTURES = ("bert", "nomic_bert")
 # Families whose images mlx-shim serves through mlx-vlm beside mlx-lm's decoder (shim/engine/vision_families.py
 # says what differs per family, and why Llama 3.2 Vision's cross-attention is not among them).
-VISION_ARCHITECTURES = frozenset({"gemma3", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "mistral3", "llava"})
+VISION_ARCHITECTURES = frozenset(
+    {"gemma3", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "mistral3", "llava", "llava_next"}
+)
 # Families no mlx-lm upgrade brings: why, in the words a pull or create of one is refused with.
 UNSERVABLE = {
     "mllama": "unsupported architecture 'mllama': Llama 3.2 Vision's decoder reads images through cross-attention "

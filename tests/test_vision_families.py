@@ -1,9 +1,10 @@
 """Images on each vision family beyond Gemma 3 (tests/vision_families.py: random-weight models of mlx-vlm's real
 architectures with their real tokenizers and image processors), through the real server as pulled models: an
 image's prompt holds the family's expanded image tokens (Qwen: one per merged 2 x 2 patch of the resized
-image, with its start and end tokens; Pixtral: rows of patches closed by [IMG_BREAK] and [IMG_END]; LLaVA:
-the tower's patch count), different images give different logits, and text requests on the same model still
-decode together beside a request with images. Untrained weights: no answer is read, only counts and logits.
+image, with its start and end tokens; Pixtral: rows of patches closed by [IMG_BREAK] and [IMG_END]; LLaVA 1.5:
+the tower's patch count; LLaVA 1.6: its tiles' patches packed, rows closed by image_newline), different images
+give different logits, and text requests on the same model still decode together beside a request with images.
+Untrained weights: no answer is read, only counts and logits.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ IMAGE_TOKENS = {
     # longest edge 112, padded to 28: 56 x 84 -> 2 rows of 3, 84 x 112 -> 3 rows of 4, each row + one break/end
     "mistral-small3.1": (2 * (3 + 1), 3 * (4 + 1)),
     "llava": (16, 16),  # any image to 56 x 56: 4 x 4 patches (the CLS token dropped)
+    # LLaVA 1.6, 28-pixel tiles of 2 x 2 patches: the whole image's 4, then the grid's patches unpadded, a newline
+    # closing each row. 60 x 40 -> the 56 x 84 pinpoint (tiles 2 x 3, patches 4 x 6, no padding): 4 + 4 * (6 + 1);
+    # 200 x 120 -> 84 x 112 (tiles 3 x 4, patches 6 x 8; 120 * 8 / 200 = 4.8 -> 4 rows): 4 + 4 * (8 + 1)
+    "llava-next": (4 + 4 * 7, 4 + 4 * 9),
 }
 OPTIONS = {"temperature": 0, "num_predict": 1}
 
@@ -88,6 +93,7 @@ TOWERS = {
     "qwen3-vl-moe": ("qwen3vlmoe", 2),
     "mistral-small3.1": ("mistral3", 1),
     "llava": ("llava", 1),
+    "llava-next": ("llava_next", 1),
 }
 
 
@@ -188,7 +194,8 @@ def test_qwen_lane_decoder_gives_mlx_vlms_own_logits(name: str, quantized: bool,
 
 def test_pixtral_and_llava_are_prepared_into_numpy(tmp_path: Path) -> None:
     """On the prep pool a request's images become numpy only (no MLX off the engine thread), Pixtral's
-    image_sizes included, which its merge needs (Qwen's: test_qwen_lane_decoder_gives_mlx_vlms_own_logits)."""
+    image_sizes and LLaVA 1.6's tile grids included, which their merges need (Qwen's:
+    test_qwen_lane_decoder_gives_mlx_vlms_own_logits)."""
     import numpy as np
     from mlx_lm.tokenizer_utils import TokenizerWrapper
     from mlx_vlm.utils import load_processor
@@ -200,7 +207,7 @@ def test_pixtral_and_llava_are_prepared_into_numpy(tmp_path: Path) -> None:
     from shim.engine.vision_families import FAMILIES
     from shim.options import GenerationOptions
 
-    for name in ("mistral-small3.1", "llava"):
+    for name in ("mistral-small3.1", "llava", "llava-next"):
         model_dir = build_vision_family_model(BY_VISION_NAME[name], tmp_path / name)
         model_type = json.loads((model_dir / "config.json").read_text())["model_type"]
         processor = load_processor(model_dir, add_detokenizer=False)
@@ -212,6 +219,64 @@ def test_pixtral_and_llava_are_prepared_into_numpy(tmp_path: Path) -> None:
         assert all(isinstance(array, np.ndarray) for array in inputs.arrays.values()), name
         assert len(inputs.arrays["pixel_values"]) > 1, name
         assert model_type != "mistral3" or inputs.arrays["image_sizes"].tolist() == [[56, 84], [84, 112]]
+        assert model_type != "llava_next" or inputs.arrays["image_grid"].tolist() == [[2, 3], [3, 4]]
+
+
+def test_llava_next_packs_each_image_as_transformers_does(tmp_path: Path) -> None:
+    """LLaVA 1.6's merge, made as the server makes it (prepared into numpy, then one engine piece): each image's
+    features are the whole image's patches, then its grid's rows (60 x 40: 4 rows of 6 patches; 200 x 120: 4 of
+    8, the padding rows cut), each row closed by the model's image_newline, at the prompt's <image> tokens; the
+    text around them keeps its token embeddings."""
+    from registry.names import ModelName
+    from registry.store import StoredModel
+    from shim.engine import mlx_lm_api
+    from shim.engine.types import CompletionRequest, Message
+    from shim.engine.vision import load_vision
+    from shim.engine.vision_tower import ImageEmbedding
+    from shim.options import GenerationOptions
+
+    model_dir = build_vision_family_model(BY_VISION_NAME["llava-next"], tmp_path / "llava-next")
+    text_model, tokenizer = mlx_lm_api.load_model(str(model_dir))
+    vision = load_vision(model_dir, text_model)
+    stored = StoredModel(ModelName.parse("llava-next"), model_dir, {}, "0", 0)
+    message = Message("user", ASK, images=[base64.b64decode(SMALL), base64.b64decode(LARGE)])
+    inputs = vision.preprocess(CompletionRequest(stored, GenerationOptions(), [message]), tokenizer, 4096)
+    made = ImageEmbedding(vision, inputs).advance()
+    assert made is not None
+    tokens = mx.array(made.tokens)
+    image = tokens == vision.model.config.image_token_index
+    first = int(mx.argmax(image))
+    newlines = [first + 4 + 7 * row + 6 for row in range(4)]
+    second = first + sum(IMAGE_TOKENS["llava-next"][:1])
+    newlines += [second + 4 + 9 * row + 8 for row in range(4)]
+    assert int(image.sum()) == sum(IMAGE_TOKENS["llava-next"]) and bool(image[first : second + 40].all())
+    newline = vision.model.image_newline.astype(made.embeddings.dtype)
+    assert all(mx.array_equal(made.embeddings[i], newline) for i in newlines)
+    assert sum(bool(mx.array_equal(row, newline)) for row in made.embeddings) == len(newlines)
+    text = text_model.language_model.model.embed_tokens(tokens)
+    keep = image[:, None]
+    assert mx.array_equal(mx.where(keep, 0, made.embeddings), mx.where(keep, 0, text))
+
+
+def test_llava_hf_configs_without_their_text_sizes_load_the_real_sizes() -> None:
+    """llava-hf's LLaVA 1.5 7B and LLaVA 1.6 Mistral 7B configs leave out the text model's sizes that are
+    transformers' defaults; mlx-lm's ModelArgs needs them, so the decoder is built at the published model's sizes
+    (Vicuna 7B, Mistral 7B), the config's own values kept."""
+    from shim.engine import mlx_lm_api
+
+    published = {  # text_config as published, less keys mlx-lm does not read
+        "llava": {"model_type": "llama", "max_position_embeddings": 4096, "rms_norm_eps": 1e-05, "vocab_size": 32064},
+        "llava_next": {"model_type": "mistral", "intermediate_size": 14336, "num_key_value_heads": 8,
+                       "max_position_embeddings": 32768, "rope_theta": 1000000.0, "vocab_size": 32064},
+    }  # fmt: skip
+    expected = {"llava": 11008, "llava_next": 14336}
+    for model_type, text in published.items():
+        classes = mlx_lm_api.model_classes({"model_type": model_type, "text_config": text})
+        assert classes is not None, model_type
+        args = classes[1].from_dict({"model_type": model_type, "text_config": dict(text)}).text_config
+        sizes = [args[k] for k in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")]
+        assert sizes == [4096, 32, 32, expected[model_type]], model_type
+        assert args["vocab_size"] == 32064
 
 
 def test_llama_vision_is_refused_saying_why(server: Server, tmp_path: Path) -> None:
@@ -256,6 +321,16 @@ def _pixtral_inputs(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _llava_next_inputs(config: dict[str, Any]) -> dict[str, Any]:
+    config["image_token_index"] = image = config["vocab_size"] - 1  # 28 x 56 in two 28-pixel tiles of 2 x 2
+    return {  # patches, after the whole image's 4: 2 rows of 4 patches, each closed by image_newline
+        "ids": [2, *[image] * (4 + 2 * (4 + 1)), 5],
+        "pixel_values": mx.random.normal((1, 3, 3, 28, 28)),
+        "image_sizes": mx.array([[28, 56]]),
+        "image_grid": mx.array([[1, 2]]),
+    }
+
+
 _SMALL_TOWER = {"hidden_size": 32, "intermediate_size": 64}
 # Per vision family: its tower at toy sizes (every other key of the real one kept) and one image's model inputs.
 CATALOG_TOWERS = {
@@ -263,6 +338,10 @@ CATALOG_TOWERS = {
     "mistral3": ({**_SMALL_TOWER, "num_hidden_layers": 1, "num_attention_heads": 2, "head_dim": 16}, _pixtral_inputs),
     "qwen2_5_vl": ({**_SMALL_TOWER, "depth": 2, "num_heads": 2, "fullatt_block_indexes": [1]}, _qwen_inputs),
     "qwen3_vl": ({**_SMALL_TOWER, "depth": 2, "num_heads": 2, "deepstack_visual_indexes": [0]}, _qwen_inputs),
+    "llava_next": (
+        {**_SMALL_TOWER, "num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 28},
+        _llava_next_inputs,
+    ),
 }
 # Shapes read without their tower (Ministral 3's, from transformers' text config): Mistral Small 3.1's Pixtral
 # tower stands in, so mlx-vlm's mistral3 still runs over mlx-lm's ministral3 decoder as the server would.
@@ -277,7 +356,7 @@ def test_catalog_vision_shapes_build_and_run_in_the_pinned_mlx_vlm() -> None:
     from registry.catalog import Catalog
     from registry.model_dir import VISION_ARCHITECTURES, vision_capable
     from shim.engine import mlx_lm_api
-    from shim.engine.vision_families import FAMILIES, decoder, share_decoder
+    from shim.engine.vision_families import FAMILIES, decoder, input_embeddings, share_decoder
     from tests.test_catalog_shapes import SHAPES, shrink
     from tests.vision_families import vlm_model
 
@@ -302,7 +381,7 @@ def test_catalog_vision_shapes_build_and_run_in_the_pinned_mlx_vlm() -> None:
         family = FAMILIES[config["model_type"]]
         share_decoder(family, vlm, text_model)
         ids = mx.array([inputs.pop("ids")])
-        features = vlm.get_input_embeddings(ids, inputs.pop("pixel_values"), mask=mx.ones(ids.shape), **inputs)
+        features = input_embeddings(family, vlm, ids, inputs.pop("pixel_values"), mask=mx.ones(ids.shape), **inputs)
         run = decoder(family, vlm, features) or text_model
         logits = run(ids, cache=mlx_lm_api.make_prompt_cache(text_model), input_embeddings=features.inputs_embeds)
         assert logits.shape == (1, ids.shape[1], config.get("text_config", config)["vocab_size"]), name

@@ -27,6 +27,10 @@ _QWEN_TOWER = {"hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "dept
 # The Qwen image processor's pixel budget: 4 to 16 merged 28 x 28 patches, so the image's size sets the count.
 _QWEN_PIXELS = {"shortest_edge": 28 * 28 * 4, "longest_edge": 28 * 28 * 16}
 _QWEN_PROCESSOR = "qwen2_vl.image_processing_pil_qwen2_vl:Qwen2VLImageProcessorPil"
+_LLAVA_PROCESSOR = {"patch_size": 14, "vision_feature_select_strategy": "default", "image_token": "<image>",
+                    "num_additional_image_tokens": 1}  # fmt: skip
+# LLaVA 1.6's tile grids (height, width) at 28-pixel tiles: the test images pick 2 x 3 and 3 x 4.
+_LLAVA_NEXT_GRIDS = [[28, 56], [56, 28], [56, 56], [56, 84], [84, 112]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,12 +147,29 @@ FAMILIES = (
         {"size": {"shortest_edge": 56}, "crop_size": {"height": 56, "width": 56}},
         "LlavaProcessor",
         added=("<image>",),
-        processor_config={
-            "patch_size": 14,
+        processor_config=_LLAVA_PROCESSOR,
+    ),
+    VisionFamily(
+        "llava-next",
+        "llama3.2",
+        {
+            "model_type": "llava_next",
+            "image_token_index": 128256,
+            "vision_feature_layer": -2,
             "vision_feature_select_strategy": "default",
-            "image_token": "<image>",
-            "num_additional_image_tokens": 1,
+            "image_grid_pinpoints": _LLAVA_NEXT_GRIDS,
+            "text_config": {**_TEXT, "model_type": "llama", "rope_theta": 10000.0},
+            "vision_config": {**_TOWER, "model_type": "clip_vision_model", "patch_size": 14, "image_size": 28},
         },  # fmt: skip
+        "llava_next.image_processing_pil_llava_next:LlavaNextImageProcessorPil",
+        {
+            "size": {"shortest_edge": 28},
+            "crop_size": {"height": 28, "width": 28},
+            "image_grid_pinpoints": _LLAVA_NEXT_GRIDS,
+        },  # fmt: skip
+        "LlavaNextProcessor",
+        added=("<image>",),
+        processor_config=_LLAVA_PROCESSOR,
     ),
 )
 BY_VISION_NAME = {f.name: f for f in FAMILIES}

@@ -10,20 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from importlib.metadata import version
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
-from mlx_lm import load
 from mlx_lm.generate import BatchGenerator, generation_stream
 from mlx_lm.generate import generate_step as _generate_step
+from mlx_lm.models import mistral3
 from mlx_lm.models.cache import KVCache, LRUPromptCache, make_prompt_cache, trim_prompt_cache
 from mlx_lm.models.rope_utils import Llama3RoPE
 from mlx_lm.sample_utils import apply_min_p, apply_top_k, apply_top_p, make_logits_processors, make_sampler
 from mlx_lm.tokenizer_utils import TokenizerWrapper, _infer_tool_parser
-from mlx_lm.utils import _get_classes, dequantize_model, infer_quant_config, quantize_model, save
+from mlx_lm.utils import _get_classes, dequantize_model, infer_quant_config, load_tokenizer, quantize_model, save
+from mlx_lm.utils import load_model as _load_model
 
 __all__ = [
     "BatchGenerator",
@@ -55,15 +57,47 @@ __all__ = [
 
 def load_model(path: str) -> tuple[nn.Module, TokenizerWrapper]:
     """A model directory's model and tokenizer, as mlx-lm loads them."""
-    model, tokenizer = load(path)[:2]
+    model, tokenizer, _ = load_with_config(path, lazy=False)
     return model, tokenizer
 
 
 def load_with_config(path: str, *, lazy: bool) -> tuple[nn.Module, TokenizerWrapper, dict[str, Any]]:
-    """The model, tokenizer and config.json (`lazy`: weights not read until used). mlx-lm's `load` is annotated
-    as returning either tuple; with return_config it is the 3-tuple."""
-    loaded = load(path, return_config=True, lazy=lazy)
-    return cast(tuple[nn.Module, TokenizerWrapper, dict[str, Any]], loaded)
+    """The model, tokenizer and config.json of a local model directory (`lazy`: weights not read until used):
+    mlx-lm's `load`, with the decoders of the model types it has no entry for (`_TEXT_OF`) found too."""
+    model, config = _load_model(Path(path), lazy, get_model_classes=_classes)
+    tokenizer = load_tokenizer(Path(path), None, eos_token_ids=config.get("eos_token_id", None))
+    return model, tokenizer, config
+
+
+class _LlavaArgs(mistral3.ModelArgs):
+    def __post_init__(self) -> None:
+        """llava-hf's configs leave out the text model's sizes that are transformers' defaults for its type (LLaVA
+        1.5 7B, LLaVA 1.6 Mistral 7B: hidden_size, num_hidden_layers, num_attention_heads), which mlx-lm's
+        ModelArgs require."""
+        from transformers import AutoConfig
+
+        defaults = AutoConfig.for_model(self.text_config.get("model_type", "llama"))
+        for key in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"):
+            self.text_config.setdefault(key, getattr(defaults, key))
+        super().__post_init__()
+
+
+class _LlavaNext(mistral3.Model):
+    """LLaVA 1.6 (`llava_next`)'s decoder, loaded as mlx-lm loads LLaVA 1.5's (its `llava` is mistral3's model over
+    the text config, the tower's weights dropped); `image_newline`, the vector that closes each row of image
+    tiles, belongs to the vision half too (mlx-vlm's model holds it)."""
+
+    def sanitize(self, weights: dict[str, Any]) -> dict[str, Any]:
+        return super().sanitize({k: v for k, v in weights.items() if k != "image_newline"})
+
+
+# Model types whose decoder one of mlx-lm's models is, where its own entry (LLaVA 1.5's) or none (1.6's) would not
+# load llava-hf's configs.
+_TEXT_OF: dict[str, tuple[Any, Any]] = {"llava": (mistral3.Model, _LlavaArgs), "llava_next": (_LlavaNext, _LlavaArgs)}
+
+
+def _classes(config: dict[str, Any]) -> Any:
+    return _TEXT_OF.get(config.get("model_type", "")) or _get_classes(config)
 
 
 def generate_step(prompt: mx.array, model: nn.Module, **kwargs: Any) -> Generator[tuple[int, mx.array], None, None]:
@@ -104,7 +138,7 @@ def model_classes(config: dict[str, Any]) -> tuple[type[nn.Module], Any] | None:
     the installed mlx-lm has none for its `model_type` (a missing one, an unknown one, or a helper module such as
     `cache` that `_get_classes` would import and then find no Model in)."""
     try:
-        return _get_classes(config)
+        return _classes(config)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
 

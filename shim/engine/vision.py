@@ -86,6 +86,8 @@ class Vision:
         text = render_prompt(replace(req, messages=_marked(req.messages, self.marker)), tokenizer, num_ctx)
         with _numpy_outputs(self.processor):
             arrays = dict(self._process(text, pictures, tokenizer))
+        if self.family.prepare is not None:
+            arrays.update(self.family.prepare(self.processor, arrays))
         tokens = [int(t) for t in arrays.pop("input_ids").reshape(-1)]
         if len(tokens) > num_ctx:
             raise ShimError(TOO_LONG, Kind.BAD_INPUT)

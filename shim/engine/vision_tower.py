@@ -5,7 +5,7 @@ long step (a real Gemma 3 tower takes a large share of a second per image on a l
 of every model waits for it. So where the family's tower takes its images one by one, each engine turn runs
 it over one image (tower and projector); a last piece puts the features at the image tokens of the prompt's
 input embeddings, through mlx-vlm's own `get_input_embeddings` (its `cached_image_features`), so the merge is
-the family's. A family not listed in PER_IMAGE (Qwen2.5-VL, Qwen3-VL, Mistral 3, LLaVA: their towers take
+the family's. A family not listed in PER_IMAGE (Qwen2.5-VL, Qwen3-VL, Mistral 3, LLaVA 1.5 and 1.6: their towers take
 all of a request's images as one input, patches of every image in one sequence or padded side by side) runs
 `get_input_embeddings` whole, in one piece. Either way the merge is given the processor's other outputs
 (Qwen's `image_grid_thw`, Pixtral's `image_sizes`), and the family picks the decoder that reads the result
@@ -20,7 +20,7 @@ from typing import Any
 import mlx.core as mx
 
 from shim.engine.vision import ImageInputs, Vision, VisionInputs
-from shim.engine.vision_families import decoder
+from shim.engine.vision_families import decoder, input_embeddings
 
 Features = Callable[[Any, mx.array], mx.array]  # (mlx-vlm's model, pixel_values of one image) -> its features
 
@@ -62,7 +62,7 @@ class ImageEmbedding:
         extra = {k: mx.array(v) for k, v in self.inputs.arrays.items() if k not in ("attention_mask", "pixel_values")}
         if self.features:
             extra["cached_image_features"] = mx.concatenate(self.features)
-        merged = self.model.get_input_embeddings(ids, mx.array(pixels), mask=mx.ones(ids.shape), **extra)
+        merged = input_embeddings(self.family, self.model, ids, mx.array(pixels), mask=mx.ones(ids.shape), **extra)
         embeddings = merged.inputs_embeds[0]
         positioned = decoder(self.family, self.model, merged)
         mx.eval(embeddings, positioned.arrays() if positioned else [])
