@@ -124,6 +124,43 @@ def test_wakeups_of_a_step_reach_the_loop_together() -> None:
     asyncio.run(scenario())
 
 
+def test_wakeups_flush_sends_what_a_step_holds_so_far() -> None:
+    """`flush` inside a step sends the wake-ups held so far at once (before the engine thread waits on MLX)
+    and the step goes on holding the rest; on another thread it sends nothing."""
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        wakeups = Wakeups()
+        ran: list[str] = []
+        flushed = threading.Event()
+        go_on = threading.Event()
+
+        def engine_step() -> None:
+            with wakeups.step():
+                wakeups.call(loop, lambda: ran.append("a"), 0.0)
+                wakeups.flush()
+                flushed.set()
+                go_on.wait(5)
+                wakeups.call(loop, lambda: ran.append("b"), 0.0)
+                wakeups.flush()
+                wakeups.call(loop, lambda: ran.append("c"), 0.0)
+
+        engine = threading.Thread(target=engine_step)
+        engine.start()
+        while not flushed.is_set():
+            await asyncio.sleep(0.001)
+        wakeups.flush()  # not the step's thread: nothing of it is sent
+        await asyncio.sleep(0.01)
+        assert ran == ["a"]  # sent mid-step, while the step still runs
+        go_on.set()
+        while engine.is_alive():
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.01)
+        assert ran == ["a", "b", "c"]
+
+    asyncio.run(scenario())
+
+
 def test_wakeups_pace_grows_with_the_running_streams() -> None:
     wakeups = Wakeups()
     for streams, interval in ((0, BATCH_INTERVAL), (1, BATCH_INTERVAL), (4, BATCH_INTERVAL), (16, 16 * PER_STREAM)):

@@ -393,15 +393,19 @@ class Engine:
         return loaded
 
     def _new_batch(self, loaded: LoadedModel) -> ModelBatch:
+        batch: ModelBatch
         if loaded.vision is not None:
-            return VisionBatch(
+            batch = VisionBatch(
                 loaded.model, loaded.vision, num_parallel=self.num_parallel, prefill_group=self.prefill_group,
                 cache_bytes=self.prompt_cache_bytes, counters=self._cache_counters,
             )  # fmt: skip
-        return ModelBatch(
-            loaded.model, num_parallel=self.num_parallel, prefill_group=self.prefill_group,
-            cache_bytes=self.prompt_cache_bytes, counters=self._cache_counters,
-        )  # fmt: skip
+        else:
+            batch = ModelBatch(
+                loaded.model, num_parallel=self.num_parallel, prefill_group=self.prefill_group,
+                cache_bytes=self.prompt_cache_bytes, counters=self._cache_counters,
+            )  # fmt: skip
+        batch.flush = self._wakeups.flush
+        return batch
 
     def _unload(self, key: str) -> None:
         with self._lock:

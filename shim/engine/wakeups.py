@@ -42,6 +42,13 @@ class Wakeups:
         else:
             loop.call_soon_threadsafe(_run, loop, [(callback, delay)])
 
+    def flush(self) -> None:
+        """Send the wake-ups held so far in this step now, and go on holding the rest (from the thread running
+        the step; elsewhere nothing is held)."""
+        if self._held and threading.get_ident() == self._holder:
+            held, self._held = self._held, {}
+            _send(held)
+
     @contextlib.contextmanager
     def step(self) -> Iterator[None]:
         """Hold the wake-ups made inside (on this thread) and send them together at the end."""
@@ -53,8 +60,12 @@ class Wakeups:
             yield
         finally:
             held, self._held = self._held, None
-            for loop, calls in held.items():
-                loop.call_soon_threadsafe(_run, loop, calls)
+            _send(held)
+
+
+def _send(held: dict[asyncio.AbstractEventLoop, list[Call]]) -> None:
+    for loop, calls in held.items():
+        loop.call_soon_threadsafe(_run, loop, calls)
 
 
 def _run(loop: asyncio.AbstractEventLoop, calls: list[Call]) -> None:
