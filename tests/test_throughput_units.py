@@ -19,9 +19,8 @@ from registry.local import create_from_modelfile
 from registry.names import ModelName
 from registry.store import Store
 from shim.config import Settings
-from shim.engine import CompletionRequest, Engine, Message, collect, prep_pool
+from shim.engine import CompletionRequest, Engine, Message, bursts, collect, prep_pool
 from shim.engine import batch as batch_module
-from shim.engine import engine as engine_module
 from shim.engine.detokenizer import IncrementalDetokenizer
 from shim.engine.fast_decode import text_decoder
 from shim.engine.wakeups import BATCH_INTERVAL, PER_STREAM, Wakeups
@@ -237,7 +236,7 @@ def test_a_burst_starts_together(
     preparations end apart: the first ones wait while the others of their model are still being prepared.
     Preparation is made slower per request here (0, 40, 80, 120 ms: a burst's HTTP arrivals), so with the
     hold off (0 s) they start turns apart, which shows the test can fail; a lone request never waits for it."""
-    monkeypatch.setattr(engine_module, "HOLD_SECONDS", hold)
+    monkeypatch.setattr(bursts, "HOLD_SECONDS", hold)
     prepare = prep_pool.prepare_completion
 
     def staggered(req: Any, *args: Any) -> Any:

@@ -30,6 +30,7 @@ from registry.store import StoredModel
 from shim.accelerator import set_wired_limit
 from shim.distributed.lockstep import Lockstep
 from shim.engine.batch import ModelBatch
+from shim.engine.bursts import BurstHold
 from shim.engine.intake import SHUTTING_DOWN, JobIntake
 from shim.engine.jobs import Job, end_all
 from shim.engine.keep_alive import restart_timer, seconds_to_next_expiry, touch
@@ -49,7 +50,6 @@ log = logging.getLogger("mlx_shim")
 
 
 R = TypeVar("R")
-HOLD_SECONDS = 0.025  # the longest a prepared request waits for the rest of its burst (_bursts_to_hold)
 
 
 class Engine:
@@ -81,8 +81,8 @@ class Engine:
         self._waiting: collections.deque[Job] = collections.deque()
         self._batches: dict[str, ModelBatch] = {}
         self._prep = PrepPool(self._intake.wake)  # waiting jobs' preparations
-        self._held: dict[str, float] = {}  # model key -> when its first prepared job was held for a burst
-        self._holding: set[str] = set()  # the models whose bursts are held this turn (_bursts_to_hold)
+        self._bursts = BurstHold(prefill_group)  # a burst of requests starts together (bursts.py)
+        self._holding: set[str] = set()  # the models whose bursts wait this turn
         self._side = SliceRunner()  # side work (embeddings) running a slice per loop turn
         self._thread = threading.Thread(target=self._run, name="mlx-engine", daemon=True)
         self._cache_counters = PromptCacheCounters()
@@ -211,7 +211,7 @@ class Engine:
         running = self._side.running or any(batch.sequences for batch in self._batches.values())
         block = not running and (not self._waiting or self._prep.under_way())
         idle = [m for m in self.loaded() if not self._busy(m.key)]
-        timeout = _earliest(seconds_to_next_expiry(idle), self._hold_left()) if block else None
+        timeout = _earliest(seconds_to_next_expiry(idle), self._bursts.seconds_left()) if block else None
         return self._intake.take(self._waiting, timeout, block=block)
 
     def _start_waiting(self) -> None:
@@ -219,7 +219,7 @@ class Engine:
         full, or memory is held by busy models) holds back later jobs of the same model, keeping their order."""
         held: set[str] = set()
         still: collections.deque[Job] = collections.deque()
-        self._holding = self._bursts_to_hold()
+        self._holding = self._bursts.decide(self._prep)
         while self._waiting:
             job = self._waiting.popleft()
             key = model_key(job.stored)
@@ -297,38 +297,6 @@ class Engine:
         else:
             batch.admit(sequence)
         return True
-
-    def _bursts_to_hold(self) -> set[str]:
-        """The models whose prepared completions wait this turn for the rest of their burst: other requests for
-        the model are still being prepared, fewer than a prefill group are ready, and the first ready one has
-        waited under HOLD_SECONDS. Decided once per turn, so a burst's jobs start together and in order.
-
-        Requests that arrive together (a client's parallel calls, an agent's fan-out) reach the engine one
-        preparation at a time; admitted as they come, each few joins the batch as its own prefill group
-        between decode steps. mlx-lm's BatchGenerator pays for every such join (measured in-process on an H100,
-        16 prompts of 64 tokens on a 0.5B model: 2,000 tok/s inserted at once, 1,300-1,700 in joins of 1-5,
-        whose steps take 40-110 ms instead of 17-27). A lone request never waits: nothing else is prepared."""
-        preparing = {model_key(job.stored) for job in self._prep.preparing() if job.work is None}
-        ready = collections.Counter(
-            model_key(job.stored) for job in self._prep.jobs() if job.work is None and self._prep.ready(job)
-        )
-        now, hold = time.monotonic(), set()
-        for key in list(self._held):
-            if key not in preparing or not ready[key]:
-                del self._held[key]
-        for key in preparing & set(ready):
-            since = self._held.setdefault(key, now)
-            if now - since < HOLD_SECONDS and ready[key] < self.prefill_group:
-                hold.add(key)
-            else:
-                del self._held[key]  # this group starts; what is still being prepared makes the next one
-        return hold
-
-    def _hold_left(self) -> float | None:
-        """Seconds until the longest-held burst must start (None: none held)."""
-        if not self._held:
-            return None
-        return max(min(self._held.values()) + HOLD_SECONDS - time.monotonic(), 0.0)
 
     def _advance_side_work(self) -> None:
         """A slice of each embedding; a request awaiting its first token goes first (SliceRunner.advance)."""

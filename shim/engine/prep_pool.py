@@ -60,10 +60,6 @@ class PrepPool:
     def jobs(self) -> list[Job]:
         return list(self._futures)
 
-    def preparing(self) -> list[Job]:
-        """The jobs whose preparation has yet to end."""
-        return [job for job, future in self._futures.items() if not future.done()]
-
     def ready(self, job: Job) -> bool:
         """Whether the job's preparation has ended."""
         future = self._futures.get(job)
