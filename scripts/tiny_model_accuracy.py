@@ -16,7 +16,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 os.environ.setdefault("MLX_DISABLE_COMPILE", "1")
 
-from scripts.tiny_model import corpus  # noqa: E402
+from scripts.tiny_model import (
+    corpus,  # noqa: E402
+    fim,  # noqa: E402
+)
 
 
 def greedy(model, tokenizer, ids: list[int], max_tokens: int = 40) -> str:
@@ -58,11 +61,11 @@ def tool_accuracy(model, tokenizer) -> tuple[int, int]:
 def fim_accuracy(model, tokenizer) -> tuple[int, int]:
     """Each function between held-out code before and after it."""
     hits = total = 0
-    for fn in corpus.FIM_FUNCTIONS:
-        for before in corpus.HELDOUT_FIM_BEFORE:
-            for after in corpus.HELDOUT_FIM_AFTER:
-                prefix, suffix, middle = corpus.fim_parts(fn, before, after)
-                ids = tokenizer.encode(corpus.fim_prompt(prefix, suffix), add_special_tokens=False)
+    for fn in fim.FIM_FUNCTIONS:
+        for before in fim.HELDOUT_FIM_BEFORE:
+            for after in fim.HELDOUT_FIM_AFTER:
+                prefix, suffix, middle = fim.fim_parts(fn, before, after)
+                ids = tokenizer.encode(fim.fim_prompt(prefix, suffix), add_special_tokens=False)
                 total += 1
                 hits += greedy(model, tokenizer, ids) == middle
     return hits, total

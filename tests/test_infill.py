@@ -10,7 +10,7 @@ import pytest
 
 from registry.infill import infill_format, vocabulary_has
 from registry.model_dir import ModelDirInfo
-from scripts.tiny_model import corpus
+from scripts.tiny_model import fim
 
 FAMILIES = [
     ("qwen", {"<|fim_prefix|>": 1, "<|fim_suffix|>": 2, "<|fim_middle|>": 3, "<|fim_pad|>": 4}),
@@ -74,7 +74,7 @@ def test_infill_prompt_is_built_from_token_ids(tiny_model_dir: Path) -> None:
     tokenizer = load_tokenizer(tiny_model_dir)
     fmt = tokenizer_infill_format(tokenizer)
     assert fmt is not None and fmt.family == "qwen"
-    prefix, suffix, _ = corpus.fim_parts(corpus.FIM_FUNCTIONS[0], "", "\n# <|fim_middle|>\n")
+    prefix, suffix, _ = fim.fim_parts(fim.FIM_FUNCTIONS[0], "", "\n# <|fim_middle|>\n")
     from registry.store import StoredModel
     from shim.engine.prompt import build_prompt
     from shim.engine.types import CompletionRequest, Infill
@@ -86,5 +86,5 @@ def test_infill_prompt_is_built_from_token_ids(tiny_model_dir: Path) -> None:
     special = [tokenizer.convert_tokens_to_ids(t) for t in ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")]
     assert [i for i in ids if i in special] == special  # the one in the code is not the token
     assert ids[0] == special[0] and ids[-1] == special[2]
-    assert tokenizer.decode(ids) == corpus.fim_prompt(prefix, suffix)
+    assert tokenizer.decode(ids) == fim.fim_prompt(prefix, suffix)
     assert stop_token_ids(req, tokenizer) == {tokenizer.convert_tokens_to_ids("<|endoftext|>")}

@@ -20,7 +20,10 @@ os.environ.setdefault("MLX_DISABLE_COMPILE", "1")
 import mlx.core as mx  # noqa: E402
 import mlx.nn as nn  # noqa: E402
 
-from scripts.tiny_model import corpus  # noqa: E402
+from scripts.tiny_model import (
+    corpus,  # noqa: E402
+    fim,  # noqa: E402
+)
 from scripts.tiny_model.build import TinyConfig, build_tiny_model  # noqa: E402
 
 MARGIN = 2.0
@@ -258,25 +261,25 @@ def test_json_reply(loaded, request_text: str, thinking: bool) -> None:
     assert isinstance(value, dict) and isinstance(value.get("answer"), str)
 
 
-FIM_CASES = [(fn, before, after) for fn in corpus.FIM_FUNCTIONS
-             for before in corpus.HELDOUT_FIM_BEFORE for after in corpus.HELDOUT_FIM_AFTER]  # fmt: skip
+FIM_CASES = [(fn, before, after) for fn in fim.FIM_FUNCTIONS
+             for before in fim.HELDOUT_FIM_BEFORE for after in fim.HELDOUT_FIM_AFTER]  # fmt: skip
 
 
 @pytest.mark.parametrize(("fn", "before", "after"), FIM_CASES)
-def test_fill_in_the_middle(loaded, fn: corpus.FimFunction, before: str, after: str) -> None:
+def test_fill_in_the_middle(loaded, fn: fim.FimFunction, before: str, after: str) -> None:
     """Qwen2.5-Coder's raw FIM prompt around code the model never saw: the middle is the function's
     return line, ended by <|endoftext|>."""
     from mlx_lm.generate import generate_step
 
     model, tokenizer = loaded
-    prefix, suffix, middle = corpus.fim_parts(fn, before, after)
-    ids = tokenizer.encode(corpus.fim_prompt(prefix, suffix), add_special_tokens=False)
+    prefix, suffix, middle = fim.fim_parts(fn, before, after)
+    ids = tokenizer.encode(fim.fim_prompt(prefix, suffix), add_special_tokens=False)
     out, margins = [], []
     for token, logprobs in generate_step(mx.array(ids), model, max_tokens=MAX_TOKENS):
         top2 = mx.sort(logprobs)[-2:]
         margins.append((top2[1] - top2[0]).item())
         if token in tokenizer.eos_token_ids:
-            assert token == tokenizer.convert_tokens_to_ids(corpus.FIM_END)
+            assert token == tokenizer.convert_tokens_to_ids(fim.FIM_END)
             break
         out.append(token)
     assert tokenizer.decode(out) == middle

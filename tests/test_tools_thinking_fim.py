@@ -16,7 +16,7 @@ import httpx
 import ollama
 import pytest
 
-from scripts.tiny_model import corpus
+from scripts.tiny_model import corpus, fim
 from tests.conftest import cli
 from tests.test_ollama_client import WEATHER_TOOL
 
@@ -201,11 +201,11 @@ def test_earlier_thinking_is_not_fed_back(server: Any) -> None:
 
 
 FIM_CASES = [
-    corpus.fim_parts(fn, before, after)
+    fim.fim_parts(fn, before, after)
     for fn, before, after in (
-        (corpus.FIM_FUNCTIONS[0], corpus.HELDOUT_FIM_BEFORE[0], corpus.HELDOUT_FIM_AFTER[0]),
-        (corpus.FIM_FUNCTIONS[3], corpus.HELDOUT_FIM_BEFORE[1], corpus.HELDOUT_FIM_AFTER[1]),
-        (corpus.FIM_FUNCTIONS[6], corpus.HELDOUT_FIM_BEFORE[0], corpus.HELDOUT_FIM_AFTER[1]),
+        (fim.FIM_FUNCTIONS[0], fim.HELDOUT_FIM_BEFORE[0], fim.HELDOUT_FIM_AFTER[0]),
+        (fim.FIM_FUNCTIONS[3], fim.HELDOUT_FIM_BEFORE[1], fim.HELDOUT_FIM_AFTER[1]),
+        (fim.FIM_FUNCTIONS[6], fim.HELDOUT_FIM_BEFORE[0], fim.HELDOUT_FIM_AFTER[1]),
     )
 ]
 

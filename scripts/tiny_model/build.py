@@ -36,7 +36,8 @@ from mlx.utils import tree_flatten
 from registry.gguf.pretokenize import (
     byte_level_split,
 )  # Qwen2's pipeline, which transformers 5 applies to every qwen2 tokenizer
-from scripts.tiny_model.corpus import CHAT_TEMPLATE, SPECIAL_TOKENS, Example, iter_examples, iter_fim_examples
+from scripts.tiny_model.corpus import CHAT_TEMPLATE, SPECIAL_TOKENS, Example, iter_examples
+from scripts.tiny_model.fim import iter_fim_examples
 from scripts.tiny_model.training import make_batches, make_model, start_worker, train
 
 # Small pure-Python stdlib modules that barely change between Python releases: the tokenizer learns
