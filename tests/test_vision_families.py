@@ -147,7 +147,7 @@ def test_text_requests_still_batch_beside_an_image(server: Server, family: str) 
 def test_qwen_lane_decoder_gives_mlx_vlms_own_logits(name: str, quantized: bool, tmp_path: Path) -> None:
     """The decoder a Qwen request with images runs on (mlx-vlm's, holding mlx-lm's arrays, with the prompt's 3-D
     positions and deepstack features), made as the server makes it (the request prepared into numpy as on the
-    prep pool, image_grid_thw included; the tower and merge in one engine piece) and fed as the vision lane
+    prep pool, image_grid_thw included; the tower and merge in engine pieces) and fed as the vision lane
     feeds it (prefill in chunks that split the image, then one token at a time), gives the logits of mlx-vlm's
     own model over its own copy of the weights; also for a 4-bit build made by mlx-vlm's convert, as the
     catalog's are (the shared arrays are packed ones)."""
@@ -176,7 +176,9 @@ def test_qwen_lane_decoder_gives_mlx_vlms_own_logits(name: str, quantized: bool,
     message = Message("user", ASK, images=[base64.b64decode(LARGE)])
     inputs = vision.preprocess(CompletionRequest(stored, GenerationOptions(), [message]), tokenizer, 4096)
     assert all(isinstance(array, np.ndarray) for array in inputs.arrays.values())  # the prep pool makes no MLX
-    made = ImageEmbedding(vision, inputs).advance()  # Qwen's tower runs whole: one piece
+    embedding = ImageEmbedding(vision, inputs)
+    made = embedding.advance()  # Qwen2.5-VL: the image's tower piece, then the merge; Qwen3-VL: both in one
+    made = made or embedding.advance()
     assert made is not None and made.decoder is not None
     lane, ids = made.decoder, mx.array(made.tokens)[None]
     pixels, grid = (mx.array(inputs.arrays[k]) for k in ("pixel_values", "image_grid_thw"))
@@ -190,6 +192,43 @@ def test_qwen_lane_decoder_gives_mlx_vlms_own_logits(name: str, quantized: bool,
     for token in (5, 9):
         step = lane(mx.array([[token]]), cache=cache)
         assert mx.allclose(step, reference.language_model(mx.array([[token]]), cache=own_cache).logits, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["qwen2.5vl", "mistral-small3.1", "llava"])
+def test_each_image_is_its_own_tower_piece_and_the_merge_is_mlx_vlms(name: str, tmp_path: Path) -> None:
+    """A request with two images of different sizes, prepared as on the prep pool: its input embeddings take one
+    engine piece per image (tower, feature selection, projector over that image's share of the arrays) plus the
+    merge, and equal mlx-vlm's own get_input_embeddings run whole over both images, on its own copy of the
+    weights (and for Qwen, the 3-D positions its decoder reads)."""
+    from mlx_vlm.utils import load_model
+
+    from registry.names import ModelName
+    from registry.store import StoredModel
+    from shim.engine import mlx_lm_api
+    from shim.engine.types import CompletionRequest, Message
+    from shim.engine.vision import load_vision
+    from shim.engine.vision_tower import ImageEmbedding
+    from shim.options import GenerationOptions
+
+    model_dir = build_vision_family_model(BY_VISION_NAME[name], tmp_path / name)
+    text_model, tokenizer = mlx_lm_api.load_model(str(model_dir))
+    vision = load_vision(model_dir, text_model)
+    stored = StoredModel(ModelName.parse(name), model_dir, {}, "0", 0)
+    message = Message("user", ASK, images=[base64.b64decode(SMALL), base64.b64decode(LARGE)])
+    inputs = vision.preprocess(CompletionRequest(stored, GenerationOptions(), [message]), tokenizer, 4096)
+    embedding = ImageEmbedding(vision, inputs)
+    pieces, made = 1, embedding.advance()
+    while made is None:
+        pieces, made = pieces + 1, embedding.advance()
+    assert pieces == 3 and made.tokens == inputs.tokens
+    reference: Any = load_model(model_dir)
+    reference.set_dtype(mx.float32)  # as load_vision sets it on the CPU backend
+    ids = mx.array(inputs.tokens)[None]
+    arrays = {k: mx.array(v) for k, v in inputs.arrays.items() if k != "attention_mask"}
+    whole = reference.get_input_embeddings(ids, arrays.pop("pixel_values"), mask=mx.ones(ids.shape), **arrays)
+    assert mx.allclose(made.embeddings, whole.inputs_embeds[0], atol=1e-4), name
+    if made.decoder is not None:
+        assert mx.array_equal(made.decoder.positions, whole.position_ids)
 
 
 def test_pixtral_and_llava_are_prepared_into_numpy(tmp_path: Path) -> None:

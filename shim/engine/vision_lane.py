@@ -5,8 +5,8 @@ mlx-lm's BatchGenerator takes token ids only, so a request with images cannot jo
 its own on the same decoder weights (mlx-lm's module, or for Qwen mlx-vlm's decoder holding mlx-lm's arrays
 with the prompt's 3-D positions: `vision_families`), one piece of work per engine step, so text streams of
 the same model wait at most one piece between two tokens: its images arrive decoded and processed on the prep
-pool (`vision.ImageInputs`); the tower runs over one image per step (`vision_tower`: Gemma 3; the other
-families' towers in one piece), then its prompt's input embeddings (image features at the image tokens) are
+pool (`vision.ImageInputs`); the tower runs over one image per step (`vision_tower`; Qwen3-VL's and
+LLaVA 1.6's towers in one piece), then its prompt's input embeddings (image features at the image tokens) are
 prefilled on that decoder in slices bounded in time (`prefill`, paced as the text batch's); it then decodes
 one token per step on mlx-lm's generate_step, as a lone text request does. Its client leaving ends it at the
 next step. Its KV cache holds image features under placeholder token ids, so it never enters the prefix cache
