@@ -22,7 +22,7 @@ from mlx_lm.generate import generate_step as _generate_step
 from mlx_lm.models import mistral3
 from mlx_lm.models.cache import KVCache, LRUPromptCache, make_prompt_cache, trim_prompt_cache
 from mlx_lm.models.rope_utils import Llama3RoPE
-from mlx_lm.sample_utils import apply_min_p, apply_top_k, apply_top_p, make_logits_processors, make_sampler
+from mlx_lm.sample_utils import make_logits_processors, make_sampler
 from mlx_lm.tokenizer_utils import TokenizerWrapper, _infer_tool_parser
 from mlx_lm.utils import _get_classes, dequantize_model, infer_quant_config, load_tokenizer, quantize_model, save
 from mlx_lm.utils import load_model as _load_model
@@ -33,9 +33,6 @@ __all__ = [
     "KVCache",
     "LRUPromptCache",
     "TokenizerWrapper",
-    "apply_min_p",
-    "apply_top_k",
-    "apply_top_p",
     "generate_step",
     "generation_stream",
     "hf_tokenizer",

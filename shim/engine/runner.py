@@ -21,9 +21,6 @@ from shim.engine.fast_decode import text_decoder
 from shim.engine.grammar import format_processors
 from shim.engine.logprobs import LogprobRecorder
 from shim.engine.mlx_lm_api import (
-    apply_min_p,
-    apply_top_k,
-    apply_top_p,
     generate_step,
     hf_tokenizer,
     make_logits_processors,
@@ -31,6 +28,7 @@ from shim.engine.mlx_lm_api import (
 )
 from shim.engine.output import OutputRouter
 from shim.engine.parsers import end_token_ids
+from shim.engine.sampling import Chain
 from shim.engine.types import Done, Piece, TokenLogprob
 from shim.options import GenerationOptions
 
@@ -191,41 +189,34 @@ def vocab_size(model: Any) -> int:
 
 
 def sampler(opts: GenerationOptions, vocab: int = 0) -> Callable[[mx.array], mx.array]:
-    """The request's token sampler: greedy at temperature 0, else make_sampler's chain (seeded when asked)."""
+    """The request's token sampler: greedy at temperature 0, else Ollama's chain (sampling.Chain; seeded when
+    asked). As in Ollama, a top_k of 0 or of the whole vocabulary or more keeps every token, and top_p and
+    min_p outside (0, 1) are off."""
     if opts.temperature <= 0:
         return make_sampler(0.0)  # mlx-lm's one greedy sampler object
     top_p = opts.top_p if 0 < opts.top_p < 1 else 0.0
-    # A top_k of the whole vocabulary or more keeps every token, as in Ollama; mlx-lm raises on it instead.
+    min_p = opts.min_p if 0 < opts.min_p < 1 else 0.0
     top_k = max(opts.top_k, 0) if not vocab or opts.top_k < vocab else 0
-    min_p = min(max(opts.min_p, 0.0), 1.0)  # Ollama's sampler skips min_p <= 0; mlx-lm rejects it
-    if opts.seed < 0:
-        return _shared_sampler(opts.temperature, top_p, min_p, top_k)
-    return _seeded_sampler(opts.temperature, top_p, min_p, top_k, opts.seed)
+    chain = _shared_chain(opts.temperature, top_p, min_p, top_k)
+    return chain if opts.seed < 0 else _seeded(chain, opts.seed)
 
 
 @functools.lru_cache(maxsize=64)
-def _shared_sampler(temp: float, top_p: float, min_p: float, top_k: int) -> Callable[[mx.array], mx.array]:
+def _shared_chain(temp: float, top_p: float, min_p: float, top_k: int) -> Chain:
     """One object per setting: BatchGenerator samples the sequences that share a sampler object in one call
     (measured: 8 sequences with the same settings decode up to 2x faster than with 8 equal copies)."""
-    return make_sampler(temp, top_p=top_p, min_p=min_p, top_k=top_k)
+    return Chain(temp, top_p, min_p, top_k)
 
 
-def _seeded_sampler(temp: float, top_p: float, min_p: float, top_k: int, seed: int) -> Callable[[mx.array], mx.array]:
-    """make_sampler's chain on a random stream of its own, so what other sequences draw cannot change this
-    one's tokens. Splitting the key as MLX's global generator does gives the draws `mx.random.seed(seed)`
-    would give."""
+def _seeded(chain: Chain, seed: int) -> Callable[[mx.array], mx.array]:
+    """The chain on a random stream of its own, so what other sequences draw cannot change this one's tokens.
+    Splitting the key as MLX's global generator does gives the draws `mx.random.seed(seed)` would give."""
     key = mx.random.key(seed)
 
     def sample(logprobs: mx.array) -> mx.array:
         nonlocal key
-        if top_p:
-            logprobs = apply_top_p(logprobs, top_p)
-        if min_p:
-            logprobs = apply_min_p(logprobs, min_p)
-        if top_k:
-            logprobs = apply_top_k(logprobs, top_k)
         key, draw = mx.random.split(key)
-        return mx.random.categorical(logprobs * (1.0 / temp), key=draw)
+        return chain(logprobs, draw)
 
     return sample
 
