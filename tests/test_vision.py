@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -276,3 +277,65 @@ def test_a_photo_is_decoded_at_a_smaller_scale_and_the_tower_sees_the_same_pixel
     level = 2 / 255
     assert seen.shape == plain.shape == (1, 3, 224, 224)
     assert np.abs(seen - plain).max() <= 16 * level and np.abs(seen - plain).mean() <= level
+
+
+def test_a_request_with_images_decodes_in_the_text_batch_once_prefilled(tiny_vision_model_dir: Path) -> None:
+    """In-process, as the engine runs a vision model's batch: beside a running text stream, a request with
+    images is prefilled in the lane, then joins the text batch with its cache, leaving the lane free for the
+    next one, and answers as it does alone (where it decodes in the lane); its cache never serves a later
+    prompt."""
+    import mlx.core as mx
+
+    from registry.names import ModelName
+    from registry.store import StoredModel
+    from shim.engine.batch import Sequence
+    from shim.engine.mlx_lm_api import load_model
+    from shim.engine.runner import Completion, sampler
+    from shim.engine.types import CompletionRequest, Message
+    from shim.engine.vision import load_vision
+    from shim.engine.vision_lane import VisionBatch
+    from shim.options import GenerationOptions
+
+    text_model, tokenizer = load_model(str(tiny_vision_model_dir))
+    text_model.set_dtype(mx.float32)  # as the engine loads it on the CPU backend
+    vision = load_vision(tiny_vision_model_dir, text_model)
+    stored = StoredModel(ModelName.parse("v"), tiny_vision_model_dir, {}, "0", 0)
+    opts = GenerationOptions(temperature=0, num_predict=8, num_ctx=4096)
+    inputs = vision.preprocess(CompletionRequest(stored, opts, [Message("user", ASK, images=[RED])]), tokenizer, 4096)
+    ends = list(tokenizer.eos_token_ids)
+
+    class Inbox:
+        cancelled = threading.Event()
+
+        def put(self, event: Any) -> None:
+            pass
+
+    def sequence(prompt: list[int], num_predict: int, text: list[str], processors: list[Any]) -> Sequence:
+        options = GenerationOptions(temperature=0, num_predict=num_predict, num_ctx=4096)
+        emit = lambda piece: text.append(piece.content)  # noqa: E731
+        completion = Completion(tokenizer, prompt, options, think=False, shift=False, tools=None, emit=emit)
+        return Sequence(listener=Inbox(), completion=completion, sampler=sampler(options), processors=processors,
+                        exclusive=False, stateful=False, shift=False, num_ctx=4096, num_keep=0, load_ns=0)  # fmt: skip
+
+    def answer(with_text: bool) -> tuple[str, bool, bool]:
+        """The answer, whether it joined the batch, whether the lane had room while it decoded there."""
+        batch = VisionBatch(text_model, vision, num_parallel=4, cache_bytes=1 << 30)
+        if with_text:  # a stream that never ends on its own (its end tokens banned) for as long as this runs
+            ban = lambda tokens, logits: logits.at[:, ends].add(-1e9)  # noqa: E731
+            batch.admit(sequence(tokenizer.encode("Describe the sea."), 200, [], [ban]))
+            for _ in range(3):
+                batch.step()
+        text: list[str] = []
+        seeing = sequence(inputs.tokens, 8, text, [])
+        batch.admit_vision(seeing, inputs)
+        joined = lane_free = False
+        while any(s is seeing for s in batch.sequences.values()):
+            batch.step()
+            if batch.seeing is None and any(s is seeing for s in batch.sequences.values()):
+                joined, lane_free = True, batch.has_vision_room()
+        assert batch.prompt_cache is not None
+        assert batch.prompt_cache.fetch_nearest_cache("model", seeing.context)[0] is None
+        return "".join(text), joined, lane_free
+
+    assert answer(with_text=False) == ("Red.", False, False)
+    assert answer(with_text=True) == ("Red.", True, True)

@@ -66,6 +66,7 @@ class Sequence:
     num_keep: int
     load_ns: int
     context: list[int] = field(default_factory=list)
+    reusable: bool = True  # its KV cache may serve later prompts (not one holding image features)
 
 
 @dataclass
@@ -224,6 +225,7 @@ class ModelBatch:
             return ended + self._solo_step()
         kept: list[tuple[list[Any] | None, list[int] | None] | None] = []  # the ended sequences' caches
         stopped: list[int] = []  # sequences that ended on a stop: still in the generator, their caches with them
+        dropped: list[int] = []  # the same, whose caches are not kept
         for response in self._next():
             seq = self.sequences.get(response.uid)
             if seq is None:
@@ -232,16 +234,19 @@ class ModelBatch:
             finished = seq.completion.feed(response.token, response.logprobs)
             if response.finish_reason is not None:  # the generator already let it go (its max_tokens)
                 del self.sequences[response.uid]
-                kept.append((response.prompt_cache, response.all_tokens))
+                if seq.reusable:
+                    kept.append((response.prompt_cache, response.all_tokens))
                 finished = True
             elif finished:
                 del self.sequences[response.uid]
-                stopped.append(response.uid)
+                (stopped if seq.reusable else dropped).append(response.uid)
             elif seq.shift and len(seq.context) >= seq.num_ctx:
                 self._shift(response.uid, seq)
             if finished:
                 self._finish(seq)
                 ended.append(seq)
+        if dropped:
+            self.generator.remove(dropped)
         if kept or stopped:
             # Taking a cache out waits for the step mlx-lm has queued (one MLX stream, in order): this step's
             # pieces go out first (measured on the CPU: a stream ending on a stop held the others' tokens for

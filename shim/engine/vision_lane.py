@@ -1,17 +1,20 @@
-"""A vision model's batch: its text requests batch as any model's, and one request with images at a time
-decodes beside them, on the same engine steps.
+"""A vision model's batch: its text requests batch as any model's, and requests with images are prefilled one
+at a time beside them, on the same engine steps, then decode with them.
 
-mlx-lm's BatchGenerator takes token ids only, so a request with images cannot join it: it runs in a lane of
-its own on the same decoder weights (mlx-lm's module, or for Qwen mlx-vlm's decoder holding mlx-lm's arrays
-with the prompt's 3-D positions: `vision_families`), one piece of work per engine step, so text streams of
-the same model wait at most one piece between two tokens: its images arrive decoded and processed on the prep
-pool (`vision.ImageInputs`); the tower runs over one image per step (`vision_tower`; Qwen3-VL's and
+mlx-lm's BatchGenerator takes token ids only, so a prompt with images cannot be prefilled in it: it runs in a
+lane of its own on the same decoder weights (mlx-lm's module, or for Qwen mlx-vlm's decoder holding mlx-lm's
+arrays with the prompt's 3-D positions: `vision_families`), one piece of work per engine step, so text streams
+of the same model wait at most one piece between two tokens: its images arrive decoded and processed on the
+prep pool (`vision.ImageInputs`); the tower runs over one image per step (`vision_tower`; Qwen3-VL's and
 LLaVA 1.6's towers in one piece), then its prompt's input embeddings (image features at the image tokens) are
-prefilled on that decoder in slices bounded in time (`prefill`, paced as the text batch's); it then decodes
-one token per step on mlx-lm's generate_step, as a lone text request does. Its client leaving ends it at the
-next step. Its KV cache holds image features under placeholder token ids, so it never enters the prefix cache
-(a later prompt with the same ids but another image must not reuse it), and its context is never shifted (a
-shift re-prefills from token ids).
+prefilled on that decoder in slices bounded in time (`prefill`, paced as the text batch's). From then on its
+cache holds the images and it feeds token ids: on mlx-lm's decoder, with text sequences running and room
+among them, it joins the BatchGenerator with that cache and decodes in the batch's forward pass, and the
+lane takes the next request with images; otherwise (alone, or on Qwen's positioned decoder) it decodes in
+the lane one token per step on mlx-lm's generate_step, as a lone text request does. Its client leaving ends
+it at the next step. Its KV cache holds image features under placeholder token ids, so it never enters the
+prefix cache (a later prompt with the same ids but another image must not reuse it: `Sequence.reusable`),
+and its context is never shifted (a shift re-prefills from token ids).
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ class VisionBatch(ModelBatch):
 
     def admit_vision(self, seq: Sequence, inputs: ImageInputs) -> None:
         seq.context = list(inputs.tokens)
+        seq.reusable = False  # its cache holds image features under placeholder ids: never a later prompt's
         seq.completion.restart()
         self.seeing = _Seeing(seq, ImageEmbedding(self.vision, inputs), make_prompt_cache(self.model))
         self.sequences[VISION] = seq
@@ -138,6 +142,12 @@ class VisionBatch(ModelBatch):
             return []
         if seeing.steps is None:
             assert seeing.inputs is not None
+            if self._joins_batch(seeing.inputs, seq):
+                self._end_seeing()
+                if self.solo is not None:  # the lone text sequence goes into the batch first, as on admission
+                    self._join_batch()
+                self._insert(seq, seq.context, (seeing.cache, seq.context[-1:]))
+                return []
             seeing.steps = self._decode(seq, seeing.inputs, seeing.cache)
         token, logprobs = next(seeing.steps)
         seq.context.append(token)
@@ -146,6 +156,15 @@ class VisionBatch(ModelBatch):
             self._finish(seq)
             return [seq]
         return []
+
+    def _joins_batch(self, inputs: VisionInputs, seq: Sequence) -> bool:
+        """Its prompt prefilled, a request with images decodes in the text batch when there is one with room
+        and mlx-lm's decoder reads it (not Qwen's positioned one): its cache holds the image features, and
+        from there on it feeds token ids like any sequence, so one forward pass per step serves the text
+        streams and it (in the lane, each step makes two), and the lane is free for the next request with
+        images. Alone it stays in the lane, on generate_step (faster than a batch of one)."""
+        with self._aside():
+            return inputs.decoder is None and bool(self.sequences) and self.has_room(seq.exclusive)
 
     def _decode(self, seq: Sequence, inputs: VisionInputs, cache: list[Any]) -> Steps:
         """generate_step from the prefilled cache, given the prompt's last position for its logits, on the
