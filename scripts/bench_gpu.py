@@ -55,8 +55,8 @@ mlx-notes.md's set-up, which worked on an H200):
     with the tree), e.g. `mkdir .gpu-base && git archive e91602f | tar -x -C .gpu-base`, then
       python3 scripts/bench_gpu.py --config 0.5b --parallel 16 --compare .gpu-base --endpoints generate \
           --only inproc,server --out $OUT/gpu-0.5b-compare.json
-    and a setting against the default, e.g. prefill groups of 8 against CUDA's default of 16:
-      python3 scripts/bench_gpu.py --config 0.5b --parallel 16 --shim-env MLX_SHIM_PREFILL_GROUP=8 \
+    and a setting against the default, e.g. prefill groups of 16 against 8:
+      python3 scripts/bench_gpu.py --config 0.5b --parallel 16 --shim-env MLX_SHIM_PREFILL_GROUP=16 \
           --endpoints generate --only inproc,server --single-tokens 0 --out $OUT/gpu-0.5b-group.json
     The run times are estimates from mlx-notes.md's H200 figures, not measured with this script.
     --budget-minutes (default 9) starts no round that would end past it; fewer than 5 rounds are flagged.

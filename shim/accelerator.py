@@ -1,6 +1,5 @@
 """Which MLX backend runs the models (Metal, CUDA or the CPU), and the defaults that depend on it: how many
-sequences decode together (OLLAMA_NUM_PARALLEL unset), how many new prompts prefill together
-(MLX_SHIM_PREFILL_GROUP unset), how much memory the loaded models may take
+sequences decode together (OLLAMA_NUM_PARALLEL unset), how much memory the loaded models may take
 (MLX_SHIM_MEMORY_BUDGET unset), and Metal's wired limit.
 
 Batch sizes (README, "Choosing OLLAMA_NUM_PARALLEL"): each default keeps a batch at least as fast in total as
@@ -13,13 +12,6 @@ running its requests one after another, which batching on MLX is at every size m
   silicon (mlx-lm PR #468: 133 tok/s at batch 1, 810 at 32) and mlx_lm.server decodes up to 32 at once; 8
   keeps the KV caches of a 4096-token context for a 7B model near 2 GB on a machine whose memory is also the
   system's.
-
-Prefill groups: new prompts join the batch at most this many per step, with decode steps between groups, so
-16 arrivals do not all prefill before anyone decodes; each group's slice is bounded in time (prefill.py).
-- CPU and Metal, 8 (mlx-lm's own prefill batch size; on the CPU capped by its parallelism of 4);
-- CUDA, 16 (the whole batch): measured on an H100 (0.5B shapes, 16 clients of 64-token prompts), one group of
-  16 gave 1,969 tok/s against 1,591-1,738 in groups of 8: a join costs a step of the whole batch, and on a
-  datacenter GPU 16 short prompts prefill in one step as fast as 8.
 
 Memory: on a GPU the budget is the accelerator's memory as MLX reports it (`mx.device_info()`): CUDA's
 `total_memory`, Metal's `memory_size` (the unified memory); on the CPU backend, the machine's RAM. A model
@@ -37,7 +29,6 @@ log = logging.getLogger("mlx_shim")
 
 Backend = Literal["metal", "cuda", "cpu"]
 NUM_PARALLEL: dict[Backend, int] = {"cpu": 4, "cuda": 16, "metal": 8}
-PREFILL_GROUP: dict[Backend, int] = {"cpu": 8, "cuda": 16, "metal": 8}
 # mlx-lm's wired_limit warns when a model takes more than this share of the recommended working set.
 _NEAR_WIRED = 0.9
 
@@ -55,10 +46,6 @@ def backend() -> Backend:
 
 def default_num_parallel(which: Backend | None = None) -> int:
     return NUM_PARALLEL[which or backend()]
-
-
-def default_prefill_group(which: Backend | None = None) -> int:
-    return PREFILL_GROUP[which or backend()]
 
 
 def default_memory_budget(which: Backend | None = None) -> int:

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shim.accelerator import default_memory_budget, default_num_parallel, default_prefill_group
+from shim.accelerator import default_memory_budget, default_num_parallel
 from shim.durations import default_keep_alive
 
 VERSION = "0.24.0"  # the Ollama release whose API we mirror; clients parse it as dotted integers
@@ -95,9 +95,9 @@ class Settings:
     # Sequences decoding together per model. Ollama's default is 1; batching pays on every backend, by how much
     # depends on it: 4 on the CPU, 16 on CUDA, 8 on Metal (shim/accelerator.py and the README say why).
     num_parallel: int = field(default_factory=lambda: _env_int("OLLAMA_NUM_PARALLEL", default_num_parallel()))
-    # New prompts prefilled together in one batch step, capped at num_parallel: 8 on the CPU and Metal (mlx-lm's
-    # own prefill batch size: 16 arrivals prefill as two groups with decode steps between), 16 on CUDA.
-    prefill_group: int = field(default_factory=lambda: _env_int("MLX_SHIM_PREFILL_GROUP", default_prefill_group()))
+    # New prompts prefilled together in one batch step: 16 arrivals prefill as two groups of 8 with decode
+    # steps between (mlx-lm's own prefill batch size); capped at num_parallel.
+    prefill_group: int = field(default_factory=lambda: _env_int("MLX_SHIM_PREFILL_GROUP", 8))
     max_queue: int = field(default_factory=lambda: _env_int("OLLAMA_MAX_QUEUE", 512))
     # Bytes the loaded models (weights and KV caches) may take: the accelerator's memory (the machine's on the
     # CPU backend) unless set.

@@ -168,15 +168,13 @@ def test_wakeups_pace_grows_with_the_running_streams() -> None:
 
 
 def test_defaults_follow_the_backend(monkeypatch: pytest.MonkeyPatch) -> None:
-    """OLLAMA_NUM_PARALLEL, MLX_SHIM_PREFILL_GROUP and MLX_SHIM_MEMORY_BUDGET unset: per-backend parallelism and
-    prefill groups; the accelerator's memory
+    """OLLAMA_NUM_PARALLEL and MLX_SHIM_MEMORY_BUDGET unset: per-backend parallelism; the accelerator's memory
     as MLX reports it (Metal's unified memory, CUDA's total), the machine's RAM on the CPU."""
     import mlx.core as mx
 
     from shim import accelerator
 
     assert [accelerator.default_num_parallel(b) for b in ("cpu", "cuda", "metal")] == [4, 16, 8]
-    assert [accelerator.default_prefill_group(b) for b in ("cpu", "cuda", "metal")] == [8, 16, 8]
     infos = {
         "metal": {"memory_size": 64 << 30, "max_recommended_working_set_size": 48 << 30},
         "cuda": {"total_memory": 80 << 30, "free_memory": 70 << 30},
