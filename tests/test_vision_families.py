@@ -177,7 +177,7 @@ def test_qwen_lane_decoder_gives_mlx_vlms_own_logits(name: str, quantized: bool,
     inputs = vision.preprocess(CompletionRequest(stored, GenerationOptions(), [message]), tokenizer, 4096)
     assert all(isinstance(array, np.ndarray) for array in inputs.arrays.values())  # the prep pool makes no MLX
     embedding = ImageEmbedding(vision, inputs)
-    made = embedding.advance()  # Qwen2.5-VL: the image's tower piece, then the merge; Qwen3-VL: both in one
+    made = embedding.advance()  # the image's tower piece, then the merge
     made = made or embedding.advance()
     assert made is not None and made.decoder is not None
     lane, ids = made.decoder, mx.array(made.tokens)[None]
@@ -194,12 +194,12 @@ def test_qwen_lane_decoder_gives_mlx_vlms_own_logits(name: str, quantized: bool,
         assert mx.allclose(step, reference.language_model(mx.array([[token]]), cache=own_cache).logits, atol=1e-4)
 
 
-@pytest.mark.parametrize("name", ["qwen2.5vl", "mistral-small3.1", "llava"])
+@pytest.mark.parametrize("name", ["qwen2.5vl", "qwen3-vl", "qwen3-vl-moe", "mistral-small3.1", "llava"])
 def test_each_image_is_its_own_tower_piece_and_the_merge_is_mlx_vlms(name: str, tmp_path: Path) -> None:
     """A request with two images of different sizes, prepared as on the prep pool: its input embeddings take one
     engine piece per image (tower, feature selection, projector over that image's share of the arrays) plus the
     merge, and equal mlx-vlm's own get_input_embeddings run whole over both images, on its own copy of the
-    weights (and for Qwen, the 3-D positions its decoder reads)."""
+    weights (and for Qwen, the 3-D positions its decoder reads; for Qwen3-VL, the deepstack features)."""
     from mlx_vlm.utils import load_model
 
     from registry.names import ModelName
@@ -229,6 +229,9 @@ def test_each_image_is_its_own_tower_piece_and_the_merge_is_mlx_vlms(name: str, 
     assert mx.allclose(made.embeddings, whole.inputs_embeds[0], atol=1e-4), name
     if made.decoder is not None:
         assert mx.array_equal(made.decoder.positions, whole.position_ids)
+        if whole.deepstack_visual_embeds is not None:
+            assert made.decoder.deepstack is not None
+            assert mx.allclose(made.decoder.deepstack, mx.stack(list(whole.deepstack_visual_embeds)), atol=1e-4)
 
 
 def test_pixtral_and_llava_are_prepared_into_numpy(tmp_path: Path) -> None:

@@ -5,8 +5,8 @@ mlx-lm's BatchGenerator takes token ids only, so a prompt with images cannot be 
 lane of its own on the same decoder weights (mlx-lm's module, or for Qwen mlx-vlm's decoder holding mlx-lm's
 arrays with the prompt's 3-D positions: `vision_families`), one piece of work per engine step, so text streams
 of the same model wait at most one piece between two tokens: its images arrive decoded and processed on the
-prep pool (`vision.ImageInputs`); the tower runs over one image per step (`vision_tower`; Qwen3-VL's and
-LLaVA 1.6's towers in one piece), then its prompt's input embeddings (image features at the image tokens) are
+prep pool (`vision.ImageInputs`); the tower runs over one image per step (`vision_tower`; LLaVA 1.6's in
+one piece), then its prompt's input embeddings (image features at the image tokens) are
 prefilled on that decoder in slices bounded in time (`prefill`, paced as the text batch's). From then on its
 cache holds the images and it feeds token ids: on mlx-lm's decoder, with text sequences running and room
 among them, it joins the BatchGenerator with that cache and decodes in the batch's forward pass, and the

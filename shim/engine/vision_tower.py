@@ -7,10 +7,11 @@ it over one image (tower, feature selection and projector, as the family's `get_
 piece puts the features at the image tokens of the prompt's input embeddings, through mlx-vlm's own
 `get_input_embeddings` (its `cached_image_features`), so the merge is the family's. Each image's share of the
 processor's arrays: a row of `pixel_values` (Gemma 3, LLaVA 1.5; Mistral 3's rows are padded to the largest
-image, and `image_sizes` says each one's own size), or for Qwen2.5-VL the image's patches, `t * h * w` rows of
-the patch sequence as its `image_grid_thw` row counts them (its tower's attention never crosses images). The
-families not in PER_IMAGE run `get_input_embeddings` whole, in one piece: Qwen3-VL (its merge drops the
-"deepstack" features when given cached ones) and LLaVA 1.6 (one image's tiles are its rows). Either way the
+image, and `image_sizes` says each one's own size), or for Qwen2.5-VL and Qwen3-VL the image's patches,
+`t * h * w` rows of the patch sequence as its `image_grid_thw` row counts them (their towers' attention never
+crosses images; Qwen3-VL's tower also gives per-layer "deepstack" features, which mlx-vlm's merge of cached
+features leaves out, so they are joined here). LLaVA 1.6 runs `get_input_embeddings` whole, in one piece (one
+image's tiles are its rows). Either way the
 merge is given the processor's other outputs (Qwen's `image_grid_thw`, Pixtral's `image_sizes`), and the
 family picks the decoder that reads the result (`vision_families.decoder`: Qwen's positions and deepstack
 features come out of the merge).
@@ -85,6 +86,14 @@ def _qwen2_5_vl(model: Any, image: dict[str, mx.array]) -> mx.array:
     return model.vision_tower(pixels, image["image_grid_thw"], output_hidden_states=False)
 
 
+def _qwen3_vl(model: Any, image: dict[str, mx.array]) -> mx.array:
+    """Qwen3-VL's tower over one image's patches: its features and, per deepstack layer, the features that
+    layer adds, side by side as (tokens, 1 + layers, hidden) so images join along their tokens."""
+    pixels = image["pixel_values"].astype(model.vision_tower.patch_embed.proj.weight.dtype)
+    features, deepstack = model.vision_tower(pixels, image["image_grid_thw"])
+    return mx.stack([features, *deepstack], axis=1)
+
+
 # model_type -> how a request's arrays split into images, and one image's features; the features of a
 # request's images, joined in order, are what the family's get_input_embeddings takes as `cached_image_features`.
 PER_IMAGE: dict[str, tuple[Split, Features]] = {
@@ -92,7 +101,10 @@ PER_IMAGE: dict[str, tuple[Split, Features]] = {
     "llava": (_rows, _llava),
     "mistral3": (_rows, _mistral3),
     "qwen2_5_vl": (_patches, _qwen2_5_vl),
+    "qwen3_vl": (_patches, _qwen3_vl),
+    "qwen3_vl_moe": (_patches, _qwen3_vl),
 }
+DEEPSTACK = {"qwen3_vl", "qwen3_vl_moe"}  # features made with their deepstack layers' (_qwen3_vl)
 
 
 class ImageEmbedding:
@@ -103,7 +115,9 @@ class ImageEmbedding:
         self.model = vision.model
         self.family = vision.family
         self.inputs = inputs
-        split, self.per_image = PER_IMAGE.get(vision.model.config.model_type, (None, None))
+        model_type = vision.model.config.model_type
+        split, self.per_image = PER_IMAGE.get(model_type, (None, None))
+        self.deepstack = model_type in DEEPSTACK
         self.images: list[Arrays] = split(inputs.arrays) if split is not None else []
         self.features: list[mx.array] = []
 
@@ -118,9 +132,15 @@ class ImageEmbedding:
         pixels = self.inputs.arrays["pixel_values"]
         ids = mx.array(self.inputs.tokens)[None]
         extra = {k: mx.array(v) for k, v in self.inputs.arrays.items() if k not in ("attention_mask", "pixel_values")}
+        deepstack = None
         if self.features:
-            extra["cached_image_features"] = mx.concatenate(self.features)
+            joined = mx.concatenate(self.features)
+            if self.deepstack:  # mlx-vlm's merge of cached features leaves the deepstack ones out: put back
+                joined, deepstack = joined[:, 0], joined[:, 1:].transpose(1, 0, 2)
+            extra["cached_image_features"] = joined
         merged = input_embeddings(self.family, self.model, ids, mx.array(pixels), mask=mx.ones(ids.shape), **extra)
+        if deepstack is not None:
+            merged.deepstack_visual_embeds = deepstack
         embeddings = merged.inputs_embeds[0]
         positioned = decoder(self.family, self.model, merged)
         mx.eval(embeddings, positioned.arrays() if positioned else [])
