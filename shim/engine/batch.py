@@ -232,14 +232,15 @@ class ModelBatch:
                 continue
             seq.context.append(response.token)
             finished = seq.completion.feed(response.token, response.logprobs)
-            if response.finish_reason is not None:  # the generator already let it go (its max_tokens)
+            if response.finish_reason is not None or finished:
                 del self.sequences[response.uid]
-                if seq.reusable:
-                    kept.append((response.prompt_cache, response.all_tokens))
+                keep = seq.reusable and self.prompt_cache is not None  # else taking its cache out only waits
+                if response.finish_reason is not None:  # the generator already let it go (its max_tokens)
+                    if keep:
+                        kept.append((response.prompt_cache, response.all_tokens))
+                else:
+                    (stopped if keep else dropped).append(response.uid)
                 finished = True
-            elif finished:
-                del self.sequences[response.uid]
-                (stopped if seq.reusable else dropped).append(response.uid)
             elif seq.shift and len(seq.context) >= seq.num_ctx:
                 self._shift(response.uid, seq)
             if finished:

@@ -31,8 +31,14 @@ class BurstHold:
     def decide(self, prep: PrepPool) -> set[str]:
         """The model keys whose prepared completions wait this turn."""
         completions = [job for job in prep.jobs() if job.work is None]
-        preparing = {model_key(job.stored) for job in completions if not prep.ready(job)}
-        ready = collections.Counter(model_key(job.stored) for job in completions if prep.ready(job))
+        preparing: set[str] = set()
+        ready: collections.Counter[str] = collections.Counter()
+        for job in completions:
+            key = model_key(job.stored)
+            if prep.ready(job):
+                ready[key] += 1
+            else:
+                preparing.add(key)
         now, hold = time.monotonic(), set()
         for key in list(self._since):
             if key not in preparing or not ready[key]:

@@ -82,7 +82,6 @@ class Engine:
         self._batches: dict[str, ModelBatch] = {}
         self._prep = PrepPool(self._intake.wake)  # waiting jobs' preparations
         self._bursts = BurstHold(prefill_group)  # a burst of requests starts together (bursts.py)
-        self._holding: set[str] = set()  # the models whose bursts wait this turn
         self._side = SliceRunner()  # side work (embeddings) running a slice per loop turn
         self._thread = threading.Thread(target=self._run, name="mlx-engine", daemon=True)
         self._cache_counters = PromptCacheCounters()
@@ -210,8 +209,10 @@ class Engine:
         does), and waking for it would spin this thread, a core and the GIL taken from the preparation."""
         running = self._side.running or any(batch.sequences for batch in self._batches.values())
         block = not running and (not self._waiting or self._prep.under_way())
-        idle = [m for m in self.loaded() if not self._busy(m.key)]
-        timeout = _earliest(seconds_to_next_expiry(idle), self._bursts.seconds_left()) if block else None
+        timeout = None
+        if block:
+            idle = [m for m in self.loaded() if not self._busy(m.key)]
+            timeout = _earliest(seconds_to_next_expiry(idle), self._bursts.seconds_left())
         return self._intake.take(self._waiting, timeout, block=block)
 
     def _start_waiting(self) -> None:
@@ -219,7 +220,7 @@ class Engine:
         full, or memory is held by busy models) holds back later jobs of the same model, keeping their order."""
         held: set[str] = set()
         still: collections.deque[Job] = collections.deque()
-        self._holding = self._bursts.decide(self._prep)
+        holding = self._bursts.decide(self._prep)  # the models whose bursts wait this turn
         while self._waiting:
             job = self._waiting.popleft()
             key = model_key(job.stored)
@@ -231,7 +232,7 @@ class Engine:
                 started = False
             else:
                 try:
-                    started = self._start(job, key)
+                    started = self._start(job, key, holding)
                 except ShimError as e:
                     started = True
                     job.put(e)
@@ -248,7 +249,7 @@ class Engine:
                 still.append(job)
         self._waiting = still
 
-    def _start(self, job: Job, key: str) -> bool | None:
+    def _start(self, job: Job, key: str, holding: set[str]) -> bool | None:
         """Start the job if it can; False: wait, None: its preparation runs on the pool. Ends have sent None."""
         if job.kind == "unload":
             loaded = self._loaded.get(key)
@@ -286,7 +287,7 @@ class Engine:
         seeing = batch if isinstance(batch, VisionBatch) and images is not None else None
         if not (seeing.has_vision_room() if seeing else batch.has_room(exclusive)):
             return False
-        if not seeing and key in self._holding:
+        if not seeing and key in holding:
             return None
         touch(loaded, job.keep_alive, self.default_keep_alive)
         loaded.context_length = req.options.num_ctx  # already capped at the model's (resolve_options)

@@ -35,11 +35,11 @@ class Chain:
         ids = None  # the candidates' token ids, per row, most likely first when filtered; None: all, unsorted
         if 0 < self.top_k < logprobs.shape[-1]:
             ids = mx.argpartition(-logprobs, kth=self.top_k - 1, axis=-1)[..., : self.top_k]
-        if self.top_p or self.min_p:
-            values = logprobs if ids is None else mx.take_along_axis(logprobs, ids, axis=-1)
-            order = mx.argsort(-values, axis=-1)
-            ids = order if ids is None else mx.take_along_axis(ids, order, axis=-1)
         values = logprobs if ids is None else mx.take_along_axis(logprobs, ids, axis=-1)
+        if self.top_p or self.min_p:
+            order = mx.argsort(-values, axis=-1)
+            values = mx.take_along_axis(values, order, axis=-1)
+            ids = order if ids is None else mx.take_along_axis(ids, order, axis=-1)
         values = values * (1.0 / self.temperature)
         if self.top_p or self.min_p:
             values = mx.where(self._kept(mx.softmax(values, axis=-1)), values, -mx.inf)

@@ -104,7 +104,6 @@ PER_IMAGE: dict[str, tuple[Split, Features]] = {
     "qwen3_vl": (_patches, _qwen3_vl),
     "qwen3_vl_moe": (_patches, _qwen3_vl),
 }
-DEEPSTACK = {"qwen3_vl", "qwen3_vl_moe"}  # features made with their deepstack layers' (_qwen3_vl)
 
 
 class ImageEmbedding:
@@ -115,9 +114,7 @@ class ImageEmbedding:
         self.model = vision.model
         self.family = vision.family
         self.inputs = inputs
-        model_type = vision.model.config.model_type
-        split, self.per_image = PER_IMAGE.get(model_type, (None, None))
-        self.deepstack = model_type in DEEPSTACK
+        split, self.per_image = PER_IMAGE.get(vision.model.config.model_type, (None, None))
         self.images: list[Arrays] = split(inputs.arrays) if split is not None else []
         self.features: list[mx.array] = []
 
@@ -135,7 +132,7 @@ class ImageEmbedding:
         deepstack = None
         if self.features:
             joined = mx.concatenate(self.features)
-            if self.deepstack:  # mlx-vlm's merge of cached features leaves the deepstack ones out: put back
+            if self.per_image is _qwen3_vl:  # mlx-vlm's merge of cached features leaves the deepstack ones out
                 joined, deepstack = joined[:, 0], joined[:, 1:].transpose(1, 0, 2)
             extra["cached_image_features"] = joined
         merged = input_embeddings(self.family, self.model, ids, mx.array(pixels), mask=mx.ones(ids.shape), **extra)
