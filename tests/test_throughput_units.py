@@ -216,8 +216,8 @@ def test_metal_wired_limit_and_its_warning(monkeypatch: pytest.MonkeyPatch, capl
 
 
 def test_new_prompts_prefill_in_groups(tiny_model_dir: Path) -> None:
-    """The batch's BatchGenerator takes new prompts into its prefill at most `prefill_group` at a time (so
-    16 arrivals prefill as two groups of 8, decode steps between), never more than the batch holds."""
+    """The batch's BatchGenerator starts with prefill groups of `prefill_group` (so 16 arrivals of long prompts
+    prefill as two groups of 8, decode steps between), never more than the batch holds."""
     from shim.engine.batch import ModelBatch
     from shim.engine.mlx_lm_api import load_model
 
@@ -226,6 +226,42 @@ def test_new_prompts_prefill_in_groups(tiny_model_dir: Path) -> None:
         batch = ModelBatch(model, num_parallel=parallel, prefill_group=group, cache_bytes=0)
         assert (batch.generator.prefill_batch_size, batch.generator.completion_batch_size) == (expected, parallel)
         batch.close()
+
+
+@pytest.mark.parametrize(
+    ("rate", "length", "group"),
+    [
+        (0.0, 20, 8),  # no rate measured yet: mlx-lm's group
+        (1e6, 20, 16),  # one slice prefills the whole burst: one group
+        (16 * 20 / 0.1, 20, 16),  # just fits: 16 rows of 20 tokens are the slice's budget
+        (12 * 64 / 0.1, 64, 12),  # a slice takes 12 of them
+        (1e6, 3000, 8),  # longer than a slice's tokens per row: mlx-lm's group
+    ],
+)
+def test_a_burst_prefills_in_as_few_groups_as_one_slice_takes(
+    tiny_model_dir: Path, rate: float, length: int, group: int
+) -> None:
+    """The prefill group grows past `prefill_group` to as many waiting prompts as one slice (prefill.SLICE_
+    SECONDS at the measured rate) prefills to the end side by side: then all of them have a first token after
+    that one slice, where the second group of 8 would wait for the first to leave the prefill."""
+    from shim.engine.mlx_lm_api import BatchGenerator, load_model
+    from shim.engine.prefill import Pacer, pace
+
+    model, _ = load_model(str(tiny_model_dir))
+    generator = BatchGenerator(model, completion_batch_size=16, prefill_batch_size=8)
+    pacer = Pacer()
+    pacer.rate = rate
+    uids = generator.insert([[5 + i] * (length + 1) for i in range(16)], max_tokens=[4] * 16)
+    (rows, tokens), full = pace(generator, pacer, 8)
+    assert (generator.prefill_batch_size, rows) == (group, group)
+    assert (tokens, full) == (pacer.tokens(group), length >= tokens)
+    first: set[int] = set()
+    for _ in range(3):  # the prefill slice, the step that moves prefilled rows to decoding, their first token
+        first |= {r.uid for r in generator.next()[1]}
+        pace(generator, pacer, 8)
+    expected = set(uids[:group]) if tokens >= length else set()
+    assert first == expected
+    generator.close()
 
 
 @pytest.mark.parametrize("hold", [30.0, 0.0])
@@ -281,7 +317,8 @@ def test_a_burst_starts_together(
 
 def test_prefill_rate_skips_each_shapes_first_slice() -> None:
     """The first slice of each (rows, tokens) shape may carry MLX CUDA's kernel compilation: it does not set
-    the rate, the next one of that shape does, and a slow first slice of a new shape cannot lower it."""
+    the rate, the next one of that shape does, and a slow first slice of a new shape cannot lower it; nor can
+    a slice whose prompts all ended short of the cut."""
     from shim.engine.prefill import FIRST_TOKENS, Pacer
 
     pacer = Pacer()
@@ -293,3 +330,8 @@ def test_prefill_rate_skips_each_shapes_first_slice() -> None:
     assert pacer.rate == 25_600
     pacer.record(4 * 512, 0.5, (4, 512))  # 4,096 tok/s: the rate falls by a fifth at most
     assert pacer.rate == 25_600 * 0.8
+    for _ in range(5):  # short prompts, each ending before the cut: their fixed cost does not wear the rate down
+        pacer.record(40, 0.01, (4, 512), full=False)
+    assert pacer.rate == 25_600 * 0.8
+    pacer.record(4 * 100, 0.001, (4, 512), full=False)  # but one may show it faster
+    assert pacer.rate == 400_000

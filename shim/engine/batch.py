@@ -30,7 +30,7 @@ from shim.engine.mlx_lm_api import (
     make_prompt_cache,
     trim_prompt_cache,
 )
-from shim.engine.prefill import Pacer, PromptFill, pace, record
+from shim.engine.prefill import Pacer, PromptFill, pace
 from shim.engine.runner import Completion
 from shim.engine.stats import PromptCacheCounters
 from shim.engine.types import Done, Piece
@@ -99,9 +99,12 @@ class ModelBatch:
         self.counters = counters or PromptCacheCounters()  # the engine's, shared by its batches (/metrics)
         self.solo: _Solo | None = None
         self.num_parallel = num_parallel
-        # New sequences prefill at most `prefill_group` at a time, with a decode step between groups.
-        group = max(min(prefill_group, num_parallel), 1)
-        self.generator = BatchGenerator(model, completion_batch_size=num_parallel, prefill_batch_size=group)
+        # New sequences prefill `prefill_group` at a time, with a decode step between groups, or more where one
+        # prefill slice takes them all (prefill.pace).
+        self.prefill_group = max(min(prefill_group, num_parallel), 1)
+        self.generator = BatchGenerator(
+            model, completion_batch_size=num_parallel, prefill_batch_size=self.prefill_group
+        )
         self.sequences: dict[int, Sequence] = {}
         self.prompt_cache = LRUPromptCache(max_size=64, max_bytes=cache_bytes) if cache_bytes > 0 else None
         self.kv_bytes = 0  # the KV caches of running sequences plus the prefix cache, refreshed as they change
@@ -270,13 +273,12 @@ class ModelBatch:
     def _next(self) -> list[Any]:
         """The BatchGenerator's next step; while prompts wait for their first token its prefill chunk is paced
         to take about prefill.SLICE_SECONDS, from the rate its last chunks ran at."""
-        prefilling = self.prefilling()
-        if not prefilling:
+        if not self.prefilling():
             return self.generator.next()[1]
-        pace(self.generator, self.pacer, prefilling)
+        shape, full = pace(self.generator, self.pacer, self.prefill_group)
         with self.generator.stats() as stats:
             responses = self.generator.next()[1]
-        record(self.generator, self.pacer, prefilling, stats.prompt_tokens, stats.prompt_time)
+        self.pacer.record(stats.prompt_tokens, stats.prompt_time, shape, full)
         return responses
 
     def _solo_step(self) -> list[Sequence]:
@@ -296,8 +298,9 @@ class ModelBatch:
             cache = self.solo.cache
             del self.sequences[SOLO]
             self._end_solo()
-            self._keep((cache, seq.context))
             self._finish(seq)
+            self.flush()  # the answer's end goes out before its cache is kept, which waits for the queued step
+            self._keep((cache, seq.context))
             self._measure()
             return [seq]
         if seq.shift and len(seq.context) >= seq.num_ctx:

@@ -5,8 +5,8 @@ preparation at a time; admitted as they come, each few would join the batch as i
 decode steps, and mlx-lm's BatchGenerator pays for every such join (measured in-process on an H100, 16 prompts
 of 64 tokens on a 0.5B model: 2,000 tok/s inserted at once, 1,300-1,700 in joins of 1-5, whose steps take
 40-110 ms instead of 17-27). So a prepared completion waits while other requests for its model are still
-being prepared, up to HOLD_SECONDS and at most a prefill group. A lone request never waits: nothing else of
-its model is being prepared.
+being prepared, up to HOLD_SECONDS and at most a batch (the prefill then takes as many of them side by side as
+one slice finishes: prefill.pace). A lone request never waits: nothing else of its model is being prepared.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class BurstHold:
     together and in order), and how long the engine may sleep before one must start."""
 
     def __init__(self, group: int) -> None:
-        self.group = group  # the prefill group: a burst this large starts at once
+        self.group = group  # a burst this large starts at once
         self._since: dict[str, float] = {}  # model key -> when its first prepared job was held
 
     def decide(self, prep: PrepPool) -> set[str]:

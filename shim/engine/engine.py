@@ -81,7 +81,8 @@ class Engine:
         self._waiting: collections.deque[Job] = collections.deque()
         self._batches: dict[str, ModelBatch] = {}
         self._prep = PrepPool(self._intake.wake)  # waiting jobs' preparations
-        self._bursts = BurstHold(prefill_group)  # a burst of requests starts together (bursts.py)
+        # A burst of requests starts together, as far as one batch holds (bursts.py; prefill.pace groups it)
+        self._bursts = BurstHold(max(num_parallel, prefill_group))
         self._side = SliceRunner()  # side work (embeddings) running a slice per loop turn
         self._thread = threading.Thread(target=self._run, name="mlx-engine", daemon=True)
         self._cache_counters = PromptCacheCounters()

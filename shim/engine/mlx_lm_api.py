@@ -46,6 +46,7 @@ __all__ = [
     "make_sampler",
     "MLX_LM_VERSION",
     "model_classes",
+    "prefill_queue",
     "quantize_model",
     "save",
     "trim_prompt_cache",
@@ -101,6 +102,14 @@ def generate_step(prompt: mx.array, model: nn.Module, **kwargs: Any) -> Generato
     """mlx-lm's generate_step: (token id, log-probabilities) per step. Its annotation says the token is an array;
     it yields the id as an int (`y.item()`), which is what we declare."""
     return cast(Generator[tuple[int, mx.array], None, None], _generate_step(prompt, model, **kwargs))
+
+
+def prefill_queue(generator: BatchGenerator) -> list[int]:
+    """The prompt tokens each sequence a BatchGenerator has yet to prefill (the last one, which its first decode
+    step takes, not counted): those in its prompt batch first, then those waiting to join it, in order."""
+    rows = [entry[0] for entry in generator._currently_processing]
+    rows += [entry[1] for entry in generator._unprocessed_sequences]
+    return [sum(len(segment) for segment in segments) - 1 for segments in rows]
 
 
 def hf_tokenizer(tokenizer: TokenizerWrapper) -> Any:
