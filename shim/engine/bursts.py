@@ -30,7 +30,11 @@ class BurstHold:
 
     def decide(self, prep: PrepPool) -> set[str]:
         """The model keys whose prepared completions wait this turn."""
-        completions = [job for job in prep.jobs() if job.work is None]
+        jobs = prep.jobs()
+        if not jobs:  # nothing is being prepared (a decode step's usual turn): nothing waits
+            self._since.clear()
+            return set()
+        completions = [job for job in jobs if job.work is None]
         preparing: set[str] = set()
         ready: collections.Counter[str] = collections.Counter()
         for job in completions:
