@@ -1,5 +1,6 @@
 """What differs per vision family (shim/engine/vision.py does the rest): the marker a prompt carries per image,
-how the processor is called, and which decoder reads the merged embeddings.
+how the processor is called, how its tower runs one image at a time (vision_tower.py), and which decoder reads
+the merged embeddings.
 
 Each family's processor expands its marker into the model's image tokens (Gemma 3: `<start_of_image>` into
 the pooled soft tokens; Qwen: `<|image_pad|>` into one token per merged 2 x 2 patch, so the count follows the
@@ -29,6 +30,74 @@ from mlx.utils import tree_flatten, tree_unflatten
 
 from shim.engine import llava_next
 
+Arrays = dict[str, np.ndarray]  # the processor's outputs (numpy, made on the prep pool)
+Split = Callable[[Arrays], list[Arrays]]  # a request's arrays -> each image's share of them
+Features = Callable[[Any, dict[str, mx.array]], mx.array]  # (mlx-vlm's model, one image's share) -> its features
+
+
+def _rows(arrays: Arrays) -> list[Arrays]:
+    """Image i is row i of `pixel_values` (and of `image_sizes` where the processor gives them)."""
+    keys = [k for k in ("pixel_values", "image_sizes") if k in arrays]
+    return [{k: arrays[k][i : i + 1] for k in keys} for i in range(len(arrays["pixel_values"]))]
+
+
+def _patches(arrays: Arrays) -> list[Arrays]:
+    """Image i is the next `t * h * w` rows of Qwen's patch sequence, its row of `image_grid_thw` the counts."""
+    grid, pixels, start, out = arrays["image_grid_thw"], arrays["pixel_values"], 0, []
+    for i, count in enumerate(np.prod(grid, axis=1)):
+        out.append({"pixel_values": pixels[start : start + count], "image_grid_thw": grid[i : i + 1]})
+        start += count
+    return out
+
+
+def _gemma3(model: Any, image: dict[str, mx.array]) -> mx.array:
+    """As Gemma 3's get_input_embeddings computes them (channels last, in the projector's dtype)."""
+    projector = model.multi_modal_projector
+    pixels = image["pixel_values"].transpose(0, 2, 3, 1).astype(projector.mm_input_projection_weight.dtype)
+    hidden, _, _ = model.vision_tower(pixels, output_hidden_states=True)
+    return projector(hidden)
+
+
+def _llava(model: Any, image: dict[str, mx.array]) -> mx.array:
+    """As LLaVA 1.5's get_input_embeddings computes them: the chosen layer (or layers, joined) without the CLS
+    position under the "default" strategy, through the projector."""
+    *_, hidden = model.vision_tower(image["pixel_values"].transpose(0, 2, 3, 1), output_hidden_states=True)
+    layers = model.vision_feature_layer
+    pool = [hidden[layers]] if isinstance(layers, int) else [hidden[i] for i in layers]
+    if model.vision_feature_select_strategy == "default":
+        pool = [h[:, 1:] for h in pool]
+    return model.multi_modal_projector(pool[0] if len(pool) == 1 else mx.concatenate(pool, axis=-1))
+
+
+def _mistral3(model: Any, image: dict[str, mx.array]) -> mx.array:
+    """As Mistral 3's get_input_embeddings computes them: Pixtral's tower over the image at its own size, the
+    chosen layer, the projector's patch merger (one row of features per merged patch)."""
+    sizes = image["image_sizes"]
+    *_, hidden = model.vision_tower(
+        image["pixel_values"].transpose(0, 2, 3, 1), output_hidden_states=True, image_sizes=sizes
+    )
+    selected = hidden[model.vision_feature_layer]
+    if selected.ndim == 3 and selected.shape[0] == 1:
+        selected = selected.squeeze(0)
+    return model.multi_modal_projector(selected, sizes)
+
+
+def _qwen2_5_vl(model: Any, image: dict[str, mx.array]) -> mx.array:
+    """As Qwen2.5-VL's get_input_embeddings computes them: the tower over one image's patches (in its dtype)."""
+    pixels = image["pixel_values"].astype(model.vision_tower.patch_embed.proj.weight.dtype)
+    return model.vision_tower(pixels, image["image_grid_thw"], output_hidden_states=False)
+
+
+def _qwen3_vl(model: Any, image: dict[str, mx.array]) -> mx.array:
+    """Qwen3-VL's tower over one image's patches: its features and, per deepstack layer, the features that
+    layer adds, side by side as (tokens, 1 + layers, hidden) so images join along their tokens."""
+    pixels = image["pixel_values"].astype(model.vision_tower.patch_embed.proj.weight.dtype)
+    features, deepstack = model.vision_tower(pixels, image["image_grid_thw"])
+    return mx.stack([features, *deepstack], axis=1)
+
+
+_QWEN_MARKER = "<|vision_start|><|image_pad|><|vision_end|>"
+
 
 @dataclass(frozen=True)
 class Family:
@@ -38,16 +107,23 @@ class Family:
     # more model inputs from the processor's outputs, on the prep pool (numpy)
     prepare: Callable[[Any, dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None
     embed: Callable[..., Any] | None = None  # the merge where mlx-vlm's `get_input_embeddings` is not the model's
+    # The tower a piece per image (vision_tower): how a request's arrays split into images, and one image's
+    # features; the features of a request's images, joined in order, are what the family's
+    # get_input_embeddings takes as `cached_image_features`. None: the tower runs over all images at once.
+    split: Split | None = None
+    features: Features | None = None
+    deepstack: bool = False  # the features carry Qwen3-VL's deepstack layers beside them (_qwen3_vl)
 
 
 FAMILIES: dict[str, Family] = {
-    "gemma3": Family(None),
-    "mistral3": Family(None),
-    "llava": Family(None, special_tokens_kwarg=False),  # its processor hands every keyword to the image processor
+    "gemma3": Family(None, split=_rows, features=_gemma3),
+    "mistral3": Family(None, split=_rows, features=_mistral3),
+    # its processor hands every keyword to the image processor
+    "llava": Family(None, special_tokens_kwarg=False, split=_rows, features=_llava),
     "llava_next": Family(None, special_tokens_kwarg=False, prepare=llava_next.grids, embed=llava_next.input_embeddings),
-    "qwen2_5_vl": Family("<|vision_start|><|image_pad|><|vision_end|>", positioned=True),
-    "qwen3_vl": Family("<|vision_start|><|image_pad|><|vision_end|>", positioned=True),
-    "qwen3_vl_moe": Family("<|vision_start|><|image_pad|><|vision_end|>", positioned=True),
+    "qwen2_5_vl": Family(_QWEN_MARKER, positioned=True, split=_patches, features=_qwen2_5_vl),
+    "qwen3_vl": Family(_QWEN_MARKER, positioned=True, split=_patches, features=_qwen3_vl, deepstack=True),
+    "qwen3_vl_moe": Family(_QWEN_MARKER, positioned=True, split=_patches, features=_qwen3_vl, deepstack=True),
 }
 
 
