@@ -104,17 +104,20 @@ def plot(path: Path, summary: dict[str, Any], sources: list[str], clients: list[
     import matplotlib.pyplot as plt
 
     med = summary["medians"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    turns = sorted(int(k.split("/")[1]) for k in med if k.startswith("chat/"))
+    fig, axes = plt.subplots(1, 2 if turns else 1, figsize=(12 if turns else 6.5, 4.5), squeeze=False)
+    left = axes[0][0]
     for s in [BATCH, *sources]:
         ys = [med.get(f"agg/{s}/{n}/tps") for n in clients]
         if all(y is not None for y in ys):
             left.plot(clients, ys, marker="o", label=s)
-    left.set(xlabel="concurrent streams", ylabel="aggregate tokens/s", xscale="log", xticks=clients, ylim=(0, None))
-    left.set_xticklabels([str(n) for n in clients])
-    left.set_title(title)
+    left.set(xlabel="concurrent streams", ylabel="aggregate tokens/s", xscale="log", ylim=(0, None))
+    left.set_xticks(clients, [str(n) for n in clients])
+    left.minorticks_off()
+    left.set_title(title, fontsize=9)
     left.legend(fontsize=7)
-    turns = sorted(int(k.split("/")[1]) for k in med if k.startswith("chat/"))
-    if turns:
+    if turns:  # the chat part ran
+        right = axes[0][1]
         right.plot(turns, [med[f"chat/{t}/ttft"] for t in turns], marker="o", label="mlx-shim /api/chat")
         right.set(xlabel="chat turn", ylabel="time to first token (ms)", xticks=turns)
         right.set_title("Prompt-cache reuse across chat turns")
