@@ -100,15 +100,15 @@ class ModelService:
         except (OSError, ValueError):
             raise ShimError(f"model '{requested}' not found", Kind.NOT_FOUND) from None
 
-    async def capabilities(self, stored: StoredModel, requested: str) -> tuple[str, ...]:
-        return stored.capabilities(await self.present_info(stored, requested))
-
     async def options(self, stored: StoredModel, options: dict[str, Any] | None) -> GenerationOptions:
+        """The model's parameters under the request's options (`resolved`), its info read here."""
+        return self.resolved(stored, options, await self.info(stored))
+
+    def resolved(self, stored: StoredModel, options: dict[str, Any] | None, info: ModelDirInfo) -> GenerationOptions:
         """The model's parameters under the request's options, num_ctx capped at the model's trained context;
-        Ollama answers a bad option with a 500. Called once the model is known to be present (its info read)."""
-        trained = (await self.info(stored)).context_length
+        Ollama answers a bad option with a 500."""
         try:
-            return resolve_options(self.settings.context_length, stored.parameters, options, trained)
+            return resolve_options(self.settings.context_length, stored.parameters, options, info.context_length)
         except OptionError as e:
             raise ShimError(str(e)) from None
 
@@ -150,7 +150,8 @@ class ModelService:
         raw = req.raw
         if raw and (req.template or req.system or req.context):
             raise ShimError("raw mode does not support template, system, or context", Kind.BAD_INPUT)
-        capabilities = await self.capabilities(stored, requested)
+        info = await self.present_info(stored, requested)  # one trip to a worker thread for both uses
+        capabilities = stored.capabilities(info)
         think = _think(req, capabilities)
         if "completion" not in capabilities:  # an embedding model
             raise ShimError(f"{go_quote(requested)} does not support generate", Kind.BAD_INPUT)
@@ -161,7 +162,7 @@ class ModelService:
             raise ShimError(NO_VISION, Kind.BAD_INPUT)
         if req.images and (raw or suffix):  # images go with a message; a raw prompt or an infill has none
             raise ShimError(RAW_IMAGES, Kind.BAD_INPUT)
-        options = await self.options(stored, req.options)
+        options = self.resolved(stored, req.options, info)
         if prompt == "":
             await self.load(stored, req.keep_alive)
             return Answered.because("load")
@@ -187,7 +188,8 @@ class ModelService:
         if not raw_messages and req.keep_alive == 0:
             await self.unload(stored)
             return Answered.because("unload")
-        capabilities = await self.capabilities(stored, requested)
+        info = await self.present_info(stored, requested)  # one trip to a worker thread for both uses
+        capabilities = stored.capabilities(info)
         think = _think(req, capabilities, relax_thinking)  # before the capability list, as ChatHandler does
         if "completion" not in capabilities:  # an embedding model
             raise ShimError(f"{go_quote(requested)} does not support chat", Kind.BAD_INPUT)
@@ -196,7 +198,7 @@ class ModelService:
             raise ShimError(f"{stored.name.full} does not support tools", Kind.BAD_INPUT)
         if any(m.images for m in raw_messages) and "vision" not in capabilities:
             raise ShimError(NO_VISION, Kind.BAD_INPUT)
-        options = await self.options(stored, req.options)
+        options = self.resolved(stored, req.options, info)
         if not raw_messages:
             await self.load(stored, req.keep_alive)
             return Answered.because("load")
