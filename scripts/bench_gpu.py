@@ -33,7 +33,7 @@ mlx-notes.md's set-up, which worked on an H200):
       pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_35_x86_64 \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
         -d /tmp/gpu-wheels mlx==0.32.4 mlx-cuda-13==0.32.4 mlx-lm==0.32.2 starlette hypercorn orjson \
-        llguidance gguf h2 wsproto priority hpack hyperframe
+        llguidance gguf zstandard h2 wsproto priority hpack hyperframe
     (about 95 MB, 90 of them mlx_cuda_13-0.32.4-py3-none-manylinux_2_35_x86_64.whl: over one call's 64 MiB).
     `split -n 2` the CUDA wheel; put its first part and the other wheels in an untracked folder of the
     worktree (e.g. .gpu-wheels/, untracked files travel with the tree).
