@@ -81,8 +81,7 @@ class Engine:
         self._waiting: collections.deque[Job] = collections.deque()
         self._batches: dict[str, ModelBatch] = {}
         self._prep = PrepPool(self._intake.wake)  # waiting jobs' preparations
-        # A burst of requests starts together, as far as one batch holds (bursts.py; prefill.pace groups it)
-        self._bursts = BurstHold(max(num_parallel, prefill_group))
+        self._bursts = BurstHold(max(num_parallel, prefill_group))  # a burst starts together, up to a batch
         self._side = SliceRunner()  # side work (embeddings) running a slice per loop turn
         self._thread = threading.Thread(target=self._run, name="mlx-engine", daemon=True)
         self._cache_counters = PromptCacheCounters()
