@@ -160,6 +160,57 @@ def test_wakeups_flush_sends_what_a_step_holds_so_far() -> None:
     asyncio.run(scenario())
 
 
+def test_a_first_piece_is_handed_over_before_the_engine_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The step that makes a stream's first piece ends only once the loop has written it (its reader asked
+    for more), the GIL free meanwhile; later pieces are not waited for, and a reader that never comes back
+    holds the engine thread HANDOVER at most."""
+    from shim.engine import wakeups as wakeups_module
+    from shim.engine.jobs import Job
+    from shim.engine.types import Piece
+
+    monkeypatch.setattr(wakeups_module, "HANDOVER", 5.0)
+    order: list[str] = []
+
+    async def scenario() -> None:
+        wakeups = Wakeups()
+        job = Job("complete", None)  # type: ignore[arg-type]  # a channel only: no model is involved
+        job.wakeups = wakeups
+
+        def engine_steps() -> None:
+            for text in ("first", "second"):
+                with wakeups.step():
+                    job.put(Piece(text))
+                order.append(f"engine after {text}")
+            job.put(None)
+
+        engine = threading.Thread(target=engine_steps)
+        engine.start()
+        async for batch in job.batches():
+            await asyncio.sleep(0.05)  # a slow write: the engine thread waits for the first one only
+            order.extend(f"wrote {piece.content}" for piece in batch if isinstance(piece, Piece))
+        engine.join(5)
+
+    asyncio.run(scenario())
+    assert order[:2] == ["wrote first", "engine after first"]
+    assert order.index("engine after second") < order.index("wrote second")
+
+    monkeypatch.setattr(wakeups_module, "HANDOVER", 0.05)
+
+    async def never_read() -> float:
+        job = Job("complete", None)  # type: ignore[arg-type]
+        job.wakeups = wakeups = Wakeups()
+
+        def engine_step() -> float:
+            started = clock.monotonic()
+            with wakeups.step():
+                job.put(Piece("first"))
+            return clock.monotonic() - started
+
+        return await asyncio.to_thread(engine_step)
+
+    assert 0.05 <= asyncio.run(never_read()) < 1.0  # it waited, and went on without the reader
+
+
 def test_wakeups_pace_grows_with_the_running_streams() -> None:
     wakeups = Wakeups()
     for streams, interval in ((0, BATCH_INTERVAL), (1, BATCH_INTERVAL), (4, BATCH_INTERVAL), (16, 16 * PER_STREAM)):

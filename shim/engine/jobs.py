@@ -52,6 +52,7 @@ class Job:
         self.wake_delayed = False
         self.last_wake = 0.0
         self.cancelled = threading.Event()
+        self.written = threading.Event()  # the first batch has been taken and written (Wakeups' hand-over)
         self.created_ns = time.perf_counter_ns()
         self.ready_ns = 0  # when its model was first found loaded (Ollama's load_duration ends there)
 
@@ -65,9 +66,10 @@ class Job:
             return
         now = time.monotonic()
         delay = self.last_wake + self.wakeups.interval - now if piece else 0.0
+        first = piece and not self.last_wake
         self.wake_pending, self.wake_delayed = True, delay > 0
         self.last_wake = now + max(delay, 0.0)
-        self.wakeups.call(self.loop, self._wake, delay)
+        self.wakeups.call(self.loop, self._wake, delay, self.written if first else None)
 
     def _wake(self) -> None:
         self.wake_pending = False
@@ -99,7 +101,9 @@ class Job:
                         raise event
                     batch.append(event)
                 yield batch
+                self.written.set()  # asked for more: what it had is written (or collected)
         finally:
+            self.written.set()
             if not finished:
                 self.cancelled.set()
 

@@ -9,6 +9,12 @@ A GPU decoding a small model alone makes a token every 4 ms or so (Qwen2.5-0.5B 
 the loop's passes per token there; text 8 ms apart reads as a smooth stream.
 And the wake-ups one engine step makes (one per stream that got a token) go to the loop in one
 `call_soon_threadsafe`, one write to its self-pipe instead of one per stream.
+
+A stream's first piece is handed over: the engine thread waits, the GIL released, until the loop has written
+it (HANDOVER at most). Otherwise the loop, woken while the engine thread builds the next step's graph in
+Python (a few ms on a 24-layer model), waits for the GIL until that build ends, and again at each of its
+passes on the way to the socket: the first token reaches the client that much later than it was made. The
+wait costs the GPU nothing, it runs the step already queued meanwhile.
 """
 
 from __future__ import annotations
@@ -16,10 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 BATCH_INTERVAL = 0.008  # seconds between a stream's wake-ups, at least
 PER_STREAM = 0.001  # seconds of every stream's interval per running stream, past eight
+HANDOVER = 0.003  # seconds the engine thread waits, at most, for the loop to write a first piece
 
 Call = tuple[Callable[[], None], float]  # a callback and the delay after which the loop runs it
 
@@ -31,16 +39,26 @@ class Wakeups:
         self.interval = BATCH_INTERVAL
         self._held: dict[asyncio.AbstractEventLoop, list[Call]] | None = None
         self._holder = 0  # the thread whose calls are held (the engine thread, inside `step`)
+        self._handovers: list[threading.Event] = []  # set once the held first pieces are written
 
     def pace(self, streams: int) -> None:
         """`streams` sequences are running: set each one's interval between wake-ups."""
         self.interval = max(BATCH_INTERVAL, streams * PER_STREAM)
 
-    def call(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None], delay: float) -> None:
+    def call(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        callback: Callable[[], None],
+        delay: float,
+        handover: threading.Event | None = None,
+    ) -> None:
         """Have `loop` run `callback` after `delay` seconds (0: at once): sent now, or with the rest of the
-        step when made inside `step` on the thread running it."""
+        step when made inside `step` on the thread running it; then, with a `handover` (set once the loop
+        has written what the call wakes it for), the step's send waits for it."""
         if self._held is not None and threading.get_ident() == self._holder:
             self._held.setdefault(loop, []).append((callback, delay))
+            if handover is not None:
+                self._handovers.append(handover)
         else:
             loop.call_soon_threadsafe(_run, loop, [(callback, delay)])
 
@@ -49,7 +67,7 @@ class Wakeups:
         the step; elsewhere nothing is held)."""
         if self._held and threading.get_ident() == self._holder:
             held, self._held = self._held, {}
-            _send(held)
+            self._send(held)
 
     @contextlib.contextmanager
     def step(self) -> Iterator[None]:
@@ -62,12 +80,16 @@ class Wakeups:
             yield
         finally:
             held, self._held = self._held, None
-            _send(held)
+            self._send(held)
 
-
-def _send(held: dict[asyncio.AbstractEventLoop, list[Call]]) -> None:
-    for loop, calls in held.items():
-        loop.call_soon_threadsafe(_run, loop, calls)
+    def _send(self, held: dict[asyncio.AbstractEventLoop, list[Call]]) -> None:
+        """One `call_soon_threadsafe` per loop, then the hand-over of the first pieces among them."""
+        for loop, calls in held.items():
+            loop.call_soon_threadsafe(_run, loop, calls)
+        handovers, self._handovers = self._handovers, []
+        deadline = time.monotonic() + HANDOVER
+        for event in handovers:
+            event.wait(max(deadline - time.monotonic(), 0.0))
 
 
 def _run(loop: asyncio.AbstractEventLoop, calls: list[Call]) -> None:
