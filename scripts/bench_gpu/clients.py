@@ -1,8 +1,10 @@
 """Streaming HTTP clients that cost the machine little: stdlib http.client, one thread per client, one new
 connection per request (mlx_lm.server closes each one), and only the line that carries the token count parsed.
 
-Times are taken at the client: TTFT is the first streamed line or event after sending the request; a stream's
-decode rate is (tokens - 1) / (last byte - first line); an aggregate is tokens received / wall time."""
+Times are taken at the client: TTFT is the first streamed line or event after sending the request, not an SSE
+comment (mlx_lm.server writes `: keepalive` lines while it prefills: counted, they made its TTFT the time to
+its first comment); a stream's decode rate is (tokens - 1) / (last byte - first line); an aggregate is tokens
+received / wall time."""
 
 from __future__ import annotations
 
@@ -55,7 +57,7 @@ def _attempt(url: str, path: str, body: dict[str, Any], started: float) -> tuple
         first = 0.0
         tail: list[bytes] = []
         for line in resp:
-            if line.strip():
+            if line.strip() and not line.startswith(b":"):
                 first = first or time.perf_counter() - started
                 tail = [*tail[-2:], line]
         return first, time.perf_counter() - started, tail
