@@ -16,10 +16,10 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import Protocol, TypeVar
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from shim.errors import ShimError, canceled
-from shim.responses import unless_disconnected
+from shim.responses import Disconnection, EventStream
 
 E = TypeVar("E")
 E_contra = TypeVar("E_contra", contravariant=True)
@@ -54,13 +54,14 @@ _END = _End()
 async def stream(request: Request, batches: AsyncGenerator[list[E], None], writer: Writer[E]) -> Response:
     """Answer with `batches` (lists of events that are ready together, written in one send) as `writer`
     frames them; the iterator's own end ends the stream."""
-    try:
-        first = await unless_disconnected(request, anext(batches, _END))
-    except ShimError as e:
-        return writer.error_response(e)
-    if first is None:  # the client left while the request waited: it was dropped without generating
+    async with Disconnection(request.receive) as disconnection:
+        try:
+            first = await anext(batches, _END)
+        except ShimError as e:
+            return writer.error_response(e)
+    if disconnection.left:  # the client left while the request waited: it was dropped without generating
         return writer.error_response(canceled())
-    return StreamingResponse(_body(first, batches, writer), headers=writer.headers)
+    return EventStream(_body(first, batches, writer), writer.headers)
 
 
 async def _body(
@@ -81,12 +82,7 @@ async def _body(
 
 async def collected(request: Request, work: Awaitable[T]) -> T:
     """`work`'s result for a whole (non-streamed) answer; a client that leaves first cancels it."""
-    box: list[T] = []
-
-    async def run() -> bool:
-        box.append(await work)
-        return True
-
-    if await unless_disconnected(request, run()) is None:
-        raise canceled()
-    return box[0]
+    async with Disconnection(request.receive) as disconnection:
+        return await work
+    assert disconnection.left  # only a departure, swallowed, ends the block without a result
+    raise canceled()
