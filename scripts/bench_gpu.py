@@ -3,7 +3,8 @@ measured side by side in one run, on random-weight 4-bit models with Qwen2.5's r
 
 Parts (`--only`, default all), each measured in every round; rounds interleave the parts so drift hits all alike:
   inproc  mlx-lm in this process: `stream_generate` single stream (TTFT and decode tok/s, --prompt-tokens prompt,
-          --single-tokens tokens) and `BatchGenerator` at each --clients batch size (aggregate tok/s)
+          --single-tokens tokens; the TTFT is the median of it and --ttft-probes more requests) and
+          `BatchGenerator` at each --clients batch size (aggregate tok/s)
   server  mlx-shim over HTTP (`python -m shim.cli serve`, OLLAMA_NUM_PARALLEL unset; a second server with
           OLLAMA_NUM_PARALLEL=N when --parallel N): the same single stream, and 1/2/4/8/16 concurrent streaming
           clients, on /api/generate (raw prompt) and /v1/completions (--endpoints)
@@ -65,12 +66,15 @@ mlx-notes.md's set-up, which worked on an H200):
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +88,7 @@ from scripts.bench_gpu.models import CONFIGS, FULL_VOCAB, build_model  # noqa: E
 from scripts.bench_gpu.workload import Prompts  # noqa: E402
 
 PARTS = ("inproc", "server", "mlxlm", "chat")
+PROBE_TOKENS = 8  # tokens of each TTFT probe (Bench._ttft)
 
 
 def _ints(text: str) -> list[int]:
@@ -100,6 +105,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--budget-minutes", type=float, default=9.0, help="start no round that would end later")
     p.add_argument("--prompt-tokens", type=int, default=512, help="single-stream prompt length")
     p.add_argument("--single-tokens", type=int, default=256, help="single-stream tokens (0: no single stream)")
+    p.add_argument("--ttft-probes", type=int, default=6, help="more single requests per round for its TTFT")
     p.add_argument("--clients", type=_ints, default=[1, 2, 4, 8, 16], help="concurrencies, e.g. 1,2,4,8,16")
     p.add_argument("--concurrent-prompt-tokens", type=int, default=64, help="prompt length of concurrent requests")
     p.add_argument("--tokens", type=int, default=128, help="tokens per concurrent request")
@@ -199,6 +205,16 @@ class Bench:
     def labels(self) -> list[str]:
         return [label for label, _, _ in self.sources]
 
+    def _ttft(self, first: float, probe: Callable[[], float], warm: bool) -> float:
+        """The single-stream TTFT in ms: the median of the stream's own and of --ttft-probes more requests like
+        it (PROBE_TOKENS tokens each, back to back): one request's TTFT varies by a few ms from round to round
+        on a GPU, as much as the few ms the server adds."""
+        times = [first] + [probe() for _ in range(0 if warm else self.args.ttft_probes)]
+        return statistics.median(times) * 1000
+
+    def _probe(self, send: Callable[[str, str, int], http.Stream], url: str) -> float:
+        return send(url, self.prompts.text(self.args.prompt_tokens), PROBE_TOKENS).ttft
+
     def round(self, warm: bool = False) -> dict[str, float]:
         """One measurement of every part; `warm` runs the same shapes with few tokens and records nothing
         useful (the first sight of a shape costs MLX CUDA a kernel compilation)."""
@@ -209,7 +225,13 @@ class Bench:
                 ids = self.tokenizer.encode(self.prompts.text(a.prompt_tokens))
                 s = inproc.single_stream(self.model, self.tokenizer, ids, single)
                 self._check(report.INPROC, s.tokens, single)
-                r |= {f"single/{report.INPROC}/ttft": s.ttft * 1000, f"single/{report.INPROC}/tps": s.decode_tps}
+
+                def probe() -> float:
+                    ids = self.tokenizer.encode(self.prompts.text(a.prompt_tokens))
+                    return inproc.single_stream(self.model, self.tokenizer, ids, PROBE_TOKENS).ttft
+
+                ttft = self._ttft(s.ttft, probe, warm)
+                r |= {f"single/{report.INPROC}/ttft": ttft, f"single/{report.INPROC}/tps": s.decode_tps}
             for n in a.clients:
                 ids = [self.tokenizer.encode(self.prompts.text(a.concurrent_prompt_tokens)) for _ in range(n)]
                 cpu = time.process_time()
@@ -220,7 +242,9 @@ class Bench:
             if single:
                 s = send(url, self.prompts.text(a.prompt_tokens), single)
                 self._check(label, s.tokens, single)
-                r |= {f"single/{label}/ttft": s.ttft * 1000, f"single/{label}/tps": s.decode_tps}
+                probe = functools.partial(self._probe, send, url)
+                ttft = self._ttft(s.ttft, probe, warm)
+                r |= {f"single/{label}/ttft": ttft, f"single/{label}/tps": s.decode_tps}
             for n in a.clients:
                 texts = [[self.prompts.text(a.concurrent_prompt_tokens) for _ in range(a.requests)] for _ in range(n)]
                 cpu = servers.cpu_seconds(self.pids[label])

@@ -178,7 +178,7 @@ def test_a_first_piece_is_handed_over_before_the_engine_goes_on(monkeypatch: pyt
 
         def engine_steps() -> None:
             for text in ("first", "second"):
-                with wakeups.step():
+                with wakeups.step(handover=True):
                     job.put(Piece(text))
                 order.append(f"engine after {text}")
             job.put(None)
@@ -202,7 +202,7 @@ def test_a_first_piece_is_handed_over_before_the_engine_goes_on(monkeypatch: pyt
 
         def engine_step() -> float:
             started = clock.monotonic()
-            with wakeups.step():
+            with wakeups.step(handover=True):
                 job.put(Piece("first"))
             return clock.monotonic() - started
 

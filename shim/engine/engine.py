@@ -310,7 +310,8 @@ class Engine:
         """One token for every running sequence of every model. (A method of its own, so no local variable
         outlives the step: an unloaded model's batch must have no reference left, or its memory stays.)
         The step's wake-ups of the event loop go together at its end."""
-        with self._wakeups.step():
+        alone = sum(len(batch.sequences) for batch in self._batches.values()) == 1 and not self._intake.pending
+        with self._wakeups.step(handover=alone):
             for key, batch in list(self._batches.items()):
                 if batch.sequences:
                     self._step(key, batch)
