@@ -91,6 +91,7 @@ def start_server(
         "OLLAMA_HOST": f"{bind_host}:{port}",
         "MLX_SHIM_HOME": str(home),
         "MLX_SHIM_NO_BUILTIN": "1",
+        "PYTHONFAULTHANDLER": "1",  # a crash in native code (MLX) leaves every thread's Python stack in the log
         **(extra_env or {}),
     }
     for key in unset:  # e.g. MLX_SHIM_NO_BUILTIN: a first start as a user's, with the embedded models
