@@ -309,7 +309,7 @@ class Engine:
     def _step_all(self) -> None:
         """One token for every running sequence of every model. (A method of its own, so no local variable
         outlives the step: an unloaded model's batch must have no reference left, or its memory stays.)
-        The step's wake-ups of the event loop go together at its end."""
+        The step's wake-ups of the event loop go together at its end, a lone stream's first one handed over."""
         alone = sum(len(batch.sequences) for batch in self._batches.values()) == 1 and not self._intake.pending
         with self._wakeups.step(handover=alone):
             for key, batch in list(self._batches.items()):
