@@ -17,6 +17,7 @@ becomes a Sequence of its model's batch (sequence_setup.py).
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import secrets
 import threading
@@ -363,17 +364,12 @@ class Engine:
         return loaded
 
     def _new_batch(self, loaded: LoadedModel) -> ModelBatch:
-        batch: ModelBatch
-        if loaded.vision is not None:
-            batch = VisionBatch(
-                loaded.model, loaded.vision, num_parallel=self.num_parallel, prefill_group=self.prefill_group,
-                cache_bytes=self.prompt_cache_bytes, counters=self._cache_counters,
-            )  # fmt: skip
-        else:
-            batch = ModelBatch(
-                loaded.model, num_parallel=self.num_parallel, prefill_group=self.prefill_group,
-                cache_bytes=self.prompt_cache_bytes, counters=self._cache_counters,
-            )  # fmt: skip
+        vision = loaded.vision
+        make = functools.partial(VisionBatch, vision=vision) if vision is not None else ModelBatch
+        batch = make(
+            loaded.model, num_parallel=self.num_parallel, prefill_group=self.prefill_group,
+            cache_bytes=self.prompt_cache_bytes, counters=self._cache_counters,
+        )  # fmt: skip
         batch.flush = self._wakeups.flush
         return batch
 

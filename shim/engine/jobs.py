@@ -101,7 +101,8 @@ class Job:
                         raise event
                     batch.append(event)
                 yield batch
-                self.written.set()  # asked for more: what it had is written (or collected)
+                if not self.written.is_set():  # asked for more: the first batch is written (or collected)
+                    self.written.set()
         finally:
             self.written.set()
             if not finished:
