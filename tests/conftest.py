@@ -18,6 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.crash_report import allow_core_dumps, native_stacks
+
+ROOT = Path(__file__).resolve().parent.parent
+
 # A cold MLX compile costs 5-9 s per process on the CPU backend; tests do not need fused kernels.
 os.environ.setdefault("MLX_DISABLE_COMPILE", "1")
 
@@ -96,10 +100,12 @@ def start_server(
     }
     for key in unset:  # e.g. MLX_SHIM_NO_BUILTIN: a first start as a user's, with the embedded models
         env.pop(key, None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))  # it runs in its home
     log = (home / "server.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "shim.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
+        [sys.executable, "-m", "shim.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=home, preexec_fn=allow_core_dumps,  # a crash's core lands in its home, for stop_server's report
+    )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -115,11 +121,19 @@ def start_server(
 
 
 def stop_server(server: Server) -> None:
+    """Stop the server; one that had already died of a signal gets its native stacks in its log and the test
+    output (tests/crash_report.py)."""
+    died = server.process.poll()
     server.process.terminate()
     try:
         server.process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         server.process.kill()
+    if died is not None and died < 0:
+        report = native_stacks(died, server.process.pid, server.home)
+        with (server.home / "server.log").open("a") as log:
+            log.write(report)
+        print(report)
 
 
 @pytest.fixture(scope="session")
