@@ -28,9 +28,9 @@ def allow_core_dumps() -> None:
 
 
 def native_stacks(returncode: int, pid: int, directory: Path) -> str:
-    """The report on a process that ended with `returncode` (negative: the signal): its core's native stacks,
+    """The report on a process killed by a signal (`returncode` is minus the signal): its core's native stacks,
     read from `directory` (its working directory) and then deleted, or why there are none."""
-    name = signal.Signals(-returncode).name if returncode < 0 else f"exit {returncode}"
+    name = signal.Signals(-returncode).name
     cores = [p for p in (directory / "core", directory / f"core.{pid}") if p.is_file()]
     if not cores:
         return f"server died of {name}; no core file in {directory} (see /proc/sys/kernel/core_pattern)"

@@ -23,9 +23,8 @@ import httpx
 import ollama
 import pytest
 
-from tests.conftest import RECORDED_MODELFILE, Server, cli, free_port, start_server, stop_server
+from tests.conftest import RECORDED_MODELFILE, ROOT, Server, cli, free_port, start_server, stop_server
 
-ROOT = Path(__file__).resolve().parent.parent
 # The last prompt's admission is longer than the plan's first sum carries: it takes the second.
 PROMPTS = ["Hello!", "Tell me a story.", "What is 2+2?", "Who are you? " * 60]
 OPTIONS = {"temperature": 0, "num_predict": 12}
