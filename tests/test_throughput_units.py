@@ -304,13 +304,14 @@ def test_a_burst_prefills_in_as_few_groups_as_one_slice_takes(
     pacer.rate = rate
     uids = generator.insert([[5 + i] * (length + 1) for i in range(16)], max_tokens=[4] * 16)
     (rows, tokens), full = pace(generator, pacer, 8)
-    assert (generator.prefill_batch_size, rows) == (group, group)
-    assert (tokens, full) == (pacer.tokens(group), length >= tokens)
+    step = pacer.tokens(group)
+    assert (generator.prefill_batch_size, generator.prefill_step_size, rows) == (group, step, group)
+    assert (tokens, full) == (min(length, step), length >= step)  # the shape the model runs on: rows padded
     first: set[int] = set()
     for _ in range(3):  # the prefill slice, the step that moves prefilled rows to decoding, their first token
         first |= {r.uid for r in generator.next()[1]}
         pace(generator, pacer, 8)
-    expected = set(uids[:group]) if tokens >= length else set()
+    expected = set(uids[:group]) if step >= length else set()
     assert first == expected
     generator.close()
 
@@ -364,6 +365,25 @@ def test_a_burst_starts_together(
         assert lone < hold / 3  # it did not wait out the hold
     else:
         assert len(set(burst)) > 1, burst
+
+
+def test_a_prompt_slice_is_timed_under_the_shape_the_model_ran_on(tiny_model_dir: Path) -> None:
+    """A prompt's last slice is as long as what was left of it: timed under that shape, a new one (its first
+    run may carry MLX CUDA's compilation), not under the full slices' recurring one."""
+    from shim.engine.mlx_lm_api import load_model, make_prompt_cache
+    from shim.engine.prefill import FIRST_TOKENS, Pacer, PromptFill
+
+    model, _ = load_model(str(tiny_model_dir))
+    shapes: list[tuple[tuple[int, int], bool]] = []
+
+    class Recording(Pacer):
+        def record(self, tokens: int, seconds: float, shape: tuple[int, int], full: bool = True) -> None:
+            shapes.append((shape, full))
+
+    fill = PromptFill(model, make_prompt_cache(model), [7] * (FIRST_TOKENS + 44), Recording())
+    while not fill.done:
+        fill.advance()
+    assert shapes == [((1, FIRST_TOKENS), True), ((1, 44), False)]
 
 
 def test_prefill_rate_skips_each_shapes_first_slice() -> None:

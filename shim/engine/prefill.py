@@ -43,12 +43,14 @@ class Pacer:
         return min(max(1 << max(want.bit_length() - 1, 0), MIN_TOKENS), MAX_TOKENS)
 
     def record(self, tokens: int, seconds: float, shape: tuple[int, int], full: bool = True) -> None:
-        """A slice of `tokens` (summed over its rows) took `seconds`; it was cut to `shape`, (rows, tokens per
-        row), and `full`: a row was that long (else every prompt in it ended short of the cut).
+        """A slice of `tokens` (summed over its rows) took `seconds`; `shape` is what the model ran on, (rows,
+        tokens per row), and `full`: a row was cut (else every prompt in it ended within the slice).
 
         The first slice of each shape is not counted: on MLX CUDA it pays 60-900 ms of kernel compilation
         (mlx-notes.md: a 402-token prompt took 918 ms the first time, 73 ms after), and taken for the model's
-        speed that would cut the next slices shorter, into new shapes that compile again. Of the rest, the
+        speed that would cut the next slices shorter, into new shapes that compile again (seen on an H100: 64-token
+        prompts cut in two slices of 32 after a few such). Full slices are powers of two long, so the rate is
+        learnt from shapes that recur; a prompt's last slice is as long as what was left of it. Of the rest, the
         rate is the best recently seen, each full slice letting it fall by at most a fifth: it follows a
         machine that gets busier or a context that grows, but one slow slice does not shrink the next ones.
         A slice that is not full may raise the rate but never lowers it: a short prompt's fixed cost per call
@@ -91,13 +93,14 @@ class PromptFill:
         with mx.stream(generation_stream):
             self.model(mx.array(chunk)[None], cache=self.cache, **extra)
             mx.eval([c.state for c in self.cache])
-        self.pacer.record(len(chunk), time.perf_counter() - started, (1, n), full=len(chunk) == n)
+        self.pacer.record(len(chunk), time.perf_counter() - started, (1, len(chunk)), full=len(chunk) == n)
         mx.clear_cache()  # as generate_step does between its chunks: the activations' buffers go back
 
 
 def pace(generator: Any, pacer: Pacer, least: int) -> tuple[tuple[int, int], bool]:
     """Set a BatchGenerator's prefill group and chunk for its next step from the measured rate, and return the
-    shape that step's prefill is cut to, (rows, tokens per row), and whether it is full, for `Pacer.record`.
+    shape its prefill runs on, (rows, tokens per row: the rows are padded to the longest), and whether it is
+    full, for `Pacer.record`.
 
     The group is at least `least` prompts (mlx-lm's prefill batch) and grows to as many of those waiting as
     one slice finishes side by side, up to what the batch holds. A burst of short prompts then prefills at once
@@ -107,8 +110,9 @@ def pace(generator: Any, pacer: Pacer, least: int) -> tuple[tuple[int, int], boo
     waiting = prefill_queue(generator)
     generator.prefill_batch_size = max(_fitting(pacer, waiting, generator.completion_batch_size), least)
     rows = max(min(len(waiting), generator.prefill_batch_size), 1)
-    generator.prefill_step_size = pacer.tokens(rows)
-    return (rows, generator.prefill_step_size), max(waiting[:rows], default=0) >= generator.prefill_step_size
+    step = generator.prefill_step_size = pacer.tokens(rows)
+    longest = max(waiting[:rows], default=0)
+    return (rows, min(longest, step)), longest >= step
 
 
 def _fitting(pacer: Pacer, waiting: list[int], most: int) -> int:
