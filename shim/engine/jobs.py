@@ -25,7 +25,7 @@ Event = Piece | Done | ShimError
 class Job:
     """A unit of work for the worker thread and the channel its events come back through.
 
-    Events go into a deque and the event loop is woken at most once per interval for pieces (8 ms, longer
+    Events go into a deque and the event loop is woken at most once per interval for pieces (16 ms, longer
     while many streams run: `shim/engine/wakeups.py`): a model decoding faster than that (the tiny model
     makes a token every ~0.8 ms on two CPU cores) has its tokens written a few at a time: a piece that arrives
     sooner waits for the interval's end (or rides along with the final event, which always wakes the loop at
