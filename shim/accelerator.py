@@ -1,6 +1,6 @@
 """Which MLX backend runs the models (Metal, CUDA or the CPU), and the defaults that depend on it: how many
 sequences decode together (OLLAMA_NUM_PARALLEL unset), how much memory the loaded models may take
-(MLX_SHIM_MEMORY_BUDGET unset), and Metal's wired limit.
+(MLX_SHIM_MEMORY_BUDGET unset), Metal's wired limit and CUDA's attention kernels.
 
 Batch sizes (README, "Choosing OLLAMA_NUM_PARALLEL"): each default keeps a batch at least as fast in total as
 running its requests one after another, which batching on MLX is at every size measured.
@@ -17,6 +17,15 @@ Memory: on a GPU the budget is the accelerator's memory as MLX reports it (`mx.d
 `total_memory`, Metal's `memory_size` (the unified memory); on the CPU backend, the machine's RAM. A model
 past Metal's `max_recommended_working_set_size` still runs in mlx-lm, slowly, with a warning past 90% of it,
 so the budget does not refuse it and the warning here is mlx-lm's.
+
+Attention on CUDA: MLX runs a prompt's attention through cuDNN where it can, and cuDNN builds a plan for every
+new shape, query and key lengths both: on an H100 (Qwen2.5-0.5B shapes, mlx-cuda 0.32.4) a prefill of a
+length not seen before took 43-58 ms where a repeat took 7-9, and the first one in a process 28 s. A server
+sees new lengths all the time (every chat turn's new tokens after its cached prefix, every prompt slice at a
+new offset), so it would pay that on almost every request. MLX's own kernels need no plan (8 ms for a new
+length; 76-79 ms the first time in a process) and prefill a little slower once warm (512 tokens: 58k against
+67k tok/s; 2048: 90k against 141k): the server turns cuDNN's attention off unless MLX_CUDA_USE_CUDNN_SDPA is
+set. Metal and the CPU have no such setting.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ Backend = Literal["metal", "cuda", "cpu"]
 NUM_PARALLEL: dict[Backend, int] = {"cpu": 4, "cuda": 16, "metal": 8}
 # mlx-lm's wired_limit warns when a model takes more than this share of the recommended working set.
 _NEAR_WIRED = 0.9
+CUDNN_ATTENTION = "MLX_CUDA_USE_CUDNN_SDPA"  # read by MLX at its first attention, once per process
 
 
 def backend() -> Backend:
@@ -65,6 +75,15 @@ def physical_memory() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return 1 << 62
+
+
+def prepare_backend() -> None:
+    """The backend's settings for this process, made before any model runs (the engine thread's start, each
+    follower rank's): on CUDA, MLX's attention kernels rather than cuDNN's (see above); on Metal, the wired
+    limit."""
+    if backend() == "cuda":
+        os.environ.setdefault(CUDNN_ATTENTION, "0")
+    set_wired_limit()
 
 
 def set_wired_limit() -> int | None:

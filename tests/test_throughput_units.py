@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import threading
 import time as clock
@@ -244,6 +245,26 @@ def test_defaults_follow_the_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OLLAMA_NUM_PARALLEL", "2")
     monkeypatch.setenv("MLX_SHIM_MEMORY_BUDGET", "0")
     assert (Settings().num_parallel, Settings().memory_budget) == (2, 0)
+
+
+@pytest.mark.parametrize(
+    ("which", "preset", "expected"), [("cuda", None, "0"), ("cuda", "1", "1"), ("cpu", None, None)]
+)
+def test_cudnn_attention_is_off_on_cuda_unless_set(
+    monkeypatch: pytest.MonkeyPatch, which: str, preset: str | None, expected: str | None
+) -> None:
+    """On CUDA the server runs attention on MLX's kernels, not cuDNN's (whose plan for each new prompt length
+    cost 43-58 ms on an H100), unless the user set MLX_CUDA_USE_CUDNN_SDPA; elsewhere nothing is set.
+    (CUDA is not available here: the backend is faked.)"""
+    from shim import accelerator
+
+    monkeypatch.setattr(accelerator, "backend", lambda: which)
+    if preset is None:
+        monkeypatch.delenv(accelerator.CUDNN_ATTENTION, raising=False)
+    else:
+        monkeypatch.setenv(accelerator.CUDNN_ATTENTION, preset)
+    accelerator.prepare_backend()
+    assert os.environ.get(accelerator.CUDNN_ATTENTION) == expected
 
 
 def test_metal_wired_limit_and_its_warning(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:

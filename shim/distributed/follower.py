@@ -14,7 +14,7 @@ from typing import Any
 
 import mlx.core as mx
 
-from shim.accelerator import set_wired_limit
+from shim.accelerator import prepare_backend
 from shim.distributed.heartbeat import beat
 from shim.distributed.shard import Shard, ShardError, load_shard
 from shim.distributed.store_check import StoreMismatch, check_store
@@ -51,7 +51,7 @@ def follow(group: mx.distributed.Group) -> int:
     except (StoreMismatch, RuntimeError) as e:
         log.error("%s", e)  # it names the rank
         return 1
-    set_wired_limit()  # Metal only: as rank 0's engine thread does
+    prepare_backend()  # as rank 0's engine thread does
     log.info("rank %d of %d: following rank 0", group.rank(), group.size())
     return Follower(group, hello["num_parallel"], hello["prefill_group"], hello["prompt_cache_bytes"]).run()
 

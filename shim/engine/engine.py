@@ -28,7 +28,7 @@ from typing import TypeVar
 import mlx.core as mx
 
 from registry.store import StoredModel
-from shim.accelerator import set_wired_limit
+from shim.accelerator import prepare_backend
 from shim.distributed.lockstep import Lockstep
 from shim.engine.batch import ModelBatch
 from shim.engine.bursts import BurstHold
@@ -167,7 +167,7 @@ class Engine:
 
     def _run(self) -> None:
         try:
-            set_wired_limit()  # Metal only
+            prepare_backend()
             self._serve_jobs()
         finally:
             self._prep.shutdown()
