@@ -13,6 +13,11 @@ Parts (`--only`, default all), each measured in every round; rounds interleave t
           --chat-tokens), TTFT per turn (the prompt cache's effect)
 Aggregate tok/s = tokens received / wall time; every prompt is unique from its first token (no prefix-cache
 reuse) and of exact length; greedy decoding; random weights never emit EOS, so every request runs to its limit.
+Every part computes attention on the kernels mlx-shim serves with on CUDA, MLX's own (MLX_CUDA_USE_CUDNN_SDPA=0,
+shim/accelerator.py), unless MLX_CUDA_USE_CUDNN_SDPA is set (=1: cuDNN's, everywhere): in-process mlx-lm and
+mlx_lm.server would otherwise run cuDNN's, whose plan per new prompt length this benchmark's warm-up pays once
+(each part's prompts have one length) and a server on real traffic pays per request; one kernel set for all
+measures the servers, not the kernels. `scripts/bench_shapes.py` measures the kernels.
 Printed: medians of the rounds and medians of per-round ratios (HTTP single stream / in-process; mlx-shim /
 mlx_lm.server at each concurrency; each server / in-process BatchGenerator). --out writes them and every round
 as JSON after each round (a run cut short still leaves its data); --plot draws a PNG (matplotlib, the `bench`
@@ -86,6 +91,7 @@ from scripts.bench_gpu import clients as http  # noqa: E402
 from scripts.bench_gpu import inproc, report, servers  # noqa: E402
 from scripts.bench_gpu.models import CONFIGS, FULL_VOCAB, build_model  # noqa: E402
 from scripts.bench_gpu.workload import Prompts  # noqa: E402
+from shim.accelerator import CUDNN_ATTENTION  # noqa: E402
 
 PARTS = ("inproc", "server", "mlxlm", "chat")
 PROBE_TOKENS = 8  # tokens of each TTFT probe (Bench._ttft)
@@ -296,6 +302,7 @@ def main() -> int:
         raise SystemExit(f"unknown parts {sorted(unknown)}; choose from {','.join(PARTS)}")
     if os.environ.get("MLX_DISABLE_COMPILE"):
         print("warning: MLX_DISABLE_COMPILE is set; this benchmark should run with compilation on", flush=True)
+    os.environ.setdefault(CUDNN_ATTENTION, "0")  # read at MLX's first attention; inherited by every server
     t0 = time.perf_counter()
     device = mx.default_device()
     dtype = mx.float16 if device == mx.gpu else mx.float32  # float16 on the GPU; float32 on a CPU (bf/f16 is slow)
@@ -305,6 +312,8 @@ def main() -> int:
     print(f"  model at {model_dir} ({time.perf_counter() - t0:.1f} s)", flush=True)
     bench = Bench(args, model_dir, parts)
     title = f"random-weight 4-bit Qwen2.5-{args.config} shapes, vocab {args.vocab}, {device}"
+    if device == mx.gpu and not mx.metal.is_available():
+        title += f", {CUDNN_ATTENTION}={os.environ[CUDNN_ATTENTION]}"
     meta = {"title": title, "config": args.config, "vocab": args.vocab, "device": str(device), "parts": sorted(parts),
             "sources": bench.labels, "clients": args.clients, "argv": sys.argv[1:],
             "shapes": {"prompt": args.prompt_tokens, "single_tokens": args.single_tokens, "tokens": args.tokens,
