@@ -20,14 +20,14 @@ so the budget does not refuse it and the warning here is mlx-lm's.
 
 Attention on CUDA: MLX runs a prompt's attention through cuDNN where it can, and cuDNN builds a plan for every
 new shape, query and key lengths both: on an H100 (Qwen2.5-0.5B shapes, mlx-cuda 0.32.4) a prefill of a
-length not seen before took 43-58 ms where a repeat took 7-9, and the first one in a process 28 s. A server
-sees new lengths all the time (every chat turn's new tokens after its cached prefix, every prompt slice at a
-new offset), so it would pay that on almost every request. MLX's own kernels need no plan (8 ms for a new
-length; 76-79 ms the first time in a process) and prefill a little slower once warm (512 tokens: 58k against
-67k tok/s; 2048: 90k against 141k): the server turns cuDNN's attention off unless MLX_CUDA_USE_CUDNN_SDPA is
-set. Not measured here: memory at long contexts, where MLX's prompt attention (unfused: the scores are
-materialized) briefly holds rows x heads x slice x context scores (a 7B's 28 heads, a 2048-token slice over
-a 32k context: about 3.8 GB in float16). Metal and the CPU have no such setting.
+length not seen before took 43-75 ms where a repeat took 7-11 (scripts/bench_shapes.py). A server sees new
+lengths all the time (every chat turn's new tokens after its cached prefix, every prompt slice at a new
+offset), so it would pay that on almost every request. MLX's own kernels need no plan (8-24 ms for a new
+length) and prefill a little slower once warm (512 tokens: 52-58k against 67k tok/s; 2048: 84-90k against
+141k): the server turns cuDNN's attention off unless MLX_CUDA_USE_CUDNN_SDPA is set. Not measured here:
+memory at long contexts, where MLX's prompt attention (unfused: the scores are materialized) briefly holds
+rows x heads x slice x context scores (a 7B's 28 heads, a 2048-token slice over a 32k context: about 3.8 GB
+in float16). Metal and the CPU have no such setting.
 """
 
 from __future__ import annotations
