@@ -6,10 +6,12 @@ frozen meanwhile), and BatchGenerator prefills `prefill_step_size` tokens (defau
 decode steps: bounded in tokens, not in time (a 7B model on a laptop GPU takes seconds for 2048).
 
 So a slice is as many tokens as the model was measured to prefill in SLICE_SECONDS, rounded down to a power of
-two within [MIN_TOKENS, MAX_TOKENS]: few distinct shapes, so a backend that compiles kernels per shape (MLX
-CUDA pays 60-900 ms the first time it sees one) compiles each once; never more than mlx-lm's own chunk, so
-peak activation memory stays what mlx-lm's is; and long enough that each call's fixed cost stays small
-(chunked keeps >= 0.9 of unchunked prefill throughput: scripts/bench_fairness.py measures it).
+two within [MIN_TOKENS, MAX_TOKENS]: few distinct shapes, so a backend that prepares kernels per shape (MLX
+CUDA's cuDNN attention, 43-75 ms for each new one on an H100, which the server turns off unless asked for:
+shim/accelerator.py; MLX's own kernels, up to 24 ms for a new one against 7-10) does so once for the full
+slices; never more than mlx-lm's own chunk, so peak activation memory stays what mlx-lm's is; and long
+enough that each call's fixed cost stays small (chunked keeps >= 0.9 of unchunked prefill throughput:
+scripts/bench_fairness.py measures it).
 """
 
 from __future__ import annotations
@@ -46,16 +48,16 @@ class Pacer:
         """A slice of `tokens` (summed over its rows) took `seconds`; `shape` is what the model ran on, (rows,
         tokens per row), and `full`: a row was cut (else every prompt in it ended within the slice).
 
-        The first slice of each shape is not counted: on MLX CUDA it pays 60-900 ms of kernel compilation
-        (mlx-notes.md: a 402-token prompt took 918 ms the first time, 73 ms after), and taken for the model's
-        speed that would cut the next slices shorter, into new shapes that compile again (seen on an H100: 64-token
-        prompts cut in two slices of 32 after a few such). Full slices are powers of two long, so the rate is
-        learnt from shapes that recur; a prompt's last slice is as long as what was left of it. Of the rest, the
-        rate is the best recently seen, each full slice letting it fall by at most a fifth: it follows a
-        machine that gets busier or a context that grows, but one slow slice does not shrink the next ones.
-        A slice that is not full may raise the rate but never lowers it: a short prompt's fixed cost per call
-        is most of its time, and chat turns of a few dozen tokens would otherwise wear the rate down until a
-        long prompt, alone, was cut into many small slices of shapes never compiled before."""
+        The first slice of each shape is not counted: on MLX CUDA it may pay for kernels prepared for that shape
+        (cuDNN's attention, when a user turns it on: 43-75 ms; mlx-notes.md: a 402-token prompt took 918 ms the
+        first time, 73 ms after), and taken for the model's speed that would cut the next slices shorter, into new
+        shapes that compile again (seen on an H100: 64-token prompts cut in two slices of 32 after a few such). Full
+        slices are powers of two long, so the rate is learnt from shapes that recur; a prompt's last slice is as
+        long as what was left of it. Of the rest, the rate is the best recently seen, each full slice letting it
+        fall by at most a fifth: it follows a machine that gets busier or a context that grows, but one slow slice
+        does not shrink the next ones. A slice that is not full may raise the rate but never lowers it: a short
+        prompt's fixed cost per call is most of its time, and chat turns of a few dozen tokens would otherwise wear
+        the rate down until a long prompt, alone, was cut into many small slices of shapes never compiled before."""
         if tokens <= 0 or seconds <= 0:
             return
         if shape not in self._shapes:
