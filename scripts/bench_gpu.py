@@ -91,7 +91,7 @@ from scripts.bench_gpu import clients as http  # noqa: E402
 from scripts.bench_gpu import inproc, report, servers  # noqa: E402
 from scripts.bench_gpu.models import CONFIGS, FULL_VOCAB, build_model  # noqa: E402
 from scripts.bench_gpu.workload import Prompts  # noqa: E402
-from shim.accelerator import CUDNN_ATTENTION  # noqa: E402
+from shim.accelerator import CUDNN_ATTENTION, backend  # noqa: E402
 
 PARTS = ("inproc", "server", "mlxlm", "chat")
 PROBE_TOKENS = 8  # tokens of each TTFT probe (Bench._ttft)
@@ -312,7 +312,7 @@ def main() -> int:
     print(f"  model at {model_dir} ({time.perf_counter() - t0:.1f} s)", flush=True)
     bench = Bench(args, model_dir, parts)
     title = f"random-weight 4-bit Qwen2.5-{args.config} shapes, vocab {args.vocab}, {device}"
-    if device == mx.gpu and not mx.metal.is_available():
+    if backend() == "cuda":
         title += f", {CUDNN_ATTENTION}={os.environ[CUDNN_ATTENTION]}"
     meta = {"title": title, "config": args.config, "vocab": args.vocab, "device": str(device), "parts": sorted(parts),
             "sources": bench.labels, "clients": args.clients, "argv": sys.argv[1:],
