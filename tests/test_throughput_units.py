@@ -12,7 +12,8 @@ import threading
 import time as clock
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from transformers import AutoTokenizer
@@ -25,6 +26,7 @@ from shim.engine import CompletionRequest, Engine, Message, bursts, collect, pre
 from shim.engine import batch as batch_module
 from shim.engine.detokenizer import IncrementalDetokenizer
 from shim.engine.fast_decode import text_decoder
+from shim.engine.jobs import Job
 from shim.engine.wakeups import BATCH_INTERVAL, PER_STREAM, Wakeups
 from shim.options import GenerationOptions
 from shim.timefmt import _format, utc_from_ns
@@ -387,6 +389,75 @@ def test_a_burst_starts_together(
         assert lone < hold / 3  # it did not wait out the hold
     else:
         assert len(set(burst)) > 1, burst
+
+
+def test_a_loaded_models_request_is_prepared_before_the_engine_thread_takes_it(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request for a model already loaded starts its preparation when it is submitted, not when the engine
+    thread gets to it: here the engine thread, on first seeing the request, waits for its preparation to
+    begin (5 s at most), which without the early start would never happen while it waits."""
+    began = threading.Event()
+    prepare = prep_pool.prepare_completion
+    monkeypatch.setattr(prep_pool, "prepare_completion", lambda *args: (began.set(), prepare(*args))[1])
+    waited: list[bool] = []
+    start_waiting = Engine._start_waiting
+
+    def gated(self: Engine) -> None:
+        if not waited and any(job.kind == "complete" for job in self._waiting):
+            waited.append(began.wait(5))
+        start_waiting(self)
+
+    monkeypatch.setattr(Engine, "_start_waiting", gated)
+    stored = create_from_modelfile(Store(tmp_path), ModelName.parse("m"), f"FROM {tiny_model_dir}\n", base_dir=tmp_path)
+    request = CompletionRequest(
+        model=stored, options=GenerationOptions(temperature=0, num_predict=4), messages=[Message("user", "hi")]
+    )
+
+    async def run() -> str:
+        engine = Engine(default_keep_alive=300, max_loaded_models=1)
+        engine.start()
+        try:
+            await engine.load(stored, None)
+            piece, _ = await collect(engine.complete(request))
+            return piece.content
+        finally:
+            engine.stop()
+
+    assert asyncio.run(run())
+    assert waited == [True]
+
+
+def test_an_early_preparation_is_used_only_on_the_loaded_model_it_was_begun_for() -> None:
+    """A job prepared early for a loaded model that was then unloaded is prepared again for the model it
+    runs on; `result` registers a job in the turn it first sees it (None), then answers what was made."""
+    begun_for, reloaded = (cast(Any, SimpleNamespace(tokenizer=None, vision=None)) for _ in range(2))
+
+    class Work:
+        def __init__(self) -> None:
+            self.prepared_for: list[object] = []
+
+        def prepare(self, loaded: object) -> object:
+            self.prepared_for.append(loaded)
+            return loaded
+
+    async def run(runs_on: Any) -> list[object]:
+        pool = prep_pool.PrepPool(lambda: None)
+        work = Work()
+        job = Job("work", cast(Any, None), work=cast(Any, work))
+        try:
+            pool.start_early(job, begun_for)
+            assert pool.result(job, runs_on) is None
+            while not pool.ready(job):
+                await asyncio.sleep(0.001)
+            assert pool.result(job, runs_on) is runs_on
+            pool.forget(job)
+            return work.prepared_for
+        finally:
+            pool.shutdown()
+
+    assert asyncio.run(run(begun_for)) == [begun_for]  # one preparation, the early one
+    assert asyncio.run(run(reloaded))[-1] is reloaded  # (the early one may have run before it was cancelled)
 
 
 def test_a_prompt_slice_is_timed_under_the_shape_the_model_ran_on(tiny_model_dir: Path) -> None:

@@ -36,7 +36,7 @@ from shim.engine.intake import SHUTTING_DOWN, JobIntake
 from shim.engine.jobs import Job, end_all
 from shim.engine.keep_alive import restart_timer, seconds_to_next_expiry, touch
 from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model, weights_bytes
-from shim.engine.prep_pool import PrepPool, preparation
+from shim.engine.prep_pool import PrepPool, drop_early
 from shim.engine.scripted import Scripts
 from shim.engine.sequence_setup import build_sequence
 from shim.engine.side_work import EmbedWork, Rendered, RenderWork, SideWork, SliceRunner, human_bytes
@@ -160,7 +160,18 @@ class Engine:
     def _submit(self, job: Job) -> AsyncGenerator[list[Piece | Done], None]:
         """Queue the job (refused when the queue is full or the engine is stopping) and return its batches."""
         job.wakeups = self._wakeups
-        self._intake.submit(job)
+        if job.kind in ("complete", "work") and self._intake.pending < self.num_parallel:
+            # Its preparation starts now if its model is loaded; not for a queue longer than a batch, whose
+            # jobs wait anyway (and a waiting job's images, decoded, would be held all that time).
+            with self._lock:
+                loaded = self._loaded.get(model_key(job.stored))
+            if loaded is not None:
+                self._prep.start_early(job, loaded)
+        try:
+            self._intake.submit(job)
+        except ShimError:
+            drop_early(job)
+            raise
         return job.batches()
 
     # -- the worker thread -------------------------------------------------------------------------
@@ -271,7 +282,7 @@ class Engine:
             touch(loaded, job.keep_alive, self.default_keep_alive)
             job.put(None)
             return True
-        prepared = self._prep.result(job, preparation(job, loaded))
+        prepared = self._prep.result(job, loaded)
         if prepared is None:
             return None
         if job.work is not None:

@@ -8,7 +8,8 @@ import queue
 import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
-from typing import TYPE_CHECKING, Literal
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Literal
 
 from registry.store import StoredModel
 from shim.engine.batch import Listener
@@ -17,6 +18,7 @@ from shim.engine.wakeups import IMMEDIATE, Wakeups
 from shim.errors import ShimError
 
 if TYPE_CHECKING:
+    from shim.engine.loaded import LoadedModel
     from shim.engine.side_work import SideWork
 
 Event = Piece | Done | ShimError
@@ -55,6 +57,7 @@ class Job:
         self.written = threading.Event()  # the first batch has been taken and written (Wakeups' hand-over)
         self.created_ns = time.perf_counter_ns()
         self.ready_ns = 0  # when its model was first found loaded (Ollama's load_duration ends there)
+        self.early: tuple[LoadedModel, Future[Any]] | None = None  # its preparation, begun at submission (prep_pool)
 
     def put(self, event: Event | None) -> None:
         """Worker thread side: append first, then wake the loop unless a wake-up is queued. A piece soon after

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from llguidance import LLMatcher
 
@@ -28,34 +28,54 @@ from shim.engine.vision import NO_VISION, ImageInputs, Vision
 from shim.engine.vision_lane import has_images
 from shim.errors import Kind, ShimError
 
-T = TypeVar("T")
 THREADS = 2  # preparations at once: a long one never holds up a short one behind it
 
 
 class PrepPool:
     """Each waiting job's preparation, on named worker threads (`mlx-shim-prep-N`). `wake` is called after each
-    one ends, from the thread that did it. Used by the engine thread only."""
+    one ends, from the thread that did it. Used by the engine thread only, but for `start_early`."""
 
     def __init__(self, wake: Callable[[], None], threads: int = THREADS) -> None:
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mlx-shim-prep")
         self._wake = wake
         self._futures: dict[Job, Future[Any]] = {}
 
-    def result(self, job: Job, prepare: Callable[[], T]) -> T | None:
-        """What `prepare` made for the job (raising its error), or None while it runs; the first call hands
-        it to a pool thread."""
+    def start_early(self, job: Job, loaded: LoadedModel) -> None:
+        """From the event loop, before the job is queued for a model already loaded: its preparation starts
+        now, beside the engine thread's wake-up, instead of after it (a thread hand-off less before a first
+        token). Kept for `result` only if the job then runs on this same loaded model."""
+        try:
+            future = self._executor.submit(preparation(job, loaded))
+        except RuntimeError:  # shut down: the engine is stopping, and answers the job so
+            return
+        future.add_done_callback(lambda _: self._wake())
+        job.early = (loaded, future)
+
+    def result(self, job: Job, loaded: LoadedModel) -> Any | None:
+        """What the job's preparation made (raising its error), or None while it runs. The first call hands
+        it to a pool thread, or takes the one `start_early` began, and answers None even if it has ended: the
+        engine turn that first sees a job only registers it, so a burst's jobs are all known (bursts.py)
+        before any of them starts."""
         future = self._futures.get(job)
-        if future is None:
-            self._futures[job] = future = self._executor.submit(prepare)
+        if future is not None:
+            return future.result() if future.done() else None
+        early, job.early = job.early, None
+        if early is not None and early[0] is loaded:
+            future = early[1]
+        else:
+            if early is not None:  # begun for a model since unloaded
+                early[1].cancel()
+            future = self._executor.submit(preparation(job, loaded))
             future.add_done_callback(lambda _: self._wake())
-            return None
-        return future.result() if future.done() else None
+        self._futures[job] = future
+        return None
 
     def forget(self, job: Job) -> None:
         """The job started or ended: its preparation (if any) is no longer wanted."""
         future = self._futures.pop(job, None)
         if future is not None:
             future.cancel()  # one not yet running never runs
+        drop_early(job)
 
     def jobs(self) -> list[Job]:
         return list(self._futures)
@@ -72,6 +92,13 @@ class PrepPool:
     def shutdown(self) -> None:
         """Drop work not yet started; work under way finishes on its own (nothing waits for it)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def drop_early(job: Job) -> None:
+    """The preparation `start_early` began for the job is not wanted (the job ended, or was refused)."""
+    early, job.early = job.early, None
+    if early is not None:
+        early[1].cancel()
 
 
 @dataclass
