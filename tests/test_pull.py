@@ -403,6 +403,20 @@ def test_missing_snapshot_files_are_not_listed(srv: Server) -> None:
     assert "hf.co/mlx-community/tiny-vanish:latest" in tags(srv)
 
 
+def test_a_loaded_model_whose_files_vanish_is_not_found(srv: Server) -> None:
+    """A loaded model's files are checked beside each request (off the way to its first token): once they are
+    gone the request is a 404 before anything streams, though the weights are still in memory."""
+    model = "hf.co/mlx-community/tiny-loaded-vanish"
+    assert pull(srv, {"model": model})[1][-1] == {"status": "success"}
+    chat = {"model": model, "messages": [{"role": "user", "content": "hi"}], "options": {"num_predict": 2}}
+    assert httpx.post(f"{srv.url}/api/chat", json=chat, timeout=60).status_code == 200  # loaded, its files read
+    (cache_repo(srv, "mlx-community/tiny-loaded-vanish") / "snapshots" / COMMIT / WEIGHTS).unlink()
+    for stream in (True, False):
+        response = httpx.post(f"{srv.url}/api/chat", json={**chat, "stream": stream}, timeout=60)
+        assert (response.status_code, response.json()) == (404, {"error": f"model '{model}' not found"})
+    assert f"{model}:latest" in [m["name"] for m in httpx.get(f"{srv.url}/api/ps").json()["models"]]  # in memory
+
+
 def test_cli_pull_renders_ollamas_progress(srv: Server, tiny_model_dir: Path) -> None:
     result = cli("pull", "hf.co/mlx-community/tiny-cli", env=srv.env)
     assert result.returncode == 0, result.stderr
