@@ -160,14 +160,6 @@ class ModelDirInfo:
                 _CACHE.popitem(last=False)
         return info
 
-    @classmethod
-    def last_read(cls, path: Path) -> ModelDirInfo | None:
-        """What `cached` last answered for `path`, without looking at the files (no I/O: fine on an event
-        loop); None if never read. Whoever acts on it still calls `cached` to learn if the files changed."""
-        with _CACHE_LOCK:
-            hit = _CACHE.get(path)
-        return None if hit is None else hit[1]
-
     @property
     def family(self) -> str:
         """The architecture as Ollama names it (details.family, model_info's general.architecture)."""

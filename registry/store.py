@@ -97,10 +97,6 @@ class StoredModel:
         self._check_files()
         return ModelDirInfo.cached(self.model_dir)
 
-    def last_info(self) -> ModelDirInfo | None:
-        """`info` as last read, unchecked and without I/O; None if never read in this process."""
-        return ModelDirInfo.last_read(self.model_dir)
-
     def _check_files(self) -> None:
         source = self.manifest["source"]
         if source.get("type") != "hf":

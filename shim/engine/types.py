@@ -6,7 +6,6 @@ answers with Piece events and one Done (or a ShimError).
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -110,8 +109,6 @@ class CompletionRequest:
     truncate: bool = True
     shift: bool = True
     logprobs: int | None = None  # None: not asked for; else how many alternatives per token (top_logprobs)
-    # The model's files checked again while the request goes on (shim/service/models.py); not the engine's.
-    recheck: asyncio.Future[Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass

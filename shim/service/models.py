@@ -15,7 +15,7 @@ import contextlib
 import functools
 import secrets
 import string
-from collections.abc import AsyncGenerator, Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -100,19 +100,6 @@ class ModelService:
         except (OSError, ValueError):
             raise ShimError(f"model '{requested}' not found", Kind.NOT_FOUND) from None
 
-    async def completion_info(
-        self, stored: StoredModel, requested: str
-    ) -> tuple[ModelDirInfo, asyncio.Future[ModelDirInfo] | None]:
-        """A chat's or generate's model directory facts: read now the first time, after that used as last read
-        while a worker thread checks them again beside the request (the future: `present_info`'s answer now),
-        whose answer waits for that check (`events`). The check's round trip to a worker thread (0.5-0.7 ms) is
-        then off the way to the first token; a directory changed since it was read is seen by that check and
-        by the next request's own checks."""
-        known = stored.last_info()
-        if known is None:
-            return await self.present_info(stored, requested), None
-        return known, asyncio.ensure_future(self.present_info(stored, requested))
-
     async def options(self, stored: StoredModel, options: dict[str, Any] | None) -> GenerationOptions:
         """The model's parameters under the request's options (`resolved`), its info read here."""
         return self.resolved(stored, options, await self.info(stored))
@@ -139,7 +126,6 @@ class ModelService:
     async def render(self, completion: Prepared) -> str:
         """The prompt `_debug_render_only` shows, rendered where the model is loaded (as Ollama's handlers
         render after scheduling the runner); template errors are internal errors there too."""
-        await _checked(completion.recheck)
         return await self.backend.render(completion)
 
     def events(self, prepared: Prepared | Answered) -> AsyncGenerator[list[Event], None]:
@@ -148,7 +134,7 @@ class ModelService:
             return _one(prepared.done)
         on_done = self.on_done
         report = None if on_done is None else functools.partial(on_done, prepared.model.name.display)
-        return _until_done(self.backend.complete(prepared), report, prepared.recheck)
+        return _until_done(self.backend.complete(prepared), report)
 
     # -- chat and generate ----------------------------------------------------------------------------------
 
@@ -164,11 +150,7 @@ class ModelService:
         raw = req.raw
         if raw and (req.template or req.system or req.context):
             raise ShimError("raw mode does not support template, system, or context", Kind.BAD_INPUT)
-        info, recheck = await self.completion_info(stored, requested)
-        return await _rechecked(recheck, self._generate(req, stored, info))
-
-    async def _generate(self, req: GenerateRequest, stored: StoredModel, info: ModelDirInfo) -> Prepared | Answered:
-        requested, prompt, raw = req.model, req.prompt, req.raw
+        info = await self.present_info(stored, requested)  # one trip to a worker thread for both uses
         capabilities = stored.capabilities(info)
         think = _think(req, capabilities)
         if "completion" not in capabilities:  # an embedding model
@@ -206,13 +188,7 @@ class ModelService:
         if not raw_messages and req.keep_alive == 0:
             await self.unload(stored)
             return Answered.because("unload")
-        info, recheck = await self.completion_info(stored, requested)
-        return await _rechecked(recheck, self._chat(req, stored, info, relax_thinking))
-
-    async def _chat(
-        self, req: ChatRequest, stored: StoredModel, info: ModelDirInfo, relax_thinking: bool
-    ) -> Prepared | Answered:
-        requested, raw_messages = req.model, req.messages
+        info = await self.present_info(stored, requested)  # one trip to a worker thread for both uses
         capabilities = stored.capabilities(info)
         think = _think(req, capabilities, relax_thinking)  # before the capability list, as ChatHandler does
         if "completion" not in capabilities:  # an embedding model
@@ -237,60 +213,18 @@ async def _one(done: Done) -> AsyncGenerator[list[Event], None]:
     yield [done]
 
 
-async def _rechecked(
-    recheck: asyncio.Future[ModelDirInfo] | None, work: Coroutine[Any, Any, Prepared | Answered]
-) -> Prepared | Answered:
-    """`work` (a request's checks, done on its model's facts as last read), its answer tied to `recheck`, the
-    check of those facts now: a completion carries it to its first event (`_until_done`); a load waits for it;
-    and when the work fails, a failed check is the error, as it came first before (a model gone is a 404)."""
-    if recheck is None:
-        return await work
-    try:
-        prepared = await work
-    except Exception:
-        await _checked(recheck)
-        raise
-    except BaseException:  # cancelled (the client left)
-        _drop(recheck)
-        raise
-    if isinstance(prepared, Answered):
-        await _checked(recheck)
-        return prepared
-    prepared.recheck = recheck
-    return prepared
-
-
-async def _checked(recheck: asyncio.Future[Any] | None) -> None:
-    """Raise what the check raised, once it has ended."""
-    if recheck is not None:
-        await recheck
-
-
-def _drop(recheck: asyncio.Future[Any]) -> None:
-    """A check whose answer is no longer wanted: cancelled, or its error (if any) taken, so none is logged."""
-    if not recheck.done():
-        recheck.cancel()
-    elif not recheck.cancelled():
-        recheck.exception()
-
-
 def tool_call_id() -> str:
     """Ollama's format: `call_` and 8 characters of [a-z0-9]."""
     return "call_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
 
 
 async def _until_done(
-    batches: AsyncGenerator[list[Event], None],
-    report: Callable[[Done], None] | None,
-    recheck: asyncio.Future[Any] | None = None,
+    batches: AsyncGenerator[list[Event], None], report: Callable[[Done], None] | None
 ) -> AsyncGenerator[list[Event], None]:
     """The engine's batches up to the one that ends with Done (reported before it is written), each tool call
-    named as Ollama's handler names it; closing this closes (cancels) the job. The first waits for `recheck`
-    (ended long before: it ran beside the prompt's prefill), whose error, if any, is the answer's."""
+    named as Ollama's handler names it; closing this closes (cancels) the job."""
     try:
         async for batch in batches:
-            await _checked(recheck)
-            recheck = None
             for event in batch:
                 for call in event.tool_calls if isinstance(event, Piece) else ():
                     call.id = call.id or tool_call_id()
@@ -300,12 +234,7 @@ async def _until_done(
             yield batch
             if isinstance(last, Done):
                 return
-    except ShimError:
-        await _checked(recheck)  # the engine failed on a model whose files went: that is the error
-        raise
     finally:
-        if recheck is not None:
-            _drop(recheck)
         await batches.aclose()
 
 
