@@ -4,6 +4,7 @@ between measurements of the same round, so slow drift of the machine cancels), t
 from __future__ import annotations
 
 import statistics
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,7 @@ def plot(path: Path, summary: dict[str, Any], sources: list[str], clients: list[
     left.set(xlabel="concurrent streams", ylabel="aggregate tokens/s", xscale="log", ylim=(0, None))
     left.set_xticks(clients, [str(n) for n in clients])
     left.minorticks_off()
-    left.set_title(title, fontsize=9)
+    left.set_title(textwrap.fill(title, 70), fontsize=9)  # the title names the kernels too: wrapped, not cut
     left.legend(fontsize=7)
     if turns:  # the chat part ran
         right = axes[0][1]
