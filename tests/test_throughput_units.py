@@ -5,6 +5,7 @@ prefill pacing and burst admission."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import random
@@ -431,7 +432,11 @@ def test_a_loaded_models_request_is_prepared_before_the_engine_thread_takes_it(
 def test_an_early_preparation_is_used_only_on_the_loaded_model_it_was_begun_for() -> None:
     """A job prepared early for a loaded model that was then unloaded is prepared again for the model it
     runs on; `result` registers a job in the turn it first sees it (None), then answers what was made."""
-    begun_for, reloaded = (cast(Any, SimpleNamespace(tokenizer=None, vision=None)) for _ in range(2))
+
+    class Loaded:  # a LoadedModel stand-in: what `preparation` reads of one, and its identity
+        tokenizer = vision = None
+
+    begun_for, reloaded = cast(Any, Loaded()), cast(Any, Loaded())
 
     class Work:
         def __init__(self) -> None:
@@ -458,6 +463,22 @@ def test_an_early_preparation_is_used_only_on_the_loaded_model_it_was_begun_for(
 
     assert asyncio.run(run(begun_for)) == [begun_for]  # one preparation, the early one
     assert asyncio.run(run(reloaded))[-1] is reloaded  # (the early one may have run before it was cancelled)
+
+    async def left_waiting() -> Job:
+        pool = prep_pool.PrepPool(lambda: None)
+        job = Job("work", cast(Any, None), work=cast(Any, SimpleNamespace(prepare=lambda loaded: None)))
+        pool.start_early(job, cast(Any, Loaded()))
+        pool.shutdown()
+        return job
+
+    job = asyncio.run(left_waiting())
+    assert job.early is not None
+    job.early[1].result(timeout=5)
+    deadline = clock.monotonic() + 2  # the pool thread lets go of its work item just after the result is set
+    while job.early[0]() is not None and clock.monotonic() < deadline:
+        gc.collect()
+        clock.sleep(0.01)
+    assert job.early[0]() is None  # a job left waiting keeps no unloaded model alive
 
 
 def test_a_prompt_slice_is_timed_under_the_shape_the_model_ran_on(tiny_model_dir: Path) -> None:

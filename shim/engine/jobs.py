@@ -7,6 +7,7 @@ import collections
 import queue
 import threading
 import time
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Literal
@@ -57,7 +58,7 @@ class Job:
         self.written = threading.Event()  # the first batch has been taken and written (Wakeups' hand-over)
         self.created_ns = time.perf_counter_ns()
         self.ready_ns = 0  # when its model was first found loaded (Ollama's load_duration ends there)
-        self.early: tuple[LoadedModel, Future[Any]] | None = None  # its preparation, begun at submission (prep_pool)
+        self.early: tuple[weakref.ref[LoadedModel], Future[Any]] | None = None  # its preparation, begun at submission
 
     def put(self, event: Event | None) -> None:
         """Worker thread side: append first, then wake the loop unless a wake-up is queued. A piece soon after

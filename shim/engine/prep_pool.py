@@ -12,6 +12,7 @@ thread keeps running meanwhile (turning a long encoding into Python lists holds 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ class PrepPool:
         except RuntimeError:  # shut down: the engine is stopping, and answers the job so
             return
         future.add_done_callback(lambda _: self._wake())
-        job.early = (loaded, future)
+        job.early = (weakref.ref(loaded), future)  # a job left waiting must not keep an unloaded model's weights
 
     def result(self, job: Job, loaded: LoadedModel) -> Any | None:
         """What the job's preparation made (raising its error), or None while it runs. The first call hands
@@ -60,7 +61,7 @@ class PrepPool:
         if future is not None:
             return future.result() if future.done() else None
         early, job.early = job.early, None
-        if early is not None and early[0] is loaded:
+        if early is not None and early[0]() is loaded:
             future = early[1]
         else:
             if early is not None:  # begun for a model since unloaded
