@@ -43,8 +43,9 @@ class PrepPool:
 
     def start_early(self, job: Job, loaded: LoadedModel) -> None:
         """From the event loop, before the job is queued for a model already loaded: its preparation starts
-        now, beside the engine thread's wake-up, instead of after it (a thread hand-off less before a first
-        token). Kept for `result` only if the job then runs on this same loaded model."""
+        now rather than at the engine thread's next turn, which under load comes after the decode step under
+        way (on an idle engine the two were measured the same on the CPU, 2.2 ms from route to admission).
+        Kept for `result` only if the job then runs on this same loaded model."""
         try:
             future = self._executor.submit(preparation(job, loaded))
         except RuntimeError:  # shut down: the engine is stopping, and answers the job so
