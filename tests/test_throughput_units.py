@@ -431,7 +431,7 @@ def test_a_loaded_models_request_is_prepared_before_the_engine_thread_takes_it(
 
 def test_an_early_preparation_is_used_only_on_the_loaded_model_it_was_begun_for() -> None:
     """A job prepared early for a loaded model that was then unloaded is prepared again for the model it
-    runs on; `result` registers a job in the turn it first sees it (None), then answers what was made."""
+    runs on; one adopted for the model it was begun for is answered from that preparation alone."""
 
     class Loaded:  # a LoadedModel stand-in: what `preparation` reads of one, and its identity
         tokenizer = vision = None
@@ -452,8 +452,8 @@ def test_an_early_preparation_is_used_only_on_the_loaded_model_it_was_begun_for(
         job = Job("work", cast(Any, None), work=cast(Any, work))
         try:
             pool.start_early(job, begun_for)
-            assert pool.result(job, runs_on) is None
-            while not pool.ready(job):
+            pool.adopt(job, runs_on)
+            while pool.result(job, runs_on) is None:
                 await asyncio.sleep(0.001)
             assert pool.result(job, runs_on) is runs_on
             pool.forget(job)

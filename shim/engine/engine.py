@@ -232,6 +232,9 @@ class Engine:
         full, or memory is held by busy models) holds back later jobs of the same model, keeping their order."""
         held: set[str] = set()
         still: collections.deque[Job] = collections.deque()
+        for job in self._waiting:
+            if job.early is not None:
+                self._prep.adopt(job, self._loaded.get(model_key(job.stored)))
         holding = self._bursts.decide(self._prep)  # the models whose bursts wait this turn
         while self._waiting:
             job = self._waiting.popleft()

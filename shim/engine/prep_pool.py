@@ -40,12 +40,13 @@ class PrepPool:
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mlx-shim-prep")
         self._wake = wake
         self._futures: dict[Job, Future[Any]] = {}
+        self._adopted: set[Job] = set()  # adopted this turn: `result` answers None once, as for any new job
 
     def start_early(self, job: Job, loaded: LoadedModel) -> None:
         """From the event loop, before the job is queued for a model already loaded: its preparation starts
         now rather than at the engine thread's next turn, which under load comes after the decode step under
         way (on an idle engine the two were measured the same on the CPU, 2.2 ms from route to admission).
-        Kept for `result` only if the job then runs on this same loaded model."""
+        Kept (`adopt`) only if the job then runs on this same loaded model."""
         try:
             future = self._executor.submit(preparation(job, loaded))
         except RuntimeError:  # shut down: the engine is stopping, and answers the job so
@@ -53,30 +54,41 @@ class PrepPool:
         future.add_done_callback(lambda _: self._wake())
         job.early = (weakref.ref(loaded), future)  # a job left waiting must not keep an unloaded model's weights
 
-    def result(self, job: Job, loaded: LoadedModel) -> Any | None:
-        """What the job's preparation made (raising its error), or None while it runs. The first call hands
-        it to a pool thread, or takes the one `start_early` began, and answers None even if it has ended: the
-        engine turn that first sees a job only registers it, so a burst's jobs are all known (bursts.py)
-        before any of them starts."""
-        future = self._futures.get(job)
-        if future is not None:
-            return future.result() if future.done() else None
+    def adopt(self, job: Job, loaded: LoadedModel | None) -> None:
+        """On the engine thread, each turn before bursts are decided: a job whose preparation `start_early` began
+        is registered with it, so the burst it came in is known whole (bursts.py) even where that preparation
+        has already ended; one begun for a model no longer loaded (`loaded`: what is loaded now under its key)
+        is dropped, and `result` prepares the job again."""
         early, job.early = job.early, None
-        if early is not None and early[0]() is loaded:
-            future = early[1]
+        if early is None:
+            return
+        if loaded is not None and early[0]() is loaded:
+            self._futures[job] = early[1]
+            self._adopted.add(job)
         else:
-            if early is not None:  # begun for a model since unloaded
-                early[1].cancel()
-            future = self._executor.submit(preparation(job, loaded))
+            early[1].cancel()
+
+    def result(self, job: Job, loaded: LoadedModel) -> Any | None:
+        """What the job's preparation made (raising its error), or None while it runs. The first call for a
+        job answers None, even for one adopted whose preparation has ended: the turn that first sees a job
+        only registers it, so requests of a burst that reach the engine a few microseconds apart are all known
+        before any of them starts; for a job not adopted it hands the preparation to a pool thread."""
+        future = self._futures.get(job)
+        if future is None:
+            self._futures[job] = future = self._executor.submit(preparation(job, loaded))
             future.add_done_callback(lambda _: self._wake())
-        self._futures[job] = future
-        return None
+            return None
+        if job in self._adopted:
+            self._adopted.discard(job)
+            return None
+        return future.result() if future.done() else None
 
     def forget(self, job: Job) -> None:
         """The job started or ended: its preparation (if any) is no longer wanted."""
         future = self._futures.pop(job, None)
         if future is not None:
             future.cancel()  # one not yet running never runs
+        self._adopted.discard(job)
         drop_early(job)
 
     def jobs(self) -> list[Job]:
