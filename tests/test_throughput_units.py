@@ -28,6 +28,7 @@ from shim.engine import batch as batch_module
 from shim.engine.detokenizer import IncrementalDetokenizer
 from shim.engine.fast_decode import text_decoder
 from shim.engine.jobs import Job
+from shim.engine.loaded import model_key
 from shim.engine.wakeups import BATCH_INTERVAL, PER_STREAM, Wakeups
 from shim.options import GenerationOptions
 from shim.timefmt import _format, utc_from_ns
@@ -449,10 +450,11 @@ def test_an_early_preparation_is_used_only_on_the_loaded_model_it_was_begun_for(
     async def run(runs_on: Any) -> list[object]:
         pool = prep_pool.PrepPool(lambda: None)
         work = Work()
-        job = Job("work", cast(Any, None), work=cast(Any, work))
+        stored = cast(Any, SimpleNamespace(name=SimpleNamespace(full="m:latest"), digest="sha256:0"))
+        job = Job("work", stored, work=cast(Any, work))
         try:
             pool.start_early(job, begun_for)
-            pool.adopt(job, runs_on)
+            pool.adopt([job], {model_key(job.stored): runs_on})
             while pool.result(job, runs_on) is None:
                 await asyncio.sleep(0.001)
             assert pool.result(job, runs_on) is runs_on

@@ -160,13 +160,9 @@ class Engine:
     def _submit(self, job: Job) -> AsyncGenerator[list[Piece | Done], None]:
         """Queue the job (refused when the queue is full or the engine is stopping) and return its batches."""
         job.wakeups = self._wakeups
-        if job.kind in ("complete", "work") and self._intake.pending < self.num_parallel:
-            # Its preparation starts now if its model is loaded; not for a queue longer than a batch, whose
-            # jobs wait anyway (and a waiting job's images, decoded, would be held all that time).
+        if job.kind in ("complete", "work") and self._intake.pending < self.num_parallel:  # not behind a batch
             with self._lock:
-                loaded = self._loaded.get(model_key(job.stored))
-            if loaded is not None:
-                self._prep.start_early(job, loaded)
+                self._prep.start_early(job, self._loaded.get(model_key(job.stored)))
         try:
             self._intake.submit(job)
         except ShimError:
@@ -232,9 +228,7 @@ class Engine:
         full, or memory is held by busy models) holds back later jobs of the same model, keeping their order."""
         held: set[str] = set()
         still: collections.deque[Job] = collections.deque()
-        for job in self._waiting:
-            if job.early is not None:
-                self._prep.adopt(job, self._loaded.get(model_key(job.stored)))
+        self._prep.adopt(self._waiting, self._loaded)
         holding = self._bursts.decide(self._prep)  # the models whose bursts wait this turn
         while self._waiting:
             job = self._waiting.popleft()

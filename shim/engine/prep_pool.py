@@ -13,7 +13,7 @@ thread keeps running meanwhile (turning a long encoding into Python lists holds 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +22,7 @@ from llguidance import LLMatcher
 
 from shim.engine.grammar import ANY_OBJECT, grammars_for
 from shim.engine.jobs import Job
-from shim.engine.loaded import LoadedModel
+from shim.engine.loaded import LoadedModel, model_key
 from shim.engine.prompt import build_prompt, stop_token_ids
 from shim.engine.types import CompletionRequest
 from shim.engine.vision import NO_VISION, ImageInputs, Vision
@@ -42,11 +42,15 @@ class PrepPool:
         self._futures: dict[Job, Future[Any]] = {}
         self._adopted: set[Job] = set()  # adopted this turn: `result` answers None once, as for any new job
 
-    def start_early(self, job: Job, loaded: LoadedModel) -> None:
-        """From the event loop, before the job is queued for a model already loaded: its preparation starts
-        now rather than at the engine thread's next turn, which under load comes after the decode step under
-        way (on an idle engine the two were measured the same on the CPU, 2.2 ms from route to admission).
-        Kept (`adopt`) only if the job then runs on this same loaded model."""
+    def start_early(self, job: Job, loaded: LoadedModel | None) -> None:
+        """From the event loop, before the job is queued for a model already loaded (`loaded`; None: not
+        loaded, nothing to do): its preparation starts now rather than at the engine thread's next turn, which
+        under load comes after the decode step under way (on an idle engine the two were measured the same on
+        the CPU, 2.2 ms from route to admission). Kept (`adopt`) only if the job then runs on this same loaded
+        model. The engine asks only while fewer jobs wait than a batch holds: those further back wait anyway,
+        and a waiting job's prepared images would be held all that time."""
+        if loaded is None:
+            return
         try:
             future = self._executor.submit(preparation(job, loaded))
         except RuntimeError:  # shut down: the engine is stopping, and answers the job so
@@ -54,19 +58,21 @@ class PrepPool:
         future.add_done_callback(lambda _: self._wake())
         job.early = (weakref.ref(loaded), future)  # a job left waiting must not keep an unloaded model's weights
 
-    def adopt(self, job: Job, loaded: LoadedModel | None) -> None:
-        """On the engine thread, each turn before bursts are decided: a job whose preparation `start_early` began
-        is registered with it, so the burst it came in is known whole (bursts.py) even where that preparation
-        has already ended; one begun for a model no longer loaded (`loaded`: what is loaded now under its key)
-        is dropped, and `result` prepares the job again."""
-        early, job.early = job.early, None
-        if early is None:
-            return
-        if loaded is not None and early[0]() is loaded:
-            self._futures[job] = early[1]
-            self._adopted.add(job)
-        else:
-            early[1].cancel()
+    def adopt(self, waiting: Iterable[Job], loaded: Mapping[str, LoadedModel]) -> None:
+        """On the engine thread, each turn before bursts are decided: every waiting job whose preparation
+        `start_early` began is registered with it, so the burst it came in is known whole (bursts.py) even
+        where that preparation has already ended; one begun for a model no longer loaded (`loaded`: the models
+        loaded now, by key) is dropped, and `result` prepares the job again."""
+        for job in waiting:
+            early, job.early = job.early, None
+            if early is None:
+                continue
+            model = early[0]()
+            if model is not None and model is loaded.get(model_key(job.stored)):
+                self._futures[job] = early[1]
+                self._adopted.add(job)
+            else:
+                early[1].cancel()
 
     def result(self, job: Job, loaded: LoadedModel) -> Any | None:
         """What the job's preparation made (raising its error), or None while it runs. The first call for a
