@@ -10,8 +10,8 @@ leaves its batch at the next step.
 
 Lifecycle as Ollama's: a model's keep_alive timer runs from when its last request ends (keep_alive.py); idle
 models past their time, or least recently used when OLLAMA_MAX_LOADED_MODELS or the memory budget needs room,
-unload; at most OLLAMA_MAX_QUEUE requests wait, more get Ollama's 503 (intake.py). A completion that starts
-becomes a Sequence of its model's batch (sequence_setup.py).
+unload (residency.py); at most OLLAMA_MAX_QUEUE requests wait, more get Ollama's 503 (intake.py). A
+completion that starts becomes a Sequence of its model's batch (sequence_setup.py).
 """
 
 from __future__ import annotations
@@ -35,11 +35,12 @@ from shim.engine.bursts import BurstHold
 from shim.engine.intake import SHUTTING_DOWN, JobIntake
 from shim.engine.jobs import Job, end_all
 from shim.engine.keep_alive import restart_timer, seconds_to_next_expiry, touch
-from shim.engine.loaded import LoadedModel, load_model, model_key, on_gpu, unload_model, weights_bytes
+from shim.engine.loaded import LoadedModel, model_key, on_gpu
 from shim.engine.prep_pool import PrepPool, drop_early
+from shim.engine.residency import Residency
 from shim.engine.scripted import Scripts
 from shim.engine.sequence_setup import build_sequence
-from shim.engine.side_work import EmbedWork, Rendered, RenderWork, SideWork, SliceRunner, human_bytes
+from shim.engine.side_work import EmbedWork, Rendered, RenderWork, SideWork, SliceRunner
 from shim.engine.stats import EngineStats, PromptCacheCounters
 from shim.engine.types import CompletionRequest, Done, EmbedRequest, EmbedResult, Piece
 from shim.engine.vision_lane import VisionBatch
@@ -68,15 +69,11 @@ class Engine:
         lockstep: Lockstep | None = None,
     ) -> None:
         self.default_keep_alive = default_keep_alive
-        self.max_loaded_models = max_loaded_models
         self.num_parallel = num_parallel
         self.prefill_group = prefill_group
-        self.memory_budget = memory_budget
         self.prompt_cache_bytes = prompt_cache_bytes
         self.scripts = scripts or {}  # tests only (shim/engine/scripted.py)
         self._intake = JobIntake(max_queue)
-        self._loaded: dict[str, LoadedModel] = {}
-        self._lock = threading.Lock()  # guards _loaded for readers on the event loop (/api/ps)
         self._wakeups = Wakeups()
         # Worker thread only:
         self._waiting: collections.deque[Job] = collections.deque()
@@ -87,6 +84,10 @@ class Engine:
         self._thread = threading.Thread(target=self._run, name="mlx-engine", daemon=True)
         self._cache_counters = PromptCacheCounters()
         self._lockstep = lockstep or Lockstep()  # the other ranks' hooks when serving across processes
+        self._models = Residency(
+            max_loaded_models=max_loaded_models, memory_budget=memory_budget, lockstep=self._lockstep,
+            busy=self._busy, release=self._drop_batch,
+        )  # fmt: skip
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -99,8 +100,7 @@ class Engine:
         self._thread.join(timeout=30)
 
     def loaded(self) -> list[LoadedModel]:
-        with self._lock:
-            return list(self._loaded.values())
+        return self._models.snapshot()
 
     @staticmethod
     def on_gpu() -> bool:
@@ -161,8 +161,8 @@ class Engine:
         """Queue the job (refused when the queue is full or the engine is stopping) and return its batches."""
         job.wakeups = self._wakeups
         if job.kind in ("complete", "work") and self._intake.pending < self.num_parallel:  # not behind a batch
-            with self._lock:
-                self._prep.start_early(job, self._loaded.get(model_key(job.stored)))
+            with self._models.lock:
+                self._prep.start_early(job, self._models.get(model_key(job.stored)))
         try:
             self._intake.submit(job)
         except ShimError:
@@ -189,7 +189,7 @@ class Engine:
                 self._start_waiting()
                 self._step_all()
                 self._advance_side_work()
-                self._expire()
+                self._models.expire()
             except Exception:
                 # Jobs and batch steps answer their own failures; this keeps an unforeseen one (in expiry or
                 # unloading) from ending the only thread that runs MLX, which would leave every request hanging.
@@ -198,8 +198,7 @@ class Engine:
         running = [seq.listener for batch in self._batches.values() for seq in batch.sequences.values()]
         running += self._side.running
         end_all(self._intake.queue, self._waiting, running, ShimError(SHUTTING_DOWN, Kind.BUSY))
-        for key in list(self._loaded):
-            self._unload(key)
+        self._models.unload_all()
 
     def _busy(self, key: str) -> bool:
         batch, jobs = self._batches.get(key), (*self._prep.jobs(), *self._side.running)
@@ -228,7 +227,7 @@ class Engine:
         full, or memory is held by busy models) holds back later jobs of the same model, keeping their order."""
         held: set[str] = set()
         still: collections.deque[Job] = collections.deque()
-        self._prep.adopt(self._waiting, self._loaded)
+        self._prep.adopt(self._waiting, self._models.models)
         holding = self._bursts.decide(self._prep)  # the models whose bursts wait this turn
         while self._waiting:
             job = self._waiting.popleft()
@@ -261,18 +260,18 @@ class Engine:
     def _start(self, job: Job, key: str, holding: set[str]) -> bool | None:
         """Start the job if it can; False: wait, None: its preparation runs on the pool. Ends have sent None."""
         if job.kind == "unload":
-            loaded = self._loaded.get(key)
+            loaded = self._models.get(key)
             if loaded is not None and self._busy(key):
                 loaded.keep_alive = 0.0  # as Ollama: expires the moment its running requests end
             else:
-                self._unload(key)
+                self._models.unload(key)
             job.put(None)
             return True
-        loaded = self._loaded.get(key)
+        loaded = self._models.get(key)
         if loaded is None:
-            if not self._make_room(job.stored):
+            if not self._models.make_room(job.stored):
                 return False
-            loaded = self._load(job.stored, key)
+            loaded = self._models.load(job.stored, key)
         loaded.last_used = time.monotonic()
         job.ready_ns = job.ready_ns or time.perf_counter_ns()  # load_duration ends here, not at admission
         if job.kind == "load":
@@ -311,7 +310,7 @@ class Engine:
     def _advance_side_work(self) -> None:
         """A slice of each embedding; a request awaiting its first token goes first (SliceRunner.advance)."""
         defer = bool(self._side.running) and any(batch.prefilling() for batch in self._batches.values())
-        for loaded in [self._loaded.get(model_key(job.stored)) for job in self._side.advance(defer)]:
+        for loaded in [self._models.get(model_key(job.stored)) for job in self._side.advance(defer)]:
             if loaded is not None and not self._busy(loaded.key):
                 restart_timer(loaded)  # its idle time counts from the end of this work
 
@@ -327,7 +326,7 @@ class Engine:
         self._wakeups.pace(sum(len(batch.sequences) for batch in self._batches.values()))
 
     def _step(self, key: str, batch: ModelBatch) -> None:
-        loaded = self._loaded[key]
+        loaded = self._models.models[key]
         try:
             self._lockstep.step(key, batch)
             ended = batch.step()
@@ -343,34 +342,6 @@ class Engine:
             restart_timer(loaded)
         loaded.kv_bytes = batch.kv_bytes
 
-    def _make_room(self, stored: StoredModel) -> bool:
-        """Unload idle models, least recently used first, until the new one fits the model count and the
-        memory budget. False: busy models hold the room, wait for them. Refuses a model that can never fit."""
-        need = self._lockstep.share_of(weights_bytes(stored))
-        if need > self.memory_budget:
-            budget = human_bytes(self.memory_budget)
-            raise ShimError(f"model requires more system memory ({human_bytes(need)}) than is available ({budget})")
-        while True:
-            used = sum(m.memory_bytes + m.kv_bytes for m in self._loaded.values())
-            if len(self._loaded) < self.max_loaded_models and used + need <= self.memory_budget:
-                return True
-            idle = [m for m in self._loaded.values() if not self._busy(m.key)]
-            if not idle:
-                return False
-            self._unload(min(idle, key=lambda m: m.last_used).key)
-
-    def _load(self, stored: StoredModel, key: str) -> LoadedModel:
-        try:
-            loaded = self._lockstep.load(stored, load_model)
-        except ShimError:
-            raise
-        except Exception as e:
-            log.exception("loading %s failed", stored.name.display)
-            raise ShimError(f"unable to load model: {e}") from e
-        with self._lock:
-            self._loaded[key] = loaded
-        return loaded
-
     def _new_batch(self, loaded: LoadedModel) -> ModelBatch:
         vision = loaded.vision
         make = functools.partial(VisionBatch, vision=vision) if vision is not None else ModelBatch
@@ -381,23 +352,12 @@ class Engine:
         batch.flush = self._wakeups.flush
         return batch
 
-    def _unload(self, key: str) -> None:
-        with self._lock:
-            loaded = self._loaded.pop(key, None)
+    def _drop_batch(self, key: str) -> None:
+        """Close an unloading model's batch (a method of its own: no local reference to it outlives the call,
+        or its generator and caches would keep memory the unload frees)."""
         batch = self._batches.pop(key, None)
         if batch is not None:
             batch.close()
-            del batch  # the last reference to its generator and caches: gone before unload_model frees memory
-        if loaded is not None:
-            self._lockstep.unload(key)
-            unload_model(loaded)
-
-    def _expire(self) -> None:
-        """Unload idle models whose time is up (a model still answering waits for its last request)."""
-        now = time.time()
-        for m in self.loaded():
-            if m.expires_at <= now and not self._busy(m.key):
-                self._unload(m.key)
 
 
 def _earliest(a: float | None, b: float | None) -> float | None:
