@@ -2,8 +2,9 @@
 measured side by side in one run, on random-weight 4-bit models with Qwen2.5's real shapes and full vocabulary.
 
 Parts (`--only`, default all), each measured in every round; rounds interleave the parts so drift hits all alike:
-  inproc  mlx-lm in this process: `stream_generate` single stream (TTFT and decode tok/s, --prompt-tokens prompt,
-          --single-tokens tokens; the TTFT is the median of it and --ttft-probes more requests) and
+  inproc  mlx-lm in this process: `stream_generate` single stream from the prompt's text, as a server gets it
+          (TTFT and decode tok/s, --prompt-tokens prompt, --single-tokens tokens; the TTFT is the median of it
+          and --ttft-probes more requests, tokenizing included; the tokenizing alone is printed too) and
           `BatchGenerator` at each --clients batch size (aggregate tok/s)
   server  mlx-shim over HTTP (`python -m shim.cli serve`, OLLAMA_NUM_PARALLEL unset; a second server with
           OLLAMA_NUM_PARALLEL=N when --parallel N): the same single stream, and 1/2/4/8/16 concurrent streaming
@@ -218,6 +219,17 @@ class Bench:
         times = [first] + [probe() for _ in range(0 if warm else self.args.ttft_probes)]
         return statistics.median(times) * 1000
 
+    def _tokenize_ms(self, tokens: int) -> float:
+        """The median time in ms the tokenizer takes to encode a prompt like the single stream's (part of
+        every TTFT above: in-process mlx-lm and the servers alike start from the text)."""
+        times = []
+        for _ in range(max(self.args.ttft_probes, 1)):
+            text = self.prompts.text(tokens)
+            started = time.perf_counter()
+            self.tokenizer.encode(text)
+            times.append(time.perf_counter() - started)
+        return statistics.median(times) * 1000
+
     def _probe(self, send: Callable[[str, str, int], http.Stream], url: str) -> float:
         return send(url, self.prompts.text(self.args.prompt_tokens), PROBE_TOKENS).ttft
 
@@ -228,16 +240,16 @@ class Bench:
         single, tokens = (min(a.single_tokens, 4), min(a.tokens, 4)) if warm else (a.single_tokens, a.tokens)
         if "inproc" in self.parts:
             if single:
-                ids = self.tokenizer.encode(self.prompts.text(a.prompt_tokens))
-                s = inproc.single_stream(self.model, self.tokenizer, ids, single)
+                s = inproc.single_stream(self.model, self.tokenizer, self.prompts.text(a.prompt_tokens), single)
                 self._check(report.INPROC, s.tokens, single)
 
                 def probe() -> float:
-                    ids = self.tokenizer.encode(self.prompts.text(a.prompt_tokens))
-                    return inproc.single_stream(self.model, self.tokenizer, ids, PROBE_TOKENS).ttft
+                    text = self.prompts.text(a.prompt_tokens)
+                    return inproc.single_stream(self.model, self.tokenizer, text, PROBE_TOKENS).ttft
 
                 ttft = self._ttft(s.ttft, probe, warm)
                 r |= {f"single/{report.INPROC}/ttft": ttft, f"single/{report.INPROC}/tps": s.decode_tps}
+                r[f"single/{report.INPROC}/tokenize"] = self._tokenize_ms(a.prompt_tokens)
             for n in a.clients:
                 ids = [self.tokenizer.encode(self.prompts.text(a.concurrent_prompt_tokens)) for _ in range(n)]
                 cpu = time.process_time()

@@ -9,8 +9,9 @@ from mlx_lm.generate import BatchGenerator, stream_generate
 from scripts.bench_gpu.clients import Stream
 
 
-def single_stream(model, tokenizer, prompt: list[int], tokens: int) -> Stream:
-    """`stream_generate`, greedy: TTFT is the first yielded token, the decode rate is taken over the rest."""
+def single_stream(model, tokenizer, prompt: str, tokens: int) -> Stream:
+    """`stream_generate` from the prompt's text, greedy: TTFT is the first yielded token (tokenizing included,
+    as a server must tokenize what it is sent), the decode rate is taken over the rest."""
     started = time.perf_counter()
     first = 0.0
     count = 0

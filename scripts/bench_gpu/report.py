@@ -58,6 +58,8 @@ def print_table(summary: dict[str, Any], header: str, sources: list[str], client
             added_text = "" if added is None else f"{added:+.1f}"
             print(f"  {source:<52}{med[f'single/{source}/ttft']:>8.1f}  {med[f'single/{source}/tps']:>12.1f}"
                   f"  {ratio_text:>20}  {added_text:>15}")  # fmt: skip
+        if (tokenize := med.get(f"single/{INPROC}/tokenize")) is not None:
+            print(f"  every TTFT includes tokenizing the prompt: {tokenize:.2f} ms (in-process, median)")
     agg_sources = [s for s in [BATCH, *sources] if any(f"agg/{s}/{n}/tps" in med for n in clients)]
     if agg_sources:
         cols = "".join(f"{n:>9}" for n in clients)
