@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shim.engine.batch import SOLO, ModelBatch, Sequence, after
+from shim.engine.batch import SOLO, ModelBatch, Sequence
 from shim.engine.prefill import FIRST_TOKENS
 from shim.engine.runner import Completion, sampler
 from shim.engine.types import Done, Piece
@@ -105,37 +105,53 @@ def _answer_sequence(model: tuple[Any, Any], prompt: list[int], tokens: int) -> 
                     exclusive=False, stateful=False, shift=False, num_ctx=4096, num_keep=0, load_ns=0)  # fmt: skip
 
 
-def _first_token_step(batch: ModelBatch) -> None:
-    """Step the lone sequence until it has handed out its first token."""
-    seq = batch.sequences[SOLO]
+class _CountedEvals:
+    """mlx.core for prefill.py, counting the evaluations it asks for."""
+
+    def __init__(self) -> None:
+        import mlx.core as mx
+
+        self._mx = mx
+        self.evals = 0
+
+    def eval(self, *arrays: Any) -> None:
+        self.evals += 1
+        self._mx.eval(*arrays)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._mx, name)
+
+
+@pytest.mark.parametrize("slices", [1, 3])
+def test_a_prompt_s_last_slice_is_evaluated_with_the_first_decode_steps(
+    model: Any, slices: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Waiting for the last slice before building the first decode step on it would leave the accelerator idle
+    while Python builds that step; the slices before it are each waited for (the others' tokens go between)."""
+    from shim.engine import prefill
+
+    counted = _CountedEvals()
+    monkeypatch.setattr(prefill, "mx", counted)
+    prompt = _prompt(FIRST_TOKENS * (slices - 1) + 100, 10)
+    batch = ModelBatch(model[0], num_parallel=4, cache_bytes=0)
+    ran = []  # the slices' sizes (the pacer may grow them after the first)
+    record = batch.pacer.record
+    monkeypatch.setattr(batch.pacer, "record", lambda tokens, *a, **k: (ran.append(tokens), record(tokens, *a, **k)))
+    seq = _answer_sequence(model, prompt, 8)
+    batch.admit(seq)
     while not seq.completion.generated:
         batch.step()
-
-
-def test_a_lone_sequence_s_first_token_goes_out_before_the_next_step_is_built(model: Any) -> None:
-    """generate_step builds and queues the step that feeds token n back before handing n out; for the first
-    token that only makes the client wait. The cache still lacks the first token when it is handed out, and from
-    the second on it holds each token handed out (the step behind it queued)."""
-    prompt = _prompt(40, 4)
-    batch = ModelBatch(model[0], num_parallel=4, cache_bytes=0)
-    seq = _answer_sequence(model, prompt, 20)
-    batch.admit(seq)
-    _first_token_step(batch)
-    assert batch.solo is not None and batch.solo.steps is not None
-    assert batch.solo.cache[0].offset == len(prompt) and not batch.solo.steps.fed
-    batch.step()
-    assert batch.solo.cache[0].offset == len(prompt) + 2 and batch.solo.steps.fed
+    assert sum(ran) == len(prompt) - 1 and (len(ran) > 1) == (slices > 1)
+    assert counted.evals == len(ran) - 1
     while batch.sequences:
         batch.step()
-    assert seq.completion.generated == _whole_prompt_answer(model, prompt, 20)
+    assert seq.completion.generated == _whole_prompt_answer(model, prompt, 8)
 
 
 @pytest.mark.parametrize("handed_out", [1, 2, 5])
 def test_a_request_arriving_after_the_first_tokens_moves_the_lone_one_into_the_batch_unchanged(
     model: Any, handed_out: int
 ) -> None:
-    """After its first token the lone sequence's cache lacks that token, after later ones it holds the last:
-    either way it goes on in the batch with the answer it gives alone."""
     first_prompt, second_prompt = _prompt(50, 5), _prompt(30, 6)
     batch = ModelBatch(model[0], num_parallel=4, cache_bytes=0)
     first, second = _answer_sequence(model, first_prompt, 12), _answer_sequence(model, second_prompt, 12)
@@ -152,40 +168,20 @@ def test_a_request_arriving_after_the_first_tokens_moves_the_lone_one_into_the_b
 
 @pytest.mark.parametrize("answer", [1, 3])
 def test_a_lone_answer_s_kept_cache_serves_the_next_turn_as_a_cold_start(model: Any, answer: int) -> None:
-    """A one-token answer ends before its token is fed back: its cache is kept for the prompt alone, and the
-    next turn (prompt, answer, more) prefills from there to the answer a cold start gives."""
+    """The next turn (prompt, answer, more) prefills only `more` from the kept cache, to the answer a cold
+    start gives."""
     prompt = _prompt(60, 7)
     batch = ModelBatch(model[0], num_parallel=4, cache_bytes=1 << 30)
     seq = _answer_sequence(model, prompt, answer)
     batch.admit(seq)
     while batch.sequences:
         batch.step()
-    assert batch.prompt_cache is not None and len(batch.prompt_cache) == 1
     more = _prompt(10, 8)
     follow_up = prompt + seq.completion.generated + more
     cache, rest = batch._cached(follow_up)
-    assert cache is not None and rest == (seq.completion.generated + more if answer == 1 else more)
+    assert cache is not None and rest == more
     nxt = _answer_sequence(model, follow_up, 8)
     batch.admit(nxt)
     while batch.sequences:
         batch.step()
     assert nxt.completion.generated == _whole_prompt_answer(model, follow_up, 8)
-
-
-def test_the_lone_decode_gives_generate_step_s_tokens_and_log_probabilities(model: Any) -> None:
-    """Token for token, with a logits processor that reads the tokens it has seen (a repetition penalty)."""
-    import mlx.core as mx
-
-    from shim.engine.mlx_lm_api import generate_step, make_logits_processors, make_prompt_cache
-    from shim.engine.solo_decode import SoloDecode
-
-    prompt = _prompt(30, 9)
-    penalty = make_logits_processors(repetition_penalty=1.5, repetition_context_size=8)
-    expected = list(generate_step(mx.array(prompt), model[0], max_tokens=15, logits_processors=penalty))
-    cache = make_prompt_cache(model[0])
-    model[0](mx.array(prompt[:-1])[None], cache=cache)
-    seeing = [after(mx.array(prompt[:-1]), p) for p in penalty]  # as the engine shows them the prompt
-    decode = SoloDecode(prompt[-1], model[0], lambda x: mx.argmax(x, axis=-1), seeing, cache)
-    got = [decode.next() for _ in range(15)]
-    assert [t for t, _ in got] == [t for t, _ in expected]
-    assert all(mx.allclose(a, b, atol=1e-5).item() for (_, a), (_, b) in zip(got, expected, strict=True))

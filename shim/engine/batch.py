@@ -1,6 +1,6 @@
 """Continuous batching on one loaded model: mlx-lm's BatchGenerator plus a prefix cache of KV caches.
 
-Concurrent requests of a model decode together in its one BatchGenerator (a lone one as generate_step decodes, see
+Concurrent requests of a model decode together in its one BatchGenerator (a lone one on generate_step, see
 ModelBatch): a new request joins at the next step, a finished or abandoned one leaves without disturbing the
 others, and each keeps its own sampler, logits processors and per-token pipeline (runner.Completion: stops,
 detokenizer, thinking, tool calls). The batch knows nothing about HTTP: it talks to a Listener (the engine's
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -26,12 +26,12 @@ from shim.engine.mlx_lm_api import (
     BatchGenerator,
     KVCache,
     LRUPromptCache,
+    generate_step,
     make_prompt_cache,
     trim_prompt_cache,
 )
 from shim.engine.prefill import Pacer, PromptFill, pace
 from shim.engine.runner import Completion
-from shim.engine.solo_decode import SoloDecode
 from shim.engine.stats import PromptCacheCounters
 from shim.engine.types import Done, Piece
 from shim.errors import ShimError
@@ -40,7 +40,7 @@ log = logging.getLogger("mlx_shim")
 
 UNLIMITED = 1 << 40  # tokens: "until the answer ends", for sequences without a num_predict limit
 _KEY = "model"  # one LRUPromptCache per ModelBatch, so one model key inside it
-SOLO = -1  # the key in ModelBatch.sequences of a sequence decoding alone (SoloDecode)
+SOLO = -1  # the key in ModelBatch.sequences of a sequence decoding alone through generate_step
 Processor = Callable[[mx.array, mx.array], mx.array]
 Cached = tuple[list[Any] | None, list[int]]  # a KV cache of a prefix (or none) and the tokens it lacks
 
@@ -71,18 +71,19 @@ class Sequence:
 
 @dataclass
 class _Solo:
-    """A sequence decoding alone: its prompt prefilled a slice per step (`fill`), then SoloDecode (generate_step's
-    decode) computes the last prompt token's logits and decodes (`steps`), on the KV cache both fill."""
+    """A sequence decoding alone: its prompt prefilled a slice per step (`fill`), then mlx-lm's generate_step
+    computes the last prompt token's logits and decodes (`steps`), on the KV cache both fill."""
 
     fill: PromptFill
     cache: list[Any]
-    steps: SoloDecode | None = None
+    steps: Generator[tuple[int, mx.array], None, None] | None = None
+    started: bool = False  # generate_step has run once: the cache holds every token of the context
 
 
 class ModelBatch:
-    """A lone sequence decodes as mlx-lm's single-sequence generate_step does (solo_decode.py), about 12% faster
-    than a BatchGenerator holding one sequence (no batch mask, less per-step bookkeeping; measured in-process on
-    the tiny model). When a second one arrives, the lone one moves into the BatchGenerator with its KV cache and
+    """A lone sequence decodes on mlx-lm's single-sequence generate_step, which is about 12% faster than a
+    BatchGenerator holding one sequence (no batch mask, less per-step bookkeeping; measured in-process on the
+    tiny model). When a second one arrives, the lone one moves into the BatchGenerator with its KV cache and
     goes on there; the others join it."""
 
     def __init__(
@@ -174,32 +175,37 @@ class ModelBatch:
         self.solo = _Solo(PromptFill(self.model, cache, rest[:-1], self.pacer), cache)
         self.sequences[SOLO] = seq
 
-    def _solo_steps(self, seq: Sequence) -> SoloDecode:
-        """The decode from the cache the prefill filled: given the last token, it computes that token's logits
-        in its first step."""
+    def _solo_steps(self, seq: Sequence) -> Generator[tuple[int, mx.array], None, None]:
+        """generate_step from the cache the prefill filled: given the last token, it computes that token's
+        logits in its first step."""
         assert self.solo is not None
         prefix = seq.context[:-1]
         processors = seq.processors
-        if prefix and processors:  # SoloDecode shows processors only the tokens it was given
-            processors = [after(mx.array(prefix), p) for p in processors]
-        return SoloDecode(seq.context[-1], self.model, seq.sampler, processors, self.solo.cache)
+        if prefix and processors:  # generate_step shows processors only the tokens it was given
+            processors = [_after(mx.array(prefix), p) for p in processors]
+        return generate_step(
+            mx.array(seq.context[-1:]), self.model, max_tokens=-1, sampler=seq.sampler,
+            logits_processors=processors, prompt_cache=self.solo.cache,
+        )  # fmt: skip
 
     def _join_batch(self) -> None:
-        """The lone sequence moves into the BatchGenerator, which is fed its last token for the next token's
-        logits: taken back out of its cache first where the decode had already fed it in."""
+        """The lone sequence moves into the BatchGenerator: its cache holds every token it has (the last
+        one included), so the last one is taken back out and fed again there for the next token's logits."""
         assert self.solo is not None
-        seq, cache, steps = self.sequences.pop(SOLO), self.solo.cache, self.solo.steps
+        seq, cache, started = self.sequences.pop(SOLO), self.solo.cache, self.solo.started
         pending = self.solo.fill.pending
         self._end_solo()
-        if steps is not None:
-            if steps.fed:
-                trim_prompt_cache(cache, 1)
+        if started:
+            trim_prompt_cache(cache, 1)
             self._insert(seq, seq.context, (cache, seq.context[-1:]))
         else:  # mid-prefill: the batch goes on from the tokens the cache already holds
             self._insert(seq, seq.context, (cache, pending + seq.context[-1:]))
 
     def _end_solo(self) -> None:
-        self.solo = None
+        if self.solo is not None:
+            if self.solo.steps is not None:
+                self.solo.steps.close()
+            self.solo = None
 
     def step(self) -> list[Sequence]:
         """Drop sequences whose clients left, decode one token for every running sequence (prefilling new
@@ -277,15 +283,18 @@ class ModelBatch:
 
     def _solo_step(self) -> list[Sequence]:
         assert self.solo is not None
-        seq = self.sequences[SOLO]
-        if not self.solo.fill.done:
-            self.solo.fill.advance()
-            if not self.solo.fill.done:
-                return []
+        seq, fill = self.sequences[SOLO], self.solo.fill
+        if not fill.done and not fill.last:
+            fill.advance()
+            return []
         if self.solo.steps is None:
             self.solo.steps = self._solo_steps(seq)
-        steps = self.solo.steps
-        token, logprobs = steps.next()
+        if fill.done:
+            token, logprobs = next(self.solo.steps)
+        else:
+            with fill.last_slice():  # it and the first steps go to the accelerator together
+                token, logprobs = next(self.solo.steps)
+        self.solo.started = True
         seq.context.append(token)
         self._steps += 1
         if seq.completion.feed(token, logprobs):
@@ -294,7 +303,7 @@ class ModelBatch:
             self._end_solo()
             self._finish(seq)
             self.flush()  # the answer's end goes out before its cache is kept, which waits for the queued step
-            self._keep((cache, seq.context if steps.fed else seq.context[:-1]))
+            self._keep((cache, seq.context))
             self._measure()
             return [seq]
         if seq.shift and len(seq.context) >= seq.num_ctx:
@@ -352,13 +361,13 @@ def _shifted(seq: Sequence) -> list[int]:
     return seq.context
 
 
-def after(prefix: mx.array, processor: Processor) -> Processor:
-    """`processor` seeing the cached prefix before the tokens SoloDecode passes it."""
+def _after(prefix: mx.array, processor: Processor) -> Processor:
+    """`processor` seeing the cached prefix before the tokens generate_step passes it."""
     return lambda tokens, logits: processor(mx.concatenate([prefix, tokens]), logits)
 
 
 def _compact(cache: list[Any]) -> list[Any]:
-    """A KV cache filled one token at a time grows in steps of 256 positions: keep only the positions in use,
+    """A KV cache filled by generate_step grows in steps of 256 positions: keep only the positions in use,
     so the prefix cache holds (and counts) what it stores."""
     for layer in cache:
         if not isinstance(layer, KVCache) or layer.keys is None or layer.values is None:

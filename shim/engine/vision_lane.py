@@ -11,7 +11,7 @@ prefilled on that decoder in slices bounded in time (`prefill`, paced as the tex
 cache holds the images and it feeds token ids: on mlx-lm's decoder, with text sequences running and room
 among them, it joins the BatchGenerator with that cache and decodes in the batch's forward pass, and the
 lane takes the next request with images; otherwise (alone, or on Qwen's positioned decoder) it decodes in
-the lane one token per step (solo_decode.py), as a lone text request does. Its client leaving ends
+the lane one token per step on mlx-lm's generate_step, as a lone text request does. Its client leaving ends
 it at the next step. Its KV cache holds image features under placeholder token ids, so it never enters the
 prefix cache (a later prompt with the same ids but another image must not reuse it: `Sequence.reusable`),
 and its context is never shifted (a shift re-prefills from token ids).
@@ -21,16 +21,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import mlx.core as mx
 
-from shim.engine.batch import ModelBatch, Sequence, after
-from shim.engine.mlx_lm_api import make_prompt_cache
+from shim.engine.batch import ModelBatch, Sequence
+from shim.engine.mlx_lm_api import generate_step, make_prompt_cache
 from shim.engine.prefill import PromptFill
-from shim.engine.solo_decode import SoloDecode
 from shim.engine.stats import PromptCacheCounters
 from shim.engine.types import CompletionRequest
 from shim.engine.vision import ImageInputs, Vision, VisionInputs
@@ -40,6 +39,7 @@ from shim.errors import ShimError
 log = logging.getLogger("mlx_shim")
 
 VISION = -2  # the key in ModelBatch.sequences of the sequence with images
+Steps = Generator[tuple[int, mx.array], None, None]  # mlx-lm's generate_step
 
 
 def has_images(req: CompletionRequest) -> bool:
@@ -53,7 +53,7 @@ class _Seeing:
     cache: list[Any]
     inputs: VisionInputs | None = None  # once the embedding's last piece is done
     fill: PromptFill | None = None
-    steps: SoloDecode | None = None
+    steps: Steps | None = None
 
 
 class VisionBatch(ModelBatch):
@@ -132,7 +132,7 @@ class VisionBatch(ModelBatch):
             return [seq]
         if seeing.fill is None:
             seeing.inputs = inputs = seeing.embedding.advance()
-            if inputs is not None:  # every position but the last, which the decode is given for its logits
+            if inputs is not None:  # every position but the last, which generate_step is given for its logits
                 prompt, embeddings = inputs.tokens[:-1], inputs.embeddings[:-1]
                 decoder = inputs.decoder or self.model
                 seeing.fill = PromptFill(decoder, seeing.cache, prompt, self.pacer, embeddings)
@@ -149,7 +149,7 @@ class VisionBatch(ModelBatch):
                 self._insert(seq, seq.context, (seeing.cache, seq.context[-1:]))
                 return []
             seeing.steps = self._decode(seq, seeing.inputs, seeing.cache)
-        token, logprobs = seeing.steps.next()
+        token, logprobs = next(seeing.steps)
         seq.context.append(token)
         if seq.completion.feed(token, logprobs):
             self._end_seeing()
@@ -162,20 +162,29 @@ class VisionBatch(ModelBatch):
         and mlx-lm's decoder reads it (not Qwen's positioned one): its cache holds the image features, and
         from there on it feeds token ids like any sequence, so one forward pass per step serves the text
         streams and it (in the lane, each step makes two), and the lane is free for the next request with
-        images. Alone it stays in the lane, decoding as generate_step does (faster than a batch of one)."""
+        images. Alone it stays in the lane, on generate_step (faster than a batch of one)."""
         with self._aside():
             return inputs.decoder is None and bool(self.sequences) and self.has_room(seq.exclusive)
 
-    def _decode(self, seq: Sequence, inputs: VisionInputs, cache: list[Any]) -> SoloDecode:
-        """The decode from the prefilled cache, given the prompt's last position for its logits, on the
+    def _decode(self, seq: Sequence, inputs: VisionInputs, cache: list[Any]) -> Steps:
+        """generate_step from the prefilled cache, given the prompt's last position for its logits, on the
         decoder the family reads images with (mlx-lm's, or Qwen's positioned one)."""
         last = len(inputs.tokens) - 1
         processors = seq.processors
-        if processors and last:  # SoloDecode shows processors only the tokens it was given
-            processors = [after(mx.array(inputs.tokens[:last]), p) for p in processors]
-        decoder = inputs.decoder or self.model
-        return SoloDecode(inputs.tokens[last], decoder, seq.sampler, processors, cache, inputs.embeddings[last:])
+        if processors and last:  # generate_step shows processors only the tokens it was given
+            prefix = mx.array(inputs.tokens[:last])
+            processors = [_after(prefix, p) for p in processors]
+        return generate_step(
+            mx.array(inputs.tokens[last:]), inputs.decoder or self.model, input_embeddings=inputs.embeddings[last:],
+            max_tokens=-1, sampler=seq.sampler, logits_processors=processors, prompt_cache=cache,
+        )  # fmt: skip
 
     def _end_seeing(self) -> None:
+        if self.seeing is not None and self.seeing.steps is not None:
+            self.seeing.steps.close()
         self.seeing = None
         self.sequences.pop(VISION, None)
+
+
+def _after(prefix: mx.array, processor: Any) -> Any:
+    return lambda tokens, logits: processor(mx.concatenate([prefix, tokens]), logits)
