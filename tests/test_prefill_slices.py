@@ -105,49 +105,6 @@ def _answer_sequence(model: tuple[Any, Any], prompt: list[int], tokens: int) -> 
                     exclusive=False, stateful=False, shift=False, num_ctx=4096, num_keep=0, load_ns=0)  # fmt: skip
 
 
-class _CountedEvals:
-    """mlx.core for prefill.py, counting the evaluations it asks for."""
-
-    def __init__(self) -> None:
-        import mlx.core as mx
-
-        self._mx = mx
-        self.evals = 0
-
-    def eval(self, *arrays: Any) -> None:
-        self.evals += 1
-        self._mx.eval(*arrays)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._mx, name)
-
-
-@pytest.mark.parametrize("slices", [1, 3])
-def test_a_prompt_s_last_slice_is_evaluated_with_the_first_decode_steps(
-    model: Any, slices: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Waiting for the last slice before building the first decode step on it would leave the accelerator idle
-    while Python builds that step; the slices before it are each waited for (the others' tokens go between)."""
-    from shim.engine import prefill
-
-    counted = _CountedEvals()
-    monkeypatch.setattr(prefill, "mx", counted)
-    prompt = _prompt(FIRST_TOKENS * (slices - 1) + 100, 10)
-    batch = ModelBatch(model[0], num_parallel=4, cache_bytes=0)
-    ran = []  # the slices' sizes (the pacer may grow them after the first)
-    record = batch.pacer.record
-    monkeypatch.setattr(batch.pacer, "record", lambda tokens, *a, **k: (ran.append(tokens), record(tokens, *a, **k)))
-    seq = _answer_sequence(model, prompt, 8)
-    batch.admit(seq)
-    while not seq.completion.generated:
-        batch.step()
-    assert sum(ran) == len(prompt) - 1 and (len(ran) > 1) == (slices > 1)
-    assert counted.evals == len(ran) - 1
-    while batch.sequences:
-        batch.step()
-    assert seq.completion.generated == _whole_prompt_answer(model, prompt, 8)
-
-
 @pytest.mark.parametrize("handed_out", [1, 2, 5])
 def test_a_request_arriving_after_the_first_tokens_moves_the_lone_one_into_the_batch_unchanged(
     model: Any, handed_out: int

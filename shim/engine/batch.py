@@ -283,17 +283,14 @@ class ModelBatch:
 
     def _solo_step(self) -> list[Sequence]:
         assert self.solo is not None
-        seq, fill = self.sequences[SOLO], self.solo.fill
-        if not fill.done and not fill.last:
-            fill.advance()
-            return []
+        seq = self.sequences[SOLO]
+        if not self.solo.fill.done:
+            self.solo.fill.advance()
+            if not self.solo.fill.done:
+                return []
         if self.solo.steps is None:
             self.solo.steps = self._solo_steps(seq)
-        if fill.done:
-            token, logprobs = next(self.solo.steps)
-        else:
-            with fill.last_slice():  # it and the first steps go to the accelerator together
-                token, logprobs = next(self.solo.steps)
+        token, logprobs = next(self.solo.steps)
         self.solo.started = True
         seq.context.append(token)
         self._steps += 1

@@ -16,9 +16,7 @@ scripts/bench_fairness.py measures it).
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import mlx.core as mx
@@ -86,27 +84,8 @@ class PromptFill:
     def done(self) -> bool:
         return not self.pending
 
-    @property
-    def last(self) -> bool:
-        """Whether one slice takes the rest of the prompt."""
-        return 0 < len(self.pending) <= self.pacer.tokens()
-
     def advance(self) -> None:
         """Prefill one slice (at most about SLICE_SECONDS)."""
-        with self._slice():
-            mx.eval([c.state for c in self.cache])
-
-    @contextlib.contextmanager
-    def last_slice(self) -> Iterator[None]:
-        """The rest of the prompt in one slice, left for the block to evaluate with the first decode steps it
-        builds on it: the accelerator goes from the one to the others without waiting while Python builds the
-        first step's graph (generate_step builds the second while the first runs). The slice is timed with
-        those steps (a rate a little lower: the safe side)."""
-        with self._slice():
-            yield
-
-    @contextlib.contextmanager
-    def _slice(self) -> Iterator[None]:
         n = self.pacer.tokens()
         chunk, self.pending = self.pending[:n], self.pending[n:]
         extra = {}
@@ -115,7 +94,7 @@ class PromptFill:
         started = time.perf_counter()
         with mx.stream(generation_stream):
             self.model(mx.array(chunk)[None], cache=self.cache, **extra)
-        yield
+            mx.eval([c.state for c in self.cache])
         self.pacer.record(len(chunk), time.perf_counter() - started, (1, len(chunk)), full=len(chunk) == n)
         mx.clear_cache()  # as generate_step does between its chunks: the activations' buffers go back
 
