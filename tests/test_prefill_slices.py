@@ -43,8 +43,8 @@ def model(tiny_model_dir: Path) -> tuple[Any, Any]:
     return loaded, tokenizer
 
 
-def _sequence(model: tuple[Any, Any], prompt: list[int]) -> Sequence:
-    opts = GenerationOptions(num_predict=ANSWER, temperature=0, num_ctx=4096)
+def _sequence(model: tuple[Any, Any], prompt: list[int], tokens: int = ANSWER) -> Sequence:
+    opts = GenerationOptions(num_predict=tokens, temperature=0, num_ctx=4096)
     completion = Completion(model[1], prompt, opts, think=False, shift=False, tools=None, emit=lambda _: None)
     return Sequence(listener=_Inbox(), completion=completion, sampler=sampler(opts), processors=[],
                     exclusive=False, stateful=False, shift=False, num_ctx=4096, num_keep=0, load_ns=0)  # fmt: skip
@@ -98,20 +98,15 @@ def test_a_request_arriving_mid_prefill_moves_it_into_the_batch_with_what_is_cac
     assert second.completion.generated == _whole_prompt_answer(model, short)
 
 
-def _answer_sequence(model: tuple[Any, Any], prompt: list[int], tokens: int) -> Sequence:
-    opts = GenerationOptions(num_predict=tokens, temperature=0, num_ctx=4096)
-    completion = Completion(model[1], prompt, opts, think=False, shift=False, tools=None, emit=lambda _: None)
-    return Sequence(listener=_Inbox(), completion=completion, sampler=sampler(opts), processors=[],
-                    exclusive=False, stateful=False, shift=False, num_ctx=4096, num_keep=0, load_ns=0)  # fmt: skip
-
-
 @pytest.mark.parametrize("handed_out", [1, 2, 5])
 def test_a_request_arriving_after_the_first_tokens_moves_the_lone_one_into_the_batch_unchanged(
     model: Any, handed_out: int
 ) -> None:
+    """The lone sequence's cache holds every token it has handed out; in the batch it is fed the last again,
+    with the answer it gives alone."""
     first_prompt, second_prompt = _prompt(50, 5), _prompt(30, 6)
     batch = ModelBatch(model[0], num_parallel=4, cache_bytes=0)
-    first, second = _answer_sequence(model, first_prompt, 12), _answer_sequence(model, second_prompt, 12)
+    first, second = _sequence(model, first_prompt, 12), _sequence(model, second_prompt, 12)
     batch.admit(first)
     while len(first.completion.generated) < handed_out:
         batch.step()
@@ -129,7 +124,7 @@ def test_a_lone_answer_s_kept_cache_serves_the_next_turn_as_a_cold_start(model: 
     start gives."""
     prompt = _prompt(60, 7)
     batch = ModelBatch(model[0], num_parallel=4, cache_bytes=1 << 30)
-    seq = _answer_sequence(model, prompt, answer)
+    seq = _sequence(model, prompt, answer)
     batch.admit(seq)
     while batch.sequences:
         batch.step()
@@ -137,7 +132,7 @@ def test_a_lone_answer_s_kept_cache_serves_the_next_turn_as_a_cold_start(model: 
     follow_up = prompt + seq.completion.generated + more
     cache, rest = batch._cached(follow_up)
     assert cache is not None and rest == more
-    nxt = _answer_sequence(model, follow_up, 8)
+    nxt = _sequence(model, follow_up, 8)
     batch.admit(nxt)
     while batch.sequences:
         batch.step()
