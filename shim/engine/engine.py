@@ -162,7 +162,8 @@ class Engine:
         job.wakeups = self._wakeups
         if job.kind in ("complete", "work") and self._intake.pending < self.num_parallel:  # not behind a batch
             with self._models.lock:
-                self._prep.start_early(job, self._models.get(model_key(job.stored)))
+                loaded = self._models.get(model_key(job.stored))
+            self._prep.start_early(job, loaded)  # one since unloaded is dropped at adoption (a weak reference)
         try:
             self._intake.submit(job)
         except ShimError:

@@ -93,6 +93,6 @@ class Residency:
     def expire(self) -> None:
         """Unload idle models whose time is up (a model still answering waits for its last request)."""
         now = time.time()
-        for m in self.snapshot():
+        for m in list(self.models.values()):  # this thread is the only writer: no lock, every engine turn
             if m.expires_at <= now and not self._busy(m.key):
                 self.unload(m.key)
