@@ -363,6 +363,21 @@ def test_a_burst_starts_together(
     monkeypatch.setattr(
         batch_module.ModelBatch, "admit", lambda self, seq: (turns.append(self._steps), admit(self, seq))[1]
     )
+    # The four are submitted from the event loop one after another; the engine thread, once it first sees one,
+    # waits (5 s at most) until all four are, so the burst arrives together however the two threads are
+    # scheduled (under load the engine thread could otherwise start the first before the loop submits the rest).
+    seen: list[bool] = []
+    start_waiting = Engine._start_waiting
+
+    def gathered(self: Engine) -> None:
+        if not seen and any(job.kind == "complete" for job in self._waiting):
+            seen.append(True)
+            deadline = clock.monotonic() + 5
+            while self._intake.pending < 4 and clock.monotonic() < deadline:
+                clock.sleep(0.001)
+        start_waiting(self)
+
+    monkeypatch.setattr(Engine, "_start_waiting", gathered)
     stored = create_from_modelfile(Store(tmp_path), ModelName.parse("m"), f"FROM {tiny_model_dir}\n", base_dir=tmp_path)
 
     def request(i: int) -> CompletionRequest:
